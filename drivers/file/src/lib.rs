@@ -1,0 +1,1 @@
+//! The file driver of rakit-job (in progress).

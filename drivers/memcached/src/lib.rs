@@ -1,0 +1,1 @@
+//! The memcached driver of rakit-job (in progress).

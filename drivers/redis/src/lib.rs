@@ -1,0 +1,1 @@
+//! The redis driver of rakit-job (in progress).

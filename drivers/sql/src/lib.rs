@@ -1,0 +1,1 @@
+//! The sql driver of rakit-job (in progress).

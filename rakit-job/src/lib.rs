@@ -1,0 +1,1 @@
+//! rakit-job (in progress).

@@ -1,0 +1,1 @@
+//! Jobs defined in another crate (in progress).
