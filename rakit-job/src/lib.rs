@@ -1,1 +1,78 @@
-//! rakit-job (in progress).
+//! Background jobs for Rust web applications.
+//!
+//! Define a job with [`#[job]`](macro@job), implement [`Jobable::run`], dispatch it from
+//! anywhere, and run a [`Worker`] (or the CLI) to process it. Jobs are stored in SQLite
+//! by default; PostgreSQL, MySQL/MariaDB, Redis, a folder or memcached are one cargo
+//! feature away.
+//!
+//! ```no_run
+//! use rakit_job::prelude::*;
+//!
+//! #[job(queue = "high", retries = 5, timeout = "30s")]
+//! pub struct SendEmail {
+//!     pub to: String,
+//!     pub subject: String,
+//! }
+//!
+//! impl Jobable for SendEmail {
+//!     async fn run(&self, ctx: &JobContext) -> JobResult {
+//!         println!("mailing {} (attempt {})", self.to, ctx.attempt());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), rakit_job::Error> {
+//! let queue = rakit_job::init().await?;
+//! SendEmail::dispatch(SendEmail { to: "a@b.c".into(), subject: "Hi".into() }).await?;
+//! Worker::new(&queue).queues(["high", "default"]).stop_when_empty().run().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
+
+mod config;
+mod context;
+mod dispatch;
+mod error;
+mod facade;
+mod job;
+mod queue;
+pub mod registry;
+mod when;
+mod worker;
+
+pub mod cli;
+
+pub use config::Config;
+pub use context::JobContext;
+pub use dispatch::{DispatchSource, JobParts, NamedJob, PendingDispatch, UniqueDispatch};
+pub use error::{Error, JobError};
+pub use facade::Job;
+pub use job::{Backoff, JobOptions, JobResult, JobSpec, Jobable, KeyRule};
+pub use queue::{Queue, init, install};
+pub use rakit_job_core::{FailedJob, JobId, QueueStats};
+pub use rakit_job_macros::job;
+pub use registry::listen;
+pub use when::When;
+pub use worker::{Worker, WorkerReport};
+
+/// Everything a job definition and its dispatch need: `use rakit_job::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Job, JobContext, JobError, JobResult, JobSpec, Jobable, PendingDispatch, UniqueDispatch, Worker, job,
+    };
+}
+
+/// The store seam, for writing or testing a driver. Not needed by applications.
+pub mod driver {
+    pub use rakit_job_core::*;
+}
+
+/// What `#[job]` expands to calls into this module; it is not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{JOBS, JobEntry};
+    pub use linkme;
+    pub use serde;
+    pub use std::time::Duration;
+}

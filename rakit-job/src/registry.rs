@@ -1,0 +1,151 @@
+//! Where workers find jobs by name: the link-time slice `#[job]` fills, and the
+//! run-time listeners of the legacy event API.
+
+use crate::context::JobContext;
+use crate::job::{JobOptions, JobResult, Jobable};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// A running job, boxed so jobs of every type fit one table.
+pub type BoxJobFuture = Pin<Box<dyn Future<Output = JobResult> + Send>>;
+
+/// One registered job type, as `#[job]` records it.
+pub struct JobEntry {
+    /// The job's slug.
+    pub name: &'static str,
+    /// The Rust path of its type, for messages.
+    pub type_name: &'static str,
+    /// Its default queue.
+    pub queue: &'static str,
+    /// Its options.
+    pub options: JobOptions,
+    start: fn(&str, JobContext) -> Result<BoxJobFuture, String>,
+    check: fn(&Value) -> Result<(), String>,
+}
+
+impl JobEntry {
+    /// The entry for job type `T`; `#[job]` calls this in a `static`.
+    pub const fn of<T: Jobable>(type_name: &'static str) -> JobEntry {
+        JobEntry {
+            name: T::NAME,
+            type_name,
+            queue: T::QUEUE,
+            options: T::OPTIONS,
+            start: start_job::<T>,
+            check: check_payload::<T>,
+        }
+    }
+
+    /// Decodes a stored payload and starts the job; the error says why it does not decode.
+    pub(crate) fn start(&self, payload: &str, ctx: JobContext) -> Result<BoxJobFuture, String> {
+        (self.start)(payload, ctx)
+    }
+
+    /// Checks that a by-name payload fits this job's fields.
+    pub(crate) fn check(&self, payload: &Value) -> Result<(), String> {
+        (self.check)(payload)
+    }
+}
+
+fn start_job<T: Jobable>(payload: &str, ctx: JobContext) -> Result<BoxJobFuture, String> {
+    let job: T = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+    Ok(Box::pin(async move { job.run(&ctx).await }))
+}
+
+fn check_payload<T: Jobable>(payload: &Value) -> Result<(), String> {
+    T::deserialize(payload).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Every job type linked into this binary.
+#[linkme::distributed_slice]
+pub static JOBS: [JobEntry];
+
+fn by_name() -> &'static HashMap<&'static str, &'static JobEntry> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static JobEntry>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut map = HashMap::new();
+        for entry in JOBS.iter() {
+            map.entry(entry.name).or_insert(entry);
+        }
+        map
+    })
+}
+
+/// The registered job with this name (any spelling of its slug).
+///
+/// ```
+/// use rakit_job::prelude::*;
+/// #[job(name = "send-email")]
+/// pub struct SendEmail { pub to: String }
+/// # impl Jobable for SendEmail { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+///
+/// assert_eq!(rakit_job::registry::find("Send Email").unwrap().name, "send-email");
+/// assert!(rakit_job::registry::find("nope").is_none());
+/// ```
+pub fn find(name: &str) -> Option<&'static JobEntry> {
+    let entry = by_name().get(name).copied();
+    entry.or_else(|| by_name().get(rakit_job_core::slug(name).as_str()).copied())
+}
+
+/// Every registered job, sorted by name.
+///
+/// ```
+/// for job in rakit_job::registry::all() {
+///     println!("{} ({})", job.name, job.type_name);
+/// }
+/// ```
+pub fn all() -> Vec<&'static JobEntry> {
+    let mut all: Vec<&'static JobEntry> = JOBS.iter().collect();
+    all.sort_by_key(|e| (e.name, e.type_name));
+    all
+}
+
+/// Job names registered by more than one type, as `(name, first type, second type)`.
+///
+/// ```
+/// assert!(rakit_job::registry::duplicates().is_empty());
+/// ```
+pub fn duplicates() -> Vec<(&'static str, &'static str, &'static str)> {
+    let all = all();
+    all.windows(2)
+        .filter(|w| w[0].name == w[1].name)
+        .map(|w| (w[0].name, w[0].type_name, w[1].type_name))
+        .collect()
+}
+
+/// A legacy listener: a closure run for every job of one name.
+pub(crate) type Listener = Arc<dyn Fn(Value) -> BoxJobFuture + Send + Sync>;
+
+fn listeners() -> &'static RwLock<HashMap<String, Listener>> {
+    static LISTENERS: OnceLock<RwLock<HashMap<String, Listener>>> = OnceLock::new();
+    LISTENERS.get_or_init(Default::default)
+}
+
+/// Registers a closure that runs every job named `name` (the legacy event API).
+///
+/// A `#[job]` type of the same name takes precedence. The closure gets the payload as JSON.
+///
+/// ```
+/// rakit_job::listen("send-notification", |payload: serde_json::Value| async move {
+///     println!("notify {}", payload["to"]);
+///     Ok(())
+/// });
+/// ```
+pub fn listen<F, Fut>(name: &str, handler: F)
+where
+    F: Fn(Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = JobResult> + Send + 'static,
+{
+    let handler: Listener = Arc::new(move |payload| Box::pin(handler(payload)));
+    let mut map = listeners().write().unwrap_or_else(|p| p.into_inner());
+    map.insert(rakit_job_core::slug(name), handler);
+}
+
+/// The listener for this name, if one was registered.
+pub(crate) fn listener(name: &str) -> Option<Listener> {
+    let map = listeners().read().unwrap_or_else(|p| p.into_inner());
+    map.get(name).cloned()
+}

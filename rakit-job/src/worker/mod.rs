@@ -1,0 +1,311 @@
+//! The worker: fetches jobs in priority order and runs them, [`execute`] one job at a
+//! time per slot, [`complete`] writing each outcome back, until shutdown, `max_jobs`,
+//! or an empty queue.
+
+mod complete;
+mod execute;
+mod fetch;
+mod progress;
+mod shutdown;
+
+use crate::context::CancelSignal;
+use crate::error::Error;
+use crate::queue::Queue;
+use crate::registry;
+use execute::{Outcome, Policy};
+use fetch::Fetcher;
+use progress::Progress;
+pub use shutdown::ShutdownHandle;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Runs jobs from a [`Queue`].
+///
+/// ```no_run
+/// use rakit_job::prelude::*;
+/// use std::time::Duration;
+///
+/// # async fn demo() -> Result<(), rakit_job::Error> {
+/// let queue = rakit_job::init().await?;
+/// Worker::new(&queue)
+///     .queues(["high", "default"])
+///     .concurrency(8)
+///     .retries(3)
+///     .sleep(Duration::from_millis(1000))
+///     .max_jobs(100)
+///     .run()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    queue: Queue,
+    queues: Option<Vec<String>>,
+    only_named: Option<String>,
+    concurrency: usize,
+    retries: Option<u32>,
+    sleep: Option<Duration>,
+    max_jobs: Option<u64>,
+    stop_when_empty: bool,
+    grace: Duration,
+    signals: bool,
+    progress: bool,
+    quiet: bool,
+    shutdown: ShutdownHandle,
+}
+
+/// What a worker did before it stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Jobs that ran to success.
+    pub succeeded: u64,
+    /// Failed attempts that were scheduled to run again.
+    pub retried: u64,
+    /// Jobs moved to the failed-jobs store.
+    pub failed: u64,
+    /// Jobs handed back untouched (their no-overlap key was taken, or shutdown came first).
+    pub released: u64,
+}
+
+impl WorkerReport {
+    /// Jobs taken from the store, whatever became of them.
+    pub fn processed(&self) -> u64 {
+        self.succeeded + self.retried + self.failed + self.released
+    }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Succeeded => self.succeeded += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Released | Outcome::LeaseLost => self.released += 1,
+        }
+    }
+}
+
+impl Worker {
+    /// A worker on `queue`, serving every queue (`high`, `default`, `low` first), one job at a time.
+    pub fn new(queue: &Queue) -> Self {
+        Worker {
+            queue: queue.clone(),
+            queues: None,
+            only_named: None,
+            concurrency: 1,
+            retries: None,
+            sleep: None,
+            max_jobs: None,
+            stop_when_empty: false,
+            grace: Duration::from_secs(30),
+            signals: true,
+            progress: false,
+            quiet: false,
+            shutdown: ShutdownHandle::default(),
+        }
+    }
+
+    /// Serves only these queues, in strict priority order: a job on the first is always taken before one on the second.
+    pub fn queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.queues = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Runs only jobs of this name (`job:run NAME`).
+    pub fn only_named(mut self, name: &str) -> Self {
+        self.only_named = Some(rakit_job_core::slug(name));
+        self
+    }
+
+    /// Runs up to `n` jobs at the same time (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Retries after a job's first run, for jobs that do not set their own `retries`.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = Some(n);
+        self
+    }
+
+    /// How long an idle worker waits before looking again when the store cannot signal.
+    pub fn sleep(mut self, interval: Duration) -> Self {
+        self.sleep = Some(interval.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Stops after taking `n` jobs, so a supervisor can restart the process fresh; 0 means no limit.
+    pub fn max_jobs(mut self, n: u64) -> Self {
+        self.max_jobs = Some(n);
+        self
+    }
+
+    /// Stops as soon as no ready job is left, instead of waiting for more.
+    pub fn stop_when_empty(mut self) -> Self {
+        self.stop_when_empty = true;
+        self
+    }
+
+    /// How long running jobs may finish after a shutdown request before they are handed back.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether SIGINT and SIGTERM stop the worker (on by default).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// Shows a live progress line on standard error.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Writes no log lines of its own (job logging aside).
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    /// A handle that stops this worker gracefully from elsewhere in the program.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let queue = rakit_job::Queue::memory();
+    /// let worker = rakit_job::Worker::new(&queue).handle_signals(false);
+    /// let stop = worker.shutdown_handle();
+    /// let running = tokio::spawn(worker.run());
+    /// stop.shutdown();
+    /// assert_eq!(running.await.unwrap().unwrap().processed(), 0);
+    /// # });
+    /// ```
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Runs until shutdown, `max_jobs`, or (with [`stop_when_empty`](Self::stop_when_empty)) an empty queue.
+    pub async fn run(self) -> Result<WorkerReport, Error> {
+        if let Some((name, a, b)) = registry::duplicates().into_iter().next() {
+            return Err(Error::Config(format!(
+                "two job types are named `{name}`: {a} and {b}; give one of them another #[job(name = \"...\")]"
+            )));
+        }
+        for queue in self.queues.iter().flatten() {
+            rakit_job_core::validate_queue(queue)?;
+        }
+        let driver = self.queue.driver().clone();
+        driver.check().await?;
+        let config = self.queue.config().clone();
+        if !self.quiet {
+            let names: Vec<&str> = registry::all().iter().map(|e| e.name).collect();
+            tracing::info!(
+                target: "rakit_job",
+                "worker started on {} serving {} with jobs: {}",
+                self.queue.describe(),
+                self.queues.as_ref().map_or("every queue".to_string(), |q| q.join(", ")),
+                if names.is_empty() { "(none linked in)".to_string() } else { names.join(", ") }
+            );
+        }
+        if self.signals {
+            shutdown::listen_for_signals(self.shutdown.clone());
+        }
+        let sleep = self.sleep.unwrap_or(config.sleep());
+        let max_jobs = match self.max_jobs.unwrap_or(config.max_job) {
+            0 => u64::MAX,
+            n => n,
+        };
+        let policy = Policy {
+            queue: self.queue.clone(),
+            retries: self.retries.unwrap_or(config.max_retries),
+            sleep,
+            lease_ms: config.lease_ms as i64,
+            logging: config.logging,
+        };
+        let mut fetcher = Fetcher::new(&self.queue, self.queues.clone(), self.only_named.clone());
+        let mut progress = Progress::new(self.progress);
+        let mut report = WorkerReport::default();
+        let mut running: JoinSet<Outcome> = JoinSet::new();
+        let hand_back = CancelSignal::default();
+        let mut taken: u64 = 0;
+
+        loop {
+            if self.shutdown.is_requested() {
+                break;
+            }
+            // Listen for in-process pushes before looking, so a push right after an empty fetch still wakes us.
+            let pushed = self.queue.pushed();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            let free = self.concurrency - running.len();
+            let wanted = (free as u64).min(max_jobs - taken) as usize;
+            if wanted > 0 {
+                match fetcher.fetch(wanted, policy.lease_ms).await {
+                    Ok(jobs) => {
+                        let got = jobs.len();
+                        for job in jobs {
+                            taken += 1;
+                            running.spawn(execute::run(policy.clone(), job, hand_back.clone()));
+                        }
+                        progress.show(&report, running.len());
+                        if got > 0 {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        let pause = fetcher.outage(&e);
+                        tracing::warn!(target: "rakit_job", "{e}; trying again in {}s", pause.as_secs());
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = self.shutdown.requested() => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            if running.is_empty() && (taken >= max_jobs || self.stop_when_empty) {
+                break;
+            }
+            let queues = fetcher.current_queues().to_vec();
+            let can_take = wanted > 0;
+            tokio::select! {
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    report.count(&done.unwrap_or(Outcome::LeaseLost));
+                    progress.show(&report, running.len());
+                }
+                _ = &mut pushed, if can_take => {}
+                _ = driver.wait(&queues, sleep), if can_take => {}
+                _ = self.shutdown.requested() => {}
+            }
+        }
+
+        if !running.is_empty() {
+            if !self.quiet {
+                tracing::info!(target: "rakit_job", "stopping: waiting up to {}s for {} running job(s)", self.grace.as_secs(), running.len());
+            }
+            let deadline = tokio::time::sleep(self.grace);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    done = running.join_next() => match done {
+                        Some(done) => report.count(&done.unwrap_or(Outcome::LeaseLost)),
+                        None => break,
+                    },
+                    _ = &mut deadline => {
+                        hand_back.cancel();
+                        while let Some(done) = running.join_next().await {
+                            report.count(&done.unwrap_or(Outcome::LeaseLost));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        progress.finish(&report);
+        Ok(report)
+    }
+}
