@@ -37,6 +37,13 @@ impl Queue {
         Ok(Queue::with_driver(driver, config.clone()))
     }
 
+    /// Connects without checking that the tables exist, for `job:table` and `migrate`.
+    pub(crate) async fn connect_unchecked(config: &Config) -> Result<Queue, Error> {
+        config.validate()?;
+        let driver = open_driver(config).await?;
+        Ok(Queue::with_driver(driver, config.clone()))
+    }
+
     /// Connects to the store at `url` with default settings (the driver follows the url).
     ///
     /// ```no_run
@@ -106,6 +113,7 @@ fn not_compiled(driver: &str, feature: &str) -> Error {
 }
 
 async fn open_driver(config: &Config) -> Result<Arc<dyn Driver>, Error> {
+    #[allow(unused_variables)]
     let url = config.store_url();
     match config.driver.as_str() {
         "memory" => Ok(Arc::new(MemoryDriver::new())),

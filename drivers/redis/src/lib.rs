@@ -1,1 +1,146 @@
-//! The redis driver of rakit-job (in progress).
+//! The Redis driver of rakit-job: a ready list, a delayed and a reserved sorted set per
+//! queue, job payloads in hashes, and one Lua script per step so every change is atomic.
+//!
+//! Applications do not use this crate directly: they enable the `redis` feature of
+//! rakit-job and set `driver = "redis"` in `config/job.toml`. The guide is
+//! `docs/redis.md` in the repository.
+//!
+//! ```no_run
+//! use rakit_job_core::{Driver, NewJob};
+//!
+//! # async fn demo() -> Result<(), rakit_job_core::DriverError> {
+//! let driver = rakit_job_redis::connect("redis://127.0.0.1:6379/", "rakit.job").await?;
+//! driver.push(NewJob::now("send-email", "default", "{}")).await?;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+mod keys;
+mod records;
+mod scripts;
+mod wake;
+
+use keys::Keys;
+use rakit_job_core::{DriverError, redact_url};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+
+/// The oldest server this driver runs on: it needs `LPOP` with a count and
+/// sub-second `BLPOP` timeouts.
+const MIN_VERSION: (u32, u32) = (6, 2);
+
+/// How long one command may take before the server counts as unreachable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A job store on a Redis server (6.2 or newer), shared by any number of worker processes.
+///
+/// Commands go through one auto-reconnecting multiplexed connection; idle workers block
+/// in `BLPOP` on separate connections, so a push from any process wakes them at once.
+///
+/// ```no_run
+/// use rakit_job_core::Driver;
+///
+/// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
+/// let driver = rakit_job_redis::connect("redis://127.0.0.1:6379/0", "rakit.job").await?;
+/// assert!(driver.capabilities().wakes_across_processes);
+/// println!("jobs are kept in {}", driver.describe());
+/// # Ok(()) }
+/// ```
+pub struct RedisDriver {
+    store: String,
+    keys: Keys,
+    conn: ConnectionManager,
+    waiter: wake::Waiter,
+}
+
+/// Connects to the Redis server at `url`, keeping every key under `prefix` (config `key`).
+///
+/// The prefix is 1 to 64 letters, digits, `_` or `.`; an unreachable server, a wrong
+/// password or a server older than Redis 6.2 is an error that says so.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
+/// let driver = rakit_job_redis::connect("redis://:secret@cache.internal:6379/2", "rakit.job").await?;
+/// assert_eq!(
+///     rakit_job_core::Driver::describe(&driver),
+///     "redis redis://:***@cache.internal:6379/2 (key prefix rakit.job)"
+/// );
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError> {
+    let keys = Keys::new(prefix)?;
+    let store = format!("redis {} (key prefix {})", redact_url(url), keys.prefix());
+    let client = redis::Client::open(url).map_err(|_| {
+        DriverError::Invalid(format!(
+            "the redis url {} is invalid; use redis://[user:password@]host[:port][/db] \
+             (or redis+unix:///path/to/socket)",
+            redact_url(url)
+        ))
+    })?;
+    let config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_number_of_retries(4)
+        .set_max_delay(Duration::from_secs(2));
+    let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(|e| unreachable(&store, &e))?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| error(&store, e))?;
+    check_version(&store, &info)?;
+    Ok(RedisDriver { waiter: wake::Waiter::new(client, store.clone()), store, keys, conn })
+}
+
+/// Refuses servers too old for the scripts.
+fn check_version(store: &str, info: &str) -> Result<(), DriverError> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .unwrap_or("")
+        .trim();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if found >= MIN_VERSION {
+        Ok(())
+    } else {
+        Err(DriverError::Invalid(format!(
+            "{store} runs Redis {version}; the redis driver needs Redis {}.{} or newer",
+            MIN_VERSION.0, MIN_VERSION.1
+        )))
+    }
+}
+
+/// An error that means the server could not be reached.
+fn unreachable(store: &str, e: &redis::RedisError) -> DriverError {
+    DriverError::Unreachable { store: store.to_string(), reason: e.to_string() }
+}
+
+/// Sorts a Redis error into unreachable (worth retrying later) or a store failure.
+fn error(store: &str, e: redis::RedisError) -> DriverError {
+    let lost = e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || e.is_unrecoverable_error();
+    if lost { unreachable(store, &e) } else { DriverError::store(format!("{store}: {e}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_older_than_6_2_are_refused() {
+        assert!(check_version("r", "# Server\r\nredis_version:7.0.15\r\n").is_ok());
+        assert!(check_version("r", "redis_version:6.2.0\r\n").is_ok());
+        let err = check_version("r", "redis_version:6.0.9\r\n").unwrap_err();
+        assert!(err.to_string().contains("needs Redis 6.2"), "{err}");
+        assert!(check_version("r", "").is_err());
+    }
+}

@@ -1,1 +1,62 @@
-//! The command line (in progress).
+//! The `rakit` command line, run from the application's own binary so it sees its jobs:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     rakit_job::cli::main()
+//! }
+//! ```
+//!
+//! Then `my-app job:runall --queue=high,default`. Exit codes: 0 success, 1 runtime
+//! failure, 2 usage error.
+
+mod args;
+mod commands;
+mod table;
+
+use crate::error::Error;
+pub use args::Args;
+use std::process::ExitCode;
+
+/// Runs the command named by the process arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    run_with(argv)
+}
+
+/// Runs one command from `argv` (without the program name); what [`main`] calls.
+///
+/// ```
+/// let code = rakit_job::cli::run_with(vec!["--help".to_string()]);
+/// assert_eq!(code, std::process::ExitCode::SUCCESS);
+/// ```
+pub fn run_with(argv: Vec<String>) -> ExitCode {
+    init_logging();
+    let args = match Args::parse(argv) {
+        Ok(args) => args,
+        Err(e) => return report(e),
+    };
+    if args.command.is_empty() || args.command == "help" || args.flag("help") {
+        println!("{}", commands::help(&args.command));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return report(Error::Io(format!("cannot start the async runtime: {e}"))),
+    };
+    match runtime.block_on(commands::dispatch(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+/// Log lines go to standard error; `RUST_LOG` can narrow or widen them.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("rakit_job=info,warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+}

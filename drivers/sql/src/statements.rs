@@ -1,0 +1,178 @@
+//! The SQL text shared by the dialects, written once with `?` placeholders.
+//!
+//! Only validated table names are formatted in; every value is a bind parameter.
+//! PostgreSQL gets the same text with `$1, $2, …` through [`numbered`].
+
+use crate::tables::Tables;
+use std::sync::Arc;
+
+/// The columns of a job as read back, in the order the row decoders expect.
+pub(crate) const JOB_COLUMNS: &str =
+    "id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error";
+
+/// The columns of a failed job as read back.
+pub(crate) const FAILED_COLUMNS: &str =
+    "id, name, queue, payload, error, attempts, overlap_key, created_at, failed_at";
+
+/// Statements whose text is the same in every dialect (up to placeholders).
+#[derive(Clone, Debug)]
+pub(crate) struct Statements {
+    /// Binds: id, name, queue, payload, available_at, created_at, overlap_key, unique_key.
+    pub insert: Arc<str>,
+    /// Due jobs of one queue, oldest first. Binds: queue, now, limit.
+    pub due: Arc<str>,
+    /// Due jobs of one queue and one name. Binds: queue, now, name, limit.
+    pub due_named: Arc<str>,
+    /// Binds: deadline, deadline, id, token.
+    pub extend: Arc<str>,
+    /// Binds: id, token.
+    pub ack: Arc<str>,
+    /// Binds: available_at, error, id, token.
+    pub retry: Arc<str>,
+    /// Binds: available_at, id, token.
+    pub release: Arc<str>,
+    /// Binds: key, owner.
+    pub unlock: Arc<str>,
+    /// No binds.
+    pub queues: Arc<str>,
+    /// Binds: now, now, now.
+    pub stats_jobs: Arc<str>,
+    /// No binds.
+    pub stats_failed: Arc<str>,
+    /// Binds: limit.
+    pub failed: Arc<str>,
+    /// Copies a failed job back to the jobs table. Binds: available_at, id.
+    pub unfail: Arc<str>,
+    /// Binds: id.
+    pub forget: Arc<str>,
+    /// No binds.
+    pub flush: Arc<str>,
+    /// One probe per table, each failing when its table is missing.
+    pub probes: Vec<Arc<str>>,
+}
+
+impl Statements {
+    /// The statements for `tables`, with `?` placeholders.
+    pub fn new(t: &Tables) -> Self {
+        let (jobs, failed, locks) = (&t.jobs, &t.failed, &t.locks);
+        let due = |named: &str| {
+            format!(
+                "SELECT {JOB_COLUMNS} FROM {jobs} WHERE queue = ? AND available_at <= ?{named} \
+                 ORDER BY available_at, id LIMIT ?"
+            )
+        };
+        Statements {
+            insert: format!(
+                "INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key, unique_key) \
+                 VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)"
+            )
+            .into(),
+            due: due("").into(),
+            due_named: due(" AND name = ?").into(),
+            extend: format!("UPDATE {jobs} SET available_at = ?, reserved_until = ? WHERE id = ? AND lease_token = ?")
+                .into(),
+            ack: format!("DELETE FROM {jobs} WHERE id = ? AND lease_token = ?").into(),
+            retry: format!(
+                "UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, last_error = ? \
+                 WHERE id = ? AND lease_token = ?"
+            )
+            .into(),
+            release: format!(
+                "UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+                 WHERE id = ? AND lease_token = ?"
+            )
+            .into(),
+            unlock: format!("DELETE FROM {locks} WHERE lock_key = ? AND owner = ?").into(),
+            queues: format!("SELECT queue FROM {jobs} UNION SELECT queue FROM {failed} ORDER BY queue").into(),
+            stats_jobs: format!(
+                "SELECT queue, \
+                 COUNT(CASE WHEN available_at <= ? THEN 1 END) AS ready, \
+                 COUNT(CASE WHEN available_at > ? AND lease_token IS NULL THEN 1 END) AS scheduled, \
+                 COUNT(CASE WHEN available_at > ? AND lease_token IS NOT NULL THEN 1 END) AS reserved \
+                 FROM {jobs} GROUP BY queue"
+            )
+            .into(),
+            stats_failed: format!("SELECT queue, COUNT(*) AS failed FROM {failed} GROUP BY queue").into(),
+            failed: format!("SELECT {FAILED_COLUMNS} FROM {failed} ORDER BY failed_at DESC, id DESC LIMIT ?").into(),
+            unfail: format!(
+                "INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key) \
+                 SELECT id, name, queue, payload, 0, ?, created_at, overlap_key FROM {failed} WHERE id = ?"
+            )
+            .into(),
+            forget: format!("DELETE FROM {failed} WHERE id = ?").into(),
+            flush: format!("DELETE FROM {failed}").into(),
+            probes: [jobs, failed, locks].iter().map(|t| format!("SELECT 1 FROM {t} LIMIT 1").into()).collect(),
+        }
+    }
+
+    /// The same statements with PostgreSQL's numbered placeholders.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub fn numbered(&self) -> Self {
+        let n = |s: &Arc<str>| -> Arc<str> { numbered(s).into() };
+        Statements {
+            insert: n(&self.insert),
+            due: n(&self.due),
+            due_named: n(&self.due_named),
+            extend: n(&self.extend),
+            ack: n(&self.ack),
+            retry: n(&self.retry),
+            release: n(&self.release),
+            unlock: n(&self.unlock),
+            queues: n(&self.queues),
+            stats_jobs: n(&self.stats_jobs),
+            stats_failed: n(&self.stats_failed),
+            failed: n(&self.failed),
+            unfail: n(&self.unfail),
+            forget: n(&self.forget),
+            flush: n(&self.flush),
+            probes: self.probes.iter().map(n).collect(),
+        }
+    }
+}
+
+/// The claim's second step for SQLite and MySQL: lease `n` picked jobs, each with its own
+/// token. Binds: deadline, deadline, then `n` pairs (id, token), then the `n` ids.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+pub(crate) fn lease_picked(jobs: &str, n: usize) -> String {
+    let cases = " WHEN ? THEN ?".repeat(n);
+    let ids = vec!["?"; n].join(", ");
+    format!(
+        "UPDATE {jobs} SET attempts = attempts + 1, available_at = ?, reserved_until = ?, \
+         lease_token = CASE id{cases} END WHERE id IN ({ids})"
+    )
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+
+    #[test]
+    fn lease_picked_binds_one_token_per_job() {
+        let sql = lease_picked("jobs", 2);
+        assert_eq!(sql.matches('?').count(), 2 + 2 * 2 + 2);
+        assert!(sql.contains("CASE id WHEN ? THEN ? WHEN ? THEN ? END WHERE id IN (?, ?)"));
+    }
+}
