@@ -68,6 +68,36 @@ pub mod driver {
     pub use rakit_job_core::*;
 }
 
+/// The guide, one page per topic, as in `docs/`; every Rust snippet in it is compiled as a doc test.
+pub mod guide {
+    #[doc = include_str!("../../README.md")]
+    pub mod readme {}
+    #[doc = include_str!("../../docs/getting-started.md")]
+    pub mod getting_started {}
+    #[doc = include_str!("../../docs/jobs.md")]
+    pub mod jobs {}
+    #[doc = include_str!("../../docs/dispatching.md")]
+    pub mod dispatching {}
+    #[doc = include_str!("../../docs/workers.md")]
+    pub mod workers {}
+    #[doc = include_str!("../../docs/queue-priority.md")]
+    pub mod queue_priority {}
+    #[doc = include_str!("../../docs/without-overlapping.md")]
+    pub mod without_overlapping {}
+    #[doc = include_str!("../../docs/scheduled-jobs.md")]
+    pub mod scheduled_jobs {}
+    #[doc = include_str!("../../docs/supervisor.md")]
+    pub mod supervisor {}
+    #[doc = include_str!("../../docs/legacy-events.md")]
+    pub mod legacy_events {}
+    #[doc = include_str!("../../docs/configuration.md")]
+    pub mod configuration {}
+    #[doc = include_str!("../../docs/cli.md")]
+    pub mod cli {}
+    #[doc = include_str!("../../docs/state-machine.md")]
+    pub mod state_machine {}
+}
+
 /// What `#[job]` expands to calls into this module; it is not public API.
 #[doc(hidden)]
 pub mod __private {

@@ -4,8 +4,8 @@ use crate::records::{self, FAILED_FIELDS};
 use crate::scripts::{CLAIM_BATCH, SCRIPTS};
 use crate::{RedisDriver, error};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
-    ReserveRequest, Reserved, validate_queue,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, validate_queue,
 };
 use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, ScriptInvocation};
@@ -19,17 +19,23 @@ impl RedisDriver {
 
     /// Runs a prepared script, loading it first if the server has forgotten it.
     async fn run<T: FromRedisValue>(&self, call: &ScriptInvocation<'_>) -> Result<T, DriverError> {
-        call.invoke_async(&mut self.conn()).await.map_err(|e| error(&self.store, e))
+        call.invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| error(&self.store, e))
     }
 
     /// Runs one command.
     async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, DriverError> {
-        cmd.query_async(&mut self.conn()).await.map_err(|e| error(&self.store, e))
+        cmd.query_async(&mut self.conn())
+            .await
+            .map_err(|e| error(&self.store, e))
     }
 
     /// Every queue ever pushed to under this prefix, sorted.
     async fn known_queues(&self) -> Result<Vec<String>, DriverError> {
-        let mut queues: Vec<String> = self.query(redis::cmd("SMEMBERS").arg(self.keys.registry())).await?;
+        let mut queues: Vec<String> = self
+            .query(redis::cmd("SMEMBERS").arg(self.keys.registry()))
+            .await?;
         queues.retain(|q| validate_queue(q).is_ok());
         queues.sort();
         Ok(queues)
@@ -63,7 +69,12 @@ impl RedisDriver {
     }
 
     /// Puts a held job back (retry or release), waiting until `available_at`.
-    async fn requeue(&self, lease: &Lease, available_at: Millis, error: Option<&str>) -> Result<bool, DriverError> {
+    async fn requeue(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: Option<&str>,
+    ) -> Result<bool, DriverError> {
         let keys = self.keys.queue(&lease.queue)?;
         let mut call = SCRIPTS.requeue.key(keys.job(lease.id.as_str()));
         call.key(keys.reserved())
@@ -115,7 +126,11 @@ impl Driver for RedisDriver {
 
     fn capabilities(&self) -> Capabilities {
         // Durability is the server's `appendonly` setting, which the driver cannot promise.
-        Capabilities { wakes_across_processes: true, durable: false, has_schema: false }
+        Capabilities {
+            wakes_across_processes: true,
+            durable: false,
+            has_schema: false,
+        }
     }
 
     async fn check(&self) -> Result<(), DriverError> {
@@ -123,15 +138,22 @@ impl Driver for RedisDriver {
         if pong == "PONG" {
             Ok(())
         } else {
-            Err(DriverError::store(format!("{} answered PING with {pong:?}", self.store)))
+            Err(DriverError::store(format!(
+                "{} answered PING with {pong:?}",
+                self.store
+            )))
         }
     }
 
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
         let keys = self.keys.queue(&job.queue)?;
-        let _: i64 = self.query(redis::cmd("SADD").arg(self.keys.registry()).arg(&job.queue)).await?;
+        let _: i64 = self
+            .query(redis::cmd("SADD").arg(self.keys.registry()).arg(&job.queue))
+            .await?;
         let mut call = SCRIPTS.push.key(keys.job(job.id.as_str()));
-        call.key(keys.ready()).key(keys.delayed()).key(keys.signal());
+        call.key(keys.ready())
+            .key(keys.delayed())
+            .key(keys.signal());
         if let Some(unique) = &job.unique_key {
             call.key(keys.unique(unique));
         }
@@ -157,7 +179,9 @@ impl Driver for RedisDriver {
         for queue in request.queues {
             while taken.len() < request.limit {
                 let want = (request.limit - taken.len()).min(CLAIM_BATCH);
-                let got = self.claim(queue, request.name, want, request.lease_ms).await?;
+                let got = self
+                    .claim(queue, request.name, want, request.lease_ms)
+                    .await?;
                 let drained = got.len() < want;
                 taken.extend(got);
                 if drained {
@@ -174,18 +198,29 @@ impl Driver for RedisDriver {
     async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
         let keys = self.keys.queue(&lease.queue)?;
         let mut call = SCRIPTS.extend.key(keys.job(lease.id.as_str()));
-        call.key(keys.reserved()).arg(lease.id.as_str()).arg(lease.token.to_string()).arg(lease_ms.max(1));
+        call.key(keys.reserved())
+            .arg(lease.id.as_str())
+            .arg(lease.token.to_string())
+            .arg(lease_ms.max(1));
         Ok(self.run::<i64>(&call).await? == 1)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
         let keys = self.keys.queue(&lease.queue)?;
         let mut call = SCRIPTS.ack.key(keys.job(lease.id.as_str()));
-        call.key(keys.reserved()).arg(lease.id.as_str()).arg(lease.token.to_string()).arg(keys.unique_prefix());
+        call.key(keys.reserved())
+            .arg(lease.id.as_str())
+            .arg(lease.token.to_string())
+            .arg(keys.unique_prefix());
         Ok(self.run::<i64>(&call).await? == 1)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         self.requeue(lease, available_at, Some(error)).await
     }
 
@@ -228,10 +263,19 @@ impl Driver for RedisDriver {
         for queue in self.known_queues().await? {
             let keys = self.keys.queue(&queue)?;
             let mut call = SCRIPTS.stats.key(keys.ready());
-            call.key(keys.delayed()).key(keys.reserved()).key(keys.failed());
-            let (ready, scheduled, reserved, failed): (u64, u64, u64, u64) = self.run(&call).await?;
+            call.key(keys.delayed())
+                .key(keys.reserved())
+                .key(keys.failed());
+            let (ready, scheduled, reserved, failed): (u64, u64, u64, u64) =
+                self.run(&call).await?;
             if ready + scheduled + reserved + failed > 0 {
-                all.push(QueueStats { queue, ready, scheduled, reserved, failed });
+                all.push(QueueStats {
+                    queue,
+                    ready,
+                    scheduled,
+                    reserved,
+                    failed,
+                });
             }
         }
         Ok(all)
@@ -245,12 +289,20 @@ impl Driver for RedisDriver {
         let mut newest: Vec<(Millis, JobId, String)> = Vec::new();
         for queue in self.known_queues().await? {
             let keys = self.keys.queue(&queue)?;
-            let cmd = redis::cmd("ZRANGE").arg(keys.failed()).arg(0).arg(limit - 1).arg("REV").arg("WITHSCORES").clone();
+            let cmd = redis::cmd("ZRANGE")
+                .arg(keys.failed())
+                .arg(0)
+                .arg(limit - 1)
+                .arg("REV")
+                .arg("WITHSCORES")
+                .clone();
             let ids: Vec<(String, f64)> = self.query(&cmd).await?;
             for (id, failed_at) in ids {
                 let id = JobId::parse(&id).map_err(|_| DriverError::Corrupt {
                     id: id.clone(),
-                    reason: format!("the failed set of queue {queue} holds something that is not a job id"),
+                    reason: format!(
+                        "the failed set of queue {queue} holds something that is not a job id"
+                    ),
                 })?;
                 newest.push((failed_at as Millis, id, queue.clone()));
             }
@@ -260,8 +312,13 @@ impl Driver for RedisDriver {
         let mut out = Vec::with_capacity(newest.len());
         for (_, id, queue) in newest {
             let keys = self.keys.queue(&queue)?;
-            let fields: Vec<Option<String>> =
-                self.query(redis::cmd("HMGET").arg(keys.failed_job(id.as_str())).arg(&FAILED_FIELDS[..])).await?;
+            let fields: Vec<Option<String>> = self
+                .query(
+                    redis::cmd("HMGET")
+                        .arg(keys.failed_job(id.as_str()))
+                        .arg(&FAILED_FIELDS[..]),
+                )
+                .await?;
             out.extend(records::failed_job(&id, &fields)?);
         }
         Ok(out)
@@ -293,7 +350,10 @@ impl Driver for RedisDriver {
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        let signals = queues.iter().map(|q| Ok(self.keys.queue(q)?.signal())).collect::<Result<Vec<_>, DriverError>>()?;
+        let signals = queues
+            .iter()
+            .map(|q| Ok(self.keys.queue(q)?.signal()))
+            .collect::<Result<Vec<_>, DriverError>>()?;
         self.waiter.wait(queues, signals, timeout).await
     }
 }

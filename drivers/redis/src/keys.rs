@@ -19,7 +19,9 @@ impl Keys {
     /// Keys under `prefix`, refused unless it is a valid key prefix.
     pub(crate) fn new(prefix: &str) -> Result<Self, DriverError> {
         validate_identifier(prefix, true)?;
-        Ok(Keys { prefix: prefix.to_string() })
+        Ok(Keys {
+            prefix: prefix.to_string(),
+        })
     }
 
     /// The prefix, as configured.
@@ -40,7 +42,9 @@ impl Keys {
     /// The keys of `queue`, refused unless the name is valid.
     pub(crate) fn queue(&self, queue: &str) -> Result<QueueKeys, DriverError> {
         validate_queue(queue)?;
-        Ok(QueueKeys { base: format!("{}:{{q:{queue}}}", self.prefix) })
+        Ok(QueueKeys {
+            base: format!("{}:{{q:{queue}}}", self.prefix),
+        })
     }
 }
 

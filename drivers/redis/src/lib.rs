@@ -94,7 +94,12 @@ pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError
         .await
         .map_err(|e| error(&store, e))?;
     check_version(&store, &info)?;
-    Ok(RedisDriver { waiter: wake::Waiter::new(client, store.clone()), store, keys, conn })
+    Ok(RedisDriver {
+        waiter: wake::Waiter::new(client, store.clone()),
+        store,
+        keys,
+        conn,
+    })
 }
 
 /// Refuses servers too old for the scripts.
@@ -118,7 +123,10 @@ fn check_version(store: &str, info: &str) -> Result<(), DriverError> {
 
 /// An error that means the server could not be reached.
 fn unreachable(store: &str, e: &redis::RedisError) -> DriverError {
-    DriverError::Unreachable { store: store.to_string(), reason: e.to_string() }
+    DriverError::Unreachable {
+        store: store.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// Sorts a Redis error into unreachable (worth retrying later) or a store failure.
@@ -128,7 +136,11 @@ fn error(store: &str, e: redis::RedisError) -> DriverError {
         || e.is_connection_dropped()
         || e.is_timeout()
         || e.is_unrecoverable_error();
-    if lost { unreachable(store, &e) } else { DriverError::store(format!("{store}: {e}")) }
+    if lost {
+        unreachable(store, &e)
+    } else {
+        DriverError::store(format!("{store}: {e}"))
+    }
 }
 
 #[cfg(test)]

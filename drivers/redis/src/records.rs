@@ -6,8 +6,16 @@ use rakit_job_core::{DriverError, FailedJob, JobId, Lease, Millis, NewJob, Reser
 const CLAIMED_FIELDS: usize = 10;
 
 /// The fields of a failed job's hash, in the order [`failed_job`] reads them.
-pub(crate) const FAILED_FIELDS: [&str; 8] =
-    ["name", "queue", "payload", "error", "attempts", "overlap_key", "created_at", "failed_at"];
+pub(crate) const FAILED_FIELDS: [&str; 8] = [
+    "name",
+    "queue",
+    "payload",
+    "error",
+    "attempts",
+    "overlap_key",
+    "created_at",
+    "failed_at",
+];
 
 /// The field/value pairs a new job's hash starts with.
 pub(crate) fn job_fields(job: &NewJob) -> Vec<(&'static str, String)> {
@@ -39,45 +47,78 @@ pub(crate) fn claimed(queue: &str, reply: Vec<Option<String>>) -> Result<Claimed
     let mut values = reply.into_iter();
     let next_due_in = values.next().flatten().and_then(|ms| ms.parse().ok());
     let values: Vec<Option<String>> = values.collect();
-    if values.len() % CLAIMED_FIELDS != 0 {
+    if !values.len().is_multiple_of(CLAIMED_FIELDS) {
         return Err(DriverError::store(format!(
             "the claim script returned {} values, not a multiple of {CLAIMED_FIELDS}",
             values.len()
         )));
     }
-    let jobs = values.chunks(CLAIMED_FIELDS).map(|f| reserved(queue, f)).collect::<Result<_, _>>()?;
+    let jobs = values
+        .chunks(CLAIMED_FIELDS)
+        .map(|f| reserved(queue, f))
+        .collect::<Result<_, _>>()?;
     Ok(Claimed { jobs, next_due_in })
 }
 
 fn reserved(queue: &str, f: &[Option<String>]) -> Result<Reserved, DriverError> {
     let raw_id = f[0].as_deref().unwrap_or("");
-    let corrupt = |reason: &str| DriverError::Corrupt { id: raw_id.to_string(), reason: reason.to_string() };
+    let corrupt = |reason: &str| DriverError::Corrupt {
+        id: raw_id.to_string(),
+        reason: reason.to_string(),
+    };
     let id = JobId::parse(raw_id).map_err(|_| corrupt("its id is not a job id"))?;
-    let required = |i: usize, what: &str| f[i].clone().ok_or_else(|| corrupt(&format!("it has no {what}")));
-    let token = required(1, "lease token")?.parse().map_err(|_| corrupt("its lease token is not a number"))?;
+    let required = |i: usize, what: &str| {
+        f[i].clone()
+            .ok_or_else(|| corrupt(&format!("it has no {what}")))
+    };
+    let token = required(1, "lease token")?
+        .parse()
+        .map_err(|_| corrupt("its lease token is not a number"))?;
     let job = StoredJob {
         id: id.clone(),
         name: required(2, "name")?,
         queue: required(3, "queue")?,
         payload: required(4, "payload")?,
-        attempts: required(5, "attempt count")?.parse().map_err(|_| corrupt("its attempt count is not a number"))?,
-        created_at: required(6, "creation time")?.parse().map_err(|_| corrupt("its creation time is not a number"))?,
+        attempts: required(5, "attempt count")?
+            .parse()
+            .map_err(|_| corrupt("its attempt count is not a number"))?,
+        created_at: required(6, "creation time")?
+            .parse()
+            .map_err(|_| corrupt("its creation time is not a number"))?,
         overlap_key: f[7].clone(),
         unique_key: f[8].clone(),
         last_error: f[9].clone(),
     };
-    Ok(Reserved { job, lease: Lease { id, queue: queue.to_string(), token } })
+    Ok(Reserved {
+        job,
+        lease: Lease {
+            id,
+            queue: queue.to_string(),
+            token,
+        },
+    })
 }
 
 /// Reads a failed job's hash (fields in [`FAILED_FIELDS`] order); `None` if it vanished.
-pub(crate) fn failed_job(id: &JobId, f: &[Option<String>]) -> Result<Option<FailedJob>, DriverError> {
+pub(crate) fn failed_job(
+    id: &JobId,
+    f: &[Option<String>],
+) -> Result<Option<FailedJob>, DriverError> {
     if f.iter().all(Option::is_none) {
         return Ok(None);
     }
-    let corrupt = |reason: String| DriverError::Corrupt { id: id.to_string(), reason };
-    let text = |i: usize| f[i].clone().ok_or_else(|| corrupt(format!("its failed record has no {}", FAILED_FIELDS[i])));
+    let corrupt = |reason: String| DriverError::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
+    let text = |i: usize| {
+        f[i].clone()
+            .ok_or_else(|| corrupt(format!("its failed record has no {}", FAILED_FIELDS[i])))
+    };
     let number = |i: usize| {
-        text(i)?.parse::<i64>().map_err(|_| corrupt(format!("its {} is not a number", FAILED_FIELDS[i])))
+        text(i)?
+            .parse::<i64>()
+            .map_err(|_| corrupt(format!("its {} is not a number", FAILED_FIELDS[i])))
     };
     Ok(Some(FailedJob {
         id: id.clone(),
@@ -119,7 +160,10 @@ mod tests {
         let got = claimed("default", reply).unwrap();
         assert_eq!(got.next_due_in, Some(1500));
         let r = &got.jobs[0];
-        assert_eq!((r.lease.token, r.job.attempts, r.job.unique_key.as_deref()), (42, 1, Some("u")));
+        assert_eq!(
+            (r.lease.token, r.job.attempts, r.job.unique_key.as_deref()),
+            (42, 1, Some("u"))
+        );
         assert_eq!(r.lease.id, id);
     }
 

@@ -308,7 +308,12 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     let prelude = PRELUDE
         .replace("SIGNAL_CAP", &SIGNAL_CAP.to_string())
         .replace("SIGNAL_TTL_MS", &SIGNAL_TTL_MS.to_string());
-    let script = |body: &str| Script::new(&format!("{prelude}{}", body.replace("MOVE_BATCH", &MOVE_BATCH.to_string())));
+    let script = |body: &str| {
+        Script::new(&format!(
+            "{prelude}{}",
+            body.replace("MOVE_BATCH", &MOVE_BATCH.to_string())
+        ))
+    };
     Scripts {
         push: script(PUSH),
         claim: script(CLAIM),

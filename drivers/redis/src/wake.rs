@@ -1,20 +1,26 @@
 //! Waiting for work without polling: idle workers block in `BLPOP` on the signal
 //! lists of their queues, which every push to a ready list feeds with a token.
 //!
-//! Blocking calls get their own connections (never the shared command connection, which
-//! a blocked call would stall). A few are kept for reuse; one that failed or was
-//! abandoned mid-wait is dropped, which also unblocks it on the server.
+//! The blocking call runs in its own task on its own connection (never the shared
+//! command connection, which a blocked call would stall). A worker often drops its
+//! `wait` early (a running job finished); the call then carries on in the background:
+//! the next `wait` on the same queues joins it instead of opening another connection,
+//! and a token it pops with nobody listening makes the next `wait` return at once, so
+//! no wake-up is lost.
 //!
 //! A claim also learns when its queue next needs a look (the first scheduled job or
-//! lease deadline); `wait` wakes by then, so scheduled jobs and rescues run on time.
+//! lease deadline); `wait` returns by then, so scheduled jobs and rescues run on time.
 
-use crate::error;
+use crate::lost;
 use rakit_job_core::{DriverError, Millis, now_ms};
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// The shortest wait sent to the server (a `BLPOP` timeout of 0 would block forever).
 const MIN_BLOCK: Duration = Duration::from_millis(10);
@@ -23,20 +29,54 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 const GRACE: Duration = Duration::from_secs(3);
 
 /// How many idle blocking connections are kept per driver.
-const KEEP_IDLE: usize = 8;
+const KEEP_IDLE: usize = 4;
 
-/// The blocking side of one driver.
-pub(crate) struct Waiter {
+/// How a blocking call ended.
+#[derive(Clone, Debug)]
+enum Ended {
+    /// It popped a token: something was pushed.
+    Woken,
+    /// Its time ran out.
+    TimedOut,
+    /// The server failed or could not be reached.
+    Failed { unreachable: bool, reason: String },
+}
+
+/// A blocking call in flight, which later waits on the same queues join.
+struct InFlight {
+    id: u64,
+    ended: watch::Receiver<Option<Ended>>,
+}
+
+/// What the blocking tasks share with the driver.
+struct Shared {
     client: redis::Client,
     store: String,
     idle: Mutex<Vec<MultiplexedConnection>>,
+    in_flight: Mutex<HashMap<Vec<String>, InFlight>>,
+    /// A token was popped while nobody was waiting.
+    missed: AtomicBool,
+    next_id: AtomicU64,
+}
+
+/// The blocking side of one driver.
+pub(crate) struct Waiter {
+    shared: Arc<Shared>,
     /// Per queue, when (client clock, ms) it next needs a look even without a push.
     next_due: Mutex<HashMap<String, Millis>>,
 }
 
 impl Waiter {
     pub(crate) fn new(client: redis::Client, store: String) -> Self {
-        Waiter { client, store, idle: Mutex::default(), next_due: Mutex::default() }
+        let shared = Shared {
+            client,
+            store,
+            idle: Mutex::default(),
+            in_flight: Mutex::default(),
+            missed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+        };
+        Waiter { shared: Arc::new(shared), next_due: Mutex::default() }
     }
 
     /// Records when `queue` next needs a look, `None` when nothing is scheduled or leased.
@@ -60,33 +100,67 @@ impl Waiter {
 
     /// Blocks until a token arrives on one of `signals` (keys of `queues`), a queue
     /// falls due, or `timeout` passes.
-    pub(crate) async fn wait(&self, queues: &[String], signals: Vec<String>, timeout: Duration) -> Result<(), DriverError> {
+    pub(crate) async fn wait(
+        &self,
+        queues: &[String],
+        signals: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
         let timeout = self.shorten(queues, timeout);
+        let deadline = Instant::now() + timeout;
+        if self.shared.missed.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
         if timeout.is_zero() || signals.is_empty() {
             tokio::time::sleep(timeout).await;
             return Ok(());
         }
-        let mut conn = self.connection().await?;
-        let block = timeout.max(MIN_BLOCK);
-        let seconds = format!("{:.3}", block.as_secs_f64());
-        let popped = tokio::time::timeout(
-            block + GRACE,
-            redis::cmd("BLPOP").arg(&signals).arg(seconds).query_async::<Option<(String, String)>>(&mut conn),
-        )
-        .await;
-        match popped {
-            Ok(Ok(_)) => {
-                let mut idle = lock(&self.idle);
-                if idle.len() < KEEP_IDLE {
-                    idle.push(conn);
+        loop {
+            let mut ended = self.join_or_start(&signals, deadline);
+            let outcome = tokio::time::timeout_at(deadline, async {
+                let _ = ended.wait_for(Option::is_some).await;
+                ended.borrow().clone()
+            })
+            .await;
+            match outcome {
+                // Our own time ran out; the call may go on for the next wait to join.
+                Err(_) => return Ok(()),
+                Ok(Some(Ended::Woken)) => {
+                    self.shared.missed.store(false, Ordering::Release);
+                    return Ok(());
                 }
-                Ok(())
+                Ok(Some(Ended::Failed { unreachable, reason })) => {
+                    let store = self.shared.store.clone();
+                    return Err(if unreachable {
+                        DriverError::Unreachable { store, reason }
+                    } else {
+                        DriverError::store(format!("{store}: {reason}"))
+                    });
+                }
+                // A call started for an earlier, shorter wait ended; block again.
+                Ok(Some(Ended::TimedOut) | None) => {
+                    if Instant::now() + MIN_BLOCK >= deadline {
+                        return Ok(());
+                    }
+                }
             }
-            Ok(Err(e)) => Err(error(&self.store, e)),
-            // The server did not answer in time; drop the connection and let the
-            // next command report what is wrong.
-            Err(_) => Ok(()),
         }
+    }
+
+    /// The blocking call on `signals` in flight, or a new one lasting until `deadline`.
+    fn join_or_start(&self, signals: &[String], deadline: Instant) -> watch::Receiver<Option<Ended>> {
+        let mut in_flight = lock(&self.shared.in_flight);
+        if let Some(call) = in_flight.get(signals) {
+            if call.ended.borrow().is_none() {
+                return call.ended.clone();
+            }
+        }
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = watch::channel(None);
+        in_flight.insert(signals.to_vec(), InFlight { id, ended: rx.clone() });
+        let block = deadline.saturating_duration_since(Instant::now()).max(MIN_BLOCK);
+        tokio::spawn(block_once(self.shared.clone(), id, signals.to_vec(), block, tx));
+        rx
     }
 
     /// The timeout, cut short when a queue falls due sooner. The due times it used are
@@ -106,19 +180,62 @@ impl Waiter {
         }
         out
     }
+}
 
-    async fn connection(&self) -> Result<MultiplexedConnection, DriverError> {
-        if let Some(conn) = lock(&self.idle).pop() {
-            return Ok(conn);
+/// One `BLPOP` on its own connection, reporting how it ended.
+async fn block_once(
+    shared: Arc<Shared>,
+    id: u64,
+    signals: Vec<String>,
+    block: Duration,
+    tx: watch::Sender<Option<Ended>>,
+) {
+    let ended = match connection(&shared).await {
+        Err(e) => Ended::Failed { unreachable: true, reason: e.to_string() },
+        Ok(mut conn) => {
+            let seconds = format!("{:.3}", block.as_secs_f64());
+            let popped = tokio::time::timeout(
+                block + GRACE,
+                redis::cmd("BLPOP")
+                    .arg(&signals)
+                    .arg(seconds)
+                    .query_async::<Option<(String, String)>>(&mut conn),
+            )
+            .await;
+            match popped {
+                Ok(Ok(token)) => {
+                    let mut idle = lock(&shared.idle);
+                    if idle.len() < KEEP_IDLE {
+                        idle.push(conn);
+                    }
+                    if token.is_some() { Ended::Woken } else { Ended::TimedOut }
+                }
+                Ok(Err(e)) => Ended::Failed { unreachable: lost(&e), reason: e.to_string() },
+                // No answer in time: drop the connection; the next command says what is wrong.
+                Err(_) => Ended::TimedOut,
+            }
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(crate::CONNECT_TIMEOUT))
-            .set_response_timeout(None);
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| crate::unreachable(&self.store, &e))
+    };
+    if matches!(ended, Ended::Woken) {
+        shared.missed.store(true, Ordering::Release);
     }
+    {
+        let mut in_flight = lock(&shared.in_flight);
+        if in_flight.get(&signals).is_some_and(|call| call.id == id) {
+            in_flight.remove(&signals);
+        }
+    }
+    tx.send_replace(Some(ended));
+}
+
+async fn connection(shared: &Shared) -> Result<MultiplexedConnection, redis::RedisError> {
+    if let Some(conn) = lock(&shared.idle).pop() {
+        return Ok(conn);
+    }
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(crate::CONNECT_TIMEOUT))
+        .set_response_timeout(None);
+    shared.client.get_multiplexed_async_connection_with_config(&config).await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -176,3 +176,36 @@ mod tests {
         assert!(sql.contains("CASE id WHEN ? THEN ? WHEN ? THEN ? END WHERE id IN (?, ?)"));
     }
 }
+
+/// SQLite and PostgreSQL: a push that stores nothing when its unique key is taken.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn insert_unless_duplicate(s: &Statements) -> String {
+    format!("{} ON CONFLICT (unique_key) DO NOTHING", s.insert)
+}
+
+/// SQLite and PostgreSQL: take a lock that is free, expired or already ours, in one
+/// statement. Binds: key, owner, expires_at, now.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn lock_upsert(t: &Tables) -> String {
+    let locks = &t.locks;
+    format!(
+        "INSERT INTO {locks} (lock_key, owner, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (lock_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+         WHERE {locks}.owner = excluded.owner OR {locks}.expires_at <= ?"
+    )
+}
+
+/// SQLite: copy a held job into the failed table (replacing an older failure of the
+/// same id). Binds: error, failed_at, id, token.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn fail_copy_upsert(t: &Tables) -> String {
+    let (jobs, failed) = (&t.jobs, &t.failed);
+    format!(
+        "INSERT INTO {failed} ({FAILED_COLUMNS}) \
+         SELECT id, name, queue, payload, ?, attempts, overlap_key, created_at, ? FROM {jobs} \
+         WHERE id = ? AND lease_token = ? \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, queue = excluded.queue, \
+         payload = excluded.payload, error = excluded.error, attempts = excluded.attempts, \
+         overlap_key = excluded.overlap_key, created_at = excluded.created_at, failed_at = excluded.failed_at"
+    )
+}

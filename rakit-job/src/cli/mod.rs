@@ -54,8 +54,13 @@ fn report(e: Error) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
-/// Log lines go to standard error; `RUST_LOG` can narrow or widen them.
-fn init_logging() {
+/// Sends rakit-job's log lines to standard error (once per process); `RUST_LOG` can
+/// narrow or widen them. The CLI calls it; programs running a worker themselves may too.
+///
+/// ```
+/// rakit_job::cli::init_logging();
+/// ```
+pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("rakit_job=info,warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();

@@ -274,7 +274,12 @@ impl Worker {
             let can_take = wanted > 0;
             tokio::select! {
                 Some(done) = running.join_next(), if !running.is_empty() => {
-                    report.count(&done.unwrap_or(Outcome::LeaseLost));
+                    let outcome = done.unwrap_or(Outcome::LeaseLost);
+                    if matches!(outcome, Outcome::Released | Outcome::LeaseLost) {
+                        // A job handed back did not run: it does not count towards max_jobs.
+                        taken -= 1;
+                    }
+                    report.count(&outcome);
                     progress.show(&report, running.len());
                 }
                 _ = &mut pushed, if can_take => {}

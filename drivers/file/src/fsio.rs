@@ -1,0 +1,146 @@
+//! The few file-system steps the driver is built from: durable writes, folder syncs,
+//! listings that skip links, and the mapping of I/O errors.
+
+use rakit_job_core::DriverError;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How old a `.tmp-` file must be before it is taken for the leftover of a crash.
+/// A push writes and syncs its temp file in well under a second.
+pub(crate) const STALE_TEMP: Duration = Duration::from_secs(300);
+
+/// Prefix of files being written; never read as jobs.
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+
+/// One entry of a folder.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    /// A regular file (not a folder, link or device).
+    pub(crate) is_file: bool,
+}
+
+/// Lists a folder without following links; a missing folder is empty.
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut entries = Vec::new();
+    for entry in read {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let Ok(name) = entry.file_name().into_string() else {
+            entries.push(Entry { name: String::new(), path: entry.path(), is_file: false });
+            continue;
+        };
+        // `file_type` does not follow links, so a link is never taken for a job file.
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        entries.push(Entry { path: entry.path(), name, is_file });
+    }
+    Ok(entries)
+}
+
+/// Names of the sub-folders of `dir` (links excluded), sorted.
+pub(crate) fn subfolders(dir: &Path) -> io::Result<Vec<String>> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in read.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads a whole file, refusing links so nothing outside the folder is read.
+pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
+    if fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "is a symbolic link"));
+    }
+    fs::read(path)
+}
+
+/// Writes `bytes` to a fresh temp file in `dir` and syncs it; the caller renames it.
+pub(crate) fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    let written = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    match written {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `bytes` as `dir/name` all at once: temp file, sync, rename, sync the folder.
+pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let temp = write_temp(dir, bytes)?;
+    if let Err(e) = fs::rename(&temp, dir.join(name)) {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    sync_dir(dir)
+}
+
+/// Makes the entries of a folder (creations, renames, removals) survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Creates a folder and its parents, refusing one that is a link.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), DriverError> {
+    fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let meta = fs::symlink_metadata(dir).map_err(|e| io_error(dir, e))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(DriverError::Invalid(format!(
+            "{} is not a plain folder; the file driver follows no links, so replace it with a folder",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// True when a rename or removal found nothing: another process got there first.
+pub(crate) fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+/// True for a temp file old enough to be a crash leftover rather than a write in progress.
+pub(crate) fn is_stale(path: &Path) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    let Ok(modified) = meta.modified() else { return false };
+    SystemTime::now().duration_since(modified).is_ok_and(|age| age > STALE_TEMP)
+}
+
+/// Turns an I/O error into a driver error naming the path.
+pub(crate) fn io_error(path: &Path, e: io::Error) -> DriverError {
+    DriverError::Store(format!("{}: {e}", path.display()))
+}

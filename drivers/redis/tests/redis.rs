@@ -1,0 +1,529 @@
+//! The redis driver against a real server: the shared conformance suite, then the rules
+//! only a shared, networked store has (key isolation, several processes, blocking
+//! wake-ups, a server restart).
+//!
+//! The server is `RAKIT_TEST_REDIS_URL`, by default `redis://127.0.0.1:6379/`. When it
+//! cannot be reached every test fails and says so; none is skipped.
+
+use rakit_job_core::{Driver, DriverError, JobId, NewJob, PushOutcome, ReserveRequest, now_ms};
+use rakit_job_redis::RedisDriver;
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+/// Test prefixes older than this are swept when a test run starts.
+const STALE_AFTER_SECS: u64 = 600;
+
+fn url() -> String {
+    std::env::var("RAKIT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_string())
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A random 32-hex-digit marker.
+fn marker() -> String {
+    uuid_hex(&JobId::generate())
+}
+
+fn uuid_hex(id: &JobId) -> String {
+    id.as_str().replace('-', "")
+}
+
+/// A prefix no other test uses: `rktest.<unix seconds>.<random>`.
+fn fresh_prefix() -> String {
+    format!("rktest.{}.{}", unix_secs(), marker())
+}
+
+/// Connects to the test server, or fails the test with what to do.
+async fn connect_to(url: &str, prefix: &str) -> RedisDriver {
+    sweep_stale_test_keys();
+    rakit_job_redis::connect(url, prefix).await.unwrap_or_else(|e| {
+        panic!(
+            "the redis driver tests need Redis 6.2+ at {url} (set RAKIT_TEST_REDIS_URL to use another): {e}"
+        )
+    })
+}
+
+async fn driver(prefix: &str) -> RedisDriver {
+    connect_to(&url(), prefix).await
+}
+
+async fn store() -> rakit_job_core::conformance::Store {
+    Arc::new(driver(&fresh_prefix()).await)
+}
+
+rakit_job_core::conformance_tests!(store);
+
+/// A plain synchronous connection for looking at keys from the outside.
+fn inspect(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(3)))
+        .unwrap_or_else(|e| panic!("the redis driver tests need Redis at {url}: {e}"))
+}
+
+/// Every key matching `pattern`, found with SCAN (tests only; the driver never scans).
+fn scan(con: &mut redis::Connection, pattern: &str) -> Vec<String> {
+    let mut cursor = 0u64;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query(con)
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+fn delete_prefix(con: &mut redis::Connection, prefix: &str) {
+    for key in scan(con, &format!("{prefix}:*")) {
+        let _: i64 = redis::cmd("UNLINK").arg(&key).query(con).unwrap();
+    }
+}
+
+/// Deletes keys left by test runs that ended long ago (the conformance cases cannot
+/// clean up after themselves), once per test binary.
+fn sweep_stale_test_keys() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Without a server there is nothing to sweep; `connect_to` reports it.
+        let Ok(mut con) = redis::Client::open(url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(3)))
+        else {
+            return;
+        };
+        let cutoff = unix_secs().saturating_sub(STALE_AFTER_SECS);
+        for key in scan(&mut con, "rktest.*") {
+            let secs = key.split('.').nth(1).and_then(|s| s.parse::<u64>().ok());
+            if secs.is_some_and(|s| s < cutoff) {
+                let _: i64 = redis::cmd("UNLINK").arg(&key).query(&mut con).unwrap();
+            }
+        }
+    });
+}
+
+fn qs(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_bad_prefix_or_queue_name_is_refused() {
+    for bad in ["", "a:b", "a{b}", "a*", "9lives", "a b", "a/b"] {
+        match rakit_job_redis::connect(&url(), bad).await {
+            Err(DriverError::Invalid(msg)) => assert!(msg.contains("key prefix"), "{msg}"),
+            Err(e) => panic!("prefix {bad:?} gave the wrong error: {e}"),
+            Ok(_) => panic!("prefix {bad:?} was accepted"),
+        }
+    }
+    let d = driver(&fresh_prefix()).await;
+    for bad in ["a:b", "{x}", "*", "a b", ""] {
+        let err = d.push(NewJob::now("n", bad, "{}")).await.unwrap_err();
+        assert!(
+            matches!(err, DriverError::Invalid(_)),
+            "queue {bad:?}: {err}"
+        );
+        let queues = qs(&[bad]);
+        assert!(
+            d.reserve(&ReserveRequest::new(&queues, 1, 1000))
+                .await
+                .is_err()
+        );
+        assert!(d.wait(&queues, Duration::from_millis(10)).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error_without_the_password() {
+    let err = rakit_job_redis::connect("redis://:hunter2@127.0.0.1:1/", "rakit.job")
+        .await
+        .err()
+        .unwrap();
+    assert!(err.is_unreachable(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot reach") && text.contains("127.0.0.1:1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2"),
+        "the password was printed: {text}"
+    );
+
+    let err = rakit_job_redis::connect("http://:hunter2@x/", "rakit.job")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, DriverError::Invalid(_)), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn describe_hides_the_password() {
+    let d = driver(&fresh_prefix()).await;
+    assert!(
+        d.describe().starts_with("redis redis://"),
+        "{}",
+        d.describe()
+    );
+    d.check().await.unwrap();
+    let caps = d.capabilities();
+    assert!(caps.wakes_across_processes && !caps.durable && !caps.has_schema);
+}
+
+/// Every key the driver writes, for any operation, starts with `<prefix>:`, even when
+/// user text (lock keys, unique keys, names, payloads) holds separators and globs.
+#[tokio::test]
+async fn no_key_is_written_outside_the_prefix() {
+    let m = marker();
+    let prefix = format!("rktest.{}.{m}", unix_secs());
+    let d = driver(&prefix).await;
+    let queue = format!("q-{m}");
+    let queues = qs(&[&queue]);
+    let evil = format!("}}{{x}}:*?[{m}]:../");
+
+    let mut job = NewJob::now(&format!("n-{m}"), &queue, &format!("{{\"m\":\"{m}\"}}"));
+    job.unique_key = Some(evil.clone());
+    job.overlap_key = Some(evil.clone());
+    assert_eq!(d.push(job).await.unwrap(), PushOutcome::Stored);
+    let mut later = NewJob::now("later", &queue, "{}");
+    later.available_at = now_ms() + 60_000;
+    d.push(later).await.unwrap();
+    for _ in 0..3 {
+        d.push(NewJob::now("x", &queue, "{}")).await.unwrap();
+    }
+    let got = d
+        .reserve(&ReserveRequest::new(&queues, 4, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert!(d.extend(&got[0].lease, 60_000).await.unwrap());
+    assert!(d.fail(&got[1].lease, &m).await.unwrap());
+    assert!(d.retry(&got[2].lease, now_ms() + 60_000, &m).await.unwrap());
+    assert!(d.release(&got[3].lease, now_ms()).await.unwrap());
+    assert!(d.lock(&evil, &m, 60_000).await.unwrap());
+    d.wait(&queues, Duration::from_millis(20)).await.unwrap();
+    assert_eq!(d.stats().await.unwrap().len(), 1);
+    let failed = d.failed(10).await.unwrap();
+    assert!(d.retry_failed(&failed[0].id).await.unwrap());
+
+    let mut con = inspect(&url());
+    let keys = scan(&mut con, &format!("*{m}*"));
+    assert!(keys.len() >= 6, "expected the queue's keys, found {keys:?}");
+    for key in &keys {
+        assert!(
+            key.starts_with(&format!("{prefix}:")),
+            "key {key:?} is outside the prefix {prefix}"
+        );
+    }
+    assert!(keys.contains(&format!("{prefix}:lock:{evil}")), "{keys:?}");
+    assert!(
+        keys.contains(&format!("{prefix}:{{q:{queue}}}:unique:{evil}")),
+        "{keys:?}"
+    );
+    delete_prefix(&mut con, &prefix);
+}
+
+/// Separate driver instances (as separate worker processes would have) draining one
+/// store together: every job is reserved exactly once and none is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_instances_drain_twenty_thousand_jobs_each_exactly_once() {
+    const JOBS: usize = 20_000;
+    const WORKERS: usize = 4;
+    let prefix = fresh_prefix();
+    let pusher = Arc::new(driver(&prefix).await);
+    let mut pushers = Vec::new();
+    for part in 0..WORKERS {
+        let pusher = pusher.clone();
+        pushers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (part..JOBS).step_by(WORKERS) {
+                let job = NewJob::now("drain", if i % 3 == 0 { "high" } else { "default" }, "{}");
+                ids.push(job.id.clone());
+                pusher.push(job).await.unwrap();
+            }
+            ids
+        }));
+    }
+    let mut pushed = HashSet::new();
+    for p in pushers {
+        pushed.extend(p.await.unwrap());
+    }
+    assert_eq!(pushed.len(), JOBS);
+
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let d = driver(&prefix).await;
+        workers.push(tokio::spawn(async move {
+            let queues = qs(&["high", "default"]);
+            let mut mine = Vec::new();
+            loop {
+                let got = d
+                    .reserve(&ReserveRequest::new(&queues, 8, 60_000))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                for r in got {
+                    assert_eq!(r.job.attempts, 1, "job {} ran twice", r.job.id);
+                    assert!(d.ack(&r.lease).await.unwrap());
+                    mine.push(r.job.id);
+                }
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for w in workers {
+        for id in w.await.unwrap() {
+            assert!(seen.insert(id.clone()), "job {id} was reserved twice");
+        }
+    }
+    assert_eq!(seen.len(), JOBS, "some jobs were never reserved");
+    assert_eq!(seen, pushed);
+    assert!(
+        pusher.stats().await.unwrap().is_empty(),
+        "jobs were left behind"
+    );
+    delete_prefix(&mut inspect(&url()), &prefix);
+}
+
+/// An idle worker blocks on the server and wakes within milliseconds of a push made
+/// by another process; without a push it sleeps its whole timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_from_another_instance_wakes_a_waiting_one_at_once() {
+    let prefix = fresh_prefix();
+    let waiter = Arc::new(driver(&prefix).await);
+    let pusher = driver(&prefix).await;
+
+    let started = Instant::now();
+    waiter
+        .wait(&qs(&["default"]), Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "an idle wait returned early"
+    );
+
+    let mut slowest = Duration::ZERO;
+    for _ in 0..3 {
+        let handle = tokio::spawn({
+            let waiter = waiter.clone();
+            async move {
+                waiter
+                    .wait(&qs(&["low", "default"]), Duration::from_secs(20))
+                    .await
+                    .unwrap();
+                Instant::now()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !handle.is_finished(),
+            "wait returned before anything was pushed"
+        );
+        let pushed_at = Instant::now();
+        pusher
+            .push(NewJob::now("wake", "default", "{}"))
+            .await
+            .unwrap();
+        let woke_at = tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .expect("the waiting instance was not woken by the push")
+            .unwrap();
+        slowest = slowest.max(woke_at.saturating_duration_since(pushed_at));
+        let got = waiter
+            .reserve(&ReserveRequest::new(&qs(&["default"]), 1, 60_000))
+            .await
+            .unwrap();
+        waiter.ack(&got[0].lease).await.unwrap();
+    }
+    assert!(
+        slowest < Duration::from_millis(250),
+        "a wake-up took {slowest:?}"
+    );
+    delete_prefix(&mut inspect(&url()), &prefix);
+}
+
+/// A worker that found nothing to do wakes when the scheduled job it saw falls due,
+/// not only at the end of its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_worker_wakes_when_a_scheduled_job_falls_due() {
+    let prefix = fresh_prefix();
+    let d = driver(&prefix).await;
+    let pusher = driver(&prefix).await;
+    let mut job = NewJob::now("later", "default", "{}");
+    job.available_at = now_ms() + 700;
+    pusher.push(job).await.unwrap();
+    let queues = qs(&["default"]);
+    assert!(
+        d.reserve(&ReserveRequest::new(&queues, 1, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let started = Instant::now();
+    d.wait(&queues, Duration::from_secs(20)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the wait ignored the scheduled job: {waited:?}"
+    );
+    let got = d
+        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.len(),
+        1,
+        "the scheduled job was not due after the wait ({waited:?})"
+    );
+    delete_prefix(&mut inspect(&url()), &prefix);
+}
+
+/// A private redis-server with the append-only file on, killed and restarted by a test.
+struct OwnServer {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("rakit-redis-test-{}", marker()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = OwnServer {
+            port,
+            dir,
+            child: None,
+        };
+        server.boot();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn boot(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("this test starts its own redis-server, which must be on PATH: {e}")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// With `appendonly yes`, a server killed mid-drain loses no acknowledged push: the
+/// driver reports the outage as unreachable, reconnects by itself and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_and_restarted_server_loses_no_acknowledged_push() {
+    let mut server = OwnServer::start();
+    let d = connect_to(&server.url(), "rakit.job").await;
+    let queues = qs(&["default"]);
+    let mut pushed = HashSet::new();
+    for _ in 0..50 {
+        let job = NewJob::now("durable", "default", "{}");
+        pushed.insert(job.id.clone());
+        d.push(job).await.unwrap();
+    }
+    let first = d
+        .reserve(&ReserveRequest::new(&queues, 10, 60_000))
+        .await
+        .unwrap();
+    for r in &first {
+        assert!(d.ack(&r.lease).await.unwrap());
+        pushed.remove(&r.job.id);
+    }
+
+    server.kill();
+    let err = d
+        .reserve(&ReserveRequest::new(&queues, 10, 60_000))
+        .await
+        .unwrap_err();
+    assert!(err.is_unreachable(), "a dead server gave {err}");
+    assert!(
+        d.wait(&queues, Duration::from_millis(200)).await.is_err(),
+        "waiting on a dead server succeeded"
+    );
+    server.boot();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rest = HashSet::new();
+    loop {
+        match d.reserve(&ReserveRequest::new(&queues, 10, 60_000)).await {
+            Ok(got) if got.is_empty() => break,
+            Ok(got) => {
+                for r in got {
+                    assert!(d.ack(&r.lease).await.unwrap());
+                    rest.insert(r.job.id);
+                }
+            }
+            Err(e) => {
+                assert!(e.is_unreachable(), "{e}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the driver did not reconnect: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(rest, pushed, "jobs pushed before the restart were lost");
+    d.wait(&queues, Duration::from_millis(50)).await.unwrap();
+}

@@ -1,0 +1,342 @@
+//! Parsing: the `#[job(...)]` argument list into [`Args`], checking only the shape of
+//! each value (a string, an integer, a bare flag). What the values mean is `valid`'s job.
+
+use proc_macro2::{Span, TokenStream};
+use std::fmt::Display;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token, UnOp};
+
+/// The job's name.
+pub(crate) const NAME: &str = "name";
+/// The job's default queue.
+pub(crate) const QUEUE: &str = "queue";
+/// The overlap rule: a flag, or a field name.
+pub(crate) const NO_OVERLAP: &str = "no_overlap";
+/// The uniqueness rule: a flag, or a field name.
+pub(crate) const UNIQUE: &str = "unique";
+/// Retries after the first run.
+pub(crate) const RETRIES: &str = "retries";
+/// Longest run.
+pub(crate) const TIMEOUT: &str = "timeout";
+/// Delay between attempts.
+pub(crate) const BACKOFF: &str = "backoff";
+
+/// Every argument, in the order the docs list them.
+pub(crate) const KEYS: &[&str] = &[NAME, QUEUE, NO_OVERLAP, UNIQUE, RETRIES, TIMEOUT, BACKOFF];
+
+/// The arguments as written; `None` where an argument is absent or its value had the wrong shape.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub name: Option<LitStr>,
+    pub queue: Option<LitStr>,
+    pub no_overlap: Option<KeyArg>,
+    pub unique: Option<KeyArg>,
+    pub retries: Option<u32>,
+    pub timeout: Option<LitStr>,
+    pub backoff: Option<LitStr>,
+}
+
+/// `no_overlap` / `unique` as written.
+pub(crate) enum KeyArg {
+    /// The bare flag: key on the job's name.
+    Flag,
+    /// `= "field"`: key on the name plus this field's value.
+    Field(LitStr),
+}
+
+/// Every error found so far, reported together (serde_derive's `Ctxt` idea).
+#[derive(Default)]
+pub(crate) struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    /// Records an error at `span`.
+    pub fn at(&mut self, span: Span, message: impl Display) {
+        self.0.push(syn::Error::new(span, message));
+    }
+
+    /// Records an error spanning a whole token tree (a literal, a path, …).
+    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
+        self.0.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records an error that was already built.
+    pub fn push(&mut self, error: syn::Error) {
+        self.0.push(error);
+    }
+
+    /// All errors as one, or `Ok` when there were none.
+    pub fn finish(self) -> syn::Result<()> {
+        let mut all = self.0.into_iter();
+        let Some(mut first) = all.next() else { return Ok(()) };
+        first.extend(all);
+        Err(first)
+    }
+}
+
+/// Parses the argument list. A token-level syntax error (`name "x"`, `retries(5)`) stops
+/// the parse and is recorded; every other mistake is recorded and the parse goes on.
+pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+    let mut args = Args::default();
+    let mut seen: Vec<String> = Vec::new();
+    let parser = |input: ParseStream| {
+        while !input.is_empty() {
+            let key = input.call(Ident::parse_any)?;
+            let value = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                Some(input.parse::<Expr>()?)
+            } else if input.is_empty() || input.peek(Token![,]) {
+                None
+            } else {
+                return Err(input.error(format!("expected `=` or `,` after `{}`", key.unraw())));
+            };
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+            args.set(&key, value, &mut seen, errors);
+        }
+        Ok(())
+    };
+    if let Err(e) = parser.parse2(tokens) {
+        errors.push(e);
+    }
+    args
+}
+
+impl Args {
+    fn set(&mut self, key: &Ident, value: Option<Expr>, seen: &mut Vec<String>, errors: &mut Errors) {
+        let name = key.unraw().to_string();
+        if !KEYS.contains(&name.as_str()) {
+            let message = match did_you_mean(&name, KEYS.iter().copied()) {
+                Some(near) => format!("unknown `#[job]` argument `{name}`, did you mean `{near}`?"),
+                None => format!("unknown `#[job]` argument `{name}`; expected one of {}", backticked(KEYS)),
+            };
+            errors.at(key.span(), message);
+            return;
+        }
+        if seen.contains(&name) {
+            errors.at(key.span(), format!("duplicate `#[job]` argument `{name}`"));
+            return;
+        }
+        seen.push(name.clone());
+        match name.as_str() {
+            NAME => self.name = string(key, value, "\"send-email\"", errors),
+            QUEUE => self.queue = string(key, value, "\"high\"", errors),
+            TIMEOUT => self.timeout = duration(key, value, errors),
+            BACKOFF => self.backoff = string(key, value, "\"1s,10s,60s\"", errors),
+            RETRIES => self.retries = integer(key, value, errors),
+            NO_OVERLAP => self.no_overlap = key_rule(key, value, errors),
+            UNIQUE => self.unique = key_rule(key, value, errors),
+            _ => unreachable!("every key of KEYS is handled"),
+        }
+    }
+}
+
+/// A string value; `example` is a sample value for the message.
+fn string(key: &Ident, value: Option<Expr>, example: &str, errors: &mut Errors) -> Option<LitStr> {
+    match value {
+        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => Some(s),
+        Some(other) => {
+            errors.spanned(&other, format!("`{key}` expects a string, like `{key} = {example}`"));
+            None
+        }
+        None => {
+            errors.at(key.span(), format!("`{key}` needs a value, like `{key} = {example}`"));
+            None
+        }
+    }
+}
+
+/// A duration string; `timeout = 30s` (an integer with a suffix) gets a hint to quote it.
+fn duration(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<LitStr> {
+    if let Some(Expr::Lit(ExprLit { lit: Lit::Int(n), .. })) = &value {
+        let written = if n.suffix().is_empty() { format!("{}s", n.base10_digits()) } else { n.to_string() };
+        errors.spanned(n, format!("`{key}` expects a duration string, like `{key} = \"{written}\"`"));
+        return None;
+    }
+    string(key, value, "\"30s\"", errors)
+}
+
+/// A `u32`, with its own messages for strings, negatives and overflow.
+fn integer(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<u32> {
+    match value {
+        Some(Expr::Lit(ExprLit { lit: Lit::Int(n), .. })) => match n.base10_parse::<u32>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                errors.spanned(&n, format!("`{key}` is too large; the most is {}", u32::MAX));
+                None
+            }
+        },
+        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => {
+            let text = s.value();
+            let example = if text.trim().parse::<u32>().is_ok() { text.trim().to_string() } else { "5".to_string() };
+            errors.spanned(&s, format!("`{key}` expects an integer, not a string: write `{key} = {example}`"));
+            None
+        }
+        Some(Expr::Unary(u)) if matches!(u.op, UnOp::Neg(_)) => {
+            errors.spanned(&u, format!("`{key}` cannot be negative"));
+            None
+        }
+        Some(other) => {
+            errors.spanned(&other, format!("`{key}` expects an integer, like `{key} = 5`"));
+            None
+        }
+        None => {
+            errors.at(key.span(), format!("`{key}` needs a value, like `{key} = 5`"));
+            None
+        }
+    }
+}
+
+/// `no_overlap` / `unique`: the bare flag or a field name string.
+fn key_rule(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<KeyArg> {
+    match value {
+        None => Some(KeyArg::Flag),
+        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => Some(KeyArg::Field(s)),
+        Some(Expr::Path(p)) if p.path.get_ident().is_some() => {
+            let field = p.path.get_ident().map(|i| i.unraw().to_string()).unwrap_or_default();
+            errors.spanned(&p, format!("write the field name as a string: `{key} = \"{field}\"`"));
+            None
+        }
+        Some(other) => {
+            errors.spanned(
+                &other,
+                format!("`{key}` is a flag or a field name: write `{key}` alone, or `{key} = \"field\"`"),
+            );
+            None
+        }
+    }
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `` `a`, `b` or `c` ``.
+pub(crate) fn backticked(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) turning `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // rows[i][j]: distance between a[..i] and b[..j]
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse_ok(tokens: TokenStream) -> Args {
+        let mut errors = Errors::default();
+        let args = parse(tokens, &mut errors);
+        if let Err(e) = errors.finish() {
+            panic!("unexpected error: {e}");
+        }
+        args
+    }
+
+    fn messages(tokens: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        parse(tokens, &mut errors);
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_argument_is_read() {
+        let args = parse_ok(quote!(
+            name = "send-email", queue = "high", no_overlap, unique = "to", retries = 5,
+            timeout = "30s", backoff = "1s,10s",
+        ));
+        assert_eq!(args.name.unwrap().value(), "send-email");
+        assert_eq!(args.queue.unwrap().value(), "high");
+        assert!(matches!(args.no_overlap, Some(KeyArg::Flag)));
+        assert!(matches!(args.unique, Some(KeyArg::Field(f)) if f.value() == "to"));
+        assert_eq!(args.retries, Some(5));
+        assert_eq!(args.timeout.unwrap().value(), "30s");
+        assert_eq!(args.backoff.unwrap().value(), "1s,10s");
+    }
+
+    #[test]
+    fn no_arguments_is_fine() {
+        let args = parse_ok(quote!());
+        assert!(args.name.is_none() && args.no_overlap.is_none() && args.retries.is_none());
+    }
+
+    #[test]
+    fn all_mistakes_are_reported_together() {
+        let got = messages(quote!(retires = 5, queue = 3, retries = "5", name = "a", name = "b", no_overlap = 5));
+        assert_eq!(
+            got,
+            [
+                "unknown `#[job]` argument `retires`, did you mean `retries`?",
+                "`queue` expects a string, like `queue = \"high\"`",
+                "`retries` expects an integer, not a string: write `retries = 5`",
+                "duplicate `#[job]` argument `name`",
+                "`no_overlap` is a flag or a field name: write `no_overlap` alone, or `no_overlap = \"field\"`",
+            ]
+        );
+    }
+
+    #[test]
+    fn value_mistakes_get_hints() {
+        assert_eq!(messages(quote!(timeout = 30s)), ["`timeout` expects a duration string, like `timeout = \"30s\"`"]);
+        assert_eq!(messages(quote!(timeout = 30)), ["`timeout` expects a duration string, like `timeout = \"30s\"`"]);
+        assert_eq!(messages(quote!(no_overlap = month)), ["write the field name as a string: `no_overlap = \"month\"`"]);
+        assert_eq!(messages(quote!(retries = -1)), ["`retries` cannot be negative"]);
+        assert_eq!(messages(quote!(retries = 5000000000)), ["`retries` is too large; the most is 4294967295"]);
+        assert_eq!(messages(quote!(retries)), ["`retries` needs a value, like `retries = 5`"]);
+        assert_eq!(messages(quote!(name "x")), ["expected `=` or `,` after `name`"]);
+        assert_eq!(
+            messages(quote!(colour = "red")),
+            [
+                "unknown `#[job]` argument `colour`; expected one of `name`, `queue`, `no_overlap`, `unique`, `retries`, `timeout` or `backoff`"
+            ]
+        );
+    }
+
+    #[test]
+    fn suggestions_need_a_close_match() {
+        assert_eq!(did_you_mean("retires", KEYS.iter().copied()), Some("retries"));
+        assert_eq!(did_you_mean("nooverlap", KEYS.iter().copied()), Some("no_overlap"));
+        assert_eq!(did_you_mean("queu", KEYS.iter().copied()), Some("queue"));
+        assert_eq!(did_you_mean("colour", KEYS.iter().copied()), None);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

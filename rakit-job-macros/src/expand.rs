@@ -1,0 +1,131 @@
+//! Expansion: the struct with serde derives, one `impl JobSpec` of constants, and one
+//! linkme registration. Behaviour lives in the runtime; this only writes data.
+
+use crate::attr::{self, Errors};
+use crate::valid::{self, Backoff, Job, Key, Target};
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, quote_spanned};
+use std::time::Duration;
+use syn::Item;
+use syn::ext::IdentExt;
+
+/// The whole `#[job]` expansion for `item` with the argument tokens `args`.
+pub(crate) fn job(args: TokenStream, item: Item) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    let target = match valid::target(item, &mut errors) {
+        Ok(target) => target,
+        Err(item) => {
+            // Not a struct we can derive for: the item as written, and the errors.
+            let errors = errors.finish().err().map(|e| e.to_compile_error());
+            return quote!(#item #errors);
+        }
+    };
+    let job = valid::check(&target, args, &mut errors);
+    match errors.finish() {
+        Ok(()) => {
+            let item = with_serde(&target);
+            let spec = job_spec(&target, &job);
+            let entry = registration(&target);
+            quote!(#item #spec #entry)
+        }
+        Err(e) => fallback(&target, &job, e),
+    }
+}
+
+/// On error: the struct and its `JobSpec` (as far as the arguments were valid), so code
+/// using the job still type-checks and the user sees our errors alone; no registration,
+/// as this never links.
+fn fallback(target: &Target, job: &Job, error: syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    let item = if target.own_serde { quote!(#(&target.input)) } else { with_serde(target) };
+    let item = if target.own_serde {
+        let input = &target.input;
+        quote!(#input)
+    } else {
+        item
+    };
+    let spec = job_spec(target, job);
+    quote!(#error #item #spec)
+}
+
+/// The struct as written, deriving serde through rakit-job's hidden re-export.
+fn with_serde(target: &Target) -> TokenStream {
+    let input = &target.input;
+    quote! {
+        #[derive(::rakit_job::__private::serde::Serialize, ::rakit_job::__private::serde::Deserialize)]
+        #[serde(crate = "::rakit_job::__private::serde")]
+        #input
+    }
+}
+
+/// `impl JobSpec` with the job's name, queue and options as constants.
+fn job_spec(target: &Target, job: &Job) -> TokenStream {
+    let ident = &target.input.ident;
+    let name = &job.name;
+    let queue = &job.queue;
+    let no_overlap = key_rule(&job.no_overlap);
+    let unique = key_rule(&job.unique);
+    let retries = match job.retries {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout = match job.timeout {
+        Some(d) => {
+            let d = duration(d);
+            quote!(::core::option::Option::Some(#d))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let backoff = match &job.backoff {
+        Backoff::Exponential => quote!(::rakit_job::Backoff::Exponential),
+        Backoff::Fixed => quote!(::rakit_job::Backoff::Fixed),
+        Backoff::List(steps) => {
+            let steps = steps.iter().map(|d| duration(*d));
+            quote!(::rakit_job::Backoff::List(&[#(#steps),*]))
+        }
+    };
+    quote! {
+        #[automatically_derived]
+        impl ::rakit_job::JobSpec for #ident {
+            const NAME: &'static str = #name;
+            const QUEUE: &'static str = #queue;
+            const OPTIONS: ::rakit_job::JobOptions = ::rakit_job::JobOptions {
+                no_overlap: #no_overlap,
+                unique: #unique,
+                retries: #retries,
+                timeout: #timeout,
+                backoff: #backoff,
+            };
+        }
+    }
+}
+
+/// The job's entry in the link-time slice workers look jobs up in.
+fn registration(target: &Target) -> TokenStream {
+    let ident = &target.input.ident;
+    let path_suffix = format!("::{}", ident.unraw());
+    // Spanned on the struct's name, so a missing `impl Jobable` is reported there.
+    let entry = quote_spanned!(ident.span()=> ::rakit_job::__private::JobEntry::of::<#ident>);
+    quote! {
+        const _: () = {
+            #[::rakit_job::__private::linkme::distributed_slice(::rakit_job::__private::JOBS)]
+            #[linkme(crate = ::rakit_job::__private::linkme)]
+            static ENTRY: ::rakit_job::__private::JobEntry =
+                #entry(::core::concat!(::core::module_path!(), #path_suffix));
+        };
+    }
+}
+
+fn key_rule(key: &Key) -> TokenStream {
+    match key {
+        Key::Off => quote!(::rakit_job::KeyRule::Off),
+        Key::Name => quote!(::rakit_job::KeyRule::Name),
+        Key::Field(field) => quote!(::rakit_job::KeyRule::Field(#field)),
+    }
+}
+
+fn duration(d: Duration) -> TokenStream {
+    let millis = Literal::u64_unsuffixed(d.as_millis() as u64);
+    quote!(::rakit_job::__private::Duration::from_millis(#millis))
+}
