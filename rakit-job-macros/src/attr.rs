@@ -28,13 +28,20 @@ pub(crate) const KEYS: &[&str] = &[NAME, QUEUE, NO_OVERLAP, UNIQUE, RETRIES, TIM
 /// The arguments as written; `None` where an argument is absent or its value had the wrong shape.
 #[derive(Default)]
 pub(crate) struct Args {
-    pub name: Option<LitStr>,
-    pub queue: Option<LitStr>,
-    pub no_overlap: Option<KeyArg>,
-    pub unique: Option<KeyArg>,
+    pub name: Option<Arg<LitStr>>,
+    pub queue: Option<Arg<LitStr>>,
+    pub no_overlap: Option<Arg<KeyArg>>,
+    pub unique: Option<Arg<KeyArg>>,
     pub retries: Option<u32>,
-    pub timeout: Option<LitStr>,
-    pub backoff: Option<LitStr>,
+    pub timeout: Option<Arg<LitStr>>,
+    pub backoff: Option<Arg<LitStr>>,
+}
+
+/// A value and the position of its argument in the list, so that the errors `valid`
+/// finds later are still reported in source order.
+pub(crate) struct Arg<T> {
+    pub position: usize,
+    pub value: T,
 }
 
 /// `no_overlap` / `unique` as written.
@@ -45,34 +52,49 @@ pub(crate) enum KeyArg {
     Field(LitStr),
 }
 
-/// Every error found so far, reported together (serde_derive's `Ctxt` idea).
+/// Every error found so far, reported together (serde_derive's `Ctxt` idea) and in
+/// source order: each is filed under the position of the argument being looked at.
 #[derive(Default)]
-pub(crate) struct Errors(Vec<syn::Error>);
+pub(crate) struct Errors {
+    list: Vec<(usize, syn::Error)>,
+    position: usize,
+}
 
 impl Errors {
+    /// The position in the argument list errors are now about; `ITEM` for the item itself.
+    pub fn about(&mut self, position: usize) {
+        self.position = position;
+    }
+
     /// Records an error at `span`.
     pub fn at(&mut self, span: Span, message: impl Display) {
-        self.0.push(syn::Error::new(span, message));
+        self.push(syn::Error::new(span, message));
     }
 
     /// Records an error spanning a whole token tree (a literal, a path, …).
     pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
-        self.0.push(syn::Error::new_spanned(tokens, message));
+        self.push(syn::Error::new_spanned(tokens, message));
     }
 
     /// Records an error that was already built.
     pub fn push(&mut self, error: syn::Error) {
-        self.0.push(error);
+        self.list.push((self.position, error));
     }
 
-    /// All errors as one, or `Ok` when there were none.
-    pub fn finish(self) -> syn::Result<()> {
-        let mut all = self.0.into_iter();
-        let Some(mut first) = all.next() else { return Ok(()) };
+    /// All errors as one, in source order, or `Ok` when there were none.
+    pub fn finish(mut self) -> syn::Result<()> {
+        self.list.sort_by_key(|(position, _)| *position);
+        let mut all = self.list.into_iter().map(|(_, e)| e);
+        let Some(mut first) = all.next() else {
+            return Ok(());
+        };
         first.extend(all);
         Err(first)
     }
 }
+
+/// The position errors about the item (not an argument) are filed under: after all arguments.
+pub(crate) const ITEM: usize = usize::MAX;
 
 /// Parses the argument list. A token-level syntax error (`name "x"`, `retries(5)`) stops
 /// the parse and is recorded; every other mistake is recorded and the parse goes on.
@@ -80,7 +102,11 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
     let mut args = Args::default();
     let mut seen: Vec<String> = Vec::new();
     let parser = |input: ParseStream| {
-        while !input.is_empty() {
+        for position in 0.. {
+            if input.is_empty() {
+                break;
+            }
+            errors.about(position);
             let key = input.call(Ident::parse_any)?;
             let value = if input.peek(Token![=]) {
                 input.parse::<Token![=]>()?;
@@ -93,7 +119,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
-            args.set(&key, value, &mut seen, errors);
+            args.set(&key, value, position, &mut seen, errors);
         }
         Ok(())
     };
@@ -104,12 +130,22 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
 }
 
 impl Args {
-    fn set(&mut self, key: &Ident, value: Option<Expr>, seen: &mut Vec<String>, errors: &mut Errors) {
+    fn set(
+        &mut self,
+        key: &Ident,
+        value: Option<Expr>,
+        position: usize,
+        seen: &mut Vec<String>,
+        errors: &mut Errors,
+    ) {
         let name = key.unraw().to_string();
         if !KEYS.contains(&name.as_str()) {
             let message = match did_you_mean(&name, KEYS.iter().copied()) {
                 Some(near) => format!("unknown `#[job]` argument `{name}`, did you mean `{near}`?"),
-                None => format!("unknown `#[job]` argument `{name}`; expected one of {}", backticked(KEYS)),
+                None => format!(
+                    "unknown `#[job]` argument `{name}`; expected one of {}",
+                    backticked(KEYS, "or")
+                ),
             };
             errors.at(key.span(), message);
             return;
@@ -119,14 +155,19 @@ impl Args {
             return;
         }
         seen.push(name.clone());
+        let at = |value| Arg { position, value };
         match name.as_str() {
-            NAME => self.name = string(key, value, "\"send-email\"", errors),
-            QUEUE => self.queue = string(key, value, "\"high\"", errors),
-            TIMEOUT => self.timeout = duration(key, value, errors),
-            BACKOFF => self.backoff = string(key, value, "\"1s,10s,60s\"", errors),
+            NAME => self.name = string(key, value, "\"send-email\"", errors).map(at),
+            QUEUE => self.queue = string(key, value, "\"high\"", errors).map(at),
+            TIMEOUT => self.timeout = duration(key, value, errors).map(at),
+            BACKOFF => self.backoff = string(key, value, "\"1s,10s,60s\"", errors).map(at),
             RETRIES => self.retries = integer(key, value, errors),
-            NO_OVERLAP => self.no_overlap = key_rule(key, value, errors),
-            UNIQUE => self.unique = key_rule(key, value, errors),
+            NO_OVERLAP => {
+                self.no_overlap = key_rule(key, value, errors).map(|v| Arg { position, value: v })
+            }
+            UNIQUE => {
+                self.unique = key_rule(key, value, errors).map(|v| Arg { position, value: v })
+            }
             _ => unreachable!("every key of KEYS is handled"),
         }
     }
@@ -135,13 +176,21 @@ impl Args {
 /// A string value; `example` is a sample value for the message.
 fn string(key: &Ident, value: Option<Expr>, example: &str, errors: &mut Errors) -> Option<LitStr> {
     match value {
-        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => Some(s),
+        Some(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => Some(s),
         Some(other) => {
-            errors.spanned(&other, format!("`{key}` expects a string, like `{key} = {example}`"));
+            errors.spanned(
+                &other,
+                format!("`{key}` expects a string, like `{key} = {example}`"),
+            );
             None
         }
         None => {
-            errors.at(key.span(), format!("`{key}` needs a value, like `{key} = {example}`"));
+            errors.at(
+                key.span(),
+                format!("`{key}` needs a value, like `{key} = {example}`"),
+            );
             None
         }
     }
@@ -149,9 +198,19 @@ fn string(key: &Ident, value: Option<Expr>, example: &str, errors: &mut Errors) 
 
 /// A duration string; `timeout = 30s` (an integer with a suffix) gets a hint to quote it.
 fn duration(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<LitStr> {
-    if let Some(Expr::Lit(ExprLit { lit: Lit::Int(n), .. })) = &value {
-        let written = if n.suffix().is_empty() { format!("{}s", n.base10_digits()) } else { n.to_string() };
-        errors.spanned(n, format!("`{key}` expects a duration string, like `{key} = \"{written}\"`"));
+    if let Some(Expr::Lit(ExprLit {
+        lit: Lit::Int(n), ..
+    })) = &value
+    {
+        let written = if n.suffix().is_empty() {
+            format!("{}s", n.base10_digits())
+        } else {
+            n.to_string()
+        };
+        errors.spanned(
+            n,
+            format!("`{key}` expects a duration string, like `{key} = \"{written}\"`"),
+        );
         return None;
     }
     string(key, value, "\"30s\"", errors)
@@ -160,17 +219,31 @@ fn duration(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<Lit
 /// A `u32`, with its own messages for strings, negatives and overflow.
 fn integer(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<u32> {
     match value {
-        Some(Expr::Lit(ExprLit { lit: Lit::Int(n), .. })) => match n.base10_parse::<u32>() {
+        Some(Expr::Lit(ExprLit {
+            lit: Lit::Int(n), ..
+        })) => match n.base10_parse::<u32>() {
             Ok(v) => Some(v),
             Err(_) => {
-                errors.spanned(&n, format!("`{key}` is too large; the most is {}", u32::MAX));
+                errors.spanned(
+                    &n,
+                    format!("`{key}` is too large; the most is {}", u32::MAX),
+                );
                 None
             }
         },
-        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => {
+        Some(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => {
             let text = s.value();
-            let example = if text.trim().parse::<u32>().is_ok() { text.trim().to_string() } else { "5".to_string() };
-            errors.spanned(&s, format!("`{key}` expects an integer, not a string: write `{key} = {example}`"));
+            let example = if text.trim().parse::<u32>().is_ok() {
+                text.trim().to_string()
+            } else {
+                "5".to_string()
+            };
+            errors.spanned(
+                &s,
+                format!("`{key}` expects an integer, not a string: write `{key} = {example}`"),
+            );
             None
         }
         Some(Expr::Unary(u)) if matches!(u.op, UnOp::Neg(_)) => {
@@ -178,11 +251,17 @@ fn integer(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<u32>
             None
         }
         Some(other) => {
-            errors.spanned(&other, format!("`{key}` expects an integer, like `{key} = 5`"));
+            errors.spanned(
+                &other,
+                format!("`{key}` expects an integer, like `{key} = 5`"),
+            );
             None
         }
         None => {
-            errors.at(key.span(), format!("`{key}` needs a value, like `{key} = 5`"));
+            errors.at(
+                key.span(),
+                format!("`{key}` needs a value, like `{key} = 5`"),
+            );
             None
         }
     }
@@ -192,16 +271,27 @@ fn integer(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<u32>
 fn key_rule(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<KeyArg> {
     match value {
         None => Some(KeyArg::Flag),
-        Some(Expr::Lit(ExprLit { lit: Lit::Str(s), .. })) => Some(KeyArg::Field(s)),
+        Some(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => Some(KeyArg::Field(s)),
         Some(Expr::Path(p)) if p.path.get_ident().is_some() => {
-            let field = p.path.get_ident().map(|i| i.unraw().to_string()).unwrap_or_default();
-            errors.spanned(&p, format!("write the field name as a string: `{key} = \"{field}\"`"));
+            let field = p
+                .path
+                .get_ident()
+                .map(|i| i.unraw().to_string())
+                .unwrap_or_default();
+            errors.spanned(
+                &p,
+                format!("write the field name as a string: `{key} = \"{field}\"`"),
+            );
             None
         }
         Some(other) => {
             errors.spanned(
                 &other,
-                format!("`{key}` is a flag or a field name: write `{key}` alone, or `{key} = \"field\"`"),
+                format!(
+                    "`{key}` is a flag or a field name: write `{key}` alone, or `{key} = \"field\"`"
+                ),
             );
             None
         }
@@ -209,7 +299,10 @@ fn key_rule(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<Key
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -219,11 +312,13 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = 
         .map(|(_, c)| c)
 }
 
-/// `` `a`, `b` or `c` ``.
-pub(crate) fn backticked(words: &[&str]) -> String {
+/// `` `a`, `b` or `c` `` (or `and`, as `conjunction` says).
+pub(crate) fn backticked(words: &[&str], conjunction: &str) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
     match quoted.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
         Some((last, _)) => last.clone(),
         None => String::new(),
     }
@@ -238,13 +333,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(rows[i - 2][j - 2] + 1);
             }
@@ -280,16 +377,23 @@ mod tests {
     #[test]
     fn every_argument_is_read() {
         let args = parse_ok(quote!(
-            name = "send-email", queue = "high", no_overlap, unique = "to", retries = 5,
-            timeout = "30s", backoff = "1s,10s",
+            name = "send-email",
+            queue = "high",
+            no_overlap,
+            unique = "to",
+            retries = 5,
+            timeout = "30s",
+            backoff = "1s,10s",
         ));
-        assert_eq!(args.name.unwrap().value(), "send-email");
-        assert_eq!(args.queue.unwrap().value(), "high");
-        assert!(matches!(args.no_overlap, Some(KeyArg::Flag)));
-        assert!(matches!(args.unique, Some(KeyArg::Field(f)) if f.value() == "to"));
+        assert_eq!(args.name.unwrap().value.value(), "send-email");
+        assert_eq!(args.queue.unwrap().value.value(), "high");
+        assert!(matches!(args.no_overlap.unwrap().value, KeyArg::Flag));
+        let unique = args.unique.unwrap();
+        assert!(matches!(unique.value, KeyArg::Field(f) if f.value() == "to"));
+        assert_eq!(unique.position, 3);
         assert_eq!(args.retries, Some(5));
-        assert_eq!(args.timeout.unwrap().value(), "30s");
-        assert_eq!(args.backoff.unwrap().value(), "1s,10s");
+        assert_eq!(args.timeout.unwrap().value.value(), "30s");
+        assert_eq!(args.backoff.unwrap().value.value(), "1s,10s");
     }
 
     #[test]
@@ -300,7 +404,14 @@ mod tests {
 
     #[test]
     fn all_mistakes_are_reported_together() {
-        let got = messages(quote!(retires = 5, queue = 3, retries = "5", name = "a", name = "b", no_overlap = 5));
+        let got = messages(quote!(
+            retires = 5,
+            queue = 3,
+            retries = "5",
+            name = "a",
+            name = "b",
+            no_overlap = 5
+        ));
         assert_eq!(
             got,
             [
@@ -315,13 +426,34 @@ mod tests {
 
     #[test]
     fn value_mistakes_get_hints() {
-        assert_eq!(messages(quote!(timeout = 30s)), ["`timeout` expects a duration string, like `timeout = \"30s\"`"]);
-        assert_eq!(messages(quote!(timeout = 30)), ["`timeout` expects a duration string, like `timeout = \"30s\"`"]);
-        assert_eq!(messages(quote!(no_overlap = month)), ["write the field name as a string: `no_overlap = \"month\"`"]);
-        assert_eq!(messages(quote!(retries = -1)), ["`retries` cannot be negative"]);
-        assert_eq!(messages(quote!(retries = 5000000000)), ["`retries` is too large; the most is 4294967295"]);
-        assert_eq!(messages(quote!(retries)), ["`retries` needs a value, like `retries = 5`"]);
-        assert_eq!(messages(quote!(name "x")), ["expected `=` or `,` after `name`"]);
+        assert_eq!(
+            messages(quote!(timeout = 30s)),
+            ["`timeout` expects a duration string, like `timeout = \"30s\"`"]
+        );
+        assert_eq!(
+            messages(quote!(timeout = 30)),
+            ["`timeout` expects a duration string, like `timeout = \"30s\"`"]
+        );
+        assert_eq!(
+            messages(quote!(no_overlap = month)),
+            ["write the field name as a string: `no_overlap = \"month\"`"]
+        );
+        assert_eq!(
+            messages(quote!(retries = -1)),
+            ["`retries` cannot be negative"]
+        );
+        assert_eq!(
+            messages(quote!(retries = 5000000000)),
+            ["`retries` is too large; the most is 4294967295"]
+        );
+        assert_eq!(
+            messages(quote!(retries)),
+            ["`retries` needs a value, like `retries = 5`"]
+        );
+        assert_eq!(
+            messages(quote!(name "x")),
+            ["expected `=` or `,` after `name`"]
+        );
         assert_eq!(
             messages(quote!(colour = "red")),
             [
@@ -332,8 +464,14 @@ mod tests {
 
     #[test]
     fn suggestions_need_a_close_match() {
-        assert_eq!(did_you_mean("retires", KEYS.iter().copied()), Some("retries"));
-        assert_eq!(did_you_mean("nooverlap", KEYS.iter().copied()), Some("no_overlap"));
+        assert_eq!(
+            did_you_mean("retires", KEYS.iter().copied()),
+            Some("retries")
+        );
+        assert_eq!(
+            did_you_mean("nooverlap", KEYS.iter().copied()),
+            Some("no_overlap")
+        );
         assert_eq!(did_you_mean("queu", KEYS.iter().copied()), Some("queue"));
         assert_eq!(did_you_mean("colour", KEYS.iter().copied()), None);
         assert_eq!(edit_distance("ab", "ba"), 1);

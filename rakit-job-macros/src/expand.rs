@@ -38,12 +38,11 @@ pub(crate) fn job(args: TokenStream, item: Item) -> TokenStream {
 /// as this never links.
 fn fallback(target: &Target, job: &Job, error: syn::Error) -> TokenStream {
     let error = error.to_compile_error();
-    let item = if target.own_serde { quote!(#(&target.input)) } else { with_serde(target) };
     let item = if target.own_serde {
         let input = &target.input;
         quote!(#input)
     } else {
-        item
+        with_serde(target)
     };
     let spec = job_spec(target, job);
     quote!(#error #item #spec)

@@ -2,7 +2,7 @@
 //! a checked [`Job`]. Every mistake is recorded; a value in error falls back to its
 //! default so expansion can still go on.
 
-use crate::attr::{self, Args, Errors, KeyArg};
+use crate::attr::{self, Arg, Args, Errors, KeyArg};
 use crate::duration;
 use std::time::Duration;
 use syn::ext::IdentExt;
@@ -47,7 +47,8 @@ pub(crate) enum Backoff {
 
 /// Checks that the item is a struct without generics. Anything else is recorded as an
 /// error; the item comes back unchanged as `Err` so it can still be emitted.
-pub(crate) fn target(item: Item, errors: &mut Errors) -> Result<Target, Item> {
+pub(crate) fn target(item: Item, errors: &mut Errors) -> Result<Target, Box<Item>> {
+    errors.about(attr::ITEM);
     let input: DeriveInput = match item {
         Item::Struct(s) => s.into(),
         Item::Enum(e) => {
@@ -55,41 +56,54 @@ pub(crate) fn target(item: Item, errors: &mut Errors) -> Result<Target, Item> {
                 e.enum_token.span,
                 "`#[job]` cannot be used on an enum; a job is a struct whose fields are its payload",
             );
-            return Err(Item::Enum(e));
+            return Err(Box::new(Item::Enum(e)));
         }
         Item::Union(u) => {
             errors.at(
                 u.union_token.span,
                 "`#[job]` cannot be used on a union; a job is a struct whose fields are its payload",
             );
-            return Err(Item::Union(u));
+            return Err(Box::new(Item::Union(u)));
+        }
+        Item::Fn(f) => {
+            errors.at(
+                f.sig.fn_token.span,
+                "`#[job]` cannot be used on a function; it goes on a struct whose fields are the payload, like `pub struct SendEmail { .. }`",
+            );
+            return Err(Box::new(Item::Fn(f)));
         }
         other => {
-            errors.at(proc_macro2::Span::call_site(), "`#[job]` goes on a struct, like `pub struct SendEmail { .. }`");
-            return Err(other);
+            errors.at(
+                proc_macro2::Span::call_site(),
+                "`#[job]` goes on a struct, like `pub struct SendEmail { .. }`",
+            );
+            return Err(Box::new(other));
         }
     };
     let generics = &input.generics;
     if !generics.params.is_empty() || generics.where_clause.is_some() {
-        let what = if generics.lifetimes().next().is_some() && generics.type_params().next().is_none() {
-            "lifetimes"
-        } else {
-            "generic parameters"
-        };
+        let what =
+            if generics.lifetimes().next().is_some() && generics.type_params().next().is_none() {
+                "lifetimes"
+            } else {
+                "generic parameters"
+            };
         errors.spanned(
             generics,
             format!(
                 "`#[job]` cannot be used on a struct with {what}; a worker must know the concrete type to decode the payload"
             ),
         );
-        return Err(Item::Struct(into_struct(input)));
+        return Err(Box::new(Item::Struct(into_struct(input))));
     }
     let own_serde = own_serde_derives(&input.attrs, errors);
     Ok(Target { input, own_serde })
 }
 
 fn into_struct(input: DeriveInput) -> syn::ItemStruct {
-    let Data::Struct(data) = input.data else { unreachable!("only structs are converted") };
+    let Data::Struct(data) = input.data else {
+        unreachable!("only structs are converted")
+    };
     syn::ItemStruct {
         attrs: input.attrs,
         vis: input.vis,
@@ -105,15 +119,24 @@ fn into_struct(input: DeriveInput) -> syn::ItemStruct {
 fn own_serde_derives(attrs: &[Attribute], errors: &mut Errors) -> bool {
     let mut found = false;
     for attr in attrs.iter().filter(|a| a.path().is_ident("derive")) {
-        let Ok(paths) = attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        let Ok(paths) = attr
+            .parse_args_with(syn::punctuated::Punctuated::<syn::Path, Token![,]>::parse_terminated)
         else {
             continue;
         };
         for path in paths {
-            let Some(last) = path.segments.last() else { continue };
+            let Some(last) = path.segments.last() else {
+                continue;
+            };
             if last.ident == "Serialize" || last.ident == "Deserialize" {
                 found = true;
-                errors.spanned(&path, format!("`#[job]` derives `{}` itself; remove it from this derive", last.ident));
+                errors.spanned(
+                    &path,
+                    format!(
+                        "`#[job]` derives `{}` itself; remove it from this derive",
+                        last.ident
+                    ),
+                );
             }
         }
     }
@@ -124,59 +147,85 @@ fn own_serde_derives(attrs: &[Attribute], errors: &mut Errors) -> bool {
 pub(crate) fn check(target: &Target, args: Args, errors: &mut Errors) -> Job {
     let input = &target.input;
     let default_name = kebab_case(&input.ident.unraw().to_string());
-    let name = match &args.name {
-        Some(lit) => check_name(lit, errors).unwrap_or(default_name),
-        None => default_name,
-    };
-    let queue = match &args.queue {
-        Some(lit) => check_queue(lit, errors).unwrap_or_else(|| "default".to_string()),
-        None => "default".to_string(),
-    };
     Job {
-        name,
-        queue,
-        no_overlap: check_key(attr::NO_OVERLAP, args.no_overlap, input, errors),
-        unique: check_key(attr::UNIQUE, args.unique, input, errors),
+        name: checked(args.name, errors, check_name).unwrap_or(default_name),
+        queue: checked(args.queue, errors, check_queue).unwrap_or_else(|| "default".to_string()),
+        no_overlap: checked(args.no_overlap, errors, |k, e| {
+            Some(check_key(attr::NO_OVERLAP, k, input, e))
+        })
+        .unwrap_or(Key::Off),
+        unique: checked(args.unique, errors, |k, e| {
+            Some(check_key(attr::UNIQUE, k, input, e))
+        })
+        .unwrap_or(Key::Off),
         retries: args.retries,
-        timeout: args.timeout.as_ref().and_then(|lit| check_timeout(lit, errors)),
-        backoff: args.backoff.as_ref().and_then(|lit| check_backoff(lit, errors)).unwrap_or(Backoff::Exponential),
+        timeout: checked(args.timeout, errors, check_timeout),
+        backoff: checked(args.backoff, errors, check_backoff).unwrap_or(Backoff::Exponential),
     }
 }
 
-fn check_name(lit: &LitStr, errors: &mut Errors) -> Option<String> {
+/// Runs `check` on an argument's value with errors filed under the argument's position.
+fn checked<T, U>(
+    arg: Option<Arg<T>>,
+    errors: &mut Errors,
+    check: impl FnOnce(T, &mut Errors) -> Option<U>,
+) -> Option<U> {
+    let arg = arg?;
+    errors.about(arg.position);
+    check(arg.value, errors)
+}
+
+fn check_name(lit: LitStr, errors: &mut Errors) -> Option<String> {
     let written = lit.value();
     let name = slug(&written);
     if written.trim().is_empty() {
-        errors.spanned(lit, "the job name is empty; leave `name` out to use the struct's name in kebab-case");
+        errors.spanned(
+            lit,
+            "the job name is empty; leave `name` out to use the struct's name in kebab-case",
+        );
         None
     } else if name.is_empty() {
-        errors.spanned(lit, format!("the job name {written:?} has no letters or digits"));
+        errors.spanned(
+            lit,
+            format!("the job name {written:?} has no letters or digits"),
+        );
         None
     } else if name.len() > MAX_NAME_LEN {
-        errors.spanned(lit, format!("the job name is too long; the most is {MAX_NAME_LEN} bytes"));
+        errors.spanned(
+            lit,
+            format!("the job name is too long; the most is {MAX_NAME_LEN} bytes"),
+        );
         None
     } else {
         Some(name)
     }
 }
 
-fn check_queue(lit: &LitStr, errors: &mut Errors) -> Option<String> {
+fn check_queue(lit: LitStr, errors: &mut Errors) -> Option<String> {
     let queue = lit.value();
     let ok = !queue.is_empty()
         && queue.len() <= 64
-        && queue.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && queue
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Some(queue)
     } else {
-        errors.spanned(lit, format!("the queue name {queue:?} is invalid; use 1 to 64 letters, digits, `-` or `_`"));
+        errors.spanned(
+            lit,
+            format!("the queue name {queue:?} is invalid; use 1 to 64 letters, digits, `-` or `_`"),
+        );
         None
     }
 }
 
-fn check_timeout(lit: &LitStr, errors: &mut Errors) -> Option<Duration> {
+fn check_timeout(lit: LitStr, errors: &mut Errors) -> Option<Duration> {
     match duration::parse(&lit.value()) {
         Ok(d) if d.is_zero() => {
-            errors.spanned(lit, "`timeout` must be longer than zero; leave it out for no timeout");
+            errors.spanned(
+                lit,
+                "`timeout` must be longer than zero; leave it out for no timeout",
+            );
             None
         }
         Ok(d) => Some(d),
@@ -187,7 +236,7 @@ fn check_timeout(lit: &LitStr, errors: &mut Errors) -> Option<Duration> {
     }
 }
 
-fn check_backoff(lit: &LitStr, errors: &mut Errors) -> Option<Backoff> {
+fn check_backoff(lit: LitStr, errors: &mut Errors) -> Option<Backoff> {
     const WORDS: &[&str] = &["exponential", "fixed"];
     let text = lit.value();
     match text.trim() {
@@ -216,13 +265,14 @@ fn check_backoff(lit: &LitStr, errors: &mut Errors) -> Option<Backoff> {
 }
 
 /// `no_overlap` / `unique`: the flag keys on the name; a field must exist and be serialized.
-fn check_key(key: &str, arg: Option<KeyArg>, input: &DeriveInput, errors: &mut Errors) -> Key {
+fn check_key(key: &str, arg: KeyArg, input: &DeriveInput, errors: &mut Errors) -> Key {
     let lit = match arg {
-        None => return Key::Off,
-        Some(KeyArg::Flag) => return Key::Name,
-        Some(KeyArg::Field(lit)) => lit,
+        KeyArg::Flag => return Key::Name,
+        KeyArg::Field(lit) => lit,
     };
-    let wanted = lit.value();
+    let written = lit.value();
+    // `r#type` and `type` both name the field `r#type`, which serde calls `type`.
+    let wanted = written.strip_prefix("r#").unwrap_or(&written).to_string();
     let ty = input.ident.unraw();
     let fields = match &input.data {
         Data::Struct(s) => &s.fields,
@@ -235,14 +285,22 @@ fn check_key(key: &str, arg: Option<KeyArg>, input: &DeriveInput, errors: &mut E
         );
         return Key::Off;
     };
-    let names: Vec<String> = named.named.iter().filter_map(|f| f.ident.as_ref()).map(|i| i.unraw().to_string()).collect();
+    let names: Vec<String> = named
+        .named
+        .iter()
+        .filter_map(|f| f.ident.as_ref())
+        .map(|i| i.unraw().to_string())
+        .collect();
     let Some(index) = names.iter().position(|n| *n == wanted) else {
         let message = match attr::did_you_mean(&wanted, names.iter().map(String::as_str)) {
             Some(near) => format!("no field `{wanted}` on `{ty}`, did you mean `{near}`?"),
-            None => format!("no field `{wanted}` on `{ty}` for `{key}`; its fields are {}", {
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                attr::backticked(&refs)
-            }),
+            None => format!(
+                "no field `{wanted}` on `{ty}` for `{key}`; its fields are {}",
+                {
+                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                    attr::backticked(&refs, "and")
+                }
+            ),
         };
         errors.spanned(&lit, message);
         return Key::Off;
@@ -400,7 +458,10 @@ pub(crate) fn slug(name: &str) -> String {
     for c in name.chars() {
         if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
-        } else if (c == '-' || c == '_' || c.is_whitespace()) && !out.is_empty() && !out.ends_with('-') {
+        } else if (c == '-' || c == '_' || c.is_whitespace())
+            && !out.is_empty()
+            && !out.ends_with('-')
+        {
             out.push('-');
         }
     }
@@ -449,7 +510,10 @@ mod tests {
         assert_eq!(rename_field("user_id", "snake_case"), "user_id");
     }
 
-    fn checked(item: proc_macro2::TokenStream, args: proc_macro2::TokenStream) -> (Option<Job>, Vec<String>) {
+    fn checked(
+        item: proc_macro2::TokenStream,
+        args: proc_macro2::TokenStream,
+    ) -> (Option<Job>, Vec<String>) {
         let mut errors = Errors::default();
         let args = attr::parse(args, &mut errors);
         let job = match target(syn::parse2(item).unwrap(), &mut errors) {
@@ -467,7 +531,11 @@ mod tests {
     fn key_fields_follow_serde_renames() {
         let item = quote!(
             #[serde(rename_all = "camelCase")]
-            struct Report { month_key: String, #[serde(rename = "who")] user: u64 }
+            struct Report {
+                month_key: String,
+                #[serde(rename = "who")]
+                user: u64,
+            }
         );
         let (job, errors) = checked(item, quote!(no_overlap = "month_key", unique = "user"));
         assert!(errors.is_empty(), "{errors:?}");
@@ -478,18 +546,31 @@ mod tests {
 
     #[test]
     fn bad_values_are_all_reported() {
-        let item = quote!(struct Report { month: String, #[serde(skip)] cache: u8 });
-        let args = quote!(name = "!!", queue = "a b", timeout = "0s", backoff = "fixd", no_overlap = "mont", unique = "cache");
+        let item = quote!(
+            struct Report {
+                month: String,
+                #[serde(skip)]
+                cache: u8,
+            }
+        );
+        let args = quote!(
+            name = "!!",
+            queue = "a b",
+            timeout = "0s",
+            backoff = "fixd",
+            no_overlap = "mont",
+            unique = "cache"
+        );
         let (job, errors) = checked(item, args);
         assert_eq!(
             errors,
             [
                 "the job name \"!!\" has no letters or digits",
                 "the queue name \"a b\" is invalid; use 1 to 64 letters, digits, `-` or `_`",
-                "no field `mont` on `Report`, did you mean `month`?",
-                "`unique` cannot key on `cache`: its `#[serde(skip)]` keeps it out of the payload",
                 "`timeout` must be longer than zero; leave it out for no timeout",
                 "unknown backoff \"fixd\", did you mean `fixed`?",
+                "no field `mont` on `Report`, did you mean `month`?",
+                "`unique` cannot key on `cache`: its `#[serde(skip)]` keeps it out of the payload",
             ]
         );
         let job = job.unwrap();
@@ -499,16 +580,51 @@ mod tests {
 
     #[test]
     fn only_plain_structs_carry_jobs() {
-        let (_, e) = checked(quote!(enum E { A }), quote!());
+        let (_, e) = checked(
+            quote!(
+                enum E {
+                    A,
+                }
+            ),
+            quote!(),
+        );
         assert_eq!(e.len(), 1);
         assert!(e[0].contains("on an enum"));
-        let (_, e) = checked(quote!(struct S<T> { t: T }), quote!());
+        let (_, e) = checked(
+            quote!(
+                struct S<T> {
+                    t: T,
+                }
+            ),
+            quote!(),
+        );
         assert!(e[0].contains("generic parameters"));
-        let (_, e) = checked(quote!(struct S<'a> { t: &'a str }), quote!());
+        let (_, e) = checked(
+            quote!(
+                struct S<'a> {
+                    t: &'a str,
+                }
+            ),
+            quote!(),
+        );
         assert!(e[0].contains("lifetimes"));
-        let (_, e) = checked(quote!(#[derive(Debug, serde::Serialize)] struct S;), quote!());
-        assert_eq!(e, ["`#[job]` derives `Serialize` itself; remove it from this derive"]);
-        let (job, e) = checked(quote!(struct Ping;), quote!(no_overlap, backoff = "1s, 5s"));
+        let (_, e) = checked(
+            quote!(
+                #[derive(Debug, serde::Serialize)]
+                struct S;
+            ),
+            quote!(),
+        );
+        assert_eq!(
+            e,
+            ["`#[job]` derives `Serialize` itself; remove it from this derive"]
+        );
+        let (job, e) = checked(
+            quote!(
+                struct Ping;
+            ),
+            quote!(no_overlap, backoff = "1s, 5s"),
+        );
         assert!(e.is_empty());
         let job = job.unwrap();
         assert_eq!(job.name, "ping");

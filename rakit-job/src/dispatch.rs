@@ -116,21 +116,56 @@ impl DispatchSource for NamedJob {
 /// # Ok(()) }
 /// ```
 #[must_use = "a dispatch stores nothing until it is awaited"]
-pub struct PendingDispatch<S> {
+pub struct PendingDispatch<S, M = Always> {
     source: S,
     queue: Option<String>,
     at: Option<When>,
     delay: Duration,
     via: Option<Queue>,
     no_overlap: bool,
+    mode: std::marker::PhantomData<M>,
 }
+
+/// A dispatch that always stores (or errors): awaiting it gives the job's id.
+pub struct Always;
+
+/// A dispatch skipped while a job with the same key is pending: awaiting it gives `Option<JobId>`.
+pub struct Unique;
+
+/// A dispatch that is skipped while a job with the same key is pending; see [`PendingDispatch::unique`].
+pub type UniqueDispatch<S> = PendingDispatch<S, Unique>;
 
 impl<S: DispatchSource> PendingDispatch<S> {
     /// Starts a dispatch of `source` with its own defaults.
     pub fn new(source: S) -> Self {
-        PendingDispatch { source, queue: None, at: None, delay: Duration::ZERO, via: None, no_overlap: false }
+        PendingDispatch {
+            source,
+            queue: None,
+            at: None,
+            delay: Duration::ZERO,
+            via: None,
+            no_overlap: false,
+            mode: std::marker::PhantomData,
+        }
     }
 
+    /// Skips the dispatch while a job with the same key (the job's `unique` key, or its
+    /// name) is still pending; resolves to `None` when it was skipped. The check and the
+    /// insert are one atomic step in the store.
+    pub fn unique(self) -> UniqueDispatch<S> {
+        PendingDispatch {
+            source: self.source,
+            queue: self.queue,
+            at: self.at,
+            delay: self.delay,
+            via: self.via,
+            no_overlap: self.no_overlap,
+            mode: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: DispatchSource, M> PendingDispatch<S, M> {
     /// Sends the job to `queue` instead of its default one.
     pub fn on_queue(mut self, queue: &str) -> Self {
         self.queue = Some(queue.to_string());
@@ -160,12 +195,6 @@ impl<S: DispatchSource> PendingDispatch<S> {
     pub fn without_overlapping(mut self) -> Self {
         self.no_overlap = true;
         self
-    }
-
-    /// Skips the dispatch while a job with the same key is still pending; resolves to
-    /// `None` when it was skipped.
-    pub fn unique(self) -> UniqueDispatch<S> {
-        UniqueDispatch(self)
     }
 
     async fn store(self, force_unique: bool) -> Result<Option<JobId>, Error> {
@@ -259,15 +288,11 @@ impl<S: DispatchSource> IntoFuture for PendingDispatch<S> {
     }
 }
 
-/// A dispatch that is skipped while a job with the same key is pending; see [`PendingDispatch::unique`].
-#[must_use = "a dispatch stores nothing until it is awaited"]
-pub struct UniqueDispatch<S>(PendingDispatch<S>);
-
 impl<S: DispatchSource> IntoFuture for UniqueDispatch<S> {
     type Output = Result<Option<JobId>, Error>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.0.store(true))
+        Box::pin(self.store(true))
     }
 }

@@ -1,1 +1,151 @@
-//! Test support (in progress).
+//! The worker conformance suite: the rules of DESIGN §4 checked end to end — dispatch, a
+//! real worker (in this process or in separate `test-worker` processes), and a real store.
+//!
+//! Each driver's test file calls [`worker_suite!`] with an async function returning a fresh,
+//! isolated [`Harness`] config (its own SQLite file, tables, key prefix or folder), and gets
+//! one test per rule. The jobs come from the second crate, `rakit-test-jobs`.
+
+use rakit_job::{Config, Queue};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+pub mod suite;
+
+/// A unique name for this test's tables, prefix or folder: `<prefix>_<pid>_<counter>_<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
+}
+
+/// A fresh temporary folder for one test.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("rakit-job-tests").join(unique_name(label));
+    std::fs::create_dir_all(&dir).expect("cannot create a temporary folder");
+    dir
+}
+
+/// One test's store, a connection to it, and the means to start worker processes on it.
+pub struct Harness {
+    /// The settings; worker processes get the same through `RAKIT_JOB_*`.
+    pub config: Config,
+    /// This test's connection.
+    pub queue: Queue,
+    /// A folder for logs and migrations.
+    pub dir: PathBuf,
+    worker_bin: PathBuf,
+}
+
+impl Harness {
+    /// Prepares the store `config` names (creating the SQL tables through the CLI's
+    /// `job:table` and `migrate`, as a user would) and connects to it.
+    pub async fn new(config: Config, worker_bin: &str) -> Harness {
+        let dir = temp_dir("harness");
+        let mut harness = Harness { config, queue: Queue::memory(), dir, worker_bin: PathBuf::from(worker_bin) };
+        if harness.config.driver == "database" {
+            let path = harness.dir.join("migrations");
+            let path = path.to_str().expect("utf-8 temp path");
+            harness.cli_ok(&["job:table", "--path", path]).await;
+            harness.cli_ok(&["migrate", "--path", path]).await;
+        }
+        harness.queue = Queue::connect(&harness.config).await.unwrap_or_else(|e| {
+            panic!("cannot connect to the test store {}: {e}", harness.config.redacted_url())
+        });
+        harness
+    }
+
+    /// The `RAKIT_JOB_*` variables that point a worker process at this store.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        vec![
+            ("RAKIT_JOB_CONFIG".into(), self.dir.join("no-config.toml").display().to_string()),
+            ("RAKIT_JOB_DRIVER".into(), c.driver.clone()),
+            ("RAKIT_JOB_URL".into(), c.store_url()),
+            ("RAKIT_JOB_TABLE".into(), c.table.clone()),
+            ("RAKIT_JOB_FAILED_TABLE".into(), c.failed_table.clone()),
+            ("RAKIT_JOB_KEY".into(), c.key.clone()),
+            ("RAKIT_JOB_LEASE_MS".into(), c.lease_ms.to_string()),
+            ("RAKIT_JOB_SLEEP_MS".into(), c.sleep_ms.to_string()),
+            ("RAKIT_JOB_MAX_RETRIES".into(), c.max_retries.to_string()),
+            ("RAKIT_JOB_MAX_JOB".into(), "0".into()),
+        ]
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.worker_bin);
+        cmd.args(args).envs(self.env()).env("RUST_LOG", "rakit_job=info,warn").kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs a CLI command to completion and returns (exit code, stdout, stderr).
+    pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).output().await.expect("cannot start test-worker");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a CLI command that must succeed; returns its stdout.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(args).await;
+        assert_eq!(code, 0, "`{}` failed:\n{out}\n{err}", args.join(" "));
+        out
+    }
+
+    /// Starts a worker process running `job:runall` with these extra arguments.
+    pub fn spawn_worker(&self, args: &[&str]) -> Child {
+        let mut all = vec!["job:runall"];
+        all.extend_from_slice(args);
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", rakit_job::JobId::generate())))
+            .expect("cannot create a worker log file");
+        self.command(&all)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start test-worker")
+    }
+
+    /// A log file path inside this test's folder, for jobs to append to.
+    pub fn log(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Counts of (ready, scheduled, reserved, failed) over every queue.
+    pub async fn totals(&self) -> (u64, u64, u64, u64) {
+        let stats = self.queue.driver().stats().await.expect("stats failed");
+        stats.iter().fold((0, 0, 0, 0), |t, s| (t.0 + s.ready, t.1 + s.scheduled, t.2 + s.reserved, t.3 + s.failed))
+    }
+}
+
+/// Waits until `check` holds, re-checking every 20 ms; fails the test after `limit`.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a signal to a child process (SIGKILL = 9, SIGTERM = 15).
+pub fn signal(child: &Child, sig: i32) {
+    let pid = child.id().expect("the worker already exited");
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("cannot run kill");
+    assert!(status.success(), "kill -{sig} {pid} failed");
+}

@@ -38,12 +38,20 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
             Err(e) => return Err(e),
         };
         let Ok(name) = entry.file_name().into_string() else {
-            entries.push(Entry { name: String::new(), path: entry.path(), is_file: false });
+            entries.push(Entry {
+                name: String::new(),
+                path: entry.path(),
+                is_file: false,
+            });
             continue;
         };
         // `file_type` does not follow links, so a link is never taken for a job file.
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        entries.push(Entry { path: entry.path(), name, is_file });
+        entries.push(Entry {
+            path: entry.path(),
+            name,
+            is_file,
+        });
     }
     Ok(entries)
 }
@@ -70,7 +78,10 @@ pub(crate) fn subfolders(dir: &Path) -> io::Result<Vec<String>> {
 /// Reads a whole file, refusing links so nothing outside the folder is read.
 pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     if fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "is a symbolic link"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "is a symbolic link",
+        ));
     }
     fs::read(path)
 }
@@ -79,7 +90,10 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
 pub(crate) fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();
@@ -135,9 +149,15 @@ pub(crate) fn is_gone(e: &io::Error) -> bool {
 
 /// True for a temp file old enough to be a crash leftover rather than a write in progress.
 pub(crate) fn is_stale(path: &Path) -> bool {
-    let Ok(meta) = fs::symlink_metadata(path) else { return false };
-    let Ok(modified) = meta.modified() else { return false };
-    SystemTime::now().duration_since(modified).is_ok_and(|age| age > STALE_TEMP)
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    let Ok(modified) = meta.modified() else {
+        return false;
+    };
+    SystemTime::now()
+        .duration_since(modified)
+        .is_ok_and(|age| age > STALE_TEMP)
 }
 
 /// Turns an I/O error into a driver error naming the path.

@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 const TIME_WIDTH: usize = 20;
 /// Length of a hyphenated UUID.
 const ID_WIDTH: usize = 36;
+/// Length of the `<time>-<id>` start of every job file name, which orders jobs.
+pub(crate) const DUE_KEY_LEN: usize = TIME_WIDTH + 1 + ID_WIDTH;
 /// The extension of job files in the queue folders.
 pub(crate) const JOB_EXT: &str = ".job";
 
@@ -75,7 +77,13 @@ impl Layout {
 
     /// The folders `open` creates.
     pub(crate) fn fixed_folders(&self) -> [PathBuf; 5] {
-        [self.queues(), self.failed_root(), self.locks(), self.unique(), self.corrupt()]
+        [
+            self.queues(),
+            self.failed_root(),
+            self.locks(),
+            self.unique(),
+            self.corrupt(),
+        ]
     }
 }
 
@@ -93,11 +101,21 @@ pub(crate) struct JobName {
 
 impl JobName {
     pub(crate) fn ready(time: Millis, id: JobId, attempts: u32) -> Self {
-        JobName { time, id, attempts, token: None }
+        JobName {
+            time,
+            id,
+            attempts,
+            token: None,
+        }
     }
 
     pub(crate) fn reserved(time: Millis, id: JobId, attempts: u32, token: u64) -> Self {
-        JobName { time, id, attempts, token: Some(token) }
+        JobName {
+            time,
+            id,
+            attempts,
+            token: Some(token),
+        }
     }
 
     /// The file name, e.g. `00000001712345678901-0192…-1.job`.
@@ -105,7 +123,10 @@ impl JobName {
         let time = self.time.max(0);
         match self.token {
             None => format!("{time:0TIME_WIDTH$}-{}-{}{JOB_EXT}", self.id, self.attempts),
-            Some(token) => format!("{time:0TIME_WIDTH$}-{}-{}-{token}{JOB_EXT}", self.id, self.attempts),
+            Some(token) => format!(
+                "{time:0TIME_WIDTH$}-{}-{}-{token}{JOB_EXT}",
+                self.id, self.attempts
+            ),
         }
     }
 
@@ -132,7 +153,12 @@ impl JobName {
         if tail.next().is_some() {
             return None;
         }
-        Some(JobName { time, id, attempts, token })
+        Some(JobName {
+            time,
+            id,
+            attempts,
+            token,
+        })
     }
 }
 
@@ -149,7 +175,9 @@ fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// every process and every version, and different texts do not collide in practice.
 pub(crate) fn hashed(text: &str) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f0c_2a8e_91d4_4b7e_a3c6_7d1e_2f9b_8c40);
-    uuid::Uuid::new_v5(&NAMESPACE, text.as_bytes()).simple().to_string()
+    uuid::Uuid::new_v5(&NAMESPACE, text.as_bytes())
+        .simple()
+        .to_string()
 }
 
 /// A zero-padded time, as used at the start of every state file name.
@@ -184,7 +212,13 @@ mod tests {
 
     #[test]
     fn foreign_names_are_not_jobs() {
-        for bad in ["", "x.job", ".tmp-1", "00000000000000000001-nope-0.job", "00000000000000000001-0.job"] {
+        for bad in [
+            "",
+            "x.job",
+            ".tmp-1",
+            "00000000000000000001-nope-0.job",
+            "00000000000000000001-0.job",
+        ] {
             assert_eq!(JobName::parse(bad), None, "{bad:?}");
         }
         let id = JobId::generate();

@@ -49,12 +49,19 @@ impl Record {
 
     /// Reads a record and checks it belongs where it was found.
     pub(crate) fn parse(bytes: &[u8], id: &JobId, queue: &str) -> Result<Record, String> {
-        let record: Record = serde_json::from_slice(bytes).map_err(|e| format!("unreadable JSON: {e}"))?;
+        let record: Record =
+            serde_json::from_slice(bytes).map_err(|e| format!("unreadable JSON: {e}"))?;
         if record.id != id.as_str() {
-            return Err(format!("it holds job {} under the name of job {id}", record.id));
+            return Err(format!(
+                "it holds job {} under the name of job {id}",
+                record.id
+            ));
         }
         if record.queue != queue {
-            return Err(format!("it holds a job of queue {:?} in the folder of queue {queue:?}", record.queue));
+            return Err(format!(
+                "it holds a job of queue {:?} in the folder of queue {queue:?}",
+                record.queue
+            ));
         }
         Ok(record)
     }

@@ -1,5 +1,6 @@
 //! The [`Driver`] implementation: each method is one script (or a read) per queue.
 
+use crate::conn::Conn;
 use crate::records::{self, FAILED_FIELDS};
 use crate::scripts::{CLAIM_BATCH, SCRIPTS};
 use crate::{RedisDriver, error};
@@ -7,13 +8,12 @@ use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
     QueueStats, ReserveRequest, Reserved, validate_queue,
 };
-use redis::aio::ConnectionManager;
 use redis::{FromRedisValue, ScriptInvocation};
 use std::time::Duration;
 
 impl RedisDriver {
     /// The shared command connection (cheap to clone).
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 

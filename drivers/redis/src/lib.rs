@@ -14,26 +14,20 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
 mod driver;
 mod keys;
 mod records;
 mod scripts;
 mod wake;
 
+use conn::{Conn, Server};
 use keys::Keys;
 use rakit_job_core::{DriverError, redact_url};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::time::Duration;
 
 /// The oldest server this driver runs on: it needs `LPOP` with a count and
 /// sub-second `BLPOP` timeouts.
 const MIN_VERSION: (u32, u32) = (6, 2);
-
-/// How long one command may take before the server counts as unreachable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long opening a connection may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A job store on a Redis server (6.2 or newer), shared by any number of worker processes.
 ///
@@ -52,14 +46,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct RedisDriver {
     store: String,
     keys: Keys,
-    conn: ConnectionManager,
+    conn: Conn,
     waiter: wake::Waiter,
+}
+
+impl RedisDriver {
+    /// Connects to the Redis server at `url` with key prefix `prefix`; the same as [`connect`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
+    /// let driver = rakit_job_redis::RedisDriver::connect("redis://127.0.0.1:6379/", "rakit.job").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, DriverError> {
+        connect(url, prefix).await
+    }
 }
 
 /// Connects to the Redis server at `url`, keeping every key under `prefix` (config `key`).
 ///
 /// The prefix is 1 to 64 letters, digits, `_` or `.`; an unreachable server, a wrong
-/// password or a server older than Redis 6.2 is an error that says so.
+/// password or a server older than Redis 6.2 is an error that says so. A server in
+/// cluster mode is detected, and the driver then follows the whole cluster.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
@@ -73,21 +81,20 @@ pub struct RedisDriver {
 pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError> {
     let keys = Keys::new(prefix)?;
     let store = format!("redis {} (key prefix {})", redact_url(url), keys.prefix());
-    let client = redis::Client::open(url).map_err(|_| {
-        DriverError::Invalid(format!(
-            "the redis url {} is invalid; use redis://[user:password@]host[:port][/db] \
-             (or redis+unix:///path/to/socket)",
-            redact_url(url)
-        ))
-    })?;
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_number_of_retries(4)
-        .set_max_delay(Duration::from_secs(2));
-    let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+    if url.starts_with("rediss://") {
+        return Err(DriverError::Invalid(format!(
+            "{store}: TLS (rediss://) is not built into the redis driver; \
+             use redis:// through a TLS tunnel such as stunnel"
+        )));
+    }
+    let (server, mut conn) = Server::open(url)
         .await
-        .map_err(|e| unreachable(&store, &e))?;
+        .map_err(|e| conn::opening_error(&store, &redact_url(url), e))?;
+    let store = if server.is_cluster() {
+        store.replacen("redis ", "redis cluster ", 1)
+    } else {
+        store
+    };
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query_async(&mut conn)
@@ -95,7 +102,7 @@ pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError
         .map_err(|e| error(&store, e))?;
     check_version(&store, &info)?;
     Ok(RedisDriver {
-        waiter: wake::Waiter::new(client, store.clone()),
+        waiter: wake::Waiter::new(server, store.clone()),
         store,
         keys,
         conn,
@@ -129,14 +136,18 @@ fn unreachable(store: &str, e: &redis::RedisError) -> DriverError {
     }
 }
 
-/// Sorts a Redis error into unreachable (worth retrying later) or a store failure.
-fn error(store: &str, e: redis::RedisError) -> DriverError {
-    let lost = e.is_io_error()
+/// True when a Redis error means the server was lost (worth retrying later).
+fn lost(e: &redis::RedisError) -> bool {
+    e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
-        || e.is_unrecoverable_error();
-    if lost {
+        || e.is_unrecoverable_error()
+}
+
+/// Sorts a Redis error into unreachable (worth retrying later) or a store failure.
+fn error(store: &str, e: redis::RedisError) -> DriverError {
+    if lost(&e) {
         unreachable(store, &e)
     } else {
         DriverError::store(format!("{store}: {e}"))

@@ -1,8 +1,8 @@
 //! Waiting for work without polling: idle workers block in `BLPOP` on the signal
 //! lists of their queues, which every push to a ready list feeds with a token.
 //!
-//! The blocking call runs in its own task on its own connection (never the shared
-//! command connection, which a blocked call would stall). A worker often drops its
+//! Each queue's blocking call runs in its own task on its own connection (never the
+//! shared command connection, which a blocked call would stall). A worker often drops its
 //! `wait` early (a running job finished); the call then carries on in the background:
 //! the next `wait` on the same queues joins it instead of opening another connection,
 //! and a token it pops with nobody listening makes the next `wait` return at once, so
@@ -11,13 +11,15 @@
 //! A claim also learns when its queue next needs a look (the first scheduled job or
 //! lease deadline); `wait` returns by then, so scheduled jobs and rescues run on time.
 
+use crate::conn::{Blocking, Server};
 use crate::lost;
 use rakit_job_core::{DriverError, Millis, now_ms};
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -29,7 +31,7 @@ const MIN_BLOCK: Duration = Duration::from_millis(10);
 const GRACE: Duration = Duration::from_secs(3);
 
 /// How many idle blocking connections are kept per driver.
-const KEEP_IDLE: usize = 4;
+const KEEP_IDLE: usize = 8;
 
 /// How a blocking call ended.
 #[derive(Clone, Debug)]
@@ -50,10 +52,10 @@ struct InFlight {
 
 /// What the blocking tasks share with the driver.
 struct Shared {
-    client: redis::Client,
+    server: Server,
     store: String,
-    idle: Mutex<Vec<MultiplexedConnection>>,
-    in_flight: Mutex<HashMap<Vec<String>, InFlight>>,
+    idle: Mutex<Vec<Blocking>>,
+    in_flight: Mutex<HashMap<String, InFlight>>,
     /// A token was popped while nobody was waiting.
     missed: AtomicBool,
     next_id: AtomicU64,
@@ -67,16 +69,19 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
-    pub(crate) fn new(client: redis::Client, store: String) -> Self {
+    pub(crate) fn new(server: Server, store: String) -> Self {
         let shared = Shared {
-            client,
+            server,
             store,
             idle: Mutex::default(),
             in_flight: Mutex::default(),
             missed: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
         };
-        Waiter { shared: Arc::new(shared), next_due: Mutex::default() }
+        Waiter {
+            shared: Arc::new(shared),
+            next_due: Mutex::default(),
+        }
     }
 
     /// Records when `queue` next needs a look, `None` when nothing is scheduled or leased.
@@ -100,6 +105,9 @@ impl Waiter {
 
     /// Blocks until a token arrives on one of `signals` (keys of `queues`), a queue
     /// falls due, or `timeout` passes.
+    ///
+    /// Each signal list gets its own blocking call: the queues live in different
+    /// Cluster slots, and one `BLPOP` may only name keys of one slot.
     pub(crate) async fn wait(
         &self,
         queues: &[String],
@@ -108,28 +116,29 @@ impl Waiter {
     ) -> Result<(), DriverError> {
         let timeout = self.shorten(queues, timeout);
         let deadline = Instant::now() + timeout;
-        if self.shared.missed.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
         if timeout.is_zero() || signals.is_empty() {
             tokio::time::sleep(timeout).await;
             return Ok(());
         }
         loop {
-            let mut ended = self.join_or_start(&signals, deadline);
-            let outcome = tokio::time::timeout_at(deadline, async {
-                let _ = ended.wait_for(Option::is_some).await;
-                ended.borrow().clone()
-            })
-            .await;
-            match outcome {
-                // Our own time ran out; the call may go on for the next wait to join.
+            if self.shared.missed.swap(false, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let calls = signals
+                .iter()
+                .map(|signal| self.join_or_start(signal, deadline))
+                .collect();
+            match tokio::time::timeout_at(deadline, first_ended(calls)).await {
+                // Our own time ran out; the calls go on for the next wait to join.
                 Err(_) => return Ok(()),
-                Ok(Some(Ended::Woken)) => {
+                Ok(Ended::Woken) => {
                     self.shared.missed.store(false, Ordering::Release);
                     return Ok(());
                 }
-                Ok(Some(Ended::Failed { unreachable, reason })) => {
+                Ok(Ended::Failed {
+                    unreachable,
+                    reason,
+                }) => {
                     let store = self.shared.store.clone();
                     return Err(if unreachable {
                         DriverError::Unreachable { store, reason }
@@ -138,7 +147,7 @@ impl Waiter {
                     });
                 }
                 // A call started for an earlier, shorter wait ended; block again.
-                Ok(Some(Ended::TimedOut) | None) => {
+                Ok(Ended::TimedOut) => {
                     if Instant::now() + MIN_BLOCK >= deadline {
                         return Ok(());
                     }
@@ -147,19 +156,33 @@ impl Waiter {
         }
     }
 
-    /// The blocking call on `signals` in flight, or a new one lasting until `deadline`.
-    fn join_or_start(&self, signals: &[String], deadline: Instant) -> watch::Receiver<Option<Ended>> {
+    /// The blocking call on `signal` in flight, or a new one lasting until `deadline`.
+    fn join_or_start(&self, signal: &str, deadline: Instant) -> watch::Receiver<Option<Ended>> {
         let mut in_flight = lock(&self.shared.in_flight);
-        if let Some(call) = in_flight.get(signals) {
-            if call.ended.borrow().is_none() {
-                return call.ended.clone();
-            }
+        if let Some(call) = in_flight.get(signal)
+            && call.ended.borrow().is_none()
+        {
+            return call.ended.clone();
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = watch::channel(None);
-        in_flight.insert(signals.to_vec(), InFlight { id, ended: rx.clone() });
-        let block = deadline.saturating_duration_since(Instant::now()).max(MIN_BLOCK);
-        tokio::spawn(block_once(self.shared.clone(), id, signals.to_vec(), block, tx));
+        in_flight.insert(
+            signal.to_string(),
+            InFlight {
+                id,
+                ended: rx.clone(),
+            },
+        );
+        let block = deadline
+            .saturating_duration_since(Instant::now())
+            .max(MIN_BLOCK);
+        tokio::spawn(block_once(
+            self.shared.clone(),
+            id,
+            signal.to_string(),
+            block,
+            tx,
+        ));
         rx
     }
 
@@ -182,22 +205,48 @@ impl Waiter {
     }
 }
 
+/// How the first of `calls` ended.
+async fn first_ended(calls: Vec<watch::Receiver<Option<Ended>>>) -> Ended {
+    let mut calls: Vec<Pin<Box<dyn Future<Output = Ended> + Send>>> = calls
+        .into_iter()
+        .map(|mut rx| {
+            Box::pin(async move {
+                // A sender dropped without a word counts as a call that ran out of time.
+                let _ = rx.wait_for(Option::is_some).await;
+                rx.borrow().clone().unwrap_or(Ended::TimedOut)
+            }) as Pin<Box<dyn Future<Output = Ended> + Send>>
+        })
+        .collect();
+    std::future::poll_fn(|cx| {
+        for call in &mut calls {
+            if let Poll::Ready(ended) = call.as_mut().poll(cx) {
+                return Poll::Ready(ended);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// One `BLPOP` on its own connection, reporting how it ended.
 async fn block_once(
     shared: Arc<Shared>,
     id: u64,
-    signals: Vec<String>,
+    signal: String,
     block: Duration,
     tx: watch::Sender<Option<Ended>>,
 ) {
     let ended = match connection(&shared).await {
-        Err(e) => Ended::Failed { unreachable: true, reason: e.to_string() },
+        Err(e) => Ended::Failed {
+            unreachable: true,
+            reason: e.to_string(),
+        },
         Ok(mut conn) => {
             let seconds = format!("{:.3}", block.as_secs_f64());
             let popped = tokio::time::timeout(
                 block + GRACE,
                 redis::cmd("BLPOP")
-                    .arg(&signals)
+                    .arg(&signal)
                     .arg(seconds)
                     .query_async::<Option<(String, String)>>(&mut conn),
             )
@@ -208,9 +257,16 @@ async fn block_once(
                     if idle.len() < KEEP_IDLE {
                         idle.push(conn);
                     }
-                    if token.is_some() { Ended::Woken } else { Ended::TimedOut }
+                    if token.is_some() {
+                        Ended::Woken
+                    } else {
+                        Ended::TimedOut
+                    }
                 }
-                Ok(Err(e)) => Ended::Failed { unreachable: lost(&e), reason: e.to_string() },
+                Ok(Err(e)) => Ended::Failed {
+                    unreachable: lost(&e),
+                    reason: e.to_string(),
+                },
                 // No answer in time: drop the connection; the next command says what is wrong.
                 Err(_) => Ended::TimedOut,
             }
@@ -221,21 +277,18 @@ async fn block_once(
     }
     {
         let mut in_flight = lock(&shared.in_flight);
-        if in_flight.get(&signals).is_some_and(|call| call.id == id) {
-            in_flight.remove(&signals);
+        if in_flight.get(&signal).is_some_and(|call| call.id == id) {
+            in_flight.remove(&signal);
         }
     }
     tx.send_replace(Some(ended));
 }
 
-async fn connection(shared: &Shared) -> Result<MultiplexedConnection, redis::RedisError> {
+async fn connection(shared: &Shared) -> Result<Blocking, redis::RedisError> {
     if let Some(conn) = lock(&shared.idle).pop() {
         return Ok(conn);
     }
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(crate::CONNECT_TIMEOUT))
-        .set_response_timeout(None);
-    shared.client.get_multiplexed_async_connection_with_config(&config).await
+    shared.server.blocking().await
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -398,11 +398,16 @@ async fn a_waiting_worker_wakes_when_a_scheduled_job_falls_due() {
 struct OwnServer {
     port: u16,
     dir: std::path::PathBuf,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl OwnServer {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -410,9 +415,11 @@ impl OwnServer {
             .port();
         let dir = std::env::temp_dir().join(format!("rakit-redis-test-{}", marker()));
         std::fs::create_dir_all(&dir).unwrap();
+        let args = args.iter().map(|a| a.to_string()).collect();
         let mut server = OwnServer {
             port,
             dir,
+            args,
             child: None,
         };
         server.boot();
@@ -436,6 +443,7 @@ impl OwnServer {
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -526,4 +534,129 @@ async fn a_killed_and_restarted_server_loses_no_acknowledged_push() {
     }
     assert_eq!(rest, pushed, "jobs pushed before the restart were lost");
     d.wait(&queues, Duration::from_millis(50)).await.unwrap();
+}
+
+/// A worker drops its `wait` whenever a running job finishes. The blocking call then
+/// goes on in the background: the next wait joins it instead of opening a connection,
+/// and a push it saw with nobody listening still wakes the next wait at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_wait_neither_leaks_connections_nor_loses_a_wake_up() {
+    let server = OwnServer::start();
+    let d = connect_to(&server.url(), "rakit.job").await;
+    let pusher = connect_to(&server.url(), "rakit.job").await;
+    let queues = qs(&["default"]);
+    for _ in 0..30 {
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(20),
+            d.wait(&queues, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(
+            dropped.is_err(),
+            "a wait with nothing pushed returned early"
+        );
+    }
+    let mut con = inspect(&server.url());
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
+    let clients: u32 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    // The two drivers' command connections, one blocking call, and this inspection.
+    assert!(clients <= 4, "{clients} connections after 30 dropped waits");
+
+    pusher
+        .push(NewJob::now("wake", "default", "{}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    d.wait(&queues, Duration::from_secs(10)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a push seen by a dropped wait was lost"
+    );
+}
+
+/// Every command, script and blocking call names keys of one Cluster slot only: the
+/// whole driver runs on a server in cluster mode, which refuses a command or script whose
+/// keys span slots. (Keys a script builds itself, like job hashes, are not checked by
+/// the server; they carry the queue's hash tag, which the unit tests in keys.rs prove.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_stays_in_one_cluster_slot() {
+    let server = OwnServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ]);
+    let mut con = inspect(&server.url());
+    let _: () = redis::cmd("CLUSTER")
+        .arg("ADDSLOTSRANGE")
+        .arg(0)
+        .arg(16383)
+        .query(&mut con)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
+        if info.contains("cluster_state:ok") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the one-node cluster did not come up: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let d = connect_to(&server.url(), "rakit.job").await;
+    let queues = qs(&["high", "default", "low"]);
+    for queue in &queues {
+        let mut job = NewJob::now("slot", queue, "{}");
+        job.unique_key = Some(format!("u-{queue}"));
+        job.overlap_key = Some("o".into());
+        assert_eq!(d.push(job).await.unwrap(), PushOutcome::Stored);
+        let mut later = NewJob::now("later", queue, "{}");
+        later.available_at = now_ms() + 60_000;
+        d.push(later).await.unwrap();
+    }
+    let named = d
+        .reserve(&ReserveRequest::new(&queues, 1, 60_000).only_named("slot"))
+        .await
+        .unwrap();
+    assert_eq!(named.len(), 1);
+    let got = d
+        .reserve(&ReserveRequest::new(&queues, 5, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(d.extend(&named[0].lease, 60_000).await.unwrap());
+    assert!(d.ack(&named[0].lease).await.unwrap());
+    assert!(d.retry(&got[0].lease, now_ms(), "again").await.unwrap());
+    assert!(d.fail(&got[1].lease, "broken").await.unwrap());
+    let again = d
+        .reserve(&ReserveRequest::new(&queues, 5, 60_000))
+        .await
+        .unwrap();
+    assert!(d.release(&again[0].lease, now_ms() + 60_000).await.unwrap());
+    let failed = d.failed(10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(d.retry_failed(&failed[0].id).await.unwrap());
+    let back = d
+        .reserve(&ReserveRequest::new(&queues, 5, 60_000))
+        .await
+        .unwrap();
+    assert!(d.fail(&back[0].lease, "broken").await.unwrap());
+    assert!(d.forget_failed(&failed[0].id).await.unwrap());
+    assert_eq!(d.flush_failed().await.unwrap(), 0);
+    assert!(d.lock("o", "me", 60_000).await.unwrap());
+    d.unlock("o", "me").await.unwrap();
+    assert_eq!(d.stats().await.unwrap().len(), 3);
+    assert_eq!(d.queues().await.unwrap().len(), 3);
+    d.wait(&queues, Duration::from_millis(50)).await.unwrap();
+    d.push(NewJob::now("wake", "low", "{}")).await.unwrap();
+    d.wait(&queues, Duration::from_secs(5)).await.unwrap();
+    d.check().await.unwrap();
 }

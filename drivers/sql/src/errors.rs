@@ -16,8 +16,6 @@ pub(crate) enum OpError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The caller passed something the store cannot hold.
-    Invalid(String),
 }
 
 impl From<sqlx::Error> for OpError {
@@ -107,7 +105,6 @@ impl OpError {
     pub fn into_driver(self, store: &str) -> DriverError {
         match self {
             OpError::Corrupt { id, reason } => DriverError::Corrupt { id, reason },
-            OpError::Invalid(message) => DriverError::Invalid(message),
             OpError::Sql(e) => match classify(&e) {
                 Fault::MissingTable => DriverError::MissingSchema { store: store.to_string() },
                 Fault::Unreachable => DriverError::Unreachable { store: store.to_string(), reason: reason(&e) },

@@ -74,7 +74,8 @@ impl SqlDriver {
     /// `tx` must be on the same database as the driver (PostgreSQL or MySQL/MariaDB).
     /// Workers on PostgreSQL are woken when the transaction commits.
     ///
-    /// ```no_run
+    #[cfg_attr(feature = "postgres", doc = "```no_run")]
+    #[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use rakit_job_sql::{SqlDriver, sqlx};
     /// let url = "postgres://app@127.0.0.1/app";

@@ -1,0 +1,484 @@
+//! PostgreSQL: workers on many machines share one database.
+//!
+//! A claim is one statement: for each requested queue in priority order, a `LATERAL`
+//! subquery walks the claim index `(queue, available_at, id)` and locks up to `limit`
+//! due rows with `FOR UPDATE SKIP LOCKED`; the best `limit` of them are leased by the
+//! enclosing `UPDATE … RETURNING`. Queues after the one that filled the batch are
+//! never scanned. Every push sends `NOTIFY <table>_pushed, '<queue>'`; one `LISTEN`
+//! connection per driver wakes waiting workers.
+
+use crate::claim::{distinct_queues, merge_stats};
+use crate::errors::{OpError, reason, retrying};
+use crate::rows::{JobRow, failed_job, stored_job};
+use crate::schema::{CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements};
+use crate::statements::{self, FAILED_COLUMNS, JOB_COLUMNS, Statements, numbered};
+use crate::tables::Tables;
+use crate::wake::Signals;
+use rakit_job_core::{
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
+    ReserveRequest, Reserved, now_ms, redact_url,
+};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor, PgConnection, Postgres};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Connections per driver (the LISTEN connection comes on top).
+const POOL_SIZE: u32 = 10;
+
+/// How long an operation waits for a free connection, or for a server to answer a connect.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest pause between two attempts to re-open the LISTEN connection.
+const MAX_LISTEN_PAUSE: Duration = Duration::from_secs(5);
+
+type Query = sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments>;
+
+fn q(sql: &Arc<str>) -> Query {
+    sqlx::query(AssertSqlSafe(sql.clone()))
+}
+
+/// A jobs store in a PostgreSQL database.
+pub(crate) struct PgStore {
+    pool: PgPool,
+    listen_pool: PgPool,
+    store: String,
+    tables: Tables,
+    channel: String,
+    sql: Statements,
+    push: Arc<str>,
+    claim: Arc<str>,
+    fail: Arc<str>,
+    unfail: Arc<str>,
+    lock: Arc<str>,
+    signals: Arc<Signals>,
+    listener: OnceLock<tokio::task::JoinHandle<()>>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url`.
+    pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
+        let store = format!("postgres {}", redact_url(url));
+        let mut options = PgConnectOptions::from_str(url).map_err(|e| {
+            DriverError::Invalid(format!("the PostgreSQL url {:?} is invalid: {}", redact_url(url), reason(&e)))
+        })?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("rakit-job");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| OpError::Sql(e).into_driver(&store))?;
+        // The LISTEN connection lives in its own pool of one, opened on the first wait.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
+        let sql = Statements::new(&tables);
+        let channel = tables.channel();
+        Ok(PgStore {
+            push: push_sql(&sql).into(),
+            claim: claim_sql(&tables).into(),
+            fail: fail_sql(&tables).into(),
+            unfail: unfail_sql(&tables).into(),
+            lock: numbered(&statements::lock_upsert(&tables)).into(),
+            sql: sql.numbered(),
+            pool,
+            listen_pool,
+            store,
+            tables,
+            channel,
+            signals: Arc::default(),
+            listener: OnceLock::new(),
+        })
+    }
+
+    /// Creates the tables and indexes that are missing, in one transaction.
+    pub async fn install(&self) -> Result<(), DriverError> {
+        let script = ddl(Dialect::Postgres, &self.tables);
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            for statement in split_statements(&script) {
+                tx.execute(AssertSqlSafe(statement)).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Stores `job` through `conn`, typically inside the caller's transaction; the
+    /// wake-up is sent when that transaction commits.
+    pub async fn push_on(&self, conn: &mut PgConnection, job: NewJob) -> Result<PushOutcome, DriverError> {
+        let stored = self.push_query(&job).execute(conn).await.map_err(|e| self.err(e.into()))?.rows_affected();
+        Ok(if stored == 1 { PushOutcome::Stored } else { PushOutcome::Duplicate })
+    }
+
+    fn push_query(&self, job: &NewJob) -> Query {
+        q(&self.push)
+            .bind(job.id.as_str())
+            .bind(job.name.as_str())
+            .bind(job.queue.as_str())
+            .bind(job.payload.as_str())
+            .bind(job.available_at)
+            .bind(job.created_at)
+            .bind(job.overlap_key.as_deref())
+            .bind(job.unique_key.as_deref())
+            .bind(self.channel.as_str())
+    }
+
+    fn err(&self, e: OpError) -> DriverError {
+        e.into_driver(&self.store)
+    }
+
+    async fn affected<F>(&self, build: F) -> Result<u64, DriverError>
+    where
+        F: Fn() -> Query,
+    {
+        retrying(|| async { Ok(build().execute(&self.pool).await?.rows_affected()) })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Starts the LISTEN task once; it runs until the driver is dropped.
+    fn listen(&self) {
+        self.listener.get_or_init(|| {
+            tokio::spawn(listen_loop(
+                self.listen_pool.clone(),
+                self.channel.clone(),
+                self.signals.clone(),
+                self.store.clone(),
+            ))
+        });
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(task) = self.listener.get() {
+            task.abort();
+        }
+    }
+}
+
+/// Keeps a LISTEN connection open and turns notifications into [`Signals`]; after any
+/// reconnect every waiter looks again, since notifications sent meanwhile are lost.
+async fn listen_loop(pool: PgPool, channel: String, signals: Arc<Signals>, store: String) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(&channel).await {
+                Ok(()) => {
+                    signals.look_everywhere();
+                    pause = Duration::from_millis(100);
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(notification)) => signals.pushed(notification.payload()),
+                            Ok(None) => {
+                                tracing::warn!(%store, "the LISTEN connection dropped and was re-opened");
+                                signals.look_everywhere();
+                            }
+                            Err(e) => {
+                                tracing::warn!(%store, "the LISTEN connection failed ({}); workers poll until it is back", reason(&e));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%store, "cannot LISTEN for new jobs ({}); retrying", reason(&e)),
+            },
+            Err(e) => tracing::warn!(%store, "cannot open the LISTEN connection ({}); retrying", reason(&e)),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_LISTEN_PAUSE);
+    }
+}
+
+/// Insert unless the unique key is taken, and notify listeners of the queue.
+/// Binds: the insert's eight, then the channel. Changes one row when stored.
+fn push_sql(s: &Statements) -> String {
+    numbered(&format!(
+        "WITH stored AS ({} RETURNING queue) SELECT pg_notify(?, queue) FROM stored",
+        statements::insert_unless_duplicate(s)
+    ))
+}
+
+/// The one-statement claim. Binds: $1 queues in priority order, $2 now, $3 name or
+/// NULL, $4 limit, $5 lease deadline, $6 one fresh token per row.
+fn claim_sql(t: &Tables) -> String {
+    let jobs = &t.jobs;
+    let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    let returning = returning.join(", ");
+    format!(
+        "WITH picked AS (\
+            SELECT j.id, q.prio, j.available_at AS due_at \
+            FROM unnest($1::text[]) WITH ORDINALITY AS q(queue, prio) \
+            CROSS JOIN LATERAL (\
+                SELECT id, available_at FROM {jobs} \
+                WHERE queue = q.queue AND available_at <= $2 AND ($3::text IS NULL OR name = $3) \
+                ORDER BY available_at, id LIMIT $4 \
+                FOR UPDATE SKIP LOCKED\
+            ) AS j \
+            ORDER BY q.prio, j.available_at, j.id LIMIT $4\
+        ), numbered AS (\
+            SELECT id, prio, due_at, row_number() OVER (ORDER BY prio, due_at, id) AS n FROM picked\
+        ) \
+        UPDATE {jobs} AS t SET attempts = t.attempts + 1, available_at = $5, reserved_until = $5, \
+            lease_token = ($6::int8[])[numbered.n] \
+        FROM numbered WHERE t.id = numbered.id \
+        RETURNING {returning}, t.lease_token, numbered.prio, numbered.due_at"
+    )
+}
+
+/// Move a held job to the failed table in one statement. Binds: id, token, error, failed_at.
+fn fail_sql(t: &Tables) -> String {
+    let (jobs, failed) = (&t.jobs, &t.failed);
+    format!(
+        "WITH gone AS (\
+            DELETE FROM {jobs} WHERE id = $1 AND lease_token = $2 \
+            RETURNING id, name, queue, payload, attempts, overlap_key, created_at\
+        ) \
+        INSERT INTO {failed} ({FAILED_COLUMNS}) \
+        SELECT id, name, queue, payload, $3, attempts, overlap_key, created_at, $4 FROM gone \
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, queue = excluded.queue, \
+        payload = excluded.payload, error = excluded.error, attempts = excluded.attempts, \
+        overlap_key = excluded.overlap_key, created_at = excluded.created_at, failed_at = excluded.failed_at"
+    )
+}
+
+/// Move a failed job back to its queue and notify. Binds: id, available_at, channel.
+fn unfail_sql(t: &Tables) -> String {
+    let (jobs, failed) = (&t.jobs, &t.failed);
+    format!(
+        "WITH gone AS (\
+            DELETE FROM {failed} WHERE id = $1 RETURNING id, name, queue, payload, created_at, overlap_key\
+        ), back AS (\
+            INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key) \
+            SELECT id, name, queue, payload, 0, $2, created_at, overlap_key FROM gone RETURNING queue\
+        ) \
+        SELECT pg_notify($3, queue) FROM back"
+    )
+}
+
+#[async_trait::async_trait]
+impl Driver for PgStore {
+    fn describe(&self) -> String {
+        self.store.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { wakes_across_processes: true, durable: true, has_schema: true }
+    }
+
+    async fn check(&self) -> Result<(), DriverError> {
+        for probe in &self.sql.probes {
+            retrying(|| async { Ok(q(probe).fetch_optional(&self.pool).await?) })
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
+        crate::check_new_job(&job)?;
+        let stored = self.affected(|| self.push_query(&job)).await?;
+        Ok(if stored == 1 { PushOutcome::Stored } else { PushOutcome::Duplicate })
+    }
+
+    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
+        let queues = distinct_queues(request);
+        if request.limit == 0 || queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.signals.reserving(&queues);
+        let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
+        let tokens: Vec<i64> =
+            (0..request.limit).map(|_| Lease::new(JobId::generate(), "").token as i64).collect();
+        retrying(|| async {
+            let now = now_ms();
+            let rows = q(&self.claim)
+                .bind(&queues[..])
+                .bind(now)
+                .bind(request.name)
+                .bind(limit)
+                .bind(now + request.lease_ms)
+                .bind(&tokens[..])
+                .fetch_all(&self.pool)
+                .await?;
+            let mut taken = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let job = stored_job(row)?;
+                let token = row.int(9)?;
+                let order = (row.int(10)?, row.int(11)?, job.id.clone());
+                let lease = Lease { id: job.id.clone(), queue: job.queue.clone(), token: token as u64 };
+                taken.push((order, Reserved { job, lease }));
+            }
+            taken.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(taken.into_iter().map(|(_, r)| r).collect())
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
+        let deadline = now_ms() + lease_ms;
+        let n = self
+            .affected(|| {
+                q(&self.sql.extend).bind(deadline).bind(deadline).bind(lease.id.as_str()).bind(lease.token as i64)
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
+        let n = self.affected(|| q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64)).await?;
+        Ok(n == 1)
+    }
+
+    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+        let n = self
+            .affected(|| {
+                q(&self.sql.retry).bind(available_at).bind(error).bind(lease.id.as_str()).bind(lease.token as i64)
+            })
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
+        let n = self
+            .affected(|| q(&self.sql.release).bind(available_at).bind(lease.id.as_str()).bind(lease.token as i64))
+            .await?;
+        if n == 1 && available_at <= now_ms() {
+            // Back on its queue right away: wake the workers of that queue.
+            self.affected(|| sqlx::query("SELECT pg_notify($1, $2)").bind(self.channel.as_str()).bind(lease.queue.as_str()))
+                .await?;
+        }
+        Ok(n == 1)
+    }
+
+    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
+        let n = self
+            .affected(|| q(&self.fail).bind(lease.id.as_str()).bind(lease.token as i64).bind(error).bind(now_ms()))
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
+        let now = now_ms();
+        let n = self.affected(|| q(&self.lock).bind(key).bind(owner).bind(now + ttl_ms).bind(now)).await?;
+        Ok(n == 1)
+    }
+
+    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
+        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner)).await?;
+        Ok(())
+    }
+
+    async fn queues(&self) -> Result<Vec<String>, DriverError> {
+        retrying(|| async {
+            let rows = q(&self.sql.queues).fetch_all(&self.pool).await?;
+            rows.iter().map(|r| r.text(0)).collect()
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
+        retrying(|| async {
+            let now = now_ms();
+            let jobs = q(&self.sql.stats_jobs).bind(now).bind(now).bind(now).fetch_all(&self.pool).await?;
+            let failed = q(&self.sql.stats_failed).fetch_all(&self.pool).await?;
+            let jobs = jobs
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
+                .collect::<Result<Vec<_>, OpError>>()?;
+            let failed = failed.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect::<Result<Vec<_>, OpError>>()?;
+            Ok(merge_stats(jobs, failed))
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        retrying(|| async {
+            let rows = q(&self.sql.failed).bind(limit).fetch_all(&self.pool).await?;
+            rows.iter().map(failed_job).collect()
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
+        let n = self
+            .affected(|| q(&self.unfail).bind(id.as_str()).bind(now_ms()).bind(self.channel.as_str()))
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
+        Ok(self.affected(|| q(&self.sql.forget).bind(id.as_str())).await? == 1)
+    }
+
+    async fn flush_failed(&self) -> Result<u64, DriverError> {
+        self.affected(|| q(&self.sql.flush)).await
+    }
+
+    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
+        self.listen();
+        self.signals.wait(queues, timeout).await;
+        Ok(())
+    }
+
+    fn schema(&self) -> Option<String> {
+        Some(ddl(Dialect::Postgres, &self.tables))
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<String>, DriverError> {
+        retrying(|| async {
+            sqlx::query(CREATE_MIGRATIONS).execute(&self.pool).await?;
+            let rows = sqlx::query(LIST_MIGRATIONS).fetch_all(&self.pool).await?;
+            rows.iter().map(|r| r.text(0)).collect()
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn apply_migration(&self, name: &str, sql: &str) -> Result<(), DriverError> {
+        let statements = split_statements(sql);
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(CREATE_MIGRATIONS).execute(&mut *tx).await?;
+            // One migration at a time, across processes.
+            sqlx::query(AssertSqlSafe(format!("LOCK TABLE {MIGRATIONS_TABLE} IN EXCLUSIVE MODE")))
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = $1")))
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                for statement in &statements {
+                    tx.execute(AssertSqlSafe(statement.clone())).await?;
+                }
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES ($1, $2)"
+                )))
+                .bind(name)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| self.err(e))
+    }
+}

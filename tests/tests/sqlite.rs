@@ -1,0 +1,68 @@
+//! The worker suite on SQLite files, plus SQLite's own set-up rules.
+
+use rakit_job::Config;
+use rakit_job_tests::{Harness, temp_dir};
+
+async fn config() -> Config {
+    let dir = temp_dir("sqlite");
+    Config {
+        driver: "database".into(),
+        url: format!("sqlite://{}/jobs.db", dir.display()),
+        lease_ms: 1000,
+        sleep_ms: 100,
+        ..Config::default()
+    }
+}
+
+rakit_job_tests::worker_suite!(config);
+
+#[tokio::test]
+async fn a_new_database_file_is_created_with_its_tables_on_first_use() {
+    let config = config().await;
+    let queue = rakit_job::Queue::connect(&config).await.unwrap();
+    assert!(queue.driver().stats().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_worker_on_a_database_without_the_tables_says_to_run_job_table_and_migrate() {
+    let dir = temp_dir("sqlite-empty");
+    let path = dir.join("app.db");
+    // An application database that exists but has no job tables.
+    let mut config = config().await;
+    config.url = format!("sqlite://{}", path.display());
+    config.table = "other_table".into();
+    rakit_job::Queue::connect(&config).await.unwrap();
+    config.table = "rakit_jobs".into();
+    config.failed_table = "rakit_failed_jobs_x".into();
+    let harness_env = [
+        ("RAKIT_JOB_CONFIG", dir.join("none.toml").display().to_string()),
+        ("RAKIT_JOB_URL", config.url.clone()),
+        ("RAKIT_JOB_FAILED_TABLE", config.failed_table.clone()),
+    ];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-worker"))
+        .args(["job:runall", "--stop-when-empty"])
+        .envs(harness_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run `job:table` and then `migrate`"), "{err}");
+
+    // After job:table and migrate, the same command works.
+    let migrations = dir.join("migrations").display().to_string();
+    for args in [vec!["job:table", "--path", &migrations], vec!["migrate", "--path", &migrations]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-worker"))
+            .args(&args)
+            .envs(harness_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-worker"))
+        .args(["job:runall", "--stop-when-empty"])
+        .envs(harness_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = Harness::new;
+}

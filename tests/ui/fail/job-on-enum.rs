@@ -1,0 +1,9 @@
+use rakit_job::prelude::*;
+
+#[job]
+pub enum Notify {
+    Email { to: String },
+    Sms { phone: String },
+}
+
+fn main() {}
