@@ -105,7 +105,7 @@ pub fn all() -> Vec<&'static JobEntry> {
 
 /// Job names registered by more than one type, as `(name, first type, second type)`.
 ///
-/// ```
+/// ```standalone_crate
 /// assert!(rakit_job::registry::duplicates().is_empty());
 /// ```
 pub fn duplicates() -> Vec<(&'static str, &'static str, &'static str)> {
@@ -114,6 +114,16 @@ pub fn duplicates() -> Vec<(&'static str, &'static str, &'static str)> {
         .filter(|w| w[0].name == w[1].name)
         .map(|w| (w[0].name, w[0].type_name, w[1].type_name))
         .collect()
+}
+
+/// Refuses a binary in which two job types share a name, naming both types.
+pub(crate) fn check_unique_names() -> Result<(), crate::Error> {
+    match duplicates().first() {
+        Some((name, a, b)) => Err(crate::Error::Config(format!(
+            "two job types are named `{name}`: {a} and {b}; give one of them another #[job(name = \"...\")]"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A legacy listener: a closure run for every job of one name.

@@ -76,10 +76,10 @@ impl Driver for MemoryDriver {
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
         {
             let mut state = self.state();
-            if let Some(key) = &job.unique_key {
-                if state.jobs.values().any(|e| e.job.unique_key.as_ref() == Some(key)) {
-                    return Ok(PushOutcome::Duplicate);
-                }
+            if let Some(key) = &job.unique_key
+                && state.jobs.values().any(|e| e.job.unique_key.as_ref() == Some(key))
+            {
+                return Ok(PushOutcome::Duplicate);
             }
             let entry = Entry {
                 available_at: job.available_at,

@@ -46,7 +46,7 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
             continue;
         };
         // `file_type` does not follow links, so a link is never taken for a job file.
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         entries.push(Entry {
             path: entry.path(),
             name,
@@ -65,10 +65,10 @@ pub(crate) fn subfolders(dir: &Path) -> io::Result<Vec<String>> {
     };
     let mut names = Vec::new();
     for entry in read.flatten() {
-        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            if let Ok(name) = entry.file_name().into_string() {
-                names.push(name);
-            }
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && let Ok(name) = entry.file_name().into_string()
+        {
+            names.push(name);
         }
     }
     names.sort();

@@ -139,3 +139,70 @@ pub(crate) fn release_unique(layout: &Layout, key: &str, id: &JobId) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let root =
+            std::env::temp_dir().join(format!("rakit-keys-{}", uuid::Uuid::new_v4().simple()));
+        let layout = Layout::new(root);
+        std::fs::create_dir_all(layout.unique()).unwrap();
+        layout
+    }
+
+    #[test]
+    fn a_key_left_pending_by_a_crashed_push_is_taken_over_only_once_stale() {
+        let layout = layout();
+        let crashed = JobId::generate();
+        let cell = Cell::new(&layout.unique(), "k", false);
+        let long_ago = now_ms() - STALE_CLAIM - 1_000;
+        assert!(
+            cell.create(&format!("{}-{crashed}-p", padded_time(long_ago)))
+                .unwrap()
+        );
+        let me = JobId::generate();
+        let claim = claim_unique(&layout, "k", &me)
+            .unwrap()
+            .expect("a stale pending key is free");
+        // A fresh pending claim, and then a confirmed one, both hold the key.
+        assert!(
+            claim_unique(&layout, "k", &JobId::generate())
+                .unwrap()
+                .is_none()
+        );
+        claim.confirm(&layout).unwrap();
+        assert!(
+            claim_unique(&layout, "k", &JobId::generate())
+                .unwrap()
+                .is_none()
+        );
+        // Only the holder gives it back.
+        release_unique(&layout, "k", &crashed).unwrap();
+        assert!(
+            claim_unique(&layout, "k", &JobId::generate())
+                .unwrap()
+                .is_none()
+        );
+        release_unique(&layout, "k", &me).unwrap();
+        assert!(
+            claim_unique(&layout, "k", &JobId::generate())
+                .unwrap()
+                .is_some()
+        );
+        std::fs::remove_dir_all(layout.root()).unwrap();
+    }
+
+    #[test]
+    fn an_expired_lock_is_taken_over_and_its_old_owner_cannot_free_it() {
+        let layout = layout();
+        std::fs::create_dir_all(layout.locks()).unwrap();
+        assert!(lock(&layout, "k", "a", 1).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(lock(&layout, "k", "b", 60_000).unwrap());
+        unlock(&layout, "k", "a").unwrap();
+        assert!(!lock(&layout, "k", "c", 60_000).unwrap());
+        std::fs::remove_dir_all(layout.root()).unwrap();
+    }
+}

@@ -2,9 +2,9 @@
 
 use crate::failed;
 use crate::fsio::{self, io_error};
-use crate::layout::Layout;
+use crate::layout::{JobName, Layout};
 use crate::queue::{Folder, scan};
-use rakit_job_core::{DriverError, QueueStats, now_ms, validate_queue};
+use rakit_job_core::{DriverError, Millis, QueueStats, now_ms, validate_queue};
 use std::collections::BTreeMap;
 
 /// Per-queue counts of every queue holding a job, sorted by queue name.
@@ -58,19 +58,16 @@ pub(crate) fn queues(layout: &Layout) -> Result<Vec<String>, DriverError> {
 
 /// The earliest time after `now` at which a job of `queues` becomes due (a scheduled job
 /// or a lease running out), so an idle worker sleeps no longer than that.
-pub(crate) fn next_due(
-    layout: &Layout,
-    queues: &[String],
-    now: rakit_job_core::Millis,
-) -> Option<rakit_job_core::Millis> {
+pub(crate) fn next_due(layout: &Layout, queues: &[String], now: Millis) -> Option<Millis> {
     let mut next = None;
     for queue in queues {
         for dir in [layout.ready(queue), layout.reserved(queue)] {
             for entry in fsio::list(&dir).unwrap_or_default() {
-                if let Some(name) = crate::layout::JobName::parse(&entry.name) {
-                    if name.time > now && next.is_none_or(|n| name.time < n) {
-                        next = Some(name.time);
-                    }
+                if let Some(name) = JobName::parse(&entry.name)
+                    && name.time > now
+                    && next.is_none_or(|n| name.time < n)
+                {
+                    next = Some(name.time);
                 }
             }
         }

@@ -37,7 +37,8 @@ pub(crate) enum Conn {
 impl Server {
     /// Opens the command connection to `url`, switching to cluster mode when the server
     /// says it runs in it. Errors are raw so the caller can word them.
-    pub(crate) async fn open(url: &str) -> Result<(Server, Conn), Opening> {
+    /// Also returns the `INFO` text of the url's server.
+    pub(crate) async fn open(url: &str) -> Result<(Server, Conn, String), Opening> {
         let client = redis::Client::open(url).map_err(|_| Opening::BadUrl)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -48,12 +49,11 @@ impl Server {
             .await
             .map_err(Opening::Unreachable)?;
         let info: String = redis::cmd("INFO")
-            .arg("cluster")
             .query_async(&mut single)
             .await
             .map_err(Opening::Failed)?;
         if !info.lines().any(|line| line.trim() == "cluster_enabled:1") {
-            return Ok((Server::Single(client), Conn::Single(single)));
+            return Ok((Server::Single(client), Conn::Single(single), info));
         }
         let build = |timeout: Option<Duration>| {
             let mut builder = ClusterClient::builder([url])
@@ -69,7 +69,11 @@ impl Server {
             .get_async_connection()
             .await
             .map_err(Opening::Unreachable)?;
-        Ok((Server::Cluster(Box::new(blocking)), Conn::Cluster(conn)))
+        Ok((
+            Server::Cluster(Box::new(blocking)),
+            Conn::Cluster(conn),
+            info,
+        ))
     }
 
     /// A new connection for one blocking call.

@@ -87,7 +87,7 @@ pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError
              use redis:// through a TLS tunnel such as stunnel"
         )));
     }
-    let (server, mut conn) = Server::open(url)
+    let (server, conn, info) = Server::open(url)
         .await
         .map_err(|e| conn::opening_error(&store, &redact_url(url), e))?;
     let store = if server.is_cluster() {
@@ -95,11 +95,6 @@ pub async fn connect(url: &str, prefix: &str) -> Result<RedisDriver, DriverError
     } else {
         store
     };
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| error(&store, e))?;
     check_version(&store, &info)?;
     Ok(RedisDriver {
         waiter: wake::Waiter::new(server, store.clone()),
@@ -138,11 +133,15 @@ fn unreachable(store: &str, e: &redis::RedisError) -> DriverError {
 
 /// True when a Redis error means the server was lost (worth retrying later).
 fn lost(e: &redis::RedisError) -> bool {
+    use redis::ErrorKind;
     e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
-        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::AuthenticationFailed | ErrorKind::ClusterConnectionNotFound
+        )
 }
 
 /// Sorts a Redis error into unreachable (worth retrying later) or a store failure.

@@ -18,7 +18,10 @@ pub(crate) fn distinct_queues(request: &ReserveRequest<'_>) -> Vec<String> {
 /// A fresh lease for each picked job, in the same order.
 #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn leases_for(picked: &[StoredJob]) -> Vec<Lease> {
-    picked.iter().map(|job| Lease::new(job.id.clone(), &job.queue)).collect()
+    picked
+        .iter()
+        .map(|job| Lease::new(job.id.clone(), &job.queue))
+        .collect()
 }
 
 /// The picked jobs as reserved: one more attempt each, with their leases.
@@ -42,14 +45,22 @@ pub(crate) fn merge_stats(
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
     for (queue, ready, scheduled, reserved) in jobs {
-        let s = by_queue.entry(queue.clone()).or_insert_with(|| QueueStats { queue, ..Default::default() });
+        let s = by_queue.entry(queue.clone()).or_insert_with(|| QueueStats {
+            queue,
+            ..Default::default()
+        });
         s.ready += count(ready);
         s.scheduled += count(scheduled);
         s.reserved += count(reserved);
     }
     for (queue, failed) in failed {
-        by_queue.entry(queue.clone()).or_insert_with(|| QueueStats { queue, ..Default::default() }).failed +=
-            count(failed);
+        by_queue
+            .entry(queue.clone())
+            .or_insert_with(|| QueueStats {
+                queue,
+                ..Default::default()
+            })
+            .failed += count(failed);
     }
     by_queue.into_values().collect()
 }

@@ -83,7 +83,8 @@ fn classify_database(code: &str, message: &str, mysql_number: Option<u16>) -> Fa
 
 #[cfg(feature = "mysql")]
 fn mysql_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number())
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .map(|e| e.number())
 }
 
 #[cfg(not(feature = "mysql"))]
@@ -106,8 +107,13 @@ impl OpError {
         match self {
             OpError::Corrupt { id, reason } => DriverError::Corrupt { id, reason },
             OpError::Sql(e) => match classify(&e) {
-                Fault::MissingTable => DriverError::MissingSchema { store: store.to_string() },
-                Fault::Unreachable => DriverError::Unreachable { store: store.to_string(), reason: reason(&e) },
+                Fault::MissingTable => DriverError::MissingSchema {
+                    store: store.to_string(),
+                },
+                Fault::Unreachable => DriverError::Unreachable {
+                    store: store.to_string(),
+                    reason: reason(&e),
+                },
                 Fault::Contended | Fault::Other => DriverError::Store(reason(&e)),
             },
         }
@@ -150,7 +156,12 @@ where
 
 /// A few milliseconds of noise so contending processes do not retry in lockstep.
 fn jitter() -> u64 {
-    u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()) % 7)
+    u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % 7,
+    )
 }
 
 #[cfg(test)]
@@ -159,14 +170,38 @@ mod tests {
 
     #[test]
     fn database_errors_are_sorted_by_code() {
-        assert_eq!(classify_database("5", "database is locked", None), Fault::Contended);
-        assert_eq!(classify_database("517", "database is locked", None), Fault::Contended);
-        assert_eq!(classify_database("1", "no such table: jobs", None), Fault::MissingTable);
-        assert_eq!(classify_database("42P01", "relation does not exist", None), Fault::MissingTable);
-        assert_eq!(classify_database("40P01", "deadlock detected", None), Fault::Contended);
-        assert_eq!(classify_database("57P01", "terminating connection", None), Fault::Unreachable);
-        assert_eq!(classify_database("42S02", "table doesn't exist", Some(1146)), Fault::MissingTable);
-        assert_eq!(classify_database("40001", "deadlock", Some(1213)), Fault::Contended);
+        assert_eq!(
+            classify_database("5", "database is locked", None),
+            Fault::Contended
+        );
+        assert_eq!(
+            classify_database("517", "database is locked", None),
+            Fault::Contended
+        );
+        assert_eq!(
+            classify_database("1", "no such table: jobs", None),
+            Fault::MissingTable
+        );
+        assert_eq!(
+            classify_database("42P01", "relation does not exist", None),
+            Fault::MissingTable
+        );
+        assert_eq!(
+            classify_database("40P01", "deadlock detected", None),
+            Fault::Contended
+        );
+        assert_eq!(
+            classify_database("57P01", "terminating connection", None),
+            Fault::Unreachable
+        );
+        assert_eq!(
+            classify_database("42S02", "table doesn't exist", Some(1146)),
+            Fault::MissingTable
+        );
+        assert_eq!(
+            classify_database("40001", "deadlock", Some(1213)),
+            Fault::Contended
+        );
         assert_eq!(classify_database("23505", "duplicate", None), Fault::Other);
     }
 }

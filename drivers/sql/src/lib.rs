@@ -45,8 +45,8 @@ pub use sqlx;
 pub use tx::TransactionDatabase;
 
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, redact_url, validate_queue,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob,
+    PushOutcome, QueueStats, ReserveRequest, Reserved, redact_url, validate_queue,
 };
 use std::time::Duration;
 use tables::Tables;
@@ -110,9 +110,17 @@ impl SqlDriver {
     /// # std::fs::remove_dir_all(dir).ok();
     /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
     /// ```
-    pub async fn connect(url: &str, table: &str, failed_table: &str) -> Result<SqlDriver, DriverError> {
+    pub async fn connect(
+        url: &str,
+        table: &str,
+        failed_table: &str,
+    ) -> Result<SqlDriver, DriverError> {
         let tables = Tables::new(table, failed_table)?;
-        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let backend = match scheme.as_str() {
             "sqlite" => open_sqlite(url, tables).await?,
             "postgres" | "postgresql" => open_postgres(url, tables).await?,
@@ -148,7 +156,9 @@ impl SqlDriver {
 
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(url: &str, tables: Tables) -> Result<Backend, DriverError> {
-    Ok(Backend::Sqlite(sqlite::SqliteStore::open(url, tables).await?))
+    Ok(Backend::Sqlite(
+        sqlite::SqliteStore::open(url, tables).await?,
+    ))
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -158,7 +168,9 @@ async fn open_sqlite(url: &str, _tables: Tables) -> Result<Backend, DriverError>
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str, tables: Tables) -> Result<Backend, DriverError> {
-    Ok(Backend::Postgres(postgres::PgStore::open(url, tables).await?))
+    Ok(Backend::Postgres(
+        postgres::PgStore::open(url, tables).await?,
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -198,6 +210,10 @@ pub(crate) fn check_new_job(job: &NewJob) -> Result<(), DriverError> {
 }
 
 #[async_trait::async_trait]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(unused_variables)
+)]
 impl Driver for SqlDriver {
     fn describe(&self) -> String {
         each!(self, s => s.describe())
@@ -227,7 +243,12 @@ impl Driver for SqlDriver {
         each!(self, s => s.ack(lease).await)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         each!(self, s => s.retry(lease, available_at, error).await)
     }
 

@@ -10,13 +10,15 @@
 use crate::claim::{distinct_queues, leases_for, merge_stats, reserved};
 use crate::errors::{OpError, is_duplicate_on, reason, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
-use crate::schema::{CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements};
+use crate::schema::{
+    CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
+};
 use crate::statements::{self, FAILED_COLUMNS, Statements};
 use crate::tables::Tables;
 use crate::wake::Backoff;
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
-    ReserveRequest, Reserved, now_ms, redact_url,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, now_ms, redact_url,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, MySql, MySqlConnection};
@@ -59,14 +61,19 @@ impl MySqlStore {
     pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
         let store = format!("mysql {}", redact_url(url));
         let options = MySqlConnectOptions::from_str(url).map_err(|e| {
-            DriverError::Invalid(format!("the MySQL url {:?} is invalid: {}", redact_url(url), reason(&e)))
+            DriverError::Invalid(format!(
+                "the MySQL url {:?} is invalid: {}",
+                redact_url(url),
+                reason(&e)
+            ))
         })?;
         let pool = MySqlPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
                     Ok(())
                 })
             })
@@ -101,15 +108,25 @@ impl MySqlStore {
     /// Creates the tables and indexes that are missing (MySQL commits each DDL statement).
     pub async fn install(&self) -> Result<(), DriverError> {
         for statement in split_statements(&ddl(Dialect::MySql, &self.tables)) {
-            retrying(|| async { Ok(self.pool.execute(AssertSqlSafe(statement.clone())).await.map(|_| ())?) })
-                .await
-                .map_err(|e| self.err(e))?;
+            retrying(|| async {
+                Ok(self
+                    .pool
+                    .execute(AssertSqlSafe(statement.clone()))
+                    .await
+                    .map(|_| ())?)
+            })
+            .await
+            .map_err(|e| self.err(e))?;
         }
         Ok(())
     }
 
     /// Stores `job` through `conn`, typically inside the caller's transaction.
-    pub async fn push_on(&self, conn: &mut MySqlConnection, job: NewJob) -> Result<PushOutcome, DriverError> {
+    pub async fn push_on(
+        &self,
+        conn: &mut MySqlConnection,
+        job: NewJob,
+    ) -> Result<PushOutcome, DriverError> {
         check_keys(&job)?;
         let result = self.push_query(&job).execute(conn).await;
         self.push_outcome(result)
@@ -155,7 +172,10 @@ impl MySqlStore {
 
 /// Refuses keys longer than MySQL's key columns hold (they would be cut, or fail).
 fn check_keys(job: &NewJob) -> Result<(), DriverError> {
-    for (what, key) in [("unique", &job.unique_key), ("no-overlap", &job.overlap_key)] {
+    for (what, key) in [
+        ("unique", &job.unique_key),
+        ("no-overlap", &job.overlap_key),
+    ] {
         if let Some(key) = key.as_deref().filter(|k| k.chars().count() > MAX_KEY_CHARS) {
             return Err(DriverError::Invalid(format!(
                 "the {what} key of job {} is {} characters long; MySQL keys hold at most {MAX_KEY_CHARS}",
@@ -174,7 +194,11 @@ impl Driver for MySqlStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { wakes_across_processes: false, durable: true, has_schema: true }
+        Capabilities {
+            wakes_across_processes: false,
+            durable: true,
+            has_schema: true,
+        }
     }
 
     async fn check(&self) -> Result<(), DriverError> {
@@ -231,7 +255,9 @@ impl Driver for MySqlStore {
             let deadline = now + request.lease_ms;
             let leases = leases_for(&picked);
             let sql = statements::lease_picked(&self.tables.jobs, leases.len());
-            let mut update = sqlx::query(AssertSqlSafe(sql)).bind(deadline).bind(deadline);
+            let mut update = sqlx::query(AssertSqlSafe(sql))
+                .bind(deadline)
+                .bind(deadline);
             for lease in &leases {
                 update = update.bind(lease.id.as_str()).bind(lease.token as i64);
             }
@@ -252,21 +278,40 @@ impl Driver for MySqlStore {
         let deadline = now_ms() + lease_ms;
         let n = self
             .affected(|| {
-                q(&self.sql.extend).bind(deadline).bind(deadline).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.extend)
+                    .bind(deadline)
+                    .bind(deadline)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let n = self.affected(|| q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64)).await?;
+        let n = self
+            .affected(|| {
+                q(&self.sql.ack)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
+            .await?;
         Ok(n == 1)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let n = self
             .affected(|| {
-                q(&self.sql.retry).bind(available_at).bind(error).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.retry)
+                    .bind(available_at)
+                    .bind(error)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
@@ -274,7 +319,12 @@ impl Driver for MySqlStore {
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
         let n = self
-            .affected(|| q(&self.sql.release).bind(available_at).bind(lease.id.as_str()).bind(lease.token as i64))
+            .affected(|| {
+                q(&self.sql.release)
+                    .bind(available_at)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
             .await?;
         Ok(n == 1)
     }
@@ -294,7 +344,11 @@ impl Driver for MySqlStore {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64).execute(&mut *tx).await?;
+            q(&self.sql.ack)
+                .bind(lease.id.as_str())
+                .bind(lease.token as i64)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -313,14 +367,27 @@ impl Driver for MySqlStore {
         let expires = now + ttl_ms;
         // Take it over when it is ours or expired (matched rows count, even unchanged)…
         let taken = self
-            .affected(|| q(&self.lock_take).bind(owner).bind(expires).bind(key).bind(owner).bind(now))
+            .affected(|| {
+                q(&self.lock_take)
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(key)
+                    .bind(owner)
+                    .bind(now)
+            })
             .await?;
         if taken == 1 {
             return Ok(true);
         }
         // …or create it; a duplicate means someone else holds it.
         let index = "PRIMARY";
-        match q(&self.lock_new).bind(key).bind(owner).bind(expires).execute(&self.pool).await {
+        match q(&self.lock_new)
+            .bind(key)
+            .bind(owner)
+            .bind(expires)
+            .execute(&self.pool)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if is_duplicate_on(&e, index) => Ok(false),
             Err(e) => Err(self.err(e.into())),
@@ -328,7 +395,8 @@ impl Driver for MySqlStore {
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner)).await?;
+        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner))
+            .await?;
         Ok(())
     }
 
@@ -344,13 +412,21 @@ impl Driver for MySqlStore {
     async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
         retrying(|| async {
             let now = now_ms();
-            let jobs = q(&self.sql.stats_jobs).bind(now).bind(now).bind(now).fetch_all(&self.pool).await?;
+            let jobs = q(&self.sql.stats_jobs)
+                .bind(now)
+                .bind(now)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
             let failed = q(&self.sql.stats_failed).fetch_all(&self.pool).await?;
             let jobs = jobs
                 .iter()
                 .map(|r| Ok((r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
                 .collect::<Result<Vec<_>, OpError>>()?;
-            let failed = failed.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect::<Result<Vec<_>, OpError>>()?;
+            let failed = failed
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.int(1)?)))
+                .collect::<Result<Vec<_>, OpError>>()?;
             Ok(merge_stats(jobs, failed))
         })
         .await
@@ -360,7 +436,10 @@ impl Driver for MySqlStore {
     async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         retrying(|| async {
-            let rows = q(&self.sql.failed).bind(limit).fetch_all(&self.pool).await?;
+            let rows = q(&self.sql.failed)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
             rows.iter().map(failed_job).collect()
         })
         .await
@@ -370,12 +449,20 @@ impl Driver for MySqlStore {
     async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
         retrying(|| async {
             let mut tx = self.pool.begin().await?;
-            let copied = q(&self.sql.unfail).bind(now_ms()).bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
+            let copied = q(&self.sql.unfail)
+                .bind(now_ms())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if copied == 0 {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            q(&self.sql.forget).bind(id.as_str()).execute(&mut *tx).await?;
+            q(&self.sql.forget)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -384,7 +471,10 @@ impl Driver for MySqlStore {
     }
 
     async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        Ok(self.affected(|| q(&self.sql.forget).bind(id.as_str())).await? == 1)
+        Ok(self
+            .affected(|| q(&self.sql.forget).bind(id.as_str()))
+            .await?
+            == 1)
     }
 
     async fn flush_failed(&self) -> Result<u64, DriverError> {
@@ -418,21 +508,25 @@ impl Driver for MySqlStore {
         let run = async {
             let mut conn = self.pool.acquire().await?;
             sqlx::query(CREATE_MIGRATIONS).execute(&mut *conn).await?;
-            let done = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?")))
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await?;
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?"
+            )))
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
             if done.is_some() {
                 return Ok(());
             }
             for statement in &statements {
                 conn.execute(AssertSqlSafe(statement.clone())).await?;
             }
-            sqlx::query(AssertSqlSafe(format!("INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)")))
-                .bind(name)
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"
+            )))
+            .bind(name)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
             Ok::<(), OpError>(())
         };
         run.await.map_err(|e| self.err(e))

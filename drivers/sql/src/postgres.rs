@@ -10,13 +10,15 @@
 use crate::claim::{distinct_queues, merge_stats};
 use crate::errors::{OpError, reason, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
-use crate::schema::{CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements};
+use crate::schema::{
+    CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
+};
 use crate::statements::{self, FAILED_COLUMNS, JOB_COLUMNS, Statements, numbered};
 use crate::tables::Tables;
 use crate::wake::Signals;
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
-    ReserveRequest, Reserved, now_ms, redact_url,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, now_ms, redact_url,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgConnection, Postgres};
@@ -61,7 +63,11 @@ impl PgStore {
     pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
         let store = format!("postgres {}", redact_url(url));
         let mut options = PgConnectOptions::from_str(url).map_err(|e| {
-            DriverError::Invalid(format!("the PostgreSQL url {:?} is invalid: {}", redact_url(url), reason(&e)))
+            DriverError::Invalid(format!(
+                "the PostgreSQL url {:?} is invalid: {}",
+                redact_url(url),
+                reason(&e)
+            ))
         })?;
         if options.get_application_name().is_none() {
             options = options.application_name("rakit-job");
@@ -115,9 +121,22 @@ impl PgStore {
 
     /// Stores `job` through `conn`, typically inside the caller's transaction; the
     /// wake-up is sent when that transaction commits.
-    pub async fn push_on(&self, conn: &mut PgConnection, job: NewJob) -> Result<PushOutcome, DriverError> {
-        let stored = self.push_query(&job).execute(conn).await.map_err(|e| self.err(e.into()))?.rows_affected();
-        Ok(if stored == 1 { PushOutcome::Stored } else { PushOutcome::Duplicate })
+    pub async fn push_on(
+        &self,
+        conn: &mut PgConnection,
+        job: NewJob,
+    ) -> Result<PushOutcome, DriverError> {
+        let stored = self
+            .push_query(&job)
+            .execute(conn)
+            .await
+            .map_err(|e| self.err(e.into()))?
+            .rows_affected();
+        Ok(if stored == 1 {
+            PushOutcome::Stored
+        } else {
+            PushOutcome::Duplicate
+        })
     }
 
     fn push_query(&self, job: &NewJob) -> Query {
@@ -191,9 +210,13 @@ async fn listen_loop(pool: PgPool, channel: String, signals: Arc<Signals>, store
                         }
                     }
                 }
-                Err(e) => tracing::warn!(%store, "cannot LISTEN for new jobs ({}); retrying", reason(&e)),
+                Err(e) => {
+                    tracing::warn!(%store, "cannot LISTEN for new jobs ({}); retrying", reason(&e))
+                }
             },
-            Err(e) => tracing::warn!(%store, "cannot open the LISTEN connection ({}); retrying", reason(&e)),
+            Err(e) => {
+                tracing::warn!(%store, "cannot open the LISTEN connection ({}); retrying", reason(&e))
+            }
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_LISTEN_PAUSE);
@@ -273,7 +296,11 @@ impl Driver for PgStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { wakes_across_processes: true, durable: true, has_schema: true }
+        Capabilities {
+            wakes_across_processes: true,
+            durable: true,
+            has_schema: true,
+        }
     }
 
     async fn check(&self) -> Result<(), DriverError> {
@@ -288,7 +315,11 @@ impl Driver for PgStore {
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
         crate::check_new_job(&job)?;
         let stored = self.affected(|| self.push_query(&job)).await?;
-        Ok(if stored == 1 { PushOutcome::Stored } else { PushOutcome::Duplicate })
+        Ok(if stored == 1 {
+            PushOutcome::Stored
+        } else {
+            PushOutcome::Duplicate
+        })
     }
 
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
@@ -298,8 +329,9 @@ impl Driver for PgStore {
         }
         self.signals.reserving(&queues);
         let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-        let tokens: Vec<i64> =
-            (0..request.limit).map(|_| Lease::new(JobId::generate(), "").token as i64).collect();
+        let tokens: Vec<i64> = (0..request.limit)
+            .map(|_| Lease::new(JobId::generate(), "").token as i64)
+            .collect();
         retrying(|| async {
             let now = now_ms();
             let rows = q(&self.claim)
@@ -316,7 +348,11 @@ impl Driver for PgStore {
                 let job = stored_job(row)?;
                 let token = row.int(9)?;
                 let order = (row.int(10)?, row.int(11)?, job.id.clone());
-                let lease = Lease { id: job.id.clone(), queue: job.queue.clone(), token: token as u64 };
+                let lease = Lease {
+                    id: job.id.clone(),
+                    queue: job.queue.clone(),
+                    token: token as u64,
+                };
                 taken.push((order, Reserved { job, lease }));
             }
             taken.sort_by(|a, b| a.0.cmp(&b.0));
@@ -330,21 +366,40 @@ impl Driver for PgStore {
         let deadline = now_ms() + lease_ms;
         let n = self
             .affected(|| {
-                q(&self.sql.extend).bind(deadline).bind(deadline).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.extend)
+                    .bind(deadline)
+                    .bind(deadline)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let n = self.affected(|| q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64)).await?;
+        let n = self
+            .affected(|| {
+                q(&self.sql.ack)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
+            .await?;
         Ok(n == 1)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let n = self
             .affected(|| {
-                q(&self.sql.retry).bind(available_at).bind(error).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.retry)
+                    .bind(available_at)
+                    .bind(error)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
@@ -352,31 +407,55 @@ impl Driver for PgStore {
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
         let n = self
-            .affected(|| q(&self.sql.release).bind(available_at).bind(lease.id.as_str()).bind(lease.token as i64))
+            .affected(|| {
+                q(&self.sql.release)
+                    .bind(available_at)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
             .await?;
         if n == 1 && available_at <= now_ms() {
             // Back on its queue right away: wake the workers of that queue.
-            self.affected(|| sqlx::query("SELECT pg_notify($1, $2)").bind(self.channel.as_str()).bind(lease.queue.as_str()))
-                .await?;
+            self.affected(|| {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(self.channel.as_str())
+                    .bind(lease.queue.as_str())
+            })
+            .await?;
         }
         Ok(n == 1)
     }
 
     async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
         let n = self
-            .affected(|| q(&self.fail).bind(lease.id.as_str()).bind(lease.token as i64).bind(error).bind(now_ms()))
+            .affected(|| {
+                q(&self.fail)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+                    .bind(error)
+                    .bind(now_ms())
+            })
             .await?;
         Ok(n == 1)
     }
 
     async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
         let now = now_ms();
-        let n = self.affected(|| q(&self.lock).bind(key).bind(owner).bind(now + ttl_ms).bind(now)).await?;
+        let n = self
+            .affected(|| {
+                q(&self.lock)
+                    .bind(key)
+                    .bind(owner)
+                    .bind(now + ttl_ms)
+                    .bind(now)
+            })
+            .await?;
         Ok(n == 1)
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner)).await?;
+        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner))
+            .await?;
         Ok(())
     }
 
@@ -392,13 +471,21 @@ impl Driver for PgStore {
     async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
         retrying(|| async {
             let now = now_ms();
-            let jobs = q(&self.sql.stats_jobs).bind(now).bind(now).bind(now).fetch_all(&self.pool).await?;
+            let jobs = q(&self.sql.stats_jobs)
+                .bind(now)
+                .bind(now)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
             let failed = q(&self.sql.stats_failed).fetch_all(&self.pool).await?;
             let jobs = jobs
                 .iter()
                 .map(|r| Ok((r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
                 .collect::<Result<Vec<_>, OpError>>()?;
-            let failed = failed.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect::<Result<Vec<_>, OpError>>()?;
+            let failed = failed
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.int(1)?)))
+                .collect::<Result<Vec<_>, OpError>>()?;
             Ok(merge_stats(jobs, failed))
         })
         .await
@@ -408,7 +495,10 @@ impl Driver for PgStore {
     async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         retrying(|| async {
-            let rows = q(&self.sql.failed).bind(limit).fetch_all(&self.pool).await?;
+            let rows = q(&self.sql.failed)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
             rows.iter().map(failed_job).collect()
         })
         .await
@@ -417,13 +507,21 @@ impl Driver for PgStore {
 
     async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
         let n = self
-            .affected(|| q(&self.unfail).bind(id.as_str()).bind(now_ms()).bind(self.channel.as_str()))
+            .affected(|| {
+                q(&self.unfail)
+                    .bind(id.as_str())
+                    .bind(now_ms())
+                    .bind(self.channel.as_str())
+            })
             .await?;
         Ok(n == 1)
     }
 
     async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        Ok(self.affected(|| q(&self.sql.forget).bind(id.as_str())).await? == 1)
+        Ok(self
+            .affected(|| q(&self.sql.forget).bind(id.as_str()))
+            .await?
+            == 1)
     }
 
     async fn flush_failed(&self) -> Result<u64, DriverError> {
@@ -456,13 +554,17 @@ impl Driver for PgStore {
             let mut tx = self.pool.begin().await?;
             sqlx::query(CREATE_MIGRATIONS).execute(&mut *tx).await?;
             // One migration at a time, across processes.
-            sqlx::query(AssertSqlSafe(format!("LOCK TABLE {MIGRATIONS_TABLE} IN EXCLUSIVE MODE")))
-                .execute(&mut *tx)
-                .await?;
-            let done = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = $1")))
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
+            sqlx::query(AssertSqlSafe(format!(
+                "LOCK TABLE {MIGRATIONS_TABLE} IN EXCLUSIVE MODE"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = $1"
+            )))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
             if done.is_none() {
                 for statement in &statements {
                     tx.execute(AssertSqlSafe(statement.clone())).await?;

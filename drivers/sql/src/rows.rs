@@ -42,7 +42,10 @@ where
 }
 
 fn job_id(text: String) -> Result<JobId, OpError> {
-    JobId::parse(&text).map_err(|_| OpError::Corrupt { id: text, reason: "its id is not a job id".into() })
+    JobId::parse(&text).map_err(|_| OpError::Corrupt {
+        id: text,
+        reason: "its id is not a job id".into(),
+    })
 }
 
 fn attempts(n: i64) -> u32 {

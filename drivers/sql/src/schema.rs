@@ -7,7 +7,11 @@
 
 use crate::tables::Tables;
 
-/// The SQL dialects this crate speaks.
+/// The SQL dialects this crate speaks (those whose feature is off are never built).
+#[cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
     /// SQLite 3.35+.
@@ -200,7 +204,10 @@ pub(crate) fn split_statements(script: &str) -> Vec<String> {
 
 /// The index just past the next `close` at or after `from` (or the end).
 fn find_char(chars: &[char], from: usize, close: char) -> usize {
-    chars[from..].iter().position(|&c| c == close).map_or(chars.len(), |p| from + p + 1)
+    chars[from..]
+        .iter()
+        .position(|&c| c == close)
+        .map_or(chars.len(), |p| from + p + 1)
 }
 
 /// The index just past the next `seq` at or after `from` (or the end).
@@ -238,7 +245,11 @@ mod tests {
         let t = Tables::new("jobs", "failed_jobs").unwrap();
         for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
             let parts = split_statements(&ddl(d, &t));
-            assert_eq!(parts.iter().filter(|s| s.contains("CREATE TABLE")).count(), 3, "{d:?}");
+            assert_eq!(
+                parts.iter().filter(|s| s.contains("CREATE TABLE")).count(),
+                3,
+                "{d:?}"
+            );
         }
     }
 }

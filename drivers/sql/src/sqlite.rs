@@ -9,15 +9,19 @@
 use crate::claim::{distinct_queues, leases_for, merge_stats, reserved};
 use crate::errors::{OpError, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
-use crate::schema::{CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements};
+use crate::schema::{
+    CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
+};
 use crate::statements::{self, Statements};
 use crate::tables::Tables;
 use crate::wake::Backoff;
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
-    ReserveRequest, Reserved, now_ms,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, now_ms,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Sqlite};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,11 +69,18 @@ impl SqliteStore {
     pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
         let path = file_path(url)?;
         let store = format!("sqlite {}", path.display());
-        let unreachable = |reason: String| DriverError::Unreachable { store: store.clone(), reason };
+        let unreachable = |reason: String| DriverError::Unreachable {
+            store: store.clone(),
+            reason,
+        };
         let existed = path.exists();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| unreachable(format!("cannot create the folder {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                unreachable(format!(
+                    "cannot create the folder {}: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -107,7 +118,9 @@ impl SqliteStore {
         retrying(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             for statement in split_statements(&script) {
-                sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(())
@@ -139,7 +152,11 @@ impl Driver for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { wakes_across_processes: false, durable: true, has_schema: true }
+        Capabilities {
+            wakes_across_processes: false,
+            durable: true,
+            has_schema: true,
+        }
     }
 
     async fn check(&self) -> Result<(), DriverError> {
@@ -166,7 +183,11 @@ impl Driver for SqliteStore {
                     .bind(job.unique_key.as_deref())
             })
             .await?;
-        Ok(if stored == 1 { PushOutcome::Stored } else { PushOutcome::Duplicate })
+        Ok(if stored == 1 {
+            PushOutcome::Stored
+        } else {
+            PushOutcome::Duplicate
+        })
     }
 
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
@@ -186,7 +207,10 @@ impl Driver for SqliteStore {
                     break;
                 }
                 let query = match request.name {
-                    Some(name) => q(&self.sql.due_named).bind(queue.as_str()).bind(now).bind(name),
+                    Some(name) => q(&self.sql.due_named)
+                        .bind(queue.as_str())
+                        .bind(now)
+                        .bind(name),
                     None => q(&self.sql.due).bind(queue.as_str()).bind(now),
                 };
                 for row in query.bind(left).fetch_all(&mut *tx).await? {
@@ -199,7 +223,9 @@ impl Driver for SqliteStore {
             }
             let leases = leases_for(&picked);
             let sql = statements::lease_picked(&self.tables.jobs, leases.len());
-            let mut update = sqlx::query(AssertSqlSafe(sql)).bind(deadline).bind(deadline);
+            let mut update = sqlx::query(AssertSqlSafe(sql))
+                .bind(deadline)
+                .bind(deadline);
             for lease in &leases {
                 update = update.bind(lease.id.as_str()).bind(lease.token as i64);
             }
@@ -220,21 +246,40 @@ impl Driver for SqliteStore {
         let deadline = now_ms() + lease_ms;
         let n = self
             .affected(|| {
-                q(&self.sql.extend).bind(deadline).bind(deadline).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.extend)
+                    .bind(deadline)
+                    .bind(deadline)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let n = self.affected(|| q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64)).await?;
+        let n = self
+            .affected(|| {
+                q(&self.sql.ack)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
+            .await?;
         Ok(n == 1)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let n = self
             .affected(|| {
-                q(&self.sql.retry).bind(available_at).bind(error).bind(lease.id.as_str()).bind(lease.token as i64)
+                q(&self.sql.retry)
+                    .bind(available_at)
+                    .bind(error)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
             })
             .await?;
         Ok(n == 1)
@@ -242,7 +287,12 @@ impl Driver for SqliteStore {
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
         let n = self
-            .affected(|| q(&self.sql.release).bind(available_at).bind(lease.id.as_str()).bind(lease.token as i64))
+            .affected(|| {
+                q(&self.sql.release)
+                    .bind(available_at)
+                    .bind(lease.id.as_str())
+                    .bind(lease.token as i64)
+            })
             .await?;
         Ok(n == 1)
     }
@@ -262,7 +312,11 @@ impl Driver for SqliteStore {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            q(&self.sql.ack).bind(lease.id.as_str()).bind(lease.token as i64).execute(&mut *tx).await?;
+            q(&self.sql.ack)
+                .bind(lease.id.as_str())
+                .bind(lease.token as i64)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -272,12 +326,21 @@ impl Driver for SqliteStore {
 
     async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
         let now = now_ms();
-        let n = self.affected(|| q(&self.lock).bind(key).bind(owner).bind(now + ttl_ms).bind(now)).await?;
+        let n = self
+            .affected(|| {
+                q(&self.lock)
+                    .bind(key)
+                    .bind(owner)
+                    .bind(now + ttl_ms)
+                    .bind(now)
+            })
+            .await?;
         Ok(n == 1)
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner)).await?;
+        self.affected(|| q(&self.sql.unlock).bind(key).bind(owner))
+            .await?;
         Ok(())
     }
 
@@ -293,13 +356,21 @@ impl Driver for SqliteStore {
     async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
         retrying(|| async {
             let now = now_ms();
-            let jobs = q(&self.sql.stats_jobs).bind(now).bind(now).bind(now).fetch_all(&self.pool).await?;
+            let jobs = q(&self.sql.stats_jobs)
+                .bind(now)
+                .bind(now)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
             let failed = q(&self.sql.stats_failed).fetch_all(&self.pool).await?;
             let jobs = jobs
                 .iter()
                 .map(|r| Ok((r.text(0)?, r.int(1)?, r.int(2)?, r.int(3)?)))
                 .collect::<Result<Vec<_>, OpError>>()?;
-            let failed = failed.iter().map(|r| Ok((r.text(0)?, r.int(1)?))).collect::<Result<Vec<_>, OpError>>()?;
+            let failed = failed
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.int(1)?)))
+                .collect::<Result<Vec<_>, OpError>>()?;
             Ok(merge_stats(jobs, failed))
         })
         .await
@@ -309,7 +380,10 @@ impl Driver for SqliteStore {
     async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         retrying(|| async {
-            let rows = q(&self.sql.failed).bind(limit).fetch_all(&self.pool).await?;
+            let rows = q(&self.sql.failed)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
             rows.iter().map(failed_job).collect()
         })
         .await
@@ -319,12 +393,20 @@ impl Driver for SqliteStore {
     async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
         retrying(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let copied = q(&self.sql.unfail).bind(now_ms()).bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
+            let copied = q(&self.sql.unfail)
+                .bind(now_ms())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if copied == 0 {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            q(&self.sql.forget).bind(id.as_str()).execute(&mut *tx).await?;
+            q(&self.sql.forget)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -333,7 +415,10 @@ impl Driver for SqliteStore {
     }
 
     async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        Ok(self.affected(|| q(&self.sql.forget).bind(id.as_str())).await? == 1)
+        Ok(self
+            .affected(|| q(&self.sql.forget).bind(id.as_str()))
+            .await?
+            == 1)
     }
 
     async fn flush_failed(&self) -> Result<u64, DriverError> {
@@ -364,19 +449,25 @@ impl Driver for SqliteStore {
         retrying(|| async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::query(CREATE_MIGRATIONS).execute(&mut *tx).await?;
-            let done = sqlx::query(AssertSqlSafe(format!("SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?")))
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?"
+            )))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
             if done.is_none() {
                 for statement in &statements {
-                    sqlx::query(AssertSqlSafe(statement.clone())).execute(&mut *tx).await?;
+                    sqlx::query(AssertSqlSafe(statement.clone()))
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                sqlx::query(AssertSqlSafe(format!("INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)")))
-                    .bind(name)
-                    .bind(now_ms())
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"
+                )))
+                .bind(name)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(())

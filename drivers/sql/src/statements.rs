@@ -160,23 +160,6 @@ pub(crate) fn numbered(sql: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
-    }
-
-    #[test]
-    fn lease_picked_binds_one_token_per_job() {
-        let sql = lease_picked("jobs", 2);
-        assert_eq!(sql.matches('?').count(), 2 + 2 * 2 + 2);
-        assert!(sql.contains("CASE id WHEN ? THEN ? WHEN ? THEN ? END WHERE id IN (?, ?)"));
-    }
-}
-
 /// SQLite and PostgreSQL: a push that stores nothing when its unique key is taken.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) fn insert_unless_duplicate(s: &Statements) -> String {
@@ -208,4 +191,21 @@ pub(crate) fn fail_copy_upsert(t: &Tables) -> String {
          payload = excluded.payload, error = excluded.error, attempts = excluded.attempts, \
          overlap_key = excluded.overlap_key, created_at = excluded.created_at, failed_at = excluded.failed_at"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+
+    #[test]
+    fn lease_picked_binds_one_token_per_job() {
+        let sql = lease_picked("jobs", 2);
+        assert_eq!(sql.matches('?').count(), 2 + 2 * 2 + 2);
+        assert!(sql.contains("CASE id WHEN ? THEN ? WHEN ? THEN ? END WHERE id IN (?, ?)"));
+    }
 }

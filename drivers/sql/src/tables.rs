@@ -35,7 +35,11 @@ impl Tables {
                 "the jobs table and the failed-jobs table must differ, but both are {failed:?}; set another `failed_table`"
             )));
         }
-        Ok(Tables { jobs: jobs.to_string(), failed: failed.to_string(), locks })
+        Ok(Tables {
+            jobs: jobs.to_string(),
+            failed: failed.to_string(),
+            locks,
+        })
     }
 
     /// The PostgreSQL NOTIFY channel for pushes to the jobs table.

@@ -1,8 +1,8 @@
 //! Transactional dispatch: storing a job inside the application's own transaction.
 
-use crate::SqlDriver;
 #[allow(unused_imports)]
 use crate::Backend;
+use crate::SqlDriver;
 use rakit_job_core::{DriverError, NewJob, PushOutcome};
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +12,8 @@ mod sealed {
 }
 
 /// What [`TransactionDatabase::push_on`] returns.
-pub type PushFuture<'a> = Pin<Box<dyn Future<Output = Result<PushOutcome, DriverError>> + Send + 'a>>;
+pub type PushFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<PushOutcome, DriverError>> + Send + 'a>>;
 
 /// A database whose transactions can hold a job: `sqlx::Postgres` (feature `postgres`)
 /// and `sqlx::MySql` (feature `mysql`).
@@ -23,7 +24,11 @@ pub type PushFuture<'a> = Pin<Box<dyn Future<Output = Result<PushOutcome, Driver
 pub trait TransactionDatabase: sqlx::Database + sealed::Sealed {
     /// Stores `job` through `conn`, which is inside the caller's transaction.
     #[doc(hidden)]
-    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut Self::Connection, job: NewJob) -> PushFuture<'a>;
+    fn push_on<'a>(
+        driver: &'a SqlDriver,
+        conn: &'a mut Self::Connection,
+        job: NewJob,
+    ) -> PushFuture<'a>;
 }
 
 #[allow(dead_code)]
@@ -40,7 +45,11 @@ impl sealed::Sealed for sqlx::Postgres {}
 
 #[cfg(feature = "postgres")]
 impl TransactionDatabase for sqlx::Postgres {
-    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::PgConnection, job: NewJob) -> PushFuture<'a> {
+    fn push_on<'a>(
+        driver: &'a SqlDriver,
+        conn: &'a mut sqlx::PgConnection,
+        job: NewJob,
+    ) -> PushFuture<'a> {
         Box::pin(async move {
             match &driver.backend {
                 Backend::Postgres(pg) => pg.push_on(conn, job).await,
@@ -56,7 +65,11 @@ impl sealed::Sealed for sqlx::MySql {}
 
 #[cfg(feature = "mysql")]
 impl TransactionDatabase for sqlx::MySql {
-    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::MySqlConnection, job: NewJob) -> PushFuture<'a> {
+    fn push_on<'a>(
+        driver: &'a SqlDriver,
+        conn: &'a mut sqlx::MySqlConnection,
+        job: NewJob,
+    ) -> PushFuture<'a> {
         Box::pin(async move {
             match &driver.backend {
                 Backend::MySql(my) => my.push_on(conn, job).await,

@@ -1,39 +1,48 @@
 //! How an idle worker waits: a polling backoff for SQLite and MySQL, and the
 //! notification bookkeeping PostgreSQL's LISTEN connection feeds.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) use backoff::Backoff;
 
-/// The first pause after a reservation came back empty.
-const FIRST_PAUSE: Duration = Duration::from_millis(10);
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod backoff {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
 
-/// A poll pause that is short while work is flowing and doubles with every empty
-/// reservation, up to the worker's own `sleep_ms`.
-#[derive(Debug, Default)]
-pub(crate) struct Backoff {
-    empty_in_a_row: AtomicU32,
-}
+    /// The first pause after a reservation came back empty.
+    pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
-impl Backoff {
-    /// Records what a reservation found.
-    pub fn record(&self, taken: usize) {
-        if taken == 0 {
-            let _ = self.empty_in_a_row.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_add(1)));
-        } else {
-            self.empty_in_a_row.store(0, Ordering::Relaxed);
+    /// A poll pause that is short while work is flowing and doubles with every empty
+    /// reservation, up to the worker's own `sleep_ms`.
+    #[derive(Debug, Default)]
+    pub(crate) struct Backoff {
+        empty_in_a_row: AtomicU32,
+    }
+
+    impl Backoff {
+        /// Records what a reservation found.
+        pub fn record(&self, taken: usize) {
+            if taken == 0 {
+                let _ =
+                    self.empty_in_a_row
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some(n.saturating_add(1))
+                        });
+            } else {
+                self.empty_in_a_row.store(0, Ordering::Relaxed);
+            }
         }
-    }
 
-    /// How long to sleep now, never more than `cap`.
-    pub fn pause(&self, cap: Duration) -> Duration {
-        let doublings = self.empty_in_a_row.load(Ordering::Relaxed).min(16);
-        FIRST_PAUSE.saturating_mul(1 << doublings).min(cap)
-    }
+        /// How long to sleep now, never more than `cap`.
+        pub fn pause(&self, cap: Duration) -> Duration {
+            let doublings = self.empty_in_a_row.load(Ordering::Relaxed).min(16);
+            FIRST_PAUSE.saturating_mul(1 << doublings).min(cap)
+        }
 
-    /// Sleeps for [`Backoff::pause`].
-    #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-    pub async fn wait(&self, cap: Duration) {
-        tokio::time::sleep(self.pause(cap)).await;
+        /// Sleeps for [`Backoff::pause`].
+        pub async fn wait(&self, cap: Duration) {
+            tokio::time::sleep(self.pause(cap)).await;
+        }
     }
 }
 
@@ -69,13 +78,18 @@ mod signals {
     impl State {
         fn news_for(&self, queues: &[String]) -> bool {
             self.everything > self.seen_everything
-                || queues.iter().any(|q| self.pushed.get(q).copied().unwrap_or(0) > self.seen.get(q).copied().unwrap_or(0))
+                || queues.iter().any(|q| {
+                    self.pushed.get(q).copied().unwrap_or(0)
+                        > self.seen.get(q).copied().unwrap_or(0)
+                })
         }
     }
 
     impl Signals {
         fn state(&self) -> std::sync::MutexGuard<'_, State> {
-            self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
 
         /// A notification for `queue` arrived.
@@ -119,9 +133,10 @@ mod signals {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqlite", feature = "mysql")))]
 mod tests {
-    use super::*;
+    use super::backoff::*;
+    use std::time::Duration;
 
     #[test]
     fn backoff_is_short_while_busy_and_grows_when_idle() {

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 fn url() -> String {
-    std::env::var("RAKIT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("RAKIT_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 /// Fresh table names for one test.
@@ -25,7 +26,10 @@ fn tables() -> (String, String) {
 
 async fn admin() -> sqlx::MySqlPool {
     sqlx::MySqlPool::connect(&url()).await.unwrap_or_else(|e| {
-        panic!("the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}", url())
+        panic!(
+            "the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}",
+            url()
+        )
     })
 }
 
@@ -40,23 +44,42 @@ async fn sweep_old_tables(pool: &sqlx::MySqlPool) {
     .await
     .unwrap();
     for (name,) in names {
-        let secs: i64 = name[2..].split('_').next().unwrap_or("").parse().unwrap_or(i64::MAX);
+        let secs: i64 = name[2..]
+            .split('_')
+            .next()
+            .unwrap_or("")
+            .parse()
+            .unwrap_or(i64::MAX);
         if secs < cutoff {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}"))).execute(pool).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+                .execute(pool)
+                .await;
         }
     }
 }
 
 async fn drop_tables(pool: &sqlx::MySqlPool, table: &str, failed: &str) {
-    for t in [table.to_string(), failed.to_string(), format!("{table}_locks")] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}"))).execute(pool).await.unwrap();
+    for t in [
+        table.to_string(),
+        failed.to_string(),
+        format!("{table}_locks"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
+            .execute(pool)
+            .await
+            .unwrap();
     }
 }
 
 async fn driver_on(table: &str, failed: &str) -> SqlDriver {
-    SqlDriver::connect(&url(), table, failed).await.unwrap_or_else(|e| {
-        panic!("the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}", url())
-    })
+    SqlDriver::connect(&url(), table, failed)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}",
+                url()
+            )
+        })
 }
 
 async fn store() -> Store {
@@ -81,20 +104,39 @@ async fn committed_transaction_makes_its_job_visible_and_rollback_drops_it() {
     let mut tx = pool.begin().await.unwrap();
     let job = NewJob::now("committed", "default", "{}");
     let id = job.id.clone();
-    assert_eq!(driver.push_in(&mut tx, job).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(
+        driver.push_in(&mut tx, job).await.unwrap(),
+        PushOutcome::Stored
+    );
     assert!(
-        driver.reserve(&ReserveRequest::new(&queues, 1, 60_000)).await.unwrap().is_empty(),
+        driver
+            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
+            .await
+            .unwrap()
+            .is_empty(),
         "a job was visible before its transaction committed"
     );
     tx.commit().await.unwrap();
-    let got = driver.reserve(&ReserveRequest::new(&queues, 1, 60_000)).await.unwrap();
+    let got = driver
+        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job.id, id);
 
     let mut tx = pool.begin().await.unwrap();
-    driver.push_in(&mut tx, NewJob::now("rolled-back", "default", "{}")).await.unwrap();
+    driver
+        .push_in(&mut tx, NewJob::now("rolled-back", "default", "{}"))
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
-    assert!(driver.reserve(&ReserveRequest::new(&queues, 1, 60_000)).await.unwrap().is_empty());
+    assert!(
+        driver
+            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     drop_tables(&pool, &table, &failed).await;
 }
@@ -106,16 +148,29 @@ async fn missing_tables_say_to_run_job_table_and_migrate() {
     let driver = driver_on(&table, &failed).await;
     let err = driver.check().await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
-    let err = driver.push(NewJob::now("a", "default", "{}")).await.unwrap_err();
+    let err = driver
+        .push(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
 
     let name = format!("2024_01_01_000000_create_{table}");
-    driver.apply_migration(&name, &driver.schema().unwrap()).await.unwrap();
-    driver.apply_migration(&name, &driver.schema().unwrap()).await.unwrap();
+    driver
+        .apply_migration(&name, &driver.schema().unwrap())
+        .await
+        .unwrap();
+    driver
+        .apply_migration(&name, &driver.schema().unwrap())
+        .await
+        .unwrap();
     assert!(driver.applied_migrations().await.unwrap().contains(&name));
     driver.check().await.unwrap();
     drop_tables(&pool, &table, &failed).await;
-    sqlx::query("DELETE FROM rakit_migrations WHERE name = ?").bind(&name).execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM rakit_migrations WHERE name = ?")
+        .bind(&name)
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -126,13 +181,22 @@ async fn queue_names_are_compared_exactly() {
     driver.install().await.unwrap();
     driver.push(NewJob::now("a", "High", "{}")).await.unwrap();
     let queues = vec!["high".to_string()];
-    assert!(driver.reserve(&ReserveRequest::new(&queues, 1, 60_000)).await.unwrap().is_empty());
+    assert!(
+        driver
+            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     drop_tables(&pool, &table, &failed).await;
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_reported_without_its_password() {
-    let err = SqlDriver::connect("mysql://app:s3cret@127.0.0.1:1/test", "jobs", "failed").await.err().unwrap();
+    let err = SqlDriver::connect("mysql://app:s3cret@127.0.0.1:1/test", "jobs", "failed")
+        .await
+        .err()
+        .unwrap();
     assert!(err.is_unreachable(), "{err:?}");
     let text = err.to_string();
     assert!(!text.contains("s3cret"), "{text}");
@@ -149,7 +213,11 @@ async fn several_drivers_draining_together_take_every_job_once() {
     first.install().await.unwrap();
     let mut jobs = Vec::new();
     for i in 0..JOBS {
-        jobs.push(NewJob::now("race", if i % 4 == 0 { "high" } else { "default" }, "{}"));
+        jobs.push(NewJob::now(
+            "race",
+            if i % 4 == 0 { "high" } else { "default" },
+            "{}",
+        ));
     }
     let pushed: HashSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
     let mut pushers = Vec::new();
@@ -171,7 +239,10 @@ async fn several_drivers_draining_together_take_every_job_once() {
             let mut empty = 0;
             // Pushers are still running: stop after a few empty rounds in a row.
             while empty < 20 {
-                let got = driver.reserve(&ReserveRequest::new(&queues, 8, 60_000)).await.unwrap();
+                let got = driver
+                    .reserve(&ReserveRequest::new(&queues, 8, 60_000))
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     empty += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await;

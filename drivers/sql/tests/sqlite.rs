@@ -22,7 +22,11 @@ fn url(dir: &std::path::Path) -> String {
 
 async fn store() -> Store {
     let dir = fresh_dir();
-    Arc::new(SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap())
+    Arc::new(
+        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+            .await
+            .unwrap(),
+    )
 }
 
 rakit_job_core::conformance_tests!(store);
@@ -30,10 +34,15 @@ rakit_job_core::conformance_tests!(store);
 #[tokio::test]
 async fn a_new_file_and_its_folder_are_created_with_the_tables() {
     let dir = fresh_dir().join("nested/deeper");
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap();
+    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
     assert!(dir.join("jobs.db").exists());
     driver.check().await.unwrap();
-    assert_eq!(driver.describe(), format!("sqlite {}/jobs.db", dir.display()));
+    assert_eq!(
+        driver.describe(),
+        format!("sqlite {}/jobs.db", dir.display())
+    );
     let caps = driver.capabilities();
     assert!(caps.durable && caps.has_schema && !caps.wakes_across_processes);
     let schema = driver.schema().unwrap();
@@ -44,48 +53,90 @@ async fn a_new_file_and_its_folder_are_created_with_the_tables() {
 async fn an_existing_file_without_tables_is_a_missing_schema() {
     let dir = fresh_dir();
     std::fs::File::create(dir.join("jobs.db")).unwrap();
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap();
+    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
     let err = driver.check().await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
     assert!(err.to_string().contains("job:table"), "{err}");
-    let err = driver.push(NewJob::now("a", "default", "{}")).await.unwrap_err();
+    let err = driver
+        .push(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
     let queues = vec!["default".to_string()];
-    let err = driver.reserve(&ReserveRequest::new(&queues, 1, 1000)).await.unwrap_err();
+    let err = driver
+        .reserve(&ReserveRequest::new(&queues, 1, 1000))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
 
     // `job:table` + `migrate` fix it.
     let schema = driver.schema().unwrap();
     assert!(driver.applied_migrations().await.unwrap().is_empty());
-    driver.apply_migration("2024_01_01_000000_create_job_tables", &schema).await.unwrap();
-    driver.apply_migration("2024_01_01_000000_create_job_tables", &schema).await.unwrap();
-    assert_eq!(driver.applied_migrations().await.unwrap(), ["2024_01_01_000000_create_job_tables"]);
+    driver
+        .apply_migration("2024_01_01_000000_create_job_tables", &schema)
+        .await
+        .unwrap();
+    driver
+        .apply_migration("2024_01_01_000000_create_job_tables", &schema)
+        .await
+        .unwrap();
+    assert_eq!(
+        driver.applied_migrations().await.unwrap(),
+        ["2024_01_01_000000_create_job_tables"]
+    );
     driver.check().await.unwrap();
-    driver.push(NewJob::now("a", "default", "{}")).await.unwrap();
+    driver
+        .push(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn a_failing_migration_leaves_nothing_behind() {
     let dir = fresh_dir();
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap();
+    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
     let script = "CREATE TABLE extra (x TEXT);\nINSERT INTO nowhere VALUES (1);\n";
     assert!(driver.apply_migration("broken", script).await.is_err());
     assert!(driver.applied_migrations().await.unwrap().is_empty());
     // The first statement was rolled back with the second.
-    driver.apply_migration("fixed", "CREATE TABLE extra (x TEXT);").await.unwrap();
+    driver
+        .apply_migration("fixed", "CREATE TABLE extra (x TEXT);")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn invalid_table_names_and_urls_are_refused() {
     let dir = fresh_dir();
-    for (table, failed) in [("jobs; DROP TABLE x", "failed"), ("jobs", "fa iled"), ("1jobs", "failed"), ("", "failed")] {
-        let err = SqlDriver::connect(&url(&dir), table, failed).await.err().expect("a bad table name was accepted");
+    for (table, failed) in [
+        ("jobs; DROP TABLE x", "failed"),
+        ("jobs", "fa iled"),
+        ("1jobs", "failed"),
+        ("", "failed"),
+    ] {
+        let err = SqlDriver::connect(&url(&dir), table, failed)
+            .await
+            .err()
+            .expect("a bad table name was accepted");
         assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
     }
-    assert!(!dir.join("jobs.db").exists(), "a refused connect created the file");
-    let err = SqlDriver::connect("oracle://db/x", "jobs", "failed").await.err().unwrap();
+    assert!(
+        !dir.join("jobs.db").exists(),
+        "a refused connect created the file"
+    );
+    let err = SqlDriver::connect("oracle://db/x", "jobs", "failed")
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("sqlite://"), "{err}");
-    let err = SqlDriver::connect("sqlite::memory:", "jobs", "failed").await.err().unwrap();
+    let err = SqlDriver::connect("sqlite::memory:", "jobs", "failed")
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
 }
 
@@ -94,17 +145,27 @@ async fn an_unwritable_location_is_unreachable() {
     let dir = fresh_dir();
     let blocker = dir.join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
-    let err = SqlDriver::connect(&format!("sqlite://{}/jobs.db", blocker.display()), "jobs", "failed")
-        .await
-        .err()
-        .unwrap();
+    let err = SqlDriver::connect(
+        &format!("sqlite://{}/jobs.db", blocker.display()),
+        "jobs",
+        "failed",
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(err.is_unreachable(), "{err:?}");
 }
 
 #[tokio::test]
 async fn the_short_url_form_works() {
     let dir = fresh_dir();
-    let driver = SqlDriver::connect(&format!("sqlite:{}/short.db", dir.display()), "jobs", "failed").await.unwrap();
+    let driver = SqlDriver::connect(
+        &format!("sqlite:{}/short.db", dir.display()),
+        "jobs",
+        "failed",
+    )
+    .await
+    .unwrap();
     driver.check().await.unwrap();
     assert!(dir.join("short.db").exists());
 }
@@ -115,7 +176,9 @@ async fn the_short_url_form_works() {
 async fn several_drivers_on_one_file_never_share_a_job() {
     const JOBS: usize = 600;
     let dir = fresh_dir();
-    let first = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap();
+    let first = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
     let mut pushed = HashSet::new();
     for i in 0..JOBS {
         let job = NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}");
@@ -124,12 +187,17 @@ async fn several_drivers_on_one_file_never_share_a_job() {
     }
     let mut workers = Vec::new();
     for _ in 0..4 {
-        let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap();
+        let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+            .await
+            .unwrap();
         workers.push(tokio::spawn(async move {
             let queues = vec!["high".to_string(), "default".to_string()];
             let mut mine = Vec::new();
             loop {
-                let got = driver.reserve(&ReserveRequest::new(&queues, 5, 60_000)).await.unwrap();
+                let got = driver
+                    .reserve(&ReserveRequest::new(&queues, 5, 60_000))
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -148,14 +216,27 @@ async fn several_drivers_on_one_file_never_share_a_job() {
     }
     assert_eq!(seen, pushed, "some jobs were never reserved");
     let stats = first.stats().await.unwrap();
-    assert!(stats.iter().all(|s| s.ready + s.reserved + s.scheduled == 0), "{stats:?}");
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.ready + s.reserved + s.scheduled == 0),
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_from_several_drivers_during_claims_are_all_kept() {
     let dir = fresh_dir();
-    let a = Arc::new(SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap());
-    let b = Arc::new(SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs").await.unwrap());
+    let a = Arc::new(
+        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+            .await
+            .unwrap(),
+    );
+    let b = Arc::new(
+        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
+            .await
+            .unwrap(),
+    );
     let pusher = {
         let a = a.clone();
         tokio::spawn(async move {
@@ -167,11 +248,20 @@ async fn pushes_from_several_drivers_during_claims_are_all_kept() {
     let queues = vec!["default".to_string()];
     let mut taken = 0;
     while taken < 300 {
-        for r in b.reserve(&ReserveRequest::new(&queues, 7, 60_000)).await.unwrap() {
+        for r in b
+            .reserve(&ReserveRequest::new(&queues, 7, 60_000))
+            .await
+            .unwrap()
+        {
             assert!(b.ack(&r.lease).await.unwrap());
             taken += 1;
         }
     }
     pusher.await.unwrap();
-    assert!(b.reserve(&ReserveRequest::new(&queues, 7, 60_000)).await.unwrap().is_empty());
+    assert!(
+        b.reserve(&ReserveRequest::new(&queues, 7, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

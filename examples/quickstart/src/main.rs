@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The order jobs ran in, printed at the end.
+/// The order jobs started (and reports finished) in, printed at the end.
 static RAN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn ran(line: String) {
@@ -55,8 +55,8 @@ pub struct ProcessUpload {
 
 impl Jobable for ProcessUpload {
     async fn run(&self, ctx: &JobContext) -> JobResult {
-        tokio::time::sleep(Duration::from_millis(100)).await;
         ran(format!("process-upload   on {:<7} {} for user {}", ctx.queue(), self.file, self.user_id));
+        tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     }
 }

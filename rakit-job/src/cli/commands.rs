@@ -216,11 +216,7 @@ async fn run_named(args: &Args) -> Result<(), Error> {
 
 fn list(args: &Args) -> Result<(), Error> {
     args.only(&[])?;
-    for (name, a, b) in registry::duplicates() {
-        return Err(Error::Config(format!(
-            "two job types are named `{name}`: {a} and {b}; give one of them another #[job(name = \"...\")]"
-        )));
-    }
+    registry::check_unique_names()?;
     let rows: Vec<Vec<String>> = registry::all()
         .iter()
         .map(|e| {

@@ -96,10 +96,10 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSig
 
     let end = supervise(&policy, &lease, job.overlap_key.as_deref(), &ctx, future, options.timeout, &hand_back).await;
 
-    if let Some(key) = &job.overlap_key {
-        if let Err(e) = policy.queue.driver().unlock(key, &owner).await {
-            tracing::warn!(target: "rakit_job", "cannot free the no-overlap lock of {}: {e}; it expires with the lease", job.name);
-        }
+    if let Some(key) = &job.overlap_key
+        && let Err(e) = policy.queue.driver().unlock(key, &owner).await
+    {
+        tracing::warn!(target: "rakit_job", "cannot free the no-overlap lock of {}: {e}; it expires with the lease", job.name);
     }
     match end {
         RunEnd::Ok => done.ack().await,
@@ -150,10 +150,10 @@ async fn supervise(
                     Ok(false) => break RunEnd::LeaseLost,
                     Err(e) => tracing::warn!(target: "rakit_job", "cannot renew the lease of {}: {e}", ctx.name()),
                 }
-                if let Some(key) = overlap_key {
-                    if let Err(e) = driver.lock(key, &lease.owner(), policy.lease_ms).await {
-                        tracing::warn!(target: "rakit_job", "cannot renew the no-overlap lock of {}: {e}", ctx.name());
-                    }
+                if let Some(key) = overlap_key
+                    && let Err(e) = driver.lock(key, &lease.owner(), policy.lease_ms).await
+                {
+                    tracing::warn!(target: "rakit_job", "cannot renew the no-overlap lock of {}: {e}", ctx.name());
                 }
             }
         }
@@ -181,5 +181,5 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn humanize(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_millis().is_multiple_of(1000) { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }

@@ -174,7 +174,7 @@ impl Worker {
 
     /// A handle that stops this worker gracefully from elsewhere in the program.
     ///
-    /// ```
+    /// ```standalone_crate
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let queue = rakit_job::Queue::memory();
     /// let worker = rakit_job::Worker::new(&queue).handle_signals(false);
@@ -190,11 +190,7 @@ impl Worker {
 
     /// Runs until shutdown, `max_jobs`, or (with [`stop_when_empty`](Self::stop_when_empty)) an empty queue.
     pub async fn run(self) -> Result<WorkerReport, Error> {
-        if let Some((name, a, b)) = registry::duplicates().into_iter().next() {
-            return Err(Error::Config(format!(
-                "two job types are named `{name}`: {a} and {b}; give one of them another #[job(name = \"...\")]"
-            )));
-        }
+        registry::check_unique_names()?;
         for queue in self.queues.iter().flatten() {
             rakit_job_core::validate_queue(queue)?;
         }

@@ -1,0 +1,160 @@
+//! A thin layer over the blocking `memcache` client: the handful of commands the driver
+//! uses, with answers as plain values and errors as [`DriverError`]s.
+//!
+//! Every method blocks; the driver only calls them from tokio's blocking pool.
+
+use memcache::{CommandError, MemcacheError};
+use rakit_job_core::DriverError;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Connections kept open per driver.
+const POOL_SIZE: u32 = 8;
+/// How long to wait for a connection, and for an answer, before calling the server unreachable.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest relative expiry memcached accepts; longer ones are read as a date.
+const MAX_RELATIVE_TTL: u32 = 30 * 24 * 3600;
+
+/// A value and its compare-and-swap token.
+pub(crate) type Versioned = (Vec<u8>, u64);
+
+/// A pooled connection to one memcached server.
+pub(crate) struct Mc {
+    client: memcache::Client,
+    /// The url with any password hidden, for error messages.
+    store: String,
+}
+
+impl Mc {
+    /// Connects and checks the server answers.
+    pub(crate) fn connect(url: &str, store: String) -> Result<Mc, DriverError> {
+        let url = prepare_url(url)?;
+        let unreachable = |e: MemcacheError| DriverError::Unreachable { store: store.clone(), reason: e.to_string() };
+        let client = memcache::Client::builder()
+            .add_server(url.as_str())
+            .and_then(|b| {
+                b.with_max_pool_size(POOL_SIZE)
+                    .with_min_idle_conns(1)
+                    .with_connection_timeout(TIMEOUT)
+                    .build()
+            })
+            .map_err(unreachable)?;
+        let mc = Mc { client, store };
+        mc.version()?;
+        Ok(mc)
+    }
+
+    fn fail(&self, e: MemcacheError) -> DriverError {
+        match e {
+            MemcacheError::IOError(_) | MemcacheError::PoolError(_) => {
+                DriverError::Unreachable { store: self.store.clone(), reason: e.to_string() }
+            }
+            MemcacheError::CommandError(CommandError::ValueTooLarge) => DriverError::Invalid(format!(
+                "a record is larger than memcached's item size limit on {}; keep payloads and error texts small",
+                self.store
+            )),
+            other => DriverError::store(format!("memcached {}: {other}", self.store)),
+        }
+    }
+
+    /// The server's version; proves it answers.
+    pub(crate) fn version(&self) -> Result<String, DriverError> {
+        let versions = self.client.version().map_err(|e| self.fail(e))?;
+        Ok(versions.into_iter().map(|(_, v)| v).next().unwrap_or_default())
+    }
+
+    /// A value with its CAS token, or `None` when the key is absent.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Versioned>, DriverError> {
+        let got: Option<(Vec<u8>, u32, Option<u64>)> = self.client.get(key).map_err(|e| self.fail(e))?;
+        Ok(got.map(|(value, _, cas)| (value, cas.unwrap_or(0))))
+    }
+
+    /// Many values in one round trip; absent keys are left out.
+    pub(crate) fn get_many(&self, keys: &[String]) -> Result<HashMap<String, Versioned>, DriverError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let got: HashMap<String, (Vec<u8>, u32, Option<u64>)> =
+            self.client.gets(&keys).map_err(|e| self.fail(e))?;
+        Ok(got.into_iter().map(|(k, (value, _, cas))| (k, (value, cas.unwrap_or(0)))).collect())
+    }
+
+    /// Stores `value` only if `key` is absent; false when it exists.
+    pub(crate) fn add(&self, key: &str, value: &[u8], ttl_secs: u32) -> Result<bool, DriverError> {
+        match self.client.add(key, value, ttl(ttl_secs)) {
+            Ok(()) => Ok(true),
+            Err(MemcacheError::CommandError(CommandError::KeyExists | CommandError::Unknown(5))) => Ok(false),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Stores `value` only if `key` still has the CAS token `cas`; false otherwise.
+    pub(crate) fn cas(&self, key: &str, value: &[u8], ttl_secs: u32, cas: u64) -> Result<bool, DriverError> {
+        self.client.cas(key, value, ttl(ttl_secs), cas).map_err(|e| self.fail(e))
+    }
+
+    /// Adds `by` to a counter, creating it at 0 when absent (the binary protocol's rule),
+    /// and returns the new value.
+    pub(crate) fn incr(&self, key: &str, by: u64) -> Result<u64, DriverError> {
+        self.client.increment(key, by).map_err(|e| self.fail(e))
+    }
+
+    /// Removes a key; false when it was absent.
+    pub(crate) fn delete(&self, key: &str) -> Result<bool, DriverError> {
+        self.client.delete(key).map_err(|e| self.fail(e))
+    }
+}
+
+fn ttl(secs: u32) -> u32 {
+    secs.min(MAX_RELATIVE_TTL)
+}
+
+/// Checks the url and adds socket timeouts, so a hung server cannot block a thread forever.
+fn prepare_url(url: &str) -> Result<String, DriverError> {
+    let parsed = memcache::Url::parse(url).map_err(|e| {
+        DriverError::Invalid(format!(
+            "the memcached url {} is invalid ({e}); use memcache://host:port",
+            rakit_job_core::redact_url(url)
+        ))
+    })?;
+    match parsed.scheme() {
+        "memcache" | "memcache+tcp" | "memcache+unix" => {}
+        other => {
+            return Err(DriverError::Invalid(format!(
+                "the memcached url scheme {other:?} is not supported; use memcache://host:port"
+            )));
+        }
+    }
+    // The ASCII protocol's `add` does not say whether it stored anything, and UDP loses
+    // packets: the driver needs the binary protocol over a stream.
+    for (key, value) in parsed.query_pairs() {
+        if (key == "protocol" && value == "ascii") || (key == "udp" && value == "true") {
+            return Err(DriverError::Invalid(format!(
+                "the memcached driver needs the binary protocol over TCP; remove `{key}={value}` from the url"
+            )));
+        }
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "timeout") {
+        return Ok(url.to_string());
+    }
+    let separator = if parsed.query().is_some() { '&' } else { '?' };
+    Ok(format!("{url}{separator}timeout={}", TIMEOUT.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_get_a_timeout_and_unsafe_modes_are_refused() {
+        assert_eq!(prepare_url("memcache://127.0.0.1:11211").unwrap(), "memcache://127.0.0.1:11211?timeout=5");
+        assert_eq!(prepare_url("memcache://h:1?timeout=2").unwrap(), "memcache://h:1?timeout=2");
+        assert_eq!(prepare_url("memcache://h:1?tcp_nodelay=true").unwrap(), "memcache://h:1?tcp_nodelay=true&timeout=5");
+        assert!(prepare_url("memcache://h:1?protocol=ascii").is_err());
+        assert!(prepare_url("memcache+udp://h:1").is_err());
+        assert!(prepare_url("redis://h:1").is_err());
+        let err = prepare_url("not a url").unwrap_err().to_string();
+        assert!(err.contains("memcache://host:port"), "{err}");
+    }
+}

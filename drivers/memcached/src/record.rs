@@ -1,0 +1,161 @@
+//! A job's record: one JSON value under `<prefix>:job:<id>`, changed only by
+//! compare-and-swap, from its push to its removal.
+
+use rakit_job_core::{DriverError, FailedJob, JobId, Millis, NewJob, StoredJob};
+use serde::{Deserialize, Serialize};
+
+/// The longest error text kept, so a record stays far below memcached's item limit.
+const MAX_ERROR_BYTES: usize = 16 * 1024;
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Waiting for `available_at` (ready or scheduled).
+    Ready,
+    /// Held by a worker under `token` until `deadline`.
+    Reserved,
+    /// In the failed-jobs store.
+    Failed,
+    /// Finished; the record is about to be deleted.
+    Done,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) queue: String,
+    pub(crate) payload: String,
+    pub(crate) created_at: Millis,
+    pub(crate) available_at: Millis,
+    pub(crate) attempts: u32,
+    #[serde(default)]
+    pub(crate) overlap_key: Option<String>,
+    #[serde(default)]
+    pub(crate) unique_key: Option<String>,
+    #[serde(default)]
+    pub(crate) last_error: Option<String>,
+    pub(crate) state: State,
+    #[serde(default)]
+    pub(crate) token: Option<u64>,
+    #[serde(default)]
+    pub(crate) deadline: Option<Millis>,
+    /// The slot of the queue index naming this job; an index entry whose slot differs
+    /// is a leftover and is skipped.
+    #[serde(default)]
+    pub(crate) slot: Option<u64>,
+    /// The slot of the failed index naming this job, while failed.
+    #[serde(default)]
+    pub(crate) failed_slot: Option<u64>,
+    #[serde(default)]
+    pub(crate) failed_at: Option<Millis>,
+}
+
+impl Record {
+    pub(crate) fn new(job: &NewJob, slot: u64) -> Self {
+        Record {
+            id: job.id.to_string(),
+            name: job.name.clone(),
+            queue: job.queue.clone(),
+            payload: job.payload.clone(),
+            created_at: job.created_at,
+            available_at: job.available_at,
+            attempts: 0,
+            overlap_key: job.overlap_key.clone(),
+            unique_key: job.unique_key.clone(),
+            last_error: None,
+            state: State::Ready,
+            token: None,
+            deadline: None,
+            slot: Some(slot),
+            failed_slot: None,
+            failed_at: None,
+        }
+    }
+
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a record always serializes")
+    }
+
+    pub(crate) fn parse(key: &str, bytes: &[u8]) -> Result<Record, DriverError> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| DriverError::Corrupt { id: key.to_string(), reason: format!("unreadable JSON: {e}") })
+    }
+
+    /// When a worker may take it now, the time it became takeable (for ordering).
+    pub(crate) fn due_at(&self, now: Millis) -> Option<Millis> {
+        match self.state {
+            State::Ready if self.available_at <= now => Some(self.available_at),
+            State::Reserved => self.deadline.filter(|d| *d <= now),
+            _ => None,
+        }
+    }
+
+    /// True while the lease with `token` is this job's current one.
+    pub(crate) fn held_by(&self, token: u64) -> bool {
+        self.state == State::Reserved && self.token == Some(token)
+    }
+
+    /// Leaves the reserved state, back to waiting until `available_at`.
+    pub(crate) fn back_to_ready(&mut self, available_at: Millis) {
+        self.state = State::Ready;
+        self.available_at = available_at;
+        self.token = None;
+        self.deadline = None;
+    }
+
+    pub(crate) fn set_error(&mut self, error: &str) {
+        let mut end = error.len().min(MAX_ERROR_BYTES);
+        while !error.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.last_error = Some(error[..end].to_string());
+    }
+
+    pub(crate) fn to_stored(&self) -> Result<StoredJob, DriverError> {
+        Ok(StoredJob {
+            id: self.job_id()?,
+            name: self.name.clone(),
+            queue: self.queue.clone(),
+            payload: self.payload.clone(),
+            attempts: self.attempts,
+            created_at: self.created_at,
+            overlap_key: self.overlap_key.clone(),
+            unique_key: self.unique_key.clone(),
+            last_error: self.last_error.clone(),
+        })
+    }
+
+    pub(crate) fn to_failed(&self) -> Result<FailedJob, DriverError> {
+        Ok(FailedJob {
+            id: self.job_id()?,
+            name: self.name.clone(),
+            queue: self.queue.clone(),
+            payload: self.payload.clone(),
+            error: self.last_error.clone().unwrap_or_default(),
+            attempts: self.attempts,
+            overlap_key: self.overlap_key.clone(),
+            created_at: self.created_at,
+            failed_at: self.failed_at.unwrap_or(self.created_at),
+        })
+    }
+
+    fn job_id(&self) -> Result<JobId, DriverError> {
+        JobId::parse(&self.id).map_err(|_| DriverError::Corrupt { id: self.id.clone(), reason: "bad job id".into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_errors_are_cut_on_a_character_boundary() {
+        let mut r = Record::new(&NewJob::now("x", "default", "{}"), 0);
+        r.set_error(&"é".repeat(MAX_ERROR_BYTES));
+        let kept = r.last_error.unwrap();
+        assert!(kept.len() <= MAX_ERROR_BYTES);
+        assert!(kept.chars().all(|c| c == 'é'));
+    }
+}
