@@ -20,6 +20,7 @@ macro_rules! worker_suite {
             unique_dispatch_is_skipped_while_a_job_is_pending,
             no_overlap_holds_across_worker_processes,
             a_killed_workers_job_runs_again_after_its_lease,
+            a_job_longer_than_its_lease_keeps_it_while_running,
             several_worker_processes_run_each_job_exactly_once,
             sigterm_lets_the_running_job_finish,
             an_idle_worker_in_another_process_wakes_on_dispatch,
@@ -179,6 +180,18 @@ pub async fn a_killed_workers_job_runs_again_after_its_lease(h: Harness) {
     assert_eq!(events(&entries), ["start sleeps #1", "start sleeps #2", "end sleeps #2"]);
     assert!(entries.iter().all(|e| e.id == id.to_string()));
     wait_until("the store to empty", LONG, || async { h.totals().await == (0, 0, 0, 0) }).await;
+}
+
+/// A job running three times longer than the lease renews it, so a second worker never takes it.
+pub async fn a_job_longer_than_its_lease_keeps_it_while_running(h: Harness) {
+    let log = h.log("long.log");
+    Sleeps::dispatch(Sleeps { ms: 3 * h.config.lease_ms, log: log.clone() }).via(&h.queue).await.unwrap();
+    let a = h.spawn_worker(&["--sleep=50"]);
+    let b = h.spawn_worker(&["--sleep=50"]);
+    wait_until("the long job to end", LONG, || async { read_log(&log).iter().any(|e| e.event == "end") }).await;
+    signal(&a, 15);
+    signal(&b, 15);
+    assert_eq!(events(&read_log(&log)), ["start sleeps #1", "end sleeps #1"]);
 }
 
 /// Three worker processes sharing a store run each of 300 jobs exactly once.

@@ -29,10 +29,12 @@ use rakit_job_core::{DriverError, redact_url};
 /// sub-second `BLPOP` timeouts.
 const MIN_VERSION: (u32, u32) = (6, 2);
 
-/// A job store on a Redis server (6.2 or newer), shared by any number of worker processes.
+/// A job store on a Redis server (6.2 or newer) or Cluster, shared by any number of
+/// worker processes.
 ///
-/// Commands go through one auto-reconnecting multiplexed connection; idle workers block
-/// in `BLPOP` on separate connections, so a push from any process wakes them at once.
+/// Commands go through one auto-reconnecting multiplexed connection (per node, on a
+/// cluster); idle workers block in `BLPOP` on separate connections, so a push from any
+/// process wakes them at once.
 ///
 /// ```no_run
 /// use rakit_job_core::Driver;

@@ -660,3 +660,133 @@ async fn every_command_stays_in_one_cluster_slot() {
     d.wait(&queues, Duration::from_secs(5)).await.unwrap();
     d.check().await.unwrap();
 }
+
+/// Three primaries started by a test, sharing the 16384 slots.
+struct OwnCluster {
+    nodes: Vec<OwnServer>,
+}
+
+impl OwnCluster {
+    fn start() -> Self {
+        let nodes: Vec<OwnServer> = (0..3)
+            .map(|_| {
+                OwnServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("this test needs redis-cli on PATH to form a cluster: {e}"));
+        assert!(
+            created.success(),
+            "redis-cli could not form a cluster of {addresses:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            let mut con = inspect(&node.url());
+            loop {
+                let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut con).unwrap();
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not come up: {info}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        OwnCluster { nodes }
+    }
+
+    fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+}
+
+/// The whole conformance suite, and a cross-process wake-up, on a cluster of three
+/// primaries: queues live on different nodes and the driver follows each to its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_suite_passes_on_a_three_node_cluster() {
+    use rakit_job_core::conformance::{self, Store};
+    let cluster = OwnCluster::start();
+    let url = cluster.url();
+    let fresh = || {
+        let url = url.clone();
+        async move {
+            let d = connect_to(&url, &fresh_prefix()).await;
+            assert!(
+                d.describe().starts_with("redis cluster "),
+                "{}",
+                d.describe()
+            );
+            Arc::new(d) as Store
+        }
+    };
+    conformance::pushed_job_is_reserved_with_its_payload(fresh().await).await;
+    conformance::queues_are_served_in_strict_priority_order(fresh().await).await;
+    conformance::jobs_of_one_queue_come_out_first_in_first_out(fresh().await).await;
+    conformance::scheduled_job_is_not_reserved_before_its_time(fresh().await).await;
+    conformance::leased_job_is_invisible_until_its_lease_expires(fresh().await).await;
+    conformance::expired_lease_is_reserved_again_as_the_next_attempt(fresh().await).await;
+    conformance::extended_lease_keeps_the_job_invisible(fresh().await).await;
+    conformance::stale_lease_cannot_finish_a_job_reserved_again(fresh().await).await;
+    conformance::acked_job_is_gone(fresh().await).await;
+    conformance::retried_job_waits_and_keeps_its_attempts_and_error(fresh().await).await;
+    conformance::released_job_does_not_count_an_attempt(fresh().await).await;
+    conformance::failed_job_moves_to_the_failed_store_with_its_error(fresh().await).await;
+    conformance::failed_job_can_be_retried_forgotten_and_flushed(fresh().await).await;
+    conformance::reserve_takes_at_most_the_limit(fresh().await).await;
+    conformance::reserve_by_name_takes_only_that_name(fresh().await).await;
+    conformance::unique_push_is_skipped_while_the_key_is_stored(fresh().await).await;
+    conformance::lock_is_exclusive_until_unlocked_or_expired(fresh().await).await;
+    conformance::lock_is_freed_only_by_its_owner(fresh().await).await;
+    conformance::stats_count_each_state_per_queue(fresh().await).await;
+    conformance::queues_lists_every_queue_with_jobs(fresh().await).await;
+    conformance::wait_returns_within_its_timeout(fresh().await).await;
+    conformance::concurrent_reservers_never_share_a_job(fresh().await).await;
+
+    // A waiter on three queues (on different nodes) wakes on a push from another instance.
+    let prefix = fresh_prefix();
+    let waiter = Arc::new(connect_to(&url, &prefix).await);
+    let pusher = connect_to(&url, &prefix).await;
+    for queue in ["high", "default", "low"] {
+        let handle = tokio::spawn({
+            let waiter = waiter.clone();
+            async move {
+                waiter
+                    .wait(&qs(&["high", "default", "low"]), Duration::from_secs(20))
+                    .await
+                    .unwrap()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !handle.is_finished(),
+            "wait returned before anything was pushed"
+        );
+        pusher.push(NewJob::now("wake", queue, "{}")).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), handle)
+            .await
+            .unwrap_or_else(|_| panic!("a push to {queue} did not wake the waiter"))
+            .unwrap();
+        let got = waiter
+            .reserve(&ReserveRequest::new(&qs(&[queue]), 1, 60_000))
+            .await
+            .unwrap();
+        assert!(waiter.ack(&got[0].lease).await.unwrap());
+    }
+}

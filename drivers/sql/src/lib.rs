@@ -24,6 +24,12 @@
 //! # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
 //! ```
 
+// A build without any dialect only reports, at connect, which feature to enable.
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code, unused_imports, unused_variables)
+)]
+
 mod claim;
 mod errors;
 #[cfg(feature = "mysql")]

@@ -153,7 +153,7 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
             return Err(Error::Usage("`--queue` needs at least one queue name, e.g. `--queue=high,default`".into()));
         }
         for q in &queues {
-            rakit_job_core::validate_queue(q)?;
+            rakit_job_core::validate_queue(q).map_err(|e| Error::Usage(e.to_string()))?;
         }
         worker = worker.queues(queues);
     }
@@ -348,7 +348,7 @@ fn supervisor(args: &Args) -> Result<(), Error> {
             Error::Usage(format!("`--numprocs` takes queue=count pairs like `high=2,default=4`, not {part:?}"))
         })?;
         let queue = queue.trim();
-        rakit_job_core::validate_queue(queue)?;
+        rakit_job_core::validate_queue(queue).map_err(|e| Error::Usage(e.to_string()))?;
         let n: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             Error::Usage(format!("the process count for `{queue}` must be a whole number above 0, not {n:?}"))
         })?;
