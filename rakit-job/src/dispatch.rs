@@ -198,6 +198,14 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
     }
 
     async fn store(self, force_unique: bool) -> Result<Option<JobId>, Error> {
+        let (queue, job) = self.prepare(force_unique).await?;
+        let summary = Summary::of(&job);
+        let outcome = queue.driver().push(job).await?;
+        summary.finish(&queue, outcome, force_unique)
+    }
+
+    /// Checks everything and builds the record; nothing is stored yet.
+    async fn prepare(self, force_unique: bool) -> Result<(Queue, NewJob), Error> {
         let parts = self.source.into_parts()?;
         let queue_name = self.queue.unwrap_or(parts.queue);
         validate_queue(&queue_name)?;
@@ -240,18 +248,70 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
             overlap_key,
             unique_key,
         };
-        let id = job.id.clone();
-        let (name, queue_name, unique) = (job.name.clone(), job.queue.clone(), job.unique_key.clone());
-        match queue.driver().push(job).await? {
+        Ok((queue, job))
+    }
+
+    /// Stores the job inside the application's own SQL transaction: workers see it only
+    /// if `tx` commits, and it vanishes if `tx` rolls back. The connection (the default,
+    /// or [`via`](Self::via)) must be the same PostgreSQL or MySQL database as `tx`.
+    ///
+    /// ```no_run
+    /// use rakit_job::prelude::*;
+    /// use rakit_job::sqlx;
+    ///
+    /// #[job]
+    /// pub struct SendWelcome { pub email: String }
+    /// # impl Jobable for SendWelcome { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    ///
+    /// # async fn demo(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (email) VALUES ('a@b.c')").execute(&mut *tx).await?;
+    /// SendWelcome::dispatch(SendWelcome { email: "a@b.c".into() }).with_tx(&mut tx).await?;
+    /// tx.commit().await?; // the user and the job appear together, or neither does
+    /// # Ok(()) }
+    /// ```
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub async fn with_tx<DB: rakit_job_sql::TransactionDatabase>(
+        self,
+        tx: &mut rakit_job_sql::sqlx::Transaction<'_, DB>,
+    ) -> Result<JobId, Error> {
+        let (queue, job) = self.prepare(false).await?;
+        let Some(sql) = queue.sql_driver() else {
+            return Err(Error::Config(format!(
+                "{} is not an SQL database, so a transaction cannot hold its jobs; dispatch without `with_tx`",
+                queue.describe()
+            )));
+        };
+        let summary = Summary::of(&job);
+        let outcome = sql.push_in(tx, job).await?;
+        Ok(summary.finish(&queue, outcome, false)?.expect("a non-unique dispatch either stores or errors"))
+    }
+}
+
+/// What is logged and returned about a push, kept while the record itself is moved into the store.
+struct Summary {
+    id: JobId,
+    name: String,
+    queue: String,
+    unique_key: Option<String>,
+}
+
+impl Summary {
+    fn of(job: &NewJob) -> Self {
+        Summary { id: job.id.clone(), name: job.name.clone(), queue: job.queue.clone(), unique_key: job.unique_key.clone() }
+    }
+
+    fn finish(self, queue: &Queue, outcome: PushOutcome, force_unique: bool) -> Result<Option<JobId>, Error> {
+        match outcome {
             PushOutcome::Stored => {
                 if queue.config().logging {
-                    tracing::info!(target: "rakit_job", "Job added: {name} - #{id} (queue: {queue_name})");
+                    tracing::info!(target: "rakit_job", "Job added: {} - #{} (queue: {})", self.name, self.id, self.queue);
                 }
                 queue.notify_pushed();
-                Ok(Some(id))
+                Ok(Some(self.id))
             }
             PushOutcome::Duplicate if force_unique => Ok(None),
-            PushOutcome::Duplicate => Err(Error::Duplicate { name, key: unique.unwrap_or_default() }),
+            PushOutcome::Duplicate => Err(Error::Duplicate { name: self.name, key: self.unique_key.unwrap_or_default() }),
         }
     }
 }

@@ -63,6 +63,10 @@ pub mod prelude {
     };
 }
 
+/// The sqlx version rakit-job uses, for transactional dispatch (`with_tx`).
+#[cfg(feature = "_sql")]
+pub use rakit_job_sql::sqlx;
+
 /// The store seam, for writing or testing a driver. Not needed by applications.
 pub mod driver {
     pub use rakit_job_core::*;

@@ -26,20 +26,30 @@ struct Inner {
     driver: Arc<dyn Driver>,
     config: Config,
     pushed: Notify,
+    /// The same driver, typed, when it is SQL: transactional dispatch needs it.
+    #[cfg(feature = "_sql")]
+    sql: Option<Arc<rakit_job_sql::SqlDriver>>,
 }
 
 impl Queue {
     /// Connects to the store `config` names, checking it is reachable and set up.
     pub async fn connect(config: &Config) -> Result<Queue, Error> {
-        config.validate()?;
-        let driver = open_driver(config).await?;
-        driver.check().await?;
-        Ok(Queue::with_driver(driver, config.clone()))
+        let queue = Queue::connect_unchecked(config).await?;
+        queue.driver().check().await?;
+        Ok(queue)
     }
 
     /// Connects without checking that the tables exist, for `job:table` and `migrate`.
     pub(crate) async fn connect_unchecked(config: &Config) -> Result<Queue, Error> {
         config.validate()?;
+        #[cfg(feature = "_sql")]
+        if config.driver == "database" {
+            let url = config.store_url();
+            let sql = Arc::new(rakit_job_sql::SqlDriver::connect(&url, &config.table, &config.failed_table).await?);
+            let mut queue = Queue::with_driver(sql.clone(), config.clone());
+            Arc::get_mut(&mut queue.inner).expect("the queue was just made").sql = Some(sql);
+            return Ok(queue);
+        }
         let driver = open_driver(config).await?;
         Ok(Queue::with_driver(driver, config.clone()))
     }
@@ -64,7 +74,21 @@ impl Queue {
 
     /// Wraps an already opened driver.
     pub fn with_driver(driver: Arc<dyn Driver>, config: Config) -> Queue {
-        Queue { inner: Arc::new(Inner { driver, config, pushed: Notify::new() }) }
+        Queue {
+            inner: Arc::new(Inner {
+                driver,
+                config,
+                pushed: Notify::new(),
+                #[cfg(feature = "_sql")]
+                sql: None,
+            }),
+        }
+    }
+
+    /// The SQL driver behind this queue, when it is one.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    pub(crate) fn sql_driver(&self) -> Option<&rakit_job_sql::SqlDriver> {
+        self.inner.sql.as_deref()
     }
 
     /// The store, for the worker and the CLI.
@@ -117,17 +141,7 @@ async fn open_driver(config: &Config) -> Result<Arc<dyn Driver>, Error> {
     let url = config.store_url();
     match config.driver.as_str() {
         "memory" => Ok(Arc::new(MemoryDriver::new())),
-        "database" => {
-            #[cfg(feature = "_sql")]
-            {
-                let driver = rakit_job_sql::SqlDriver::connect(&url, &config.table, &config.failed_table).await?;
-                Ok(Arc::new(driver))
-            }
-            #[cfg(not(feature = "_sql"))]
-            {
-                Err(not_compiled("database", "sqlite` (or `postgres`, `mysql`"))
-            }
-        }
+        "database" => Err(not_compiled("database", "sqlite` (or `postgres`, `mysql`")),
         "redis" => {
             #[cfg(feature = "redis")]
             {

@@ -28,6 +28,9 @@ pub(crate) struct Record {
     pub(crate) queue: String,
     pub(crate) payload: String,
     pub(crate) created_at: Millis,
+    /// When the push wrote it.
+    #[serde(default)]
+    pub(crate) stored_at: Millis,
     pub(crate) available_at: Millis,
     pub(crate) attempts: u32,
     #[serde(default)]
@@ -60,6 +63,7 @@ impl Record {
             queue: job.queue.clone(),
             payload: job.payload.clone(),
             created_at: job.created_at,
+            stored_at: rakit_job_core::now_ms(),
             available_at: job.available_at,
             attempts: 0,
             overlap_key: job.overlap_key.clone(),

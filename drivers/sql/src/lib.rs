@@ -102,6 +102,10 @@ impl SqlDriver {
     /// is created with its tables; every other database needs `job:table` and `migrate`
     /// (or [`SqlDriver::install`]). Table names must be plain identifiers.
     ///
+    /// A `pool_size=N` query parameter sets how many connections the driver keeps
+    /// (default 4 for SQLite, 10 otherwise); every other parameter goes to the database
+    /// client, e.g. `postgres://app@db/app?pool_size=20&application_name=worker`.
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use rakit_job_core::Driver;
@@ -122,15 +126,17 @@ impl SqlDriver {
         failed_table: &str,
     ) -> Result<SqlDriver, DriverError> {
         let tables = Tables::new(table, failed_table)?;
+        let (url, pool_size) = take_pool_size(url)?;
+        let url = url.as_str();
         let scheme = url
             .split(':')
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
         let backend = match scheme.as_str() {
-            "sqlite" => open_sqlite(url, tables).await?,
-            "postgres" | "postgresql" => open_postgres(url, tables).await?,
-            "mysql" | "mariadb" => open_mysql(url, tables).await?,
+            "sqlite" => open_sqlite(url, tables, pool_size).await?,
+            "postgres" | "postgresql" => open_postgres(url, tables, pool_size).await?,
+            "mysql" | "mariadb" => open_mysql(url, tables, pool_size).await?,
             _ => {
                 return Err(DriverError::Invalid(format!(
                     "the database url {:?} is not understood; use one starting with sqlite://, postgres:// or mysql://",
@@ -161,36 +167,36 @@ impl SqlDriver {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(url: &str, tables: Tables) -> Result<Backend, DriverError> {
+async fn open_sqlite(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
     Ok(Backend::Sqlite(
-        sqlite::SqliteStore::open(url, tables).await?,
+        sqlite::SqliteStore::open(url, tables, pool_size).await?,
     ))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(url: &str, _tables: Tables) -> Result<Backend, DriverError> {
+async fn open_sqlite(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "SQLite", "sqlite"))
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str, tables: Tables) -> Result<Backend, DriverError> {
+async fn open_postgres(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
     Ok(Backend::Postgres(
-        postgres::PgStore::open(url, tables).await?,
+        postgres::PgStore::open(url, tables, pool_size).await?,
     ))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(url: &str, _tables: Tables) -> Result<Backend, DriverError> {
+async fn open_postgres(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "PostgreSQL", "postgres"))
 }
 
 #[cfg(feature = "mysql")]
-async fn open_mysql(url: &str, tables: Tables) -> Result<Backend, DriverError> {
-    Ok(Backend::MySql(mysql::MySqlStore::open(url, tables).await?))
+async fn open_mysql(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
+    Ok(Backend::MySql(mysql::MySqlStore::open(url, tables, pool_size).await?))
 }
 
 #[cfg(not(feature = "mysql"))]
-async fn open_mysql(url: &str, _tables: Tables) -> Result<Backend, DriverError> {
+async fn open_mysql(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "MySQL", "mysql"))
 }
 
@@ -200,6 +206,31 @@ fn not_compiled(url: &str, database: &str, feature: &str) -> DriverError {
         "the url {:?} needs {database} support, which this build leaves out; enable the `{feature}` cargo feature of rakit-job",
         redact_url(url)
     ))
+}
+
+/// Takes this crate's own `pool_size=N` query parameter out of `url`, leaving the rest
+/// for the database client.
+fn take_pool_size(url: &str) -> Result<(String, Option<u32>), DriverError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut pool_size = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pool_size", value)) => match value.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => pool_size = Some(n),
+                _ => {
+                    return Err(DriverError::Invalid(format!(
+                        "`pool_size={value}` in the database url is invalid; use a number from 1 to 1000"
+                    )));
+                }
+            },
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, pool_size))
 }
 
 /// Refuses a job no table can hold: a bad queue name or an oversized payload.
@@ -312,5 +343,22 @@ impl Driver for SqlDriver {
 
     async fn apply_migration(&self, name: &str, sql: &str) -> Result<(), DriverError> {
         each!(self, s => s.apply_migration(name, sql).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        assert_eq!(take_pool_size("postgres://h/db").unwrap(), ("postgres://h/db".into(), None));
+        assert_eq!(
+            take_pool_size("postgres://h/db?pool_size=20&application_name=w").unwrap(),
+            ("postgres://h/db?application_name=w".into(), Some(20))
+        );
+        assert_eq!(take_pool_size("sqlite://a.db?pool_size=2").unwrap(), ("sqlite://a.db".into(), Some(2)));
+        assert!(take_pool_size("mysql://h/db?pool_size=0").is_err());
+        assert!(take_pool_size("mysql://h/db?pool_size=x").is_err());
     }
 }

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connections per driver.
+/// Connections per driver unless the url sets `pool_size`.
 const POOL_SIZE: u32 = 10;
 
 /// How long an operation waits for a free connection, or for a server to answer a connect.
@@ -58,7 +58,7 @@ pub(crate) struct MySqlStore {
 
 impl MySqlStore {
     /// Connects to the database at `url`.
-    pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
+    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
         let store = format!("mysql {}", redact_url(url));
         let options = MySqlConnectOptions::from_str(url).map_err(|e| {
             DriverError::Invalid(format!(
@@ -68,7 +68,7 @@ impl MySqlStore {
             ))
         })?;
         let pool = MySqlPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size.unwrap_or(POOL_SIZE))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {

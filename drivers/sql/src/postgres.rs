@@ -26,7 +26,7 @@ use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Connections per driver (the LISTEN connection comes on top).
+/// Connections per driver unless the url sets `pool_size` (the LISTEN connection comes on top).
 const POOL_SIZE: u32 = 10;
 
 /// How long an operation waits for a free connection, or for a server to answer a connect.
@@ -60,7 +60,7 @@ pub(crate) struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url`.
-    pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
+    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
         let store = format!("postgres {}", redact_url(url));
         let mut options = PgConnectOptions::from_str(url).map_err(|e| {
             DriverError::Invalid(format!(
@@ -73,7 +73,7 @@ impl PgStore {
             options = options.application_name("rakit-job");
         }
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size.unwrap_or(POOL_SIZE))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await

@@ -30,7 +30,7 @@ use std::time::Duration;
 /// How long a statement waits for another process's write before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections per driver; SQLite runs one writer at a time anyway.
+/// Connections per driver unless the url sets `pool_size`; SQLite runs one writer at a time anyway.
 const POOL_SIZE: u32 = 4;
 
 /// A jobs store in one SQLite file.
@@ -66,7 +66,7 @@ pub(crate) fn file_path(url: &str) -> Result<PathBuf, DriverError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the file at `url`; a file that did not exist gets the tables.
-    pub async fn open(url: &str, tables: Tables) -> Result<Self, DriverError> {
+    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
         let path = file_path(url)?;
         let store = format!("sqlite {}", path.display());
         let unreachable = |reason: String| DriverError::Unreachable {
@@ -89,7 +89,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size.unwrap_or(POOL_SIZE))
             .acquire_timeout(BUSY_TIMEOUT * 2)
             .connect_with(options)
             .await

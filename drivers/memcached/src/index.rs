@@ -1,0 +1,295 @@
+//! An index of job ids that no single value has to hold: numbered slots, one key each.
+//!
+//! A `tail` counter hands out slot numbers (`incr` is atomic on the server); a slot is
+//! written once with `add` and holds `<id> <published_at>`. A `head` counter, moved
+//! forward by compare-and-swap, marks where the live part starts: everything before it
+//! is finished. A reader walks the slots from the head a page at a time with multi-gets,
+//! so every value stays tiny however many jobs the index has seen.
+//!
+//! A slot is only an entry's claim; the job record says which slot is its current one,
+//! so an entry whose record points elsewhere (a job moved, or a push that lost a race) is
+//! a leftover and is removed once it is older than [`GRACE_MS`]. A missing slot before
+//! any live entry is *closed* with `add` before the head passes it; a push that comes
+//! late to a closed slot sees its `add` fail and takes another slot, so no entry is ever
+//! written behind the head.
+
+use crate::record::Record;
+use crate::store::Store;
+use rakit_job_core::{DriverError, Millis, now_ms};
+
+/// Slots read per round trip.
+pub(crate) const PAGE: u64 = 64;
+/// The value of a closed slot.
+const CLOSED: &[u8] = b"-";
+/// Closed slots expire after a day; nobody writes a slot that long after taking its number.
+const CLOSED_TTL: u32 = 24 * 3600;
+/// How long a fresh entry whose record does not (yet) point to it is left alone.
+pub(crate) const GRACE_MS: Millis = 60_000;
+
+/// One index: a queue's, or the failed jobs'.
+pub(crate) struct Index {
+    base: String,
+}
+
+/// The live range of an index, as read.
+struct Bounds {
+    head: u64,
+    head_cas: Option<u64>,
+    last: u64,
+}
+
+/// A live entry: its slot and the record it names.
+pub(crate) struct Live {
+    pub(crate) slot: u64,
+    pub(crate) record: Record,
+    pub(crate) cas: u64,
+}
+
+/// Whether a walk goes on to the next page.
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What a walk saw.
+#[derive(Default)]
+pub(crate) struct Walked {
+    /// Slots between the head (after the walk) and the tail.
+    pub(crate) window: u64,
+    /// The live entry that kept the head from moving further.
+    pub(crate) blocker: Option<(u64, Record)>,
+}
+
+enum Slot {
+    Missing,
+    Closed,
+    Entry { id: String, published_at: Millis },
+}
+
+impl Index {
+    pub(crate) fn new(base: String) -> Self {
+        Index { base }
+    }
+
+    fn tail(&self) -> String {
+        format!("{}:tail", self.base)
+    }
+
+    fn head(&self) -> String {
+        format!("{}:head", self.base)
+    }
+
+    fn slot(&self, n: u64) -> String {
+        format!("{}:{n}", self.base)
+    }
+
+    /// Takes a fresh slot number.
+    pub(crate) fn next(&self, store: &Store) -> Result<u64, DriverError> {
+        let n = store.mc.incr(&self.tail(), 1)?;
+        let head = match store.known_head(&self.base) {
+            Some(head) => head,
+            None => {
+                let head = self.read_head(store)?;
+                store.note_head(&self.base, head);
+                head
+            }
+        };
+        if n >= head {
+            return Ok(n);
+        }
+        // The tail counter was evicted and started again from zero: move it past the head.
+        tracing::warn!(index = self.base, "an index counter was lost in memcached; moving it past the head");
+        store.mc.incr(&self.tail(), head - n)
+    }
+
+    fn read_head(&self, store: &Store) -> Result<u64, DriverError> {
+        Ok(store.mc.get(&self.head())?.and_then(|(v, _)| number(&v)).unwrap_or(0))
+    }
+
+    /// Writes `id` into slot `n`; false when the slot was closed meanwhile.
+    pub(crate) fn publish(&self, store: &Store, n: u64, id: &str) -> Result<bool, DriverError> {
+        let value = format!("{id} {}", now_ms());
+        store.mc.add(&self.slot(n), value.as_bytes(), 0)
+    }
+
+    /// Takes a fresh slot and writes `id` into it.
+    pub(crate) fn append(&self, store: &Store, id: &str) -> Result<u64, DriverError> {
+        loop {
+            let n = self.next(store)?;
+            if self.publish(store, n, id)? {
+                return Ok(n);
+            }
+        }
+    }
+
+    /// True when slot `n` holds the entry of job `id`.
+    pub(crate) fn holds(&self, store: &Store, n: u64, id: &str) -> Result<bool, DriverError> {
+        Ok(store.mc.get(&self.slot(n))?.is_some_and(|(v, _)| match parse_entry(&v) {
+            Slot::Entry { id: held, .. } => held == id,
+            _ => false,
+        }))
+    }
+
+    /// Removes a slot whose entry is finished or a leftover.
+    pub(crate) fn clear(&self, store: &Store, n: u64) -> Result<(), DriverError> {
+        store.mc.delete(&self.slot(n))?;
+        Ok(())
+    }
+
+    fn bounds(&self, store: &Store) -> Result<Option<Bounds>, DriverError> {
+        let keys = [self.head(), self.tail()];
+        let got = store.mc.get_many(&keys)?;
+        let Some(last) = got.get(&keys[1]).and_then(|(v, _)| number(v)) else {
+            return Ok(None);
+        };
+        let (head, head_cas) = match got.get(&keys[0]) {
+            Some((v, cas)) => (number(v).unwrap_or(0), Some(*cas)),
+            None => (0, None),
+        };
+        store.note_head(&self.base, head);
+        Ok(Some(Bounds { head, head_cas, last }))
+    }
+
+    fn advance(&self, store: &Store, bounds: &Bounds, to: u64) -> Result<(), DriverError> {
+        if to <= bounds.head {
+            return Ok(());
+        }
+        let value = to.to_string();
+        // Losing this race is fine: whoever won moved the head at least as far.
+        let moved = match bounds.head_cas {
+            Some(cas) => store.mc.cas(&self.head(), value.as_bytes(), 0, cas)?,
+            None => store.mc.add(&self.head(), value.as_bytes(), 0)?,
+        };
+        if moved {
+            store.note_head(&self.base, to);
+        }
+        Ok(())
+    }
+
+    fn read_page(&self, store: &Store, from: u64, to: u64) -> Result<Vec<(u64, Slot)>, DriverError> {
+        let keys: Vec<String> = (from..=to).map(|n| self.slot(n)).collect();
+        let got = store.mc.get_many(&keys)?;
+        Ok((from..=to)
+            .zip(keys)
+            .map(|(n, key)| {
+                let slot = match got.get(&key) {
+                    None => Slot::Missing,
+                    Some((v, _)) if v.as_slice() == CLOSED => Slot::Closed,
+                    Some((v, _)) => parse_entry(v),
+                };
+                (n, slot)
+            })
+            .collect())
+    }
+
+    /// Walks the live part of the index a page at a time, handing each page's live
+    /// entries to `visit`, and moves the head past every finished entry at its start.
+    ///
+    /// `is_live(record, slot)` says whether a record counts as named by that slot.
+    /// An entry whose record is gone from the server is reported as vanished and dropped.
+    pub(crate) fn walk(
+        &self,
+        store: &Store,
+        queue_of_entries: &str,
+        is_live: impl Fn(&Record, u64) -> bool,
+        mut visit: impl FnMut(Vec<Live>) -> Result<Flow, DriverError>,
+    ) -> Result<Walked, DriverError> {
+        let Some(bounds) = self.bounds(store)? else { return Ok(Walked::default()) };
+        let now = now_ms();
+        let mut open = true;
+        let mut head = bounds.head;
+        let mut blocker = None;
+        let mut from = bounds.head;
+        while from <= bounds.last {
+            let to = bounds.last.min(from + PAGE - 1);
+            let page = self.read_page(store, from, to)?;
+            let record_keys: Vec<String> = page
+                .iter()
+                .filter_map(|(_, s)| match s {
+                    Slot::Entry { id, .. } => Some(store.keys.job(id)),
+                    _ => None,
+                })
+                .collect();
+            let records = store.mc.get_many(&record_keys)?;
+            let mut live = Vec::new();
+            for (n, slot) in page {
+                let finished = match slot {
+                    Slot::Closed => true,
+                    // Not written yet, or finished: close it so a late writer moves on.
+                    Slot::Missing => open && self.close(store, n)?,
+                    Slot::Entry { id, published_at } => {
+                        let key = store.keys.job(&id);
+                        let young = now - published_at < GRACE_MS;
+                        match records.get(&key) {
+                            None => self.vanished(store, n, &id, young, queue_of_entries)?,
+                            Some((bytes, cas)) => match Record::parse(&key, bytes) {
+                                Ok(record) if record.id == id && is_live(&record, n) => {
+                                    if open {
+                                        blocker = Some((n, record.clone()));
+                                    }
+                                    open = false;
+                                    live.push(Live { slot: n, record, cas: *cas });
+                                    false
+                                }
+                                // A move or a failed race in progress: leave it for now.
+                                Ok(_) if young => false,
+                                Ok(_) => {
+                                    self.clear(store, n)?;
+                                    true
+                                }
+                                Err(e) => {
+                                    tracing::warn!("{e}; the job is skipped");
+                                    !young
+                                }
+                            },
+                        }
+                    }
+                };
+                if !finished {
+                    open = false;
+                }
+                if open {
+                    head = n + 1;
+                }
+            }
+            let flow = visit(live)?;
+            from = to + 1;
+            if matches!(flow, Flow::Stop) {
+                break;
+            }
+        }
+        self.advance(store, &bounds, head)?;
+        Ok(Walked { window: (bounds.last + 1).saturating_sub(head), blocker })
+    }
+
+    fn close(&self, store: &Store, n: u64) -> Result<bool, DriverError> {
+        store.mc.add(&self.slot(n), CLOSED, CLOSED_TTL)
+    }
+
+    /// An entry whose record is missing: finished in the meantime, or evicted.
+    fn vanished(&self, store: &Store, n: u64, id: &str, young: bool, queue: &str) -> Result<bool, DriverError> {
+        // Read the slot again: a job finished between our two reads removed it first.
+        if !self.holds(store, n, id)? {
+            return Ok(true);
+        }
+        if young {
+            // A push that lost its unique key is removing its entry; look again later.
+            return Ok(false);
+        }
+        store.report_vanished(id, queue);
+        self.clear(store, n)?;
+        Ok(true)
+    }
+}
+
+fn parse_entry(v: &[u8]) -> Slot {
+    let text = String::from_utf8_lossy(v);
+    let mut parts = text.split(' ');
+    let id = parts.next().unwrap_or_default().to_string();
+    let published_at = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+    Slot::Entry { id, published_at }
+}
+
+fn number(v: &[u8]) -> Option<u64> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
