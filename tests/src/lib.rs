@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
+pub mod faults;
 pub mod suite;
 
 /// A unique name for this test's tables, prefix or folder: `<prefix>_<pid>_<counter>_<nanos>`.

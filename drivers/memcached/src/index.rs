@@ -221,7 +221,7 @@ impl Index {
                         let key = store.keys.job(&id);
                         let young = now - published_at < GRACE_MS;
                         match records.get(&key) {
-                            None => self.vanished(store, n, &id, young, queue_of_entries)?,
+                            None => self.vanished(store, n, &id, queue_of_entries)?,
                             Some((bytes, cas)) => match Record::parse(&key, bytes) {
                                 Ok(record) if record.id == id && is_live(&record, n) => {
                                     if open {
@@ -266,18 +266,14 @@ impl Index {
         store.mc.add(&self.slot(n), CLOSED, CLOSED_TTL)
     }
 
-    /// An entry whose record is missing: finished in the meantime, or evicted.
-    fn vanished(&self, store: &Store, n: u64, id: &str, young: bool, queue: &str) -> Result<bool, DriverError> {
-        // Read the slot again: a job finished between our two reads removed it first.
-        if !self.holds(store, n, id)? {
-            return Ok(true);
+    /// An entry whose record is missing: finished in the meantime, or evicted. Every
+    /// step of the driver removes an entry before its record, so an entry still there
+    /// after a second look names a record memcached dropped.
+    fn vanished(&self, store: &Store, n: u64, id: &str, queue: &str) -> Result<bool, DriverError> {
+        if self.holds(store, n, id)? {
+            store.report_vanished(id, queue);
+            self.clear(store, n)?;
         }
-        if young {
-            // A push that lost its unique key is removing its entry; look again later.
-            return Ok(false);
-        }
-        store.report_vanished(id, queue);
-        self.clear(store, n)?;
         Ok(true)
     }
 }

@@ -167,36 +167,62 @@ impl SqlDriver {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
+async fn open_sqlite(
+    url: &str,
+    tables: Tables,
+    pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
     Ok(Backend::Sqlite(
         sqlite::SqliteStore::open(url, tables, pool_size).await?,
     ))
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
+async fn open_sqlite(
+    url: &str,
+    _tables: Tables,
+    _pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "SQLite", "sqlite"))
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
+async fn open_postgres(
+    url: &str,
+    tables: Tables,
+    pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
     Ok(Backend::Postgres(
         postgres::PgStore::open(url, tables, pool_size).await?,
     ))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
+async fn open_postgres(
+    url: &str,
+    _tables: Tables,
+    _pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "PostgreSQL", "postgres"))
 }
 
 #[cfg(feature = "mysql")]
-async fn open_mysql(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Backend, DriverError> {
-    Ok(Backend::MySql(mysql::MySqlStore::open(url, tables, pool_size).await?))
+async fn open_mysql(
+    url: &str,
+    tables: Tables,
+    pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
+    Ok(Backend::MySql(
+        mysql::MySqlStore::open(url, tables, pool_size).await?,
+    ))
 }
 
 #[cfg(not(feature = "mysql"))]
-async fn open_mysql(url: &str, _tables: Tables, _pool_size: Option<u32>) -> Result<Backend, DriverError> {
+async fn open_mysql(
+    url: &str,
+    _tables: Tables,
+    _pool_size: Option<u32>,
+) -> Result<Backend, DriverError> {
     Err(not_compiled(url, "MySQL", "mysql"))
 }
 
@@ -229,7 +255,11 @@ fn take_pool_size(url: &str) -> Result<(String, Option<u32>), DriverError> {
             _ => kept.push(pair),
         }
     }
-    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
     Ok((url, pool_size))
 }
 
@@ -352,12 +382,18 @@ mod tests {
 
     #[test]
     fn pool_size_is_taken_out_of_the_url() {
-        assert_eq!(take_pool_size("postgres://h/db").unwrap(), ("postgres://h/db".into(), None));
+        assert_eq!(
+            take_pool_size("postgres://h/db").unwrap(),
+            ("postgres://h/db".into(), None)
+        );
         assert_eq!(
             take_pool_size("postgres://h/db?pool_size=20&application_name=w").unwrap(),
             ("postgres://h/db?application_name=w".into(), Some(20))
         );
-        assert_eq!(take_pool_size("sqlite://a.db?pool_size=2").unwrap(), ("sqlite://a.db".into(), Some(2)));
+        assert_eq!(
+            take_pool_size("sqlite://a.db?pool_size=2").unwrap(),
+            ("sqlite://a.db".into(), Some(2))
+        );
         assert!(take_pool_size("mysql://h/db?pool_size=0").is_err());
         assert!(take_pool_size("mysql://h/db?pool_size=x").is_err());
     }

@@ -58,7 +58,11 @@ pub(crate) struct MySqlStore {
 
 impl MySqlStore {
     /// Connects to the database at `url`.
-    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
+    pub async fn open(
+        url: &str,
+        tables: Tables,
+        pool_size: Option<u32>,
+    ) -> Result<Self, DriverError> {
         let store = format!("mysql {}", redact_url(url));
         let options = MySqlConnectOptions::from_str(url).map_err(|e| {
             DriverError::Invalid(format!(

@@ -60,7 +60,11 @@ pub(crate) struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url`.
-    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
+    pub async fn open(
+        url: &str,
+        tables: Tables,
+        pool_size: Option<u32>,
+    ) -> Result<Self, DriverError> {
         let store = format!("postgres {}", redact_url(url));
         let mut options = PgConnectOptions::from_str(url).map_err(|e| {
             DriverError::Invalid(format!(

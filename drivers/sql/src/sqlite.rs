@@ -66,7 +66,11 @@ pub(crate) fn file_path(url: &str) -> Result<PathBuf, DriverError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the file at `url`; a file that did not exist gets the tables.
-    pub async fn open(url: &str, tables: Tables, pool_size: Option<u32>) -> Result<Self, DriverError> {
+    pub async fn open(
+        url: &str,
+        tables: Tables,
+        pool_size: Option<u32>,
+    ) -> Result<Self, DriverError> {
         let path = file_path(url)?;
         let store = format!("sqlite {}", path.display());
         let unreachable = |reason: String| DriverError::Unreachable {

@@ -265,3 +265,85 @@ async fn pushes_from_several_drivers_during_claims_are_all_kept() {
             .is_empty()
     );
 }
+
+/// Set in a child process started by `several_processes_on_one_file_never_share_a_job`.
+const CHILD_DB: &str = "RAKIT_SQL_TEST_CHILD_DB";
+const CHILD_OUT: &str = "RAKIT_SQL_TEST_CHILD_OUT";
+
+/// In a child process: drains the file named in the environment and writes the ids it
+/// took, one per line. In a normal test run it has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_process_entry_point() {
+    let (Ok(db), Ok(out)) = (std::env::var(CHILD_DB), std::env::var(CHILD_OUT)) else {
+        return;
+    };
+    let driver = SqlDriver::connect(&db, "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
+    let queues = vec!["high".to_string(), "default".to_string()];
+    let mut mine = Vec::new();
+    loop {
+        let got = driver
+            .reserve(&ReserveRequest::new(&queues, 3, 60_000))
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for r in got {
+            assert!(driver.ack(&r.lease).await.unwrap());
+            mine.push(r.job.id.to_string());
+        }
+    }
+    std::fs::write(out, mine.join("\n")).unwrap();
+}
+
+/// Real worker processes, each with its own SQLite connections, drain one file together.
+#[tokio::test]
+async fn several_processes_on_one_file_never_share_a_job() {
+    const JOBS: usize = 900;
+    const PROCESSES: usize = 4;
+    let dir = fresh_dir();
+    let db = url(&dir);
+    let driver = SqlDriver::connect(&db, "rakit_jobs", "rakit_failed_jobs")
+        .await
+        .unwrap();
+    let mut pushed = HashSet::new();
+    for i in 0..JOBS {
+        let job = NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}");
+        pushed.insert(job.id.to_string());
+        driver.push(job).await.unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            let out = dir.join(format!("taken-{i}.txt"));
+            let child = std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "worker_process_entry_point",
+                    "--test-threads=1",
+                    "--quiet",
+                ])
+                .env(CHILD_DB, &db)
+                .env(CHILD_OUT, &out)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, out)
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for (mut child, out) in children {
+        assert!(child.wait().unwrap().success(), "a worker process failed");
+        let taken = std::fs::read_to_string(&out).unwrap();
+        for id in taken.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                seen.insert(id.to_string()),
+                "job {id} was taken by two processes"
+            );
+        }
+    }
+    assert_eq!(seen, pushed, "some jobs were never taken");
+    std::fs::remove_dir_all(dir).ok();
+}
