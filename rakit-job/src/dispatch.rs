@@ -234,7 +234,7 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
         };
         let overlap_key = key_for(overlap_rule, &parts.name, &parts.payload)?;
         let unique_key = key_for(unique_rule, &parts.name, &parts.payload)?;
-        let queue = match self.via {
+        let queue = match self.via.or_else(crate::testing::scoped_queue) {
             Some(q) => q,
             None => default_queue().await?,
         };

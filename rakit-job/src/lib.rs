@@ -42,6 +42,7 @@ mod when;
 mod worker;
 
 pub mod cli;
+pub mod testing;
 
 pub use config::Config;
 pub use context::JobContext;

@@ -437,8 +437,8 @@ impl QueueFake {
         test_worker(&self.queue).max_jobs(0).run().await
     }
 
-    /// Runs `job` once, now, in this process, through the real worker code (its panics,
-    /// timeout and no-overlap rules included), and returns how the run ended.
+    /// Runs `job` once, now, in this process, through the real worker code (its panic
+    /// catching and timeout included), and returns how the run ended.
     ///
     /// The job is not recorded as dispatched; jobs it dispatches are. A failed run is not
     /// retried: the error is returned instead.
@@ -471,8 +471,7 @@ impl QueueFake {
         let parts = job.into_parts().map_err(|e| JobError::new(e.to_string()))?;
         let payload = serde_json::to_string(&parts.payload).map_err(JobError::from)?;
         let inline = Arc::new(FakeStore { forward_pushes_to: Some(self.store.clone()), ..FakeStore::default() });
-        let mut stored = NewJob::now(&parts.name, &parts.queue, &payload);
-        stored.overlap_key = matches!(parts.no_overlap, crate::KeyRule::Off).then(|| parts.name.clone()).xor(Some(parts.name.clone()));
+        let stored = NewJob::now(&parts.name, &parts.queue, &payload);
         let id = stored.id.clone();
         inline.memory.push(stored).await.map_err(JobError::from)?;
         let queue = Queue::with_driver(inline.clone(), self.queue.config().clone());

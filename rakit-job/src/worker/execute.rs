@@ -123,7 +123,7 @@ async fn supervise(
     timeout: Option<Duration>,
     hand_back: &CancelSignal,
 ) -> RunEnd {
-    let mut task = tokio::spawn(future);
+    let mut task = tokio::spawn(crate::testing::keep_in_fake(&policy.queue, future));
     let renew_every = Duration::from_millis((policy.lease_ms / 3).max(1) as u64);
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
