@@ -128,3 +128,80 @@ fn duration(d: Duration) -> TokenStream {
     let millis = Literal::u64_unsuffixed(d.as_millis() as u64);
     quote!(::rakit_job::__private::Duration::from_millis(#millis))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        job(args, syn::parse2(item).unwrap()).to_string()
+    }
+
+    #[test]
+    fn a_valid_job_gets_serde_its_spec_and_one_registration() {
+        let out = expand(
+            quote!(queue = "high", timeout = "1m30s", backoff = "1s,10s"),
+            quote!(
+                pub struct SendEmail {
+                    pub to: String,
+                }
+            ),
+        );
+        assert!(
+            out.contains("derive (:: rakit_job :: __private :: serde :: Serialize"),
+            "{out}"
+        );
+        assert!(
+            out.contains("serde (crate = \"::rakit_job::__private::serde\")"),
+            "{out}"
+        );
+        assert!(
+            out.contains("const NAME : & 'static str = \"send-email\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("const QUEUE : & 'static str = \"high\""),
+            "{out}"
+        );
+        assert!(out.contains("timeout : :: core :: option :: Option :: Some (:: rakit_job :: __private :: Duration :: from_millis (90000))"), "{out}");
+        assert!(out.contains("Backoff :: List (& [:: rakit_job :: __private :: Duration :: from_millis (1000) , :: rakit_job :: __private :: Duration :: from_millis (10000)])"), "{out}");
+        assert_eq!(out.matches("distributed_slice").count(), 1, "{out}");
+        assert!(out.contains("JobEntry :: of :: < SendEmail >"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn a_job_with_mistakes_keeps_its_struct_and_spec_but_is_not_registered() {
+        let out = expand(
+            quote!(retires = 5),
+            quote!(
+                pub struct SendEmail {
+                    pub to: String,
+                }
+            ),
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub struct SendEmail"), "{out}");
+        assert!(
+            out.contains("impl :: rakit_job :: JobSpec for SendEmail"),
+            "{out}"
+        );
+        assert!(!out.contains("distributed_slice"), "{out}");
+    }
+
+    #[test]
+    fn an_enum_is_left_as_written() {
+        let out = expand(
+            quote!(),
+            quote!(
+                enum Notify {
+                    Email,
+                }
+            ),
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("enum Notify"), "{out}");
+        assert!(!out.contains("JobSpec") && !out.contains("derive"), "{out}");
+    }
+}

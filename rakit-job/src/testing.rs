@@ -45,7 +45,7 @@ use rakit_job_core::{
     QueueStats, ReserveRequest, Reserved,
 };
 use serde_json::Value;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -201,7 +201,7 @@ impl QueueFake {
         &self.queue
     }
 
-    /// Runs `future` with the fake as the default connection: its dispatches that name no
+    /// Runs `future` (or a dispatch builder) with the fake as the default connection: its dispatches that name no
     /// queue with `.via` go to the fake, even in code that cannot be handed a [`Queue`].
     ///
     /// The scope covers `future` itself, not tasks it spawns with `tokio::spawn`; wrap
@@ -220,8 +220,8 @@ impl QueueFake {
     /// assert_eq!(fake.records()[0].name, "send-notification");
     /// # });
     /// ```
-    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        SCOPED.scope(self.queue.clone(), future)
+    pub fn scope<F: IntoFuture>(&self, future: F) -> impl Future<Output = F::Output> {
+        SCOPED.scope(self.queue.clone(), future.into_future())
     }
 
     /// Installs the fake as the process's default connection, as [`crate::install`] does;
@@ -434,7 +434,19 @@ impl QueueFake {
     /// # });
     /// ```
     pub async fn run_all(&self) -> Result<WorkerReport, Error> {
-        test_worker(&self.queue).max_jobs(0).run().await
+        let mut total = WorkerReport::default();
+        // A worker stops on its first empty look; a queue first used by a follow-up job
+        // may not have been asked yet, so look again until a pass finds nothing.
+        loop {
+            let pass = test_worker(&self.queue).max_jobs(0).run().await?;
+            if pass.processed() == 0 {
+                return Ok(total);
+            }
+            total.succeeded += pass.succeeded;
+            total.retried += pass.retried;
+            total.failed += pass.failed;
+            total.released += pass.released;
+        }
     }
 
     /// Runs `job` once, now, in this process, through the real worker code (its panic

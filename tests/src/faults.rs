@@ -8,6 +8,26 @@ use rakit_test_jobs::{NoOverlapSleep, RecordRun, read_log};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// Expands to the crash-storm test for one store: 10,000 jobs, at least 20 SIGKILLs.
+#[macro_export]
+macro_rules! crash_storm_test {
+    ($config:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn nothing_is_lost_when_workers_are_killed_mid_drain() {
+            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let every = std::time::Duration::from_millis(700);
+            let report = $crate::faults::crash_storm(&harness, 10_000, 20, every).await;
+            eprintln!("crash storm on {}: {report:?}", harness.queue.describe());
+            assert!(report.kills >= 20, "{report:?}");
+            assert_eq!(report.lost, 0, "{report:?}");
+            assert_eq!(report.locks_held, 0, "{report:?}");
+            assert_eq!(report.failed, 0, "{report:?}");
+            // Only a job running when its worker died may run again: at most 4 (the concurrency) per kill.
+            assert!(report.repeated <= report.kills * 4, "{report:?}");
+        }
+    };
+}
+
 /// What a crash storm found.
 #[derive(Debug, Default)]
 pub struct StormReport {

@@ -15,6 +15,7 @@ async fn config() -> Config {
 }
 
 rakit_job_tests::worker_suite!(config);
+rakit_job_tests::crash_storm_test!(config);
 
 #[tokio::test]
 async fn a_new_database_file_is_created_with_its_tables_on_first_use() {
@@ -65,17 +66,4 @@ async fn a_worker_on_a_database_without_the_tables_says_to_run_job_table_and_mig
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = Harness::new;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_lost_when_workers_are_killed_mid_drain() {
-    let harness = Harness::new(config().await, env!("CARGO_BIN_EXE_test-worker")).await;
-    let report = rakit_job_tests::faults::crash_storm(&harness, 10_000, 20, std::time::Duration::from_millis(700)).await;
-    eprintln!("sqlite crash storm: {report:?}");
-    assert!(report.kills >= 20);
-    assert_eq!(report.lost, 0, "{report:?}");
-    assert_eq!(report.locks_held, 0, "{report:?}");
-    assert_eq!(report.failed, 0, "{report:?}");
-    // Only a job running when its worker died may run again: at most 4 (the concurrency) per kill.
-    assert!(report.repeated <= report.kills * 4, "{report:?}");
 }

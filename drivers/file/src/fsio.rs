@@ -25,6 +25,7 @@ pub(crate) struct Entry {
 
 /// Lists a folder without following links; a missing folder is empty.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
+    refuse_link(dir)?;
     let read = match fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -54,6 +55,17 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
         });
     }
     Ok(entries)
+}
+
+/// Fails when `path` is a symbolic link, so no listing leaves the store's folder.
+fn refuse_link(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "is a symbolic link; the file driver follows no links, so replace it with a folder",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Names of the sub-folders of `dir` (links excluded), sorted.

@@ -120,6 +120,38 @@ async fn queue_names_that_could_escape_the_folder_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_folder_that_is_a_link_is_not_followed() {
+    let root = fresh_folder();
+    let driver = FileDriver::open(&root).await.unwrap();
+    let elsewhere = root.with_extension("elsewhere");
+    let planted = ready_dir(&elsewhere, "default");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(
+        planted.join(format!("{:020}-{}-0.job", 1, JobId::generate())),
+        b"{}",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        elsewhere.join("queues").join("default"),
+        root.join("queues").join("linked"),
+    )
+    .unwrap();
+    let qs = queues(&["linked"]);
+    assert!(
+        driver
+            .reserve(&ReserveRequest::new(&qs, 1, 1_000))
+            .await
+            .is_err()
+    );
+    assert!(driver.push(NewJob::now("x", "linked", "{}")).await.is_err());
+    assert_eq!(
+        std::fs::read_dir(&planted).unwrap().count(),
+        1,
+        "the linked folder was touched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_on_one_folder_never_share_a_job() {
     const JOBS: usize = 300;
     let root = fresh_folder();
@@ -299,6 +331,7 @@ fn four_worker_processes_drain_ten_thousand_jobs_each_exactly_once() {
     assert_eq!(ran, pushed);
     let driver = rt.block_on(FileDriver::open(&root)).unwrap();
     assert!(rt.block_on(driver.stats()).unwrap().is_empty());
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 async fn push_many(root: &Path, jobs: usize) -> HashSet<String> {

@@ -29,7 +29,10 @@ impl Mc {
     /// Connects and checks the server answers.
     pub(crate) fn connect(url: &str, store: String) -> Result<Mc, DriverError> {
         let url = prepare_url(url)?;
-        let unreachable = |e: MemcacheError| DriverError::Unreachable { store: store.clone(), reason: e.to_string() };
+        let unreachable = |e: MemcacheError| DriverError::Unreachable {
+            store: store.clone(),
+            reason: e.to_string(),
+        };
         let client = memcache::Client::builder()
             .add_server(url.as_str())
             .and_then(|b| {
@@ -46,13 +49,16 @@ impl Mc {
 
     fn fail(&self, e: MemcacheError) -> DriverError {
         match e {
-            MemcacheError::IOError(_) | MemcacheError::PoolError(_) => {
-                DriverError::Unreachable { store: self.store.clone(), reason: e.to_string() }
+            MemcacheError::IOError(_) | MemcacheError::PoolError(_) => DriverError::Unreachable {
+                store: self.store.clone(),
+                reason: e.to_string(),
+            },
+            MemcacheError::CommandError(CommandError::ValueTooLarge) => {
+                DriverError::Invalid(format!(
+                    "a record is larger than memcached's item size limit on {}; keep payloads and error texts small",
+                    self.store
+                ))
             }
-            MemcacheError::CommandError(CommandError::ValueTooLarge) => DriverError::Invalid(format!(
-                "a record is larger than memcached's item size limit on {}; keep payloads and error texts small",
-                self.store
-            )),
             other => DriverError::store(format!("memcached {}: {other}", self.store)),
         }
     }
@@ -60,38 +66,59 @@ impl Mc {
     /// The server's version; proves it answers.
     pub(crate) fn version(&self) -> Result<String, DriverError> {
         let versions = self.client.version().map_err(|e| self.fail(e))?;
-        Ok(versions.into_iter().map(|(_, v)| v).next().unwrap_or_default())
+        Ok(versions
+            .into_iter()
+            .map(|(_, v)| v)
+            .next()
+            .unwrap_or_default())
     }
 
     /// A value with its CAS token, or `None` when the key is absent.
     pub(crate) fn get(&self, key: &str) -> Result<Option<Versioned>, DriverError> {
-        let got: Option<(Vec<u8>, u32, Option<u64>)> = self.client.get(key).map_err(|e| self.fail(e))?;
+        let got: Option<(Vec<u8>, u32, Option<u64>)> =
+            self.client.get(key).map_err(|e| self.fail(e))?;
         Ok(got.map(|(value, _, cas)| (value, cas.unwrap_or(0))))
     }
 
     /// Many values in one round trip; absent keys are left out.
-    pub(crate) fn get_many(&self, keys: &[String]) -> Result<HashMap<String, Versioned>, DriverError> {
+    pub(crate) fn get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Versioned>, DriverError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let got: HashMap<String, (Vec<u8>, u32, Option<u64>)> =
             self.client.gets(&keys).map_err(|e| self.fail(e))?;
-        Ok(got.into_iter().map(|(k, (value, _, cas))| (k, (value, cas.unwrap_or(0)))).collect())
+        Ok(got
+            .into_iter()
+            .map(|(k, (value, _, cas))| (k, (value, cas.unwrap_or(0))))
+            .collect())
     }
 
     /// Stores `value` only if `key` is absent; false when it exists.
     pub(crate) fn add(&self, key: &str, value: &[u8], ttl_secs: u32) -> Result<bool, DriverError> {
         match self.client.add(key, value, ttl(ttl_secs)) {
             Ok(()) => Ok(true),
-            Err(MemcacheError::CommandError(CommandError::KeyExists | CommandError::Unknown(5))) => Ok(false),
+            Err(MemcacheError::CommandError(
+                CommandError::KeyExists | CommandError::Unknown(5),
+            )) => Ok(false),
             Err(e) => Err(self.fail(e)),
         }
     }
 
     /// Stores `value` only if `key` still has the CAS token `cas`; false otherwise.
-    pub(crate) fn cas(&self, key: &str, value: &[u8], ttl_secs: u32, cas: u64) -> Result<bool, DriverError> {
-        self.client.cas(key, value, ttl(ttl_secs), cas).map_err(|e| self.fail(e))
+    pub(crate) fn cas(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl_secs: u32,
+        cas: u64,
+    ) -> Result<bool, DriverError> {
+        self.client
+            .cas(key, value, ttl(ttl_secs), cas)
+            .map_err(|e| self.fail(e))
     }
 
     /// Adds `by` to a counter, creating it at 0 when absent (the binary protocol's rule),
@@ -148,9 +175,18 @@ mod tests {
 
     #[test]
     fn urls_get_a_timeout_and_unsafe_modes_are_refused() {
-        assert_eq!(prepare_url("memcache://127.0.0.1:11211").unwrap(), "memcache://127.0.0.1:11211?timeout=5");
-        assert_eq!(prepare_url("memcache://h:1?timeout=2").unwrap(), "memcache://h:1?timeout=2");
-        assert_eq!(prepare_url("memcache://h:1?tcp_nodelay=true").unwrap(), "memcache://h:1?tcp_nodelay=true&timeout=5");
+        assert_eq!(
+            prepare_url("memcache://127.0.0.1:11211").unwrap(),
+            "memcache://127.0.0.1:11211?timeout=5"
+        );
+        assert_eq!(
+            prepare_url("memcache://h:1?timeout=2").unwrap(),
+            "memcache://h:1?timeout=2"
+        );
+        assert_eq!(
+            prepare_url("memcache://h:1?tcp_nodelay=true").unwrap(),
+            "memcache://h:1?tcp_nodelay=true&timeout=5"
+        );
         assert!(prepare_url("memcache://h:1?protocol=ascii").is_err());
         assert!(prepare_url("memcache+udp://h:1").is_err());
         assert!(prepare_url("redis://h:1").is_err());

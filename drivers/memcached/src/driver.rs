@@ -6,8 +6,8 @@ use crate::keys::Keys;
 use crate::store::Store;
 use crate::{failed, jobs, locks, queues};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome, QueueStats,
-    ReserveRequest, Reserved, redact_url, validate_identifier,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, redact_url, validate_identifier,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,10 @@ impl MemcachedDriver {
         let (target, described) = (url.to_string(), store_name.clone());
         let mc = tokio::task::spawn_blocking(move || Mc::connect(&target, described))
             .await
-            .map_err(|e| DriverError::Unreachable { store: store_name, reason: e.to_string() })??;
+            .map_err(|e| DriverError::Unreachable {
+                store: store_name,
+                reason: e.to_string(),
+            })??;
         Ok(MemcachedDriver {
             store: Arc::new(Store::new(mc, Keys::new(prefix))),
             url: redact_url(url),
@@ -89,7 +92,11 @@ impl Driver for MemcachedDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { wakes_across_processes: false, durable: false, has_schema: false }
+        Capabilities {
+            wakes_across_processes: false,
+            durable: false,
+            has_schema: false,
+        }
     }
 
     async fn check(&self) -> Result<(), DriverError> {
@@ -116,7 +123,8 @@ impl Driver for MemcachedDriver {
 
     async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
         let lease = lease.clone();
-        self.run(move |store| jobs::extend(store, &lease, lease_ms)).await
+        self.run(move |store| jobs::extend(store, &lease, lease_ms))
+            .await
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
@@ -124,14 +132,22 @@ impl Driver for MemcachedDriver {
         self.run(move |store| jobs::ack(store, &lease)).await
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |store| jobs::retry(store, &lease, available_at, &error)).await
+        self.run(move |store| jobs::retry(store, &lease, available_at, &error))
+            .await
     }
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
         let lease = lease.clone();
-        let released = self.run(move |store| jobs::release(store, &lease, available_at)).await?;
+        let released = self
+            .run(move |store| jobs::release(store, &lease, available_at))
+            .await?;
         if released {
             self.pushed.notify_waiters();
         }
@@ -140,17 +156,20 @@ impl Driver for MemcachedDriver {
 
     async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
         let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |store| jobs::fail(store, &lease, &error)).await
+        self.run(move |store| jobs::fail(store, &lease, &error))
+            .await
     }
 
     async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
         let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |store| locks::lock(store, &key, &owner, ttl_ms)).await
+        self.run(move |store| locks::lock(store, &key, &owner, ttl_ms))
+            .await
     }
 
     async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
         let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |store| locks::unlock(store, &key, &owner)).await
+        self.run(move |store| locks::unlock(store, &key, &owner))
+            .await
     }
 
     async fn queues(&self) -> Result<Vec<String>, DriverError> {

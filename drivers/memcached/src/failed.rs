@@ -28,7 +28,10 @@ fn all(store: &Store) -> Result<Vec<Record>, DriverError> {
 
 /// Failed jobs, most recent first.
 pub(crate) fn list(store: &Store, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-    let mut jobs = all(store)?.iter().map(Record::to_failed).collect::<Result<Vec<_>, _>>()?;
+    let mut jobs = all(store)?
+        .iter()
+        .map(Record::to_failed)
+        .collect::<Result<Vec<_>, _>>()?;
     jobs.sort_by(|a, b| (b.failed_at, &b.id).cmp(&(a.failed_at, &a.id)));
     jobs.truncate(limit);
     Ok(jobs)
@@ -46,7 +49,9 @@ pub(crate) fn counts(store: &Store) -> Result<Vec<(String, u64)>, DriverError> {
 /// Puts a failed job back on its queue, due now, its attempts starting afresh.
 pub(crate) fn retry(store: &Store, id: &JobId) -> Result<bool, DriverError> {
     let key = store.keys.job_of(id);
-    let Some((bytes, _)) = store.mc.get(&key)? else { return Ok(false) };
+    let Some((bytes, _)) = store.mc.get(&key)? else {
+        return Ok(false);
+    };
     let record = Record::parse(&key, &bytes)?;
     if record.state != State::Failed {
         return Ok(false);
@@ -90,7 +95,9 @@ pub(crate) fn forget(store: &Store, id: &JobId) -> Result<bool, DriverError> {
             true
         }
     })?;
-    let Change::Done { before, .. } = gone else { return Ok(false) };
+    let Change::Done { before, .. } = gone else {
+        return Ok(false);
+    };
     if let Some(n) = before.failed_slot {
         index(store).clear(store, n)?;
     }

@@ -98,12 +98,19 @@ impl Index {
             return Ok(n);
         }
         // The tail counter was evicted and started again from zero: move it past the head.
-        tracing::warn!(index = self.base, "an index counter was lost in memcached; moving it past the head");
+        tracing::warn!(
+            index = self.base,
+            "an index counter was lost in memcached; moving it past the head"
+        );
         store.mc.incr(&self.tail(), head - n)
     }
 
     fn read_head(&self, store: &Store) -> Result<u64, DriverError> {
-        Ok(store.mc.get(&self.head())?.and_then(|(v, _)| number(&v)).unwrap_or(0))
+        Ok(store
+            .mc
+            .get(&self.head())?
+            .and_then(|(v, _)| number(&v))
+            .unwrap_or(0))
     }
 
     /// Writes `id` into slot `n`; false when the slot was closed meanwhile.
@@ -124,10 +131,13 @@ impl Index {
 
     /// True when slot `n` holds the entry of job `id`.
     pub(crate) fn holds(&self, store: &Store, n: u64, id: &str) -> Result<bool, DriverError> {
-        Ok(store.mc.get(&self.slot(n))?.is_some_and(|(v, _)| match parse_entry(&v) {
-            Slot::Entry { id: held, .. } => held == id,
-            _ => false,
-        }))
+        Ok(store
+            .mc
+            .get(&self.slot(n))?
+            .is_some_and(|(v, _)| match parse_entry(&v) {
+                Slot::Entry { id: held, .. } => held == id,
+                _ => false,
+            }))
     }
 
     /// Removes a slot whose entry is finished or a leftover.
@@ -146,8 +156,15 @@ impl Index {
             Some((v, cas)) => (number(v).unwrap_or(0), Some(*cas)),
             None => (0, None),
         };
+        // The head only moves forward, so one this process saw before is a safe floor
+        // when memcached has dropped the head key.
+        let head = head.max(store.known_head(&self.base).unwrap_or(0));
         store.note_head(&self.base, head);
-        Ok(Some(Bounds { head, head_cas, last }))
+        Ok(Some(Bounds {
+            head,
+            head_cas,
+            last,
+        }))
     }
 
     fn advance(&self, store: &Store, bounds: &Bounds, to: u64) -> Result<(), DriverError> {
@@ -166,7 +183,12 @@ impl Index {
         Ok(())
     }
 
-    fn read_page(&self, store: &Store, from: u64, to: u64) -> Result<Vec<(u64, Slot)>, DriverError> {
+    fn read_page(
+        &self,
+        store: &Store,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Slot)>, DriverError> {
         let keys: Vec<String> = (from..=to).map(|n| self.slot(n)).collect();
         let got = store.mc.get_many(&keys)?;
         Ok((from..=to)
@@ -194,7 +216,9 @@ impl Index {
         is_live: impl Fn(&Record, u64) -> bool,
         mut visit: impl FnMut(Vec<Live>) -> Result<Flow, DriverError>,
     ) -> Result<Walked, DriverError> {
-        let Some(bounds) = self.bounds(store)? else { return Ok(Walked::default()) };
+        let Some(bounds) = self.bounds(store)? else {
+            return Ok(Walked::default());
+        };
         let now = now_ms();
         let mut open = true;
         let mut head = bounds.head;
@@ -228,7 +252,11 @@ impl Index {
                                         blocker = Some((n, record.clone()));
                                     }
                                     open = false;
-                                    live.push(Live { slot: n, record, cas: *cas });
+                                    live.push(Live {
+                                        slot: n,
+                                        record,
+                                        cas: *cas,
+                                    });
                                     false
                                 }
                                 // A move or a failed race in progress: leave it for now.
@@ -259,7 +287,10 @@ impl Index {
             }
         }
         self.advance(store, &bounds, head)?;
-        Ok(Walked { window: (bounds.last + 1).saturating_sub(head), blocker })
+        Ok(Walked {
+            window: (bounds.last + 1).saturating_sub(head),
+            blocker,
+        })
     }
 
     fn close(&self, store: &Store, n: u64) -> Result<bool, DriverError> {

@@ -11,7 +11,8 @@ use crate::queues;
 use crate::record::{Record, State};
 use crate::store::{Change, Store};
 use rakit_job_core::{
-    DriverError, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob, PushOutcome, Reserved, now_ms, validate_queue,
+    DriverError, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob, PushOutcome, Reserved, now_ms,
+    validate_queue,
 };
 
 /// A queue's index stops the head this many slots behind the tail before a parked job
@@ -42,7 +43,10 @@ pub(crate) fn push(store: &Store, job: &NewJob) -> Result<PushOutcome, DriverErr
     let key = store.keys.job_of(&job.id);
     let mut slot = index.next(store)?;
     if !store.mc.add(&key, &Record::new(job, slot).to_bytes(), 0)? {
-        return Err(DriverError::Invalid(format!("a job with id {} is already stored", job.id)));
+        return Err(DriverError::Invalid(format!(
+            "a job with id {} is already stored",
+            job.id
+        )));
     }
     if let Some(unique) = &job.unique_key
         && !locks::claim_unique(store, unique, &job.id)?
@@ -62,7 +66,10 @@ pub(crate) fn push(store: &Store, job: &NewJob) -> Result<PushOutcome, DriverErr
             }
         })?;
         if !matches!(moved, Change::Done { .. }) {
-            return Err(DriverError::store(format!("job {} changed while it was being pushed", job.id)));
+            return Err(DriverError::store(format!(
+                "job {} changed while it was being pushed",
+                job.id
+            )));
         }
     }
     Ok(PushOutcome::Stored)
@@ -101,7 +108,11 @@ pub(crate) fn reserve(store: &Store, want: &Want) -> Result<Vec<Reserved>, Drive
                     taken.push(r);
                 }
             }
-            Ok(if taken.len() >= want.limit { Flow::Stop } else { Flow::Continue })
+            Ok(if taken.len() >= want.limit {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
         })?;
         if walked.window > ROTATE_AFTER
             && let Some((slot, record)) = walked.blocker
@@ -113,7 +124,12 @@ pub(crate) fn reserve(store: &Store, want: &Want) -> Result<Vec<Reserved>, Drive
     Ok(taken)
 }
 
-fn claim(store: &Store, queue: &str, live: Live, want: &Want) -> Result<Option<Reserved>, DriverError> {
+fn claim(
+    store: &Store,
+    queue: &str,
+    live: Live,
+    want: &Want,
+) -> Result<Option<Reserved>, DriverError> {
     let id = rakit_job_core::JobId::parse(&live.record.id)?;
     let lease = Lease::new(id, queue);
     let key = store.keys.job_of(&lease.id);
@@ -137,12 +153,15 @@ fn claim(store: &Store, queue: &str, live: Live, want: &Want) -> Result<Option<R
             }
             ok
         })? {
-            Change::Done { after, .. } => Some(after),
+            Change::Done { after, .. } => Some(*after),
             Change::Refused | Change::Missing => None,
         }
     };
     match claimed {
-        Some(record) => Ok(Some(Reserved { job: record.to_stored()?, lease })),
+        Some(record) => Ok(Some(Reserved {
+            job: record.to_stored()?,
+            lease,
+        })),
         None => Ok(None),
     }
 }
@@ -178,7 +197,7 @@ fn with_lease(
         held
     })?;
     match result {
-        Change::Done { before, after } => Ok(Some((before, after))),
+        Change::Done { before, after } => Ok(Some((*before, *after))),
         Change::Refused => Ok(None),
         Change::Missing => {
             store.report_vanished(lease.id.as_str(), &lease.queue);
@@ -214,7 +233,12 @@ fn finish(store: &Store, record: &Record) -> Result<(), DriverError> {
 }
 
 /// Puts a failed attempt back, due at `available_at`, with its attempts and error.
-pub(crate) fn retry(store: &Store, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+pub(crate) fn retry(
+    store: &Store,
+    lease: &Lease,
+    available_at: Millis,
+    error: &str,
+) -> Result<bool, DriverError> {
     let changed = with_lease(store, lease, |r| {
         r.back_to_ready(available_at);
         r.set_error(error);
@@ -223,7 +247,11 @@ pub(crate) fn retry(store: &Store, lease: &Lease, available_at: Millis, error: &
 }
 
 /// Hands a job back untouched, due at `available_at`, without counting the attempt.
-pub(crate) fn release(store: &Store, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
+pub(crate) fn release(
+    store: &Store,
+    lease: &Lease,
+    available_at: Millis,
+) -> Result<bool, DriverError> {
     let changed = with_lease(store, lease, |r| {
         r.back_to_ready(available_at);
         r.attempts = r.attempts.saturating_sub(1);

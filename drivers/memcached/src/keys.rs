@@ -22,7 +22,9 @@ pub(crate) struct Keys {
 
 impl Keys {
     pub(crate) fn new(prefix: &str) -> Self {
-        Keys { prefix: prefix.to_string() }
+        Keys {
+            prefix: prefix.to_string(),
+        }
     }
 
     pub(crate) fn job(&self, id: &str) -> String {
@@ -59,7 +61,9 @@ impl Keys {
 /// process and version.
 fn hashed(text: &str) -> String {
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2b7d_90e1_5c3a_4f68_b1d2_0e9c_7a45_61f3);
-    uuid::Uuid::new_v5(&NAMESPACE, text.as_bytes()).simple().to_string()
+    uuid::Uuid::new_v5(&NAMESPACE, text.as_bytes())
+        .simple()
+        .to_string()
 }
 
 #[cfg(test)]

@@ -31,16 +31,26 @@ fn ttl_secs(ttl_ms: Millis) -> u32 {
 }
 
 /// Takes the lock `key` for `owner` until now + `ttl_ms`; false while another owner holds it.
-pub(crate) fn lock(store: &Store, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
+pub(crate) fn lock(
+    store: &Store,
+    key: &str,
+    owner: &str,
+    ttl_ms: Millis,
+) -> Result<bool, DriverError> {
     let k = store.keys.lock(key);
     for _ in 0..TRIES {
         let now = now_ms();
-        let mine = serde_json::to_vec(&LockValue { owner: owner.to_string(), until: now + ttl_ms })
-            .expect("a lock value always serializes");
+        let mine = serde_json::to_vec(&LockValue {
+            owner: owner.to_string(),
+            until: now + ttl_ms,
+        })
+        .expect("a lock value always serializes");
         if store.mc.add(&k, &mine, ttl_secs(ttl_ms))? {
             return Ok(true);
         }
-        let Some((bytes, cas)) = store.mc.get(&k)? else { continue };
+        let Some((bytes, cas)) = store.mc.get(&k)? else {
+            continue;
+        };
         // A freed (empty) or unreadable value is a free lock.
         if let Ok(held) = serde_json::from_slice::<LockValue>(&bytes)
             && held.owner != owner
@@ -52,14 +62,18 @@ pub(crate) fn lock(store: &Store, key: &str, owner: &str, ttl_ms: Millis) -> Res
             return Ok(true);
         }
     }
-    Err(DriverError::store(format!("the lock {key:?} is too contended; try again")))
+    Err(DriverError::store(format!(
+        "the lock {key:?} is too contended; try again"
+    )))
 }
 
 /// Frees the lock `key` if `owner` holds it.
 pub(crate) fn unlock(store: &Store, key: &str, owner: &str) -> Result<(), DriverError> {
     let k = store.keys.lock(key);
     for _ in 0..TRIES {
-        let Some((bytes, cas)) = store.mc.get(&k)? else { return Ok(()) };
+        let Some((bytes, cas)) = store.mc.get(&k)? else {
+            return Ok(());
+        };
         match serde_json::from_slice::<LockValue>(&bytes) {
             Ok(held) if held.owner == owner => {
                 if store.mc.cas(&k, b"", FREED_TTL, cas)? {
@@ -69,7 +83,9 @@ pub(crate) fn unlock(store: &Store, key: &str, owner: &str) -> Result<(), Driver
             _ => return Ok(()),
         }
     }
-    Err(DriverError::store(format!("the lock {key:?} is too contended; try again")))
+    Err(DriverError::store(format!(
+        "the lock {key:?} is too contended; try again"
+    )))
 }
 
 /// Claims `key` for job `id`; false while another live job holds it.
@@ -79,7 +95,9 @@ pub(crate) fn claim_unique(store: &Store, key: &str, id: &JobId) -> Result<bool,
         if store.mc.add(&k, id.as_str().as_bytes(), 0)? {
             return Ok(true);
         }
-        let Some((bytes, cas)) = store.mc.get(&k)? else { continue };
+        let Some((bytes, cas)) = store.mc.get(&k)? else {
+            continue;
+        };
         let holder = String::from_utf8_lossy(&bytes).to_string();
         if !holder.is_empty() && holder_is_live(store, &holder)? {
             return Ok(false);
@@ -88,27 +106,37 @@ pub(crate) fn claim_unique(store: &Store, key: &str, id: &JobId) -> Result<bool,
             return Ok(true);
         }
     }
-    Err(DriverError::store(format!("the unique key {key:?} is too contended; try again")))
+    Err(DriverError::store(format!(
+        "the unique key {key:?} is too contended; try again"
+    )))
 }
 
 /// Frees `key` if job `id` holds it.
 pub(crate) fn release_unique(store: &Store, key: &str, id: &str) -> Result<(), DriverError> {
     let k = store.keys.unique(key);
     for _ in 0..TRIES {
-        let Some((bytes, cas)) = store.mc.get(&k)? else { return Ok(()) };
+        let Some((bytes, cas)) = store.mc.get(&k)? else {
+            return Ok(());
+        };
         if bytes != id.as_bytes() || store.mc.cas(&k, b"", FREED_TTL, cas)? {
             return Ok(());
         }
     }
-    Err(DriverError::store(format!("the unique key {key:?} is too contended; try again")))
+    Err(DriverError::store(format!(
+        "the unique key {key:?} is too contended; try again"
+    )))
 }
 
 /// True while the job `id` is waiting or running: its record is there, not finished or
 /// failed, and either its push is under way or its queue index names it.
 fn holder_is_live(store: &Store, id: &str) -> Result<bool, DriverError> {
     let key = store.keys.job(id);
-    let Some((bytes, _)) = store.mc.get(&key)? else { return Ok(false) };
-    let Ok(record) = Record::parse(&key, &bytes) else { return Ok(false) };
+    let Some((bytes, _)) = store.mc.get(&key)? else {
+        return Ok(false);
+    };
+    let Ok(record) = Record::parse(&key, &bytes) else {
+        return Ok(false);
+    };
     if !matches!(record.state, State::Ready | State::Reserved) {
         return Ok(false);
     }
@@ -116,6 +144,8 @@ fn holder_is_live(store: &Store, id: &str) -> Result<bool, DriverError> {
         return Ok(true);
     }
     // A push that died before publishing its entry left a record no worker can find.
-    let Some(slot) = record.slot else { return Ok(false) };
+    let Some(slot) = record.slot else {
+        return Ok(false);
+    };
     Index::new(store.keys.queue_index(&record.queue)).holds(store, slot, id)
 }

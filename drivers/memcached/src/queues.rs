@@ -19,14 +19,21 @@ const TRIES: usize = 64;
 pub(crate) fn register(store: &Store, queue: &str) -> Result<(), DriverError> {
     {
         let registered = store.registered.lock().unwrap_or_else(|p| p.into_inner());
-        if registered.get(queue).is_some_and(|at| at.elapsed() < RECHECK) {
+        if registered
+            .get(queue)
+            .is_some_and(|at| at.elapsed() < RECHECK)
+        {
             return Ok(());
         }
     }
     let key = store.keys.queues();
     for _ in 0..TRIES {
         let done = match store.mc.get(&key)? {
-            None => store.mc.add(&key, &serde_json::to_vec(&[queue]).expect("names serialize"), 0)?,
+            None => store.mc.add(
+                &key,
+                &serde_json::to_vec(&[queue]).expect("names serialize"),
+                0,
+            )?,
             Some((bytes, cas)) => {
                 let mut names: Vec<String> = serde_json::from_slice(&bytes).unwrap_or_default();
                 if names.iter().any(|n| n == queue) {
@@ -34,7 +41,12 @@ pub(crate) fn register(store: &Store, queue: &str) -> Result<(), DriverError> {
                 } else {
                     names.push(queue.to_string());
                     names.sort();
-                    store.mc.cas(&key, &serde_json::to_vec(&names).expect("names serialize"), 0, cas)?
+                    store.mc.cas(
+                        &key,
+                        &serde_json::to_vec(&names).expect("names serialize"),
+                        0,
+                        cas,
+                    )?
                 }
             }
         };
@@ -44,7 +56,9 @@ pub(crate) fn register(store: &Store, queue: &str) -> Result<(), DriverError> {
             return Ok(());
         }
     }
-    Err(DriverError::store("the queue registry is too contended; try again"))
+    Err(DriverError::store(
+        "the queue registry is too contended; try again",
+    ))
 }
 
 /// Every queue name ever registered.
@@ -60,7 +74,10 @@ fn registered(store: &Store) -> Result<Vec<String>, DriverError> {
 pub(crate) fn stats(store: &Store) -> Result<Vec<QueueStats>, DriverError> {
     let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
     for queue in registered(store)? {
-        let mut s = QueueStats { queue: queue.clone(), ..Default::default() };
+        let mut s = QueueStats {
+            queue: queue.clone(),
+            ..Default::default()
+        };
         let now = now_ms();
         queue_index(store, &queue).walk(store, &queue, in_queue, |page| {
             for live in page {
@@ -77,9 +94,18 @@ pub(crate) fn stats(store: &Store) -> Result<Vec<QueueStats>, DriverError> {
         by_queue.insert(queue, s);
     }
     for (queue, n) in failed::counts(store)? {
-        by_queue.entry(queue.clone()).or_insert_with(|| QueueStats { queue, ..Default::default() }).failed = n;
+        by_queue
+            .entry(queue.clone())
+            .or_insert_with(|| QueueStats {
+                queue,
+                ..Default::default()
+            })
+            .failed = n;
     }
-    Ok(by_queue.into_values().filter(|s| s.ready + s.scheduled + s.reserved + s.failed > 0).collect())
+    Ok(by_queue
+        .into_values()
+        .filter(|s| s.ready + s.scheduled + s.reserved + s.failed > 0)
+        .collect())
 }
 
 /// The queues holding any job.

@@ -83,8 +83,10 @@ impl Record {
     }
 
     pub(crate) fn parse(key: &str, bytes: &[u8]) -> Result<Record, DriverError> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| DriverError::Corrupt { id: key.to_string(), reason: format!("unreadable JSON: {e}") })
+        serde_json::from_slice(bytes).map_err(|e| DriverError::Corrupt {
+            id: key.to_string(),
+            reason: format!("unreadable JSON: {e}"),
+        })
     }
 
     /// When a worker may take it now, the time it became takeable (for ordering).
@@ -146,7 +148,10 @@ impl Record {
     }
 
     fn job_id(&self) -> Result<JobId, DriverError> {
-        JobId::parse(&self.id).map_err(|_| DriverError::Corrupt { id: self.id.clone(), reason: "bad job id".into() })
+        JobId::parse(&self.id).map_err(|_| DriverError::Corrupt {
+            id: self.id.clone(),
+            reason: "bad job id".into(),
+        })
     }
 }
 

@@ -29,7 +29,10 @@ pub(crate) struct Store {
 /// What an update did.
 pub(crate) enum Change {
     /// Written; the record before and after.
-    Done { before: Record, after: Record },
+    Done {
+        before: Box<Record>,
+        after: Box<Record>,
+    },
     /// The record is there but the change did not apply to it.
     Refused,
     /// There is no record under the key.
@@ -56,17 +59,24 @@ impl Store {
         mut change: impl FnMut(&mut Record) -> bool,
     ) -> Result<Change, DriverError> {
         for _ in 0..CAS_TRIES {
-            let Some((bytes, cas)) = self.mc.get(key)? else { return Ok(Change::Missing) };
+            let Some((bytes, cas)) = self.mc.get(key)? else {
+                return Ok(Change::Missing);
+            };
             let before = Record::parse(key, &bytes)?;
             let mut after = before.clone();
             if !change(&mut after) {
                 return Ok(Change::Refused);
             }
             if self.mc.cas(key, &after.to_bytes(), 0, cas)? {
-                return Ok(Change::Done { before, after });
+                return Ok(Change::Done {
+                    before: Box::new(before),
+                    after: Box::new(after),
+                });
             }
         }
-        Err(DriverError::store(format!("the record {key} is too contended; try again")))
+        Err(DriverError::store(format!(
+            "the record {key} is too contended; try again"
+        )))
     }
 
     /// Logs a job whose record is gone from the server and remembers its id.
@@ -88,11 +98,20 @@ impl Store {
     }
 
     pub(crate) fn vanished(&self) -> Vec<JobId> {
-        self.vanished.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.vanished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn known_head(&self, index: &str) -> Option<u64> {
-        self.heads.lock().unwrap_or_else(|p| p.into_inner()).get(index).copied()
+        self.heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(index)
+            .copied()
     }
 
     pub(crate) fn note_head(&self, index: &str, head: u64) {

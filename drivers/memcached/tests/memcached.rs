@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn url() -> String {
-    std::env::var("RAKIT_JOB_MEMCACHED_URL").unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_string())
+    std::env::var("RAKIT_JOB_MEMCACHED_URL")
+        .unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_string())
 }
 
 /// A key prefix no other test uses.
@@ -75,17 +76,31 @@ async fn concurrent_dispatchers_on_several_instances_lose_no_job() {
     assert_eq!(pushed.len(), 4 * 4 * 60);
     let reader = connect(&prefix).await;
     let stats = reader.stats().await.unwrap();
-    assert_eq!(stats.iter().map(|s| s.ready).sum::<u64>(), pushed.len() as u64);
+    assert_eq!(
+        stats.iter().map(|s| s.ready).sum::<u64>(),
+        pushed.len() as u64
+    );
     assert_eq!(reader.queues().await.unwrap(), ["default", "emails"]);
     let mut got = HashSet::new();
     loop {
-        let batch = reader.reserve(&ReserveRequest::new(&queues(&["default", "emails"]), 50, 60_000)).await.unwrap();
+        let batch = reader
+            .reserve(&ReserveRequest::new(
+                &queues(&["default", "emails"]),
+                50,
+                60_000,
+            ))
+            .await
+            .unwrap();
         if batch.is_empty() {
             break;
         }
         for r in batch {
             assert!(reader.ack(&r.lease).await.unwrap());
-            assert!(got.insert(r.job.id.clone()), "job {} was reserved twice", r.job.id);
+            assert!(
+                got.insert(r.job.id.clone()),
+                "job {} was reserved twice",
+                r.job.id
+            );
         }
     }
     assert_eq!(got, pushed);
@@ -102,22 +117,40 @@ async fn a_job_memcached_dropped_is_reported_and_skipped_not_waited_on() {
         driver.push(job).await.unwrap();
     }
     // memcached evicts the middle job's record.
-    assert!(raw_client().delete(&format!("{prefix}:job:{}", ids[1])).unwrap());
+    assert!(
+        raw_client()
+            .delete(&format!("{prefix}:job:{}", ids[1]))
+            .unwrap()
+    );
 
     let started = Instant::now();
-    let got = driver.reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "reserve hung on a vanished job");
+    let got = driver
+        .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "reserve hung on a vanished job"
+    );
     let got_ids: Vec<_> = got.iter().map(|r| r.job.id.clone()).collect();
     assert_eq!(got_ids, [ids[0].clone(), ids[2].clone()]);
     assert_eq!(driver.vanished_jobs(), [ids[1].clone()]);
 
     // A job evicted while a worker holds it: the worker learns it lost the job.
-    raw_client().delete(&format!("{prefix}:job:{}", ids[2])).unwrap();
+    raw_client()
+        .delete(&format!("{prefix}:job:{}", ids[2]))
+        .unwrap();
     assert!(!driver.ack(&got[1].lease).await.unwrap());
     assert!(driver.vanished_jobs().contains(&ids[2]));
     assert!(driver.ack(&got[0].lease).await.unwrap());
     assert!(driver.stats().await.unwrap().is_empty());
-    assert!(driver.reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000)).await.unwrap().is_empty());
+    assert!(
+        driver
+            .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,30 +163,50 @@ async fn an_evicted_unique_key_holder_frees_the_key() {
         job
     };
     let first = unique();
-    assert_eq!(driver.push(first.clone()).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(
+        driver.push(first.clone()).await.unwrap(),
+        PushOutcome::Stored
+    );
     assert_eq!(driver.push(unique()).await.unwrap(), PushOutcome::Duplicate);
-    raw_client().delete(&format!("{prefix}:job:{}", first.id)).unwrap();
+    raw_client()
+        .delete(&format!("{prefix}:job:{}", first.id))
+        .unwrap();
     assert_eq!(driver.push(unique()).await.unwrap(), PushOutcome::Stored);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_prefixes_urls_and_oversized_payloads_are_refused_and_passwords_never_shown() {
     for bad in ["", "1abc", "a:b", "a b", "a/b"] {
-        let err = MemcachedDriver::connect(&url(), bad).await.err().expect("a bad prefix was accepted");
+        let err = MemcachedDriver::connect(&url(), bad)
+            .await
+            .err()
+            .expect("a bad prefix was accepted");
         assert!(matches!(err, DriverError::Invalid(_)), "{bad:?} gave {err}");
     }
-    let err = MemcachedDriver::connect("memcache://127.0.0.1:11211?protocol=ascii", "p").await.err().unwrap();
+    let err = MemcachedDriver::connect("memcache://127.0.0.1:11211?protocol=ascii", "p")
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("binary protocol"), "{err}");
-    let err = MemcachedDriver::connect("memcache://app:s3cret@127.0.0.1:1", "p").await.err().unwrap();
+    let err = MemcachedDriver::connect("memcache://app:s3cret@127.0.0.1:1", "p")
+        .await
+        .err()
+        .unwrap();
     assert!(err.is_unreachable(), "{err}");
     assert!(!err.to_string().contains("s3cret"), "{err}");
 
     let driver = connect(&fresh_prefix()).await;
     assert!(!driver.describe().contains("s3cret"));
     let big = "x".repeat(rakit_job_core::MAX_PAYLOAD_BYTES + 1);
-    let err = driver.push(NewJob::now("big", "default", &format!("\"{big}\""))).await.unwrap_err();
+    let err = driver
+        .push(NewJob::now("big", "default", &format!("\"{big}\"")))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::Invalid(_)), "{err}");
-    let err = driver.push(NewJob::now("x", "../etc", "{}")).await.unwrap_err();
+    let err = driver
+        .push(NewJob::now("x", "../etc", "{}"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::Invalid(_)), "{err}");
     driver.check().await.unwrap();
 }
@@ -167,10 +220,16 @@ async fn a_long_scheduled_job_does_not_slow_down_the_queue_behind_it() {
     driver.push(later.clone()).await.unwrap();
     for _ in 0..3 {
         for _ in 0..200 {
-            driver.push(NewJob::now("now", "default", "{}")).await.unwrap();
+            driver
+                .push(NewJob::now("now", "default", "{}"))
+                .await
+                .unwrap();
         }
         loop {
-            let got = driver.reserve(&ReserveRequest::new(&queues(&["default"]), 50, 60_000)).await.unwrap();
+            let got = driver
+                .reserve(&ReserveRequest::new(&queues(&["default"]), 50, 60_000))
+                .await
+                .unwrap();
             if got.is_empty() {
                 break;
             }
@@ -182,10 +241,19 @@ async fn a_long_scheduled_job_does_not_slow_down_the_queue_behind_it() {
     }
     // The head moved past the finished jobs: the index window is small again.
     let raw = raw_client();
-    let head: String = raw.get(&format!("{prefix}:q:default:head")).unwrap().unwrap();
-    let tail: String = raw.get(&format!("{prefix}:q:default:tail")).unwrap().unwrap();
+    let head: String = raw
+        .get(&format!("{prefix}:q:default:head"))
+        .unwrap()
+        .unwrap();
+    let tail: String = raw
+        .get(&format!("{prefix}:q:default:tail"))
+        .unwrap()
+        .unwrap();
     let window = tail.parse::<u64>().unwrap() - head.parse::<u64>().unwrap();
-    assert!(window < 300, "the index window kept growing: {window} slots");
+    assert!(
+        window < 300,
+        "the index window kept growing: {window} slots"
+    );
     let stats = driver.stats().await.unwrap();
     assert_eq!((stats[0].scheduled, stats[0].ready), (1, 0));
 }
@@ -203,7 +271,11 @@ const RAN: &str = "job-ran:";
 /// the environment they act as workers and print the id of every job they ran.
 #[test]
 fn four_worker_processes_drain_ten_thousand_jobs_each_exactly_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     if let Ok(prefix) = std::env::var(CHILD_PREFIX) {
         rt.block_on(work_as_child(prefix));
         return;
@@ -213,7 +285,10 @@ fn four_worker_processes_drain_ten_thousand_jobs_each_exactly_once() {
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "four_worker_processes_drain_ten_thousand_jobs_each_exactly_once"])
+                .args([
+                    "--exact",
+                    "four_worker_processes_drain_ten_thousand_jobs_each_exactly_once",
+                ])
                 .args(["--nocapture", "--test-threads=1"])
                 .env(CHILD_PREFIX, &prefix)
                 .stdout(std::process::Stdio::piped())
@@ -224,7 +299,11 @@ fn four_worker_processes_drain_ten_thousand_jobs_each_exactly_once() {
     let mut ran = HashSet::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "a worker process failed: {}", out.status);
+        assert!(
+            out.status.success(),
+            "a worker process failed: {}",
+            out.status
+        );
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             // The test harness may print its own text before ours on the first line.
             if let Some((_, id)) = line.split_once(RAN) {
@@ -266,7 +345,10 @@ async fn work_as_child(prefix: String) {
     let qs = queues(&["default"]);
     let mut idle = 0;
     while idle < 3 {
-        let got = driver.reserve(&ReserveRequest::new(&qs, 8, 600_000)).await.unwrap();
+        let got = driver
+            .reserve(&ReserveRequest::new(&qs, 8, 600_000))
+            .await
+            .unwrap();
         if got.is_empty() {
             idle += 1;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -274,7 +356,10 @@ async fn work_as_child(prefix: String) {
         }
         idle = 0;
         for r in got {
-            assert!(driver.ack(&r.lease).await.unwrap(), "a held lease could not ack");
+            assert!(
+                driver.ack(&r.lease).await.unwrap(),
+                "a held lease could not ack"
+            );
             println!("{RAN}{}", r.job.id);
         }
     }

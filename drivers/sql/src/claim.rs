@@ -24,6 +24,16 @@ pub(crate) fn leases_for(picked: &[StoredJob]) -> Vec<Lease> {
         .collect()
 }
 
+/// `n` fresh lease tokens, for a claim that writes them before it knows the job ids.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn fresh_tokens(n: usize) -> Vec<i64> {
+    // Lease::new is the one place tokens are made; the id it is given does not matter.
+    let id = rakit_job_core::JobId::generate();
+    (0..n)
+        .map(|_| Lease::new(id.clone(), "").token as i64)
+        .collect()
+}
+
 /// The picked jobs as reserved: one more attempt each, with their leases.
 #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn reserved(picked: Vec<StoredJob>, leases: Vec<Lease>) -> Vec<Reserved> {

@@ -30,6 +30,8 @@
     allow(dead_code, unused_imports, unused_variables)
 )]
 
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod backoff;
 mod claim;
 mod errors;
 #[cfg(feature = "mysql")]
@@ -38,12 +40,13 @@ mod mysql;
 mod postgres;
 mod rows;
 mod schema;
+#[cfg(feature = "postgres")]
+mod signals;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod statements;
 mod tables;
 mod tx;
-mod wake;
 
 /// The sqlx this crate is built on, so applications use the very same version for
 /// [`SqlDriver::push_in`] transactions.

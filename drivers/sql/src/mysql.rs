@@ -7,6 +7,7 @@
 //! from taking gap locks, so pushes never wait for a claim. Workers poll, with a pause
 //! that is short while work flows and grows while the queues are empty.
 
+use crate::backoff::Backoff;
 use crate::claim::{distinct_queues, leases_for, merge_stats, reserved};
 use crate::errors::{OpError, is_duplicate_on, reason, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
@@ -15,7 +16,6 @@ use crate::schema::{
 };
 use crate::statements::{self, FAILED_COLUMNS, Statements};
 use crate::tables::Tables;
-use crate::wake::Backoff;
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
     QueueStats, ReserveRequest, Reserved, now_ms, redact_url,

@@ -7,15 +7,15 @@
 //! never scanned. Every push sends `NOTIFY <table>_pushed, '<queue>'`; one `LISTEN`
 //! connection per driver wakes waiting workers.
 
-use crate::claim::{distinct_queues, merge_stats};
+use crate::claim::{distinct_queues, fresh_tokens, merge_stats};
 use crate::errors::{OpError, reason, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
 use crate::schema::{
     CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
 };
+use crate::signals::Signals;
 use crate::statements::{self, FAILED_COLUMNS, JOB_COLUMNS, Statements, numbered};
 use crate::tables::Tables;
-use crate::wake::Signals;
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
     QueueStats, ReserveRequest, Reserved, now_ms, redact_url,
@@ -333,9 +333,7 @@ impl Driver for PgStore {
         }
         self.signals.reserving(&queues);
         let limit = i64::try_from(request.limit).unwrap_or(i64::MAX);
-        let tokens: Vec<i64> = (0..request.limit)
-            .map(|_| Lease::new(JobId::generate(), "").token as i64)
-            .collect();
+        let tokens = fresh_tokens(request.limit);
         retrying(|| async {
             let now = now_ms();
             let rows = q(&self.claim)

@@ -6,6 +6,7 @@
 //! statement wait up to the busy timeout, and a claim that still loses is rolled back
 //! and tried again, so "database is locked" never costs a job.
 
+use crate::backoff::Backoff;
 use crate::claim::{distinct_queues, leases_for, merge_stats, reserved};
 use crate::errors::{OpError, retrying};
 use crate::rows::{JobRow, failed_job, stored_job};
@@ -14,7 +15,6 @@ use crate::schema::{
 };
 use crate::statements::{self, Statements};
 use crate::tables::Tables;
-use crate::wake::Backoff;
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
     QueueStats, ReserveRequest, Reserved, now_ms,

@@ -32,7 +32,7 @@ impl Tables {
         let locks = format!("{jobs}_locks");
         if jobs == failed || failed == locks {
             return Err(DriverError::Invalid(format!(
-                "the jobs table and the failed-jobs table must differ, but both are {failed:?}; set another `failed_table`"
+                "the failed-jobs table {failed:?} must differ from the jobs table {jobs:?} and its locks table {locks:?}; set another `failed_table`"
             )));
         }
         Ok(Tables {

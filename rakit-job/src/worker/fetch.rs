@@ -71,7 +71,10 @@ impl Fetcher {
         if !(self.last_was_empty || stale) {
             return Ok(());
         }
+        // The usual queues are always served, so an idle worker waits on them even before
+        // they hold a job (stores that signal per queue need the names to listen on).
         let mut names = self.queue.driver().queues().await?;
+        names.extend(FIRST.iter().map(|q| q.to_string()));
         names.sort_by_key(|q| (FIRST.iter().position(|f| f == q).unwrap_or(FIRST.len()), q.clone()));
         names.dedup();
         self.known = names;

@@ -3,8 +3,9 @@
 //!
 //! Every job appends one line per event to the file named by its `log` field, so a
 //! test (in this process or another) can read what ran, when, and in which order.
-//! A line is `<event> <label> <job id> <attempt> <unix ms>`; [`read_log`] parses a file
-//! of them and [`max_overlap`] tells whether runs overlapped.
+//! A line is `<event> <label> <job id> <attempt> <unix ms>` (whitespace in a label
+//! becomes `_`); [`read_log`] parses a file of them and [`max_overlap`] tells whether
+//! runs overlapped.
 //!
 //! A binary must link this crate for its jobs to be registered: `use rakit_test_jobs as _;`.
 //!
@@ -217,8 +218,14 @@ fn pause(duration: Duration) -> Pause {
 
 struct Pause {
     duration: Duration,
-    /// Set once the helper thread is started: (finished, the waker to call).
-    state: Option<Arc<Mutex<(bool, Option<Waker>)>>>,
+    /// Set once the helper thread is started.
+    state: Option<Arc<Mutex<PauseState>>>,
+}
+
+#[derive(Default)]
+struct PauseState {
+    finished: bool,
+    waker: Option<Waker>,
 }
 
 impl Future for Pause {
@@ -227,23 +234,23 @@ impl Future for Pause {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let duration = self.duration;
         let state = self.state.get_or_insert_with(|| {
-            let state = Arc::new(Mutex::new((false, None::<Waker>)));
+            let state = Arc::new(Mutex::new(PauseState::default()));
             let shared = Arc::clone(&state);
             std::thread::spawn(move || {
                 std::thread::sleep(duration);
                 let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-                guard.0 = true;
-                if let Some(waker) = guard.1.take() {
+                guard.finished = true;
+                if let Some(waker) = guard.waker.take() {
                     waker.wake();
                 }
             });
             state
         });
         let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.0 {
+        if guard.finished {
             Poll::Ready(())
         } else {
-            guard.1 = Some(cx.waker().clone());
+            guard.waker = Some(cx.waker().clone());
             Poll::Pending
         }
     }

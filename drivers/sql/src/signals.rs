@@ -1,0 +1,82 @@
+//! How PostgreSQL workers wait: the LISTEN connection feeds these counters, and a
+//! waiting worker returns as soon as one of its queues has news.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Counts notifications per queue, so a waiter can tell whether anything was pushed
+/// since the last reservation, even a push that came before `wait` was called.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Notifications received per queue.
+    pushed: HashMap<String, u64>,
+    /// Times every queue must be looked at (the listener (re)connected and may have missed some).
+    everything: u64,
+    /// `pushed` and `everything` as they were when the last reservation began.
+    seen: HashMap<String, u64>,
+    seen_everything: u64,
+}
+
+impl State {
+    fn news_for(&self, queues: &[String]) -> bool {
+        self.everything > self.seen_everything
+            || queues.iter().any(|q| {
+                self.pushed.get(q).copied().unwrap_or(0) > self.seen.get(q).copied().unwrap_or(0)
+            })
+    }
+}
+
+impl Signals {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A notification for `queue` arrived.
+    pub fn pushed(&self, queue: &str) {
+        *self.state().pushed.entry(queue.to_string()).or_default() += 1;
+        self.changed.notify_waiters();
+    }
+
+    /// Notifications may have been missed: every waiter should look again.
+    pub fn look_everywhere(&self) {
+        self.state().everything += 1;
+        self.changed.notify_waiters();
+    }
+
+    /// A reservation on `queues` is starting: what was pushed so far is seen.
+    pub fn reserving(&self, queues: &[String]) {
+        let mut state = self.state();
+        for q in queues {
+            let n = state.pushed.get(q).copied().unwrap_or(0);
+            state.seen.insert(q.clone(), n);
+        }
+        state.seen_everything = state.everything;
+    }
+
+    /// Returns once something was pushed to one of `queues` since the last
+    /// reservation, or after `timeout`.
+    pub async fn wait(&self, queues: &[String], timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.state().news_for(queues) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+}
