@@ -1,1 +1,8 @@
-fn main() {}
+//! `rakit-job-benches`: rakit-job's throughput and latency on every store.
+//! Run `rakit-job-benches --help`, or `scripts/bench.sh` for the whole procedure.
+
+use rakit_job_benches::rakit::Rakit;
+
+fn main() -> std::process::ExitCode {
+    rakit_job_benches::main_with(&[&Rakit])
+}

@@ -101,6 +101,8 @@ pub mod guide {
     pub mod cli {}
     #[doc = include_str!("../../docs/state-machine.md")]
     pub mod state_machine {}
+    #[doc = include_str!("../../docs/testing.md")]
+    pub mod testing {}
 }
 
 /// What `#[job]` expands to calls into this module; it is not public API.

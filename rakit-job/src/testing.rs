@@ -41,8 +41,8 @@ use crate::queue::Queue;
 use crate::registry::BoxJobFuture;
 use crate::worker::{Worker, WorkerReport};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MemoryDriver, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MemoryDriver, Millis, NewJob,
+    PushOutcome, QueueStats, ReserveRequest, Reserved,
 };
 use serde_json::Value;
 use std::future::{Future, IntoFuture};
@@ -63,7 +63,7 @@ tokio::task_local! {
 /// when the test asks ([`run_all`](Self::run_all), [`run_inline`](Self::run_inline)).
 /// Clones share the same record, so a clone can go into your application's state.
 ///
-/// ```
+/// ```standalone_crate
 /// use rakit_job::prelude::*;
 /// use rakit_job::testing::QueueFake;
 ///
@@ -186,7 +186,10 @@ impl QueueFake {
     /// ```
     pub fn new() -> Self {
         let store = Arc::new(FakeStore::default());
-        let config = Config { driver: "memory".into(), ..Config::default() };
+        let config = Config {
+            driver: "memory".into(),
+            ..Config::default()
+        };
         let queue = Queue::with_driver(store.clone(), config);
         QueueFake { queue, store }
     }
@@ -271,7 +274,11 @@ impl QueueFake {
     /// # });
     /// ```
     pub fn dispatched<J: JobSpec>(&self) -> Vec<J> {
-        self.store.journal().iter().filter_map(Dispatched::decode).collect()
+        self.store
+            .journal()
+            .iter()
+            .filter_map(Dispatched::decode)
+            .collect()
     }
 
     /// Panics unless at least one job of type `J` was dispatched.
@@ -289,7 +296,10 @@ impl QueueFake {
     #[track_caller]
     pub fn assert_dispatched<J: JobSpec>(&self) {
         if self.of::<J>().is_empty() {
-            self.fail(format!("expected {} to be dispatched, but it was not", job_label::<J>()));
+            self.fail(format!(
+                "expected {} to be dispatched, but it was not",
+                job_label::<J>()
+            ));
         }
     }
 
@@ -311,7 +321,10 @@ impl QueueFake {
     #[track_caller]
     pub fn assert_dispatched_on<J: JobSpec>(&self, queue: &str) {
         if !self.of::<J>().iter().any(|d| d.queue == queue) {
-            self.fail(format!("expected {} to be dispatched on queue `{queue}`, but it was not", job_label::<J>()));
+            self.fail(format!(
+                "expected {} to be dispatched on queue `{queue}`, but it was not",
+                job_label::<J>()
+            ));
         }
     }
 
@@ -333,7 +346,12 @@ impl QueueFake {
     /// ```
     #[track_caller]
     pub fn assert_dispatched_where<J: JobSpec>(&self, predicate: impl Fn(&J) -> bool) {
-        if !self.of::<J>().iter().filter_map(Dispatched::decode::<J>).any(|job| predicate(&job)) {
+        if !self
+            .of::<J>()
+            .iter()
+            .filter_map(Dispatched::decode::<J>)
+            .any(|job| predicate(&job))
+        {
             self.fail(format!(
                 "expected {} matching the predicate to be dispatched, but none matched",
                 job_label::<J>()
@@ -405,7 +423,14 @@ impl QueueFake {
     pub fn assert_nothing_dispatched(&self) {
         let count = self.store.journal().len();
         if count > 0 {
-            self.fail(format!("expected no job to be dispatched, but {} {count}", if count == 1 { "there was" } else { "there were" }));
+            self.fail(format!(
+                "expected no job to be dispatched, but {} {count}",
+                if count == 1 {
+                    "there was"
+                } else {
+                    "there were"
+                }
+            ));
         }
     }
 
@@ -415,7 +440,7 @@ impl QueueFake {
     /// Jobs dispatched for later, and failed attempts waiting for their retry, stay in the
     /// fake. Run it again to run jobs dispatched since.
     ///
-    /// ```
+    /// ```standalone_crate
     /// use rakit_job::prelude::*;
     ///
     /// #[job]
@@ -455,7 +480,7 @@ impl QueueFake {
     /// The job is not recorded as dispatched; jobs it dispatches are. A failed run is not
     /// retried: the error is returned instead.
     ///
-    /// ```
+    /// ```standalone_crate
     /// use rakit_job::prelude::*;
     ///
     /// #[job]
@@ -482,7 +507,10 @@ impl QueueFake {
     pub async fn run_inline<J: Jobable>(&self, job: J) -> JobResult {
         let parts = job.into_parts().map_err(|e| JobError::new(e.to_string()))?;
         let payload = serde_json::to_string(&parts.payload).map_err(JobError::from)?;
-        let inline = Arc::new(FakeStore { forward_pushes_to: Some(self.store.clone()), ..FakeStore::default() });
+        let inline = Arc::new(FakeStore {
+            forward_pushes_to: Some(self.store.clone()),
+            ..FakeStore::default()
+        });
         let stored = NewJob::now(&parts.name, &parts.queue, &payload);
         let id = stored.id.clone();
         inline.memory.push(stored).await.map_err(JobError::from)?;
@@ -493,17 +521,29 @@ impl QueueFake {
             .run()
             .await
             .map_err(|e| JobError::new(e.to_string()))?;
-        let ended = inline.outcomes().iter().find(|(of, _)| *of == id).map(|(_, end)| end.clone());
+        let ended = inline
+            .outcomes()
+            .iter()
+            .find(|(of, _)| *of == id)
+            .map(|(_, end)| end.clone());
         match ended {
             Some(Ok(())) => Ok(()),
             Some(Err(message)) => Err(JobError::new(message)),
-            None => Err(JobError::new(format!("the `{}` job did not run; its worker handed it back", J::NAME))),
+            None => Err(JobError::new(format!(
+                "the `{}` job did not run; its worker handed it back",
+                J::NAME
+            ))),
         }
     }
 
     /// The recorded dispatches of job type `J`.
     fn of<J: JobSpec>(&self) -> Vec<Dispatched> {
-        self.store.journal().iter().filter(|d| d.name == J::NAME).cloned().collect()
+        self.store
+            .journal()
+            .iter()
+            .filter(|d| d.name == J::NAME)
+            .cloned()
+            .collect()
     }
 
     /// Fails the test with `expected`, followed by everything that was dispatched.
@@ -513,14 +553,21 @@ impl QueueFake {
         if journal.is_empty() {
             panic!("{expected}; nothing was dispatched");
         }
-        let lines: Vec<String> = journal.iter().map(|d| format!("\n  - {}", d.describe())).collect();
+        let lines: Vec<String> = journal
+            .iter()
+            .map(|d| format!("\n  - {}", d.describe()))
+            .collect();
         panic!("{expected}; dispatched:{}", lines.concat());
     }
 }
 
 /// A worker fit for tests: no signal handlers, no start-up line, stops once nothing is ready.
 fn test_worker(queue: &Queue) -> Worker {
-    Worker::new(queue).handle_signals(false).quiet().stop_when_empty().sleep(Duration::from_millis(10))
+    Worker::new(queue)
+        .handle_signals(false)
+        .quiet()
+        .stop_when_empty()
+        .sleep(Duration::from_millis(10))
 }
 
 /// `a `send-email` job (my_app::SendEmail)`, for failure messages.
@@ -529,7 +576,11 @@ fn job_label<J: JobSpec>() -> String {
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn system_time(ms: Millis) -> SystemTime {
@@ -544,7 +595,11 @@ pub(crate) fn scoped_queue() -> Option<Queue> {
 /// Keeps a job run by a fake's worker inside the fake's scope, so the job's own plain
 /// dispatches are recorded by the fake rather than sent to the real default store.
 pub(crate) fn keep_in_fake(queue: &Queue, job: BoxJobFuture) -> BoxJobFuture {
-    if queue.describe() == FAKE_STORE { Box::pin(SCOPED.scope(queue.clone(), job)) } else { job }
+    if queue.describe() == FAKE_STORE {
+        Box::pin(SCOPED.scope(queue.clone(), job))
+    } else {
+        job
+    }
 }
 
 /// The fake's store: the in-memory driver, plus a journal of pushes and of run outcomes.
@@ -595,7 +650,8 @@ impl Driver for FakeStore {
             id: job.id.clone(),
             name: job.name.clone(),
             queue: job.queue.clone(),
-            payload: serde_json::from_str(&job.payload).unwrap_or_else(|_| Value::String(job.payload.clone())),
+            payload: serde_json::from_str(&job.payload)
+                .unwrap_or_else(|_| Value::String(job.payload.clone())),
             dispatched_at: system_time(job.created_at),
             available_at: system_time(job.available_at),
             overlap_key: job.overlap_key.clone(),
@@ -622,7 +678,12 @@ impl Driver for FakeStore {
         written
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let written = self.memory.retry(lease, available_at, error).await;
         self.ended(lease, &written, Err(error.to_string()));
         written

@@ -250,6 +250,7 @@ impl Driver for FileDriver {
             .run(move |layout| {
                 let mut dirs = Vec::with_capacity(queues.len());
                 for queue in &queues {
+                    queue::guard(layout, queue)?;
                     fsio::ensure_dir(&layout.ready(queue))?;
                     fsio::ensure_dir(&layout.reserved(queue))?;
                     dirs.push(layout.ready(queue));

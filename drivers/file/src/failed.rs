@@ -97,6 +97,7 @@ pub(crate) fn retry(layout: &Layout, id: &JobId) -> Result<bool, DriverError> {
         if fs::symlink_metadata(&path).is_err() {
             continue;
         }
+        crate::queue::guard(layout, &queue)?;
         let ready = layout.ready(&queue);
         fsio::ensure_dir(&ready)?;
         fsio::ensure_dir(&layout.reserved(&queue))?;

@@ -58,7 +58,7 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
 }
 
 /// Fails when `path` is a symbolic link, so no listing leaves the store's folder.
-fn refuse_link(path: &Path) -> io::Result<()> {
+pub(crate) fn refuse_link(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -35,6 +35,14 @@ pub(crate) struct Found {
     pub(crate) name: JobName,
 }
 
+/// Checks a queue name and that its folder, if any, is a plain folder and not a link
+/// leading out of the store.
+pub(crate) fn guard(layout: &Layout, queue: &str) -> Result<(), DriverError> {
+    validate_queue(queue)?;
+    let dir = layout.queues().join(queue);
+    fsio::refuse_link(&dir).map_err(|e| DriverError::Invalid(format!("{}: {e}", dir.display())))
+}
+
 /// Lists the job files of one folder of `queue`, setting aside anything that is not one.
 pub(crate) fn scan(
     layout: &Layout,
@@ -117,7 +125,7 @@ fn move_file(from: &Path, to: &Path) -> Result<bool, DriverError> {
 
 /// Stores a job, durably: its file and folder are synced before this returns.
 pub(crate) fn push(layout: &Layout, job: &NewJob) -> Result<PushOutcome, DriverError> {
-    validate_queue(&job.queue)?;
+    guard(layout, &job.queue)?;
     if job.payload.len() > MAX_PAYLOAD_BYTES {
         return Err(DriverError::Invalid(format!(
             "the payload of job {} is {} bytes, over the limit of {MAX_PAYLOAD_BYTES}; store large data elsewhere and pass a reference",
@@ -172,7 +180,7 @@ pub(crate) fn reserve(layout: &Layout, want: &Want) -> Result<Vec<Reserved>, Dri
         if taken.len() >= want.limit {
             break;
         }
-        validate_queue(queue)?;
+        guard(layout, queue)?;
         for (folder, entry) in due_entries(layout, queue)? {
             if taken.len() >= want.limit {
                 break;
@@ -259,7 +267,7 @@ fn claim(
 
 /// Finds the reserved file of `lease`, if the lease is still current.
 fn held(layout: &Layout, lease: &Lease) -> Result<Option<Found>, DriverError> {
-    if validate_queue(&lease.queue).is_err() {
+    if guard(layout, &lease.queue).is_err() {
         return Ok(None);
     }
     let dir = layout.reserved(&lease.queue);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// Connections kept open per driver.
-const POOL_SIZE: u32 = 8;
+const POOL_SIZE: u32 = 16;
 /// How long to wait for a connection, and for an answer, before calling the server unreachable.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest relative expiry memcached accepts; longer ones are read as a date.

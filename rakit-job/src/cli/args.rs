@@ -101,6 +101,19 @@ impl Args {
 fn takes_value(option: &str) -> bool {
     matches!(
         option,
-        "queue" | "retries" | "sleep" | "max-jobs" | "concurrency" | "limit" | "path" | "numprocs" | "user" | "command" | "log-dir"
+        "queue"
+            | "retries"
+            | "sleep"
+            | "max-jobs"
+            | "concurrency"
+            | "grace"
+            | "limit"
+            | "path"
+            | "numprocs"
+            | "user"
+            | "command"
+            | "log-dir"
+            | "workdir"
+            | "output"
     )
 }

@@ -14,15 +14,16 @@ use std::time::Duration;
 const COMMANDS: &[(&str, &str)] = &[
     ("job:table", "write the migration that creates the jobs and failed-jobs tables [--path=migrations]"),
     ("migrate", "apply pending migrations from the migrations folder [--path=migrations]"),
-    ("job:runall", "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--stop-when-empty]"),
+    ("job:runall", "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--grace=SECONDS] [--stop-when-empty]"),
     ("job:run", "process the ready jobs of one or more names, then exit: job:run NAME [NAME...]"),
     ("job:list", "list the jobs linked into this program"),
-    ("job:stats", "count ready, scheduled, reserved and failed jobs per queue"),
-    ("job:failed", "list failed jobs [--limit=N]"),
+    ("job:stats", "count ready, scheduled, reserved and failed jobs per queue [--json]"),
+    ("job:failed", "list failed jobs, newest first [--limit=N] [--json]"),
     ("job:retry", "put failed jobs back on their queue: job:retry ID|all"),
     ("job:forget", "delete one failed job: job:forget ID"),
     ("job:flush", "delete every failed job"),
-    ("job:supervisor", "print a Supervisor program per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--log-dir=/var/log]"),
+    ("job:supervisor", "print a Supervisor program per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=/var/log] [--grace=SECONDS]"),
+    ("job:systemd", "print a systemd template unit per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=DIR] [--grace=SECONDS] [--output=DIR]"),
 ];
 
 /// The usage text of one command, or of them all.
@@ -52,7 +53,8 @@ pub(crate) async fn dispatch(args: Args) -> Result<(), Error> {
         "job:retry" => retry(&args).await,
         "job:forget" => forget(&args).await,
         "job:flush" => flush(&args).await,
-        "job:supervisor" => supervisor(&args),
+        "job:supervisor" => super::deploy::supervisor(&args),
+        "job:systemd" => super::deploy::systemd(&args),
         other => {
             let closest = COMMANDS
                 .iter()
@@ -142,7 +144,7 @@ fn migration_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn io(path: &Path, e: std::io::Error) -> Error {
+pub(crate) fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io(format!("cannot use {}: {e}; check that the folder exists and is writable", path.display()))
 }
 
@@ -175,6 +177,9 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
         }
         worker = worker.concurrency(n);
     }
+    if let Some(secs) = args.number::<u64>("grace")? {
+        worker = worker.grace(Duration::from_secs(secs));
+    }
     if args.flag("stop-when-empty") {
         worker = worker.stop_when_empty();
     }
@@ -182,7 +187,7 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
 }
 
 async fn runall(args: &Args) -> Result<(), Error> {
-    args.only(&["queue", "retries", "sleep", "max-jobs", "concurrency", "stop-when-empty"])?;
+    args.only(&["queue", "retries", "sleep", "max-jobs", "concurrency", "grace", "stop-when-empty"])?;
     if let Some(extra) = args.positional.first() {
         return Err(Error::Usage(format!("`job:runall` takes no names (got {extra:?}); use `job:run {extra}` to run one job")));
     }
@@ -196,7 +201,7 @@ async fn runall(args: &Args) -> Result<(), Error> {
 }
 
 async fn run_named(args: &Args) -> Result<(), Error> {
-    args.only(&["queue", "retries", "sleep", "concurrency"])?;
+    args.only(&["queue", "retries", "sleep", "concurrency", "grace"])?;
     if args.positional.is_empty() {
         return Err(Error::Usage("`job:run` needs a job name, e.g. `job:run send-email`".into()));
     }
@@ -242,9 +247,24 @@ fn list(args: &Args) -> Result<(), Error> {
 }
 
 async fn stats(args: &Args) -> Result<(), Error> {
-    args.only(&[])?;
+    args.only(&["json"])?;
     let queue = connect().await?;
     let stats = queue.driver().stats().await?;
+    if args.flag("json") {
+        let queues: Vec<serde_json::Value> = stats
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "queue": s.queue,
+                    "ready": s.ready,
+                    "scheduled": s.scheduled,
+                    "reserved": s.reserved,
+                    "failed": s.failed,
+                })
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "store": queue.describe(), "queues": queues }));
+    }
     let rows: Vec<Vec<String>> = stats
         .iter()
         .map(|s| vec![s.queue.clone(), s.ready.to_string(), s.scheduled.to_string(), s.reserved.to_string(), s.failed.to_string()])
@@ -259,10 +279,29 @@ async fn stats(args: &Args) -> Result<(), Error> {
 }
 
 async fn failed(args: &Args) -> Result<(), Error> {
-    args.only(&["limit"])?;
+    args.only(&["limit", "json"])?;
     let limit = args.number::<usize>("limit")?.unwrap_or(50);
     let queue = connect().await?;
     let failed = queue.driver().failed(limit).await?;
+    if args.flag("json") {
+        let jobs: Vec<serde_json::Value> = failed
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id.as_str(),
+                    "name": f.name,
+                    "queue": f.queue,
+                    "attempts": f.attempts,
+                    "error": f.error,
+                    "payload": serde_json::from_str::<serde_json::Value>(&f.payload)
+                        .unwrap_or_else(|_| serde_json::Value::String(f.payload.clone())),
+                    "dispatched_at": utc(f.created_at),
+                    "failed_at": utc(f.failed_at),
+                })
+            })
+            .collect();
+        return print_json(&serde_json::Value::Array(jobs));
+    }
     if failed.is_empty() {
         println!("No failed jobs.");
         return Ok(());
@@ -278,6 +317,19 @@ async fn failed(args: &Args) -> Result<(), Error> {
         })
         .collect();
     println!("{}", render(&["ID", "NAME", "QUEUE", "ATTEMPTS", "FAILED AT", "ERROR"], &rows));
+    Ok(())
+}
+
+/// A stored time as RFC 3339 in UTC, e.g. `2024-12-31T09:00:00.000Z`, for `--json`.
+fn utc(ms: rakit_job_core::Millis) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Prints `value` as indented JSON on standard output, for `--json`.
+fn print_json(value: &serde_json::Value) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Io(format!("cannot write the JSON output: {e}")))?;
+    println!("{text}");
     Ok(())
 }
 
@@ -336,40 +388,5 @@ async fn flush(args: &Args) -> Result<(), Error> {
     let queue = connect().await?;
     let n = queue.driver().flush_failed().await?;
     println!("{n} failed job(s) deleted.");
-    Ok(())
-}
-
-fn supervisor(args: &Args) -> Result<(), Error> {
-    args.only(&["numprocs", "user", "command", "log-dir"])?;
-    let spec = args.value("numprocs").unwrap_or("high=2,default=4,low=1");
-    let mut programs = Vec::new();
-    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
-        let (queue, n) = part.split_once('=').ok_or_else(|| {
-            Error::Usage(format!("`--numprocs` takes queue=count pairs like `high=2,default=4`, not {part:?}"))
-        })?;
-        let queue = queue.trim();
-        rakit_job_core::validate_queue(queue).map_err(|e| Error::Usage(e.to_string()))?;
-        let n: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Error::Usage(format!("the process count for `{queue}` must be a whole number above 0, not {n:?}"))
-        })?;
-        programs.push((queue.to_string(), n));
-    }
-    let user = args.value("user").unwrap_or("www-data");
-    let log_dir = args.value("log-dir").unwrap_or("/var/log");
-    let command = match args.value("command") {
-        Some(c) => c.to_string(),
-        None => std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| "/var/www/myapp/rakit".into()),
-    };
-    let mut out = Vec::new();
-    for (queue, n) in programs {
-        let retries = if queue == "low" { 2 } else { 3 };
-        out.push(format!(
-            "; {queue} queue ({n} worker{s})\n[program:rakit-{queue}]\nprocess_name=%(program_name)s_%(process_num)02d\ncommand={command} job:runall --queue={queue} --retries={retries}\nautostart=true\nautorestart=true\nuser={user}\nnumprocs={n}\nredirect_stderr=true\nstdout_logfile={log_dir}/rakit-{queue}.log\nstopsignal=TERM\nstopwaitsecs=60\n",
-            s = if n == 1 { "" } else { "s" }
-        ));
-    }
-    println!("{}", out.join("\n"));
     Ok(())
 }

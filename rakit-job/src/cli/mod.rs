@@ -11,6 +11,7 @@
 
 mod args;
 mod commands;
+mod deploy;
 mod table;
 
 use crate::error::Error;
