@@ -10,7 +10,7 @@ use crate::report::Bound;
 use crate::store::{MYSQL_URL, Store};
 use crate::workload::Settings;
 use crate::{BenchError, probe};
-use rakit_job::sqlx::{self, AssertSqlSafe, Connection, Executor};
+use rakit_job::sqlx::{self, AssertSqlSafe, Connection};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

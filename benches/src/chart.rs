@@ -41,16 +41,16 @@ impl LogAxis {
         for p in self.lo as i32..=self.hi as i32 {
             let v = 10f64.powi(p);
             let y = self.y(v);
-            let _ = writeln!(svg, r#"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#e5e7eb"/>"#);
-            let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"#, left - 6.0, y + 4.0, rate(Some(v)));
+            let _ = writeln!(svg, r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#e5e7eb"/>"##);
+            let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##, left - 6.0, y + 4.0, rate(Some(v)));
         }
     }
 }
 
 fn open(svg: &mut String, w: f64, h: f64, title: &str) {
-    let _ = writeln!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"#);
-    let _ = writeln!(svg, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(svg, r#"<text x="{:.0}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#, w / 2.0, escape(title));
+    let _ = writeln!(svg, r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"##);
+    let _ = writeln!(svg, r##"<rect width="{w}" height="{h}" fill="white"/>"##);
+    let _ = writeln!(svg, r##"<text x="{:.0}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"##, w / 2.0, escape(title));
 }
 
 fn escape(s: &str) -> String {
@@ -102,7 +102,7 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
             let y = axis.y(*v);
             let _ = writeln!(
                 svg,
-                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{} on {store}: {} jobs/s</title></rect>"#,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{} on {store}: {} jobs/s</title></rect>"##,
                 bar - 2.0,
                 (bottom - y).max(0.5),
                 escape(name),
@@ -110,7 +110,7 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
             );
             let _ = writeln!(
                 svg,
-                r#"<text x="{:.1}" y="{:.1}" font-size="9" text-anchor="start" transform="rotate(-90 {:.1} {:.1})">{}</text>"#,
+                r##"<text x="{:.1}" y="{:.1}" font-size="9" text-anchor="start" transform="rotate(-90 {:.1} {:.1})">{}</text>"##,
                 x + bar / 2.0 + 3.0,
                 y - 3.0,
                 x + bar / 2.0 + 3.0,
@@ -118,7 +118,7 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
                 rate(Some(*v))
             );
         }
-        let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{store}</text>"#, x0 + bar * slots as f64 / 2.0, bottom + 16.0);
+        let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{store}</text>"##, x0 + bar * slots as f64 / 2.0, bottom + 16.0);
     }
     let mut lx = left;
     let legend: Vec<(String, &str)> = systems
@@ -128,8 +128,8 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
         .chain([("store limit (raw ops)".to_string(), GREY)])
         .collect();
     for (name, color) in legend {
-        let _ = writeln!(svg, r#"<rect x="{lx}" y="{:.0}" width="12" height="12" fill="{color}"/>"#, h - 30.0);
-        let _ = writeln!(svg, r#"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"#, lx + 16.0, h - 20.0, escape(&name));
+        let _ = writeln!(svg, r##"<rect x="{lx}" y="{:.0}" width="12" height="12" fill="{color}"/>"##, h - 30.0);
+        let _ = writeln!(svg, r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##, lx + 16.0, h - 20.0, escape(&name));
         lx += 30.0 + 7.0 * name.len() as f64;
     }
     svg.push_str("</svg>\n");
@@ -152,9 +152,9 @@ pub fn scaling_lines(r: &Results) -> String {
     axis.grid(&mut svg, left, plot_right);
     let x = |i: usize| left + 30.0 + i as f64 * (plot_right - left - 60.0) / (conc.len().max(2) - 1) as f64;
     for (i, c) in conc.iter().enumerate() {
-        let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{c}</text>"#, x(i), bottom + 18.0);
+        let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{c}</text>"##, x(i), bottom + 18.0);
     }
-    let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker concurrency</text>"#, (left + plot_right) / 2.0, bottom + 36.0);
+    let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker concurrency</text>"##, (left + plot_right) / 2.0, bottom + 36.0);
     let mut stores: Vec<String> = Vec::new();
     for f in &rows {
         if !stores.contains(&f.store) {
@@ -164,19 +164,19 @@ pub fn scaling_lines(r: &Results) -> String {
     let mut legend_y = top;
     for f in rows.iter().filter(|f| f.burn.len() > 1) {
         let color = COLORS[stores.iter().position(|s| *s == f.store).unwrap_or(0) % COLORS.len()];
-        let dash = if f.system == RAKIT { "" } else { r#" stroke-dasharray="6 4""# };
+        let dash = if f.system == RAKIT { "" } else { r##" stroke-dasharray="6 4""## };
         let points: Vec<String> = conc
             .iter()
             .enumerate()
             .filter_map(|(i, c)| f.burn.get(c).map(|v| format!("{:.1},{:.1}", x(i), axis.y(*v))))
             .collect();
-        let _ = writeln!(svg, r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"#, points.join(" "));
+        let _ = writeln!(svg, r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"##, points.join(" "));
         for p in &points {
             let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = writeln!(svg, r#"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"#);
+            let _ = writeln!(svg, r##"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"##);
         }
-        let _ = writeln!(svg, r#"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"{dash}/>"#, plot_right + 15.0, plot_right + 40.0);
-        let _ = writeln!(svg, r#"<text x="{:.0}" y="{:.0}" font-size="12">{} · {}</text>"#, plot_right + 46.0, legend_y + 4.0, escape(&f.store), escape(&f.system));
+        let _ = writeln!(svg, r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"{dash}/>"##, plot_right + 15.0, plot_right + 40.0);
+        let _ = writeln!(svg, r##"<text x="{:.0}" y="{:.0}" font-size="12">{} · {}</text>"##, plot_right + 46.0, legend_y + 4.0, escape(&f.store), escape(&f.system));
         legend_y += 18.0;
     }
     svg.push_str("</svg>\n");

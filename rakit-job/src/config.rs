@@ -58,7 +58,16 @@ impl Default for Config {
 
 /// The keys `config/job.toml` and `RAKIT_JOB_*` accept.
 const KEYS: &[&str] = &[
-    "driver", "url", "table", "failed_table", "max_job", "max_retries", "sleep_ms", "logging", "key", "lease_ms",
+    "driver",
+    "url",
+    "table",
+    "failed_table",
+    "max_job",
+    "max_retries",
+    "sleep_ms",
+    "logging",
+    "key",
+    "lease_ms",
 ];
 
 impl Config {
@@ -67,8 +76,9 @@ impl Config {
     pub fn load() -> Result<Config, Error> {
         let path = std::env::var("RAKIT_JOB_CONFIG").unwrap_or_else(|_| "config/job.toml".into());
         let mut config = if Path::new(&path).exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::Config(format!("cannot read {path}: {e}; check its permissions")))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::Config(format!("cannot read {path}: {e}; check its permissions"))
+            })?;
             Self::parse(&text, &path)?
         } else {
             Config::default()
@@ -97,14 +107,21 @@ impl Config {
     }
 
     /// Applies `RAKIT_JOB_<KEY>` pairs from `vars` over this config.
-    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<(), Error> {
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), Error> {
         for (name, value) in vars {
-            let Some(key) = name.strip_prefix("RAKIT_JOB_") else { continue };
+            let Some(key) = name.strip_prefix("RAKIT_JOB_") else {
+                continue;
+            };
             let key = key.to_ascii_lowercase();
             if key == "config" {
                 continue;
             }
-            let bad = |what: &str| Error::Config(format!("{name}={value:?} is not {what}; fix or unset it"));
+            let bad = |what: &str| {
+                Error::Config(format!("{name}={value:?} is not {what}; fix or unset it"))
+            };
             match key.as_str() {
                 "driver" => self.driver = value,
                 "url" => self.url = value,
@@ -112,7 +129,9 @@ impl Config {
                 "failed_table" => self.failed_table = value,
                 "key" => self.key = value,
                 "max_job" => self.max_job = value.parse().map_err(|_| bad("a whole number"))?,
-                "max_retries" => self.max_retries = value.parse().map_err(|_| bad("a whole number"))?,
+                "max_retries" => {
+                    self.max_retries = value.parse().map_err(|_| bad("a whole number"))?
+                }
                 "sleep_ms" => self.sleep_ms = value.parse().map_err(|_| bad("a whole number"))?,
                 "lease_ms" => self.lease_ms = value.parse().map_err(|_| bad("a whole number"))?,
                 "logging" => {
@@ -157,11 +176,14 @@ impl Config {
                 self.driver
             )));
         }
-        validate_identifier(&self.table, false).map_err(|e| Error::Config(format!("`table`: {e}")))?;
+        validate_identifier(&self.table, false)
+            .map_err(|e| Error::Config(format!("`table`: {e}")))?;
         validate_identifier(&self.failed_table, false)
             .map_err(|e| Error::Config(format!("`failed_table`: {e}")))?;
         if self.table == self.failed_table {
-            return Err(Error::Config("`table` and `failed_table` must differ; rename one of them".into()));
+            return Err(Error::Config(
+                "`table` and `failed_table` must differ; rename one of them".into(),
+            ));
         }
         validate_identifier(&self.key, true).map_err(|e| Error::Config(format!("`key`: {e}")))?;
         if self.lease_ms < 1000 {
@@ -171,7 +193,9 @@ impl Config {
             )));
         }
         if self.sleep_ms == 0 {
-            return Err(Error::Config("`sleep_ms` must be at least 1; an idle worker would spin".into()));
+            return Err(Error::Config(
+                "`sleep_ms` must be at least 1; an idle worker would spin".into(),
+            ));
         }
         Ok(())
     }
@@ -195,9 +219,21 @@ fn unknown_key(message: &str) -> Option<String> {
 
 /// The list of keys, led by the closest one to `typo`.
 fn suggest(typo: &str) -> String {
-    let closest = KEYS.iter().min_by_key(|k| distance(k, typo)).copied().unwrap_or("driver");
-    let list = KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-    if distance(closest, typo) <= 2 { format!("{list} (did you mean `{closest}`?)") } else { list }
+    let closest = KEYS
+        .iter()
+        .min_by_key(|k| distance(k, typo))
+        .copied()
+        .unwrap_or("driver");
+    let list = KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if distance(closest, typo) <= 2 {
+        format!("{list} (did you mean `{closest}`?)")
+    } else {
+        list
+    }
 }
 
 /// Levenshtein distance, for did-you-mean hints.
@@ -221,21 +257,33 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let mut c = Config::from_toml("max_retries = 5\nsleep_ms = 10").unwrap();
-        c.apply_env(env(&[("RAKIT_JOB_MAX_RETRIES", "7"), ("PATH", "/bin")])).unwrap();
+        c.apply_env(env(&[("RAKIT_JOB_MAX_RETRIES", "7"), ("PATH", "/bin")]))
+            .unwrap();
         assert_eq!((c.max_retries, c.sleep_ms), (7, 10));
     }
 
     #[test]
     fn unknown_keys_are_named_with_a_suggestion() {
-        let err = Config::from_toml("max_retires = 5").unwrap_err().to_string();
-        assert!(err.contains("max_retires") && err.contains("did you mean `max_retries`?"), "{err}");
-        let err = Config::default().apply_env(env(&[("RAKIT_JOB_SLEEP", "5")])).unwrap_err().to_string();
+        let err = Config::from_toml("max_retires = 5")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("max_retires") && err.contains("did you mean `max_retries`?"),
+            "{err}"
+        );
+        let err = Config::default()
+            .apply_env(env(&[("RAKIT_JOB_SLEEP", "5")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("RAKIT_JOB_SLEEP"), "{err}");
     }
 
@@ -245,14 +293,22 @@ mod tests {
         assert!(Config::from_toml("lease_ms = 500").is_err());
         assert!(Config::from_toml("driver = \"rabbit\"").is_err());
         assert!(Config::from_toml("max_job = \"many\"").is_err());
-        let err = Config::default().apply_env(env(&[("RAKIT_JOB_LOGGING", "maybe")])).unwrap_err();
+        let err = Config::default()
+            .apply_env(env(&[("RAKIT_JOB_LOGGING", "maybe")]))
+            .unwrap_err();
         assert!(err.to_string().contains("true or false"));
     }
 
     #[test]
     fn each_driver_has_a_default_url() {
-        assert_eq!(Config::from_toml("driver = \"file\"").unwrap().store_url(), "storage/jobs");
-        assert_eq!(Config::from_toml("driver = \"redis\"").unwrap().store_url(), "redis://127.0.0.1:6379");
+        assert_eq!(
+            Config::from_toml("driver = \"file\"").unwrap().store_url(),
+            "storage/jobs"
+        );
+        assert_eq!(
+            Config::from_toml("driver = \"redis\"").unwrap().store_url(),
+            "redis://127.0.0.1:6379"
+        );
     }
 
     #[test]

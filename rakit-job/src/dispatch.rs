@@ -35,7 +35,10 @@ pub struct JobParts {
 impl<J: JobSpec> DispatchSource for J {
     fn into_parts(self) -> Result<JobParts, Error> {
         let payload = serde_json::to_value(&self).map_err(|e| {
-            Error::InvalidPayload(format!("the `{}` job cannot be turned into JSON: {e}", J::NAME))
+            Error::InvalidPayload(format!(
+                "the `{}` job cannot be turned into JSON: {e}",
+                J::NAME
+            ))
         })?;
         Ok(JobParts {
             name: J::NAME.to_string(),
@@ -56,7 +59,10 @@ pub struct NamedJob {
 impl NamedJob {
     /// A job of `name` (any spelling of its slug) carrying `payload`.
     pub fn new(name: &str, payload: Value) -> Self {
-        NamedJob { name: name.to_string(), payload }
+        NamedJob {
+            name: name.to_string(),
+            payload,
+        }
     }
 }
 
@@ -209,8 +215,9 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
         let parts = self.source.into_parts()?;
         let queue_name = self.queue.unwrap_or(parts.queue);
         validate_queue(&queue_name)?;
-        let text = serde_json::to_string(&parts.payload)
-            .map_err(|e| Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}")))?;
+        let text = serde_json::to_string(&parts.payload).map_err(|e| {
+            Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}"))
+        })?;
         if text.len() > MAX_PAYLOAD_BYTES {
             return Err(Error::InvalidPayload(format!(
                 "the `{}` payload is {} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; store the data elsewhere and dispatch its id",
@@ -223,7 +230,8 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
             Some(when) => when.millis()?,
             None => now,
         };
-        available_at = available_at.saturating_add(self.delay.as_millis().min(i64::MAX as u128) as i64);
+        available_at =
+            available_at.saturating_add(self.delay.as_millis().min(i64::MAX as u128) as i64);
         let overlap_rule = match (parts.no_overlap, self.no_overlap) {
             (KeyRule::Off, true) => KeyRule::Name,
             (rule, _) => rule,
@@ -284,7 +292,9 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
         };
         let summary = Summary::of(&job);
         let outcome = sql.push_in(tx, job).await?;
-        Ok(summary.finish(&queue, outcome, false)?.expect("a non-unique dispatch either stores or errors"))
+        Ok(summary
+            .finish(&queue, outcome, false)?
+            .expect("a non-unique dispatch either stores or errors"))
     }
 }
 
@@ -298,10 +308,20 @@ struct Summary {
 
 impl Summary {
     fn of(job: &NewJob) -> Self {
-        Summary { id: job.id.clone(), name: job.name.clone(), queue: job.queue.clone(), unique_key: job.unique_key.clone() }
+        Summary {
+            id: job.id.clone(),
+            name: job.name.clone(),
+            queue: job.queue.clone(),
+            unique_key: job.unique_key.clone(),
+        }
     }
 
-    fn finish(self, queue: &Queue, outcome: PushOutcome, force_unique: bool) -> Result<Option<JobId>, Error> {
+    fn finish(
+        self,
+        queue: &Queue,
+        outcome: PushOutcome,
+        force_unique: bool,
+    ) -> Result<Option<JobId>, Error> {
         match outcome {
             PushOutcome::Stored => {
                 if queue.config().logging {
@@ -311,7 +331,10 @@ impl Summary {
                 Ok(Some(self.id))
             }
             PushOutcome::Duplicate if force_unique => Ok(None),
-            PushOutcome::Duplicate => Err(Error::Duplicate { name: self.name, key: self.unique_key.unwrap_or_default() }),
+            PushOutcome::Duplicate => Err(Error::Duplicate {
+                name: self.name,
+                key: self.unique_key.unwrap_or_default(),
+            }),
         }
     }
 }

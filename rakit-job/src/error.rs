@@ -21,12 +21,18 @@ pub struct JobError {
 impl JobError {
     /// A failure with this message; the job is retried while it has retries left.
     pub fn new(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), permanent: false }
+        JobError {
+            message: message.into(),
+            permanent: false,
+        }
     }
 
     /// A failure that retrying cannot fix: the job goes straight to the failed store.
     pub fn permanent(message: impl Into<String>) -> Self {
-        JobError { message: message.into(), permanent: true }
+        JobError {
+            message: message.into(),
+            permanent: true,
+        }
     }
 
     /// True for [`JobError::permanent`] failures.
@@ -87,7 +93,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidPayload(String),
     /// A unique job with the same key is still pending.
-    #[error("a `{name}` job with unique key {key:?} is still pending, so this dispatch was skipped; await `.unique()` to get `None` instead of this error")]
+    #[error(
+        "a `{name}` job with unique key {key:?} is still pending, so this dispatch was skipped; await `.unique()` to get `None` instead of this error"
+    )]
     Duplicate {
         /// The job's name.
         name: String,

@@ -35,7 +35,12 @@ impl Job {
     /// Runs the ready jobs named `name` in this process, then returns (the legacy `Job::run`).
     pub async fn run(name: &str) -> Result<WorkerReport, Error> {
         let queue = default_queue().await?;
-        Worker::new(&queue).only_named(name).stop_when_empty().quiet().run().await
+        Worker::new(&queue)
+            .only_named(name)
+            .stop_when_empty()
+            .quiet()
+            .run()
+            .await
     }
 
     /// Runs every ready job of every queue in this process, then returns (the legacy `Job::runall`).

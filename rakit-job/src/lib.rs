@@ -60,7 +60,8 @@ pub use worker::{Worker, WorkerReport};
 /// Everything a job definition and its dispatch need: `use rakit_job::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Job, JobContext, JobError, JobResult, JobSpec, Jobable, PendingDispatch, UniqueDispatch, Worker, job,
+        Job, JobContext, JobError, JobResult, JobSpec, Jobable, PendingDispatch, UniqueDispatch,
+        Worker, job,
     };
 }
 

@@ -45,9 +45,14 @@ impl Queue {
         #[cfg(feature = "_sql")]
         if config.driver == "database" {
             let url = config.store_url();
-            let sql = Arc::new(rakit_job_sql::SqlDriver::connect(&url, &config.table, &config.failed_table).await?);
+            let sql = Arc::new(
+                rakit_job_sql::SqlDriver::connect(&url, &config.table, &config.failed_table)
+                    .await?,
+            );
             let mut queue = Queue::with_driver(sql.clone(), config.clone());
-            Arc::get_mut(&mut queue.inner).expect("the queue was just made").sql = Some(sql);
+            Arc::get_mut(&mut queue.inner)
+                .expect("the queue was just made")
+                .sql = Some(sql);
             return Ok(queue);
         }
         let driver = open_driver(config).await?;
@@ -62,13 +67,20 @@ impl Queue {
     /// # Ok(()) }
     /// ```
     pub async fn open(url: &str) -> Result<Queue, Error> {
-        let config = Config { driver: driver_for_url(url).to_string(), url: url.to_string(), ..Config::default() };
+        let config = Config {
+            driver: driver_for_url(url).to_string(),
+            url: url.to_string(),
+            ..Config::default()
+        };
         Queue::connect(&config).await
     }
 
     /// A queue kept in process memory: for tests and examples, nothing survives the process.
     pub fn memory() -> Queue {
-        let config = Config { driver: "memory".into(), ..Config::default() };
+        let config = Config {
+            driver: "memory".into(),
+            ..Config::default()
+        };
         Queue::with_driver(Arc::new(MemoryDriver::new()), config)
     }
 
@@ -145,7 +157,9 @@ async fn open_driver(config: &Config) -> Result<Arc<dyn Driver>, Error> {
         "redis" => {
             #[cfg(feature = "redis")]
             {
-                Ok(Arc::new(rakit_job_redis::RedisDriver::connect(&url, &config.key).await?))
+                Ok(Arc::new(
+                    rakit_job_redis::RedisDriver::connect(&url, &config.key).await?,
+                ))
             }
             #[cfg(not(feature = "redis"))]
             {
@@ -155,7 +169,9 @@ async fn open_driver(config: &Config) -> Result<Arc<dyn Driver>, Error> {
         "memcached" => {
             #[cfg(feature = "memcached")]
             {
-                Ok(Arc::new(rakit_job_memcached::MemcachedDriver::connect(&url, &config.key).await?))
+                Ok(Arc::new(
+                    rakit_job_memcached::MemcachedDriver::connect(&url, &config.key).await?,
+                ))
             }
             #[cfg(not(feature = "memcached"))]
             {

@@ -56,7 +56,9 @@ fn start_job<T: Jobable>(payload: &str, ctx: JobContext) -> Result<BoxJobFuture,
 }
 
 fn check_payload<T: Jobable>(payload: &Value) -> Result<(), String> {
-    T::deserialize(payload).map(|_| ()).map_err(|e| e.to_string())
+    T::deserialize(payload)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Every job type linked into this binary.

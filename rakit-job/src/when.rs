@@ -117,13 +117,21 @@ mod tests {
     #[test]
     fn guide_format_is_local_time() {
         let ms = When::from("2024-12-31 10:00:00").millis().unwrap();
-        let expected = Local.with_ymd_and_hms(2024, 12, 31, 10, 0, 0).unwrap().timestamp_millis();
+        let expected = Local
+            .with_ymd_and_hms(2024, 12, 31, 10, 0, 0)
+            .unwrap()
+            .timestamp_millis();
         assert_eq!(ms, expected);
     }
 
     #[test]
     fn impossible_dates_are_refused_with_a_sentence() {
-        for bad in ["", "2024-13-01 00:00:00", "2024-12-31 25:00:00", "next tuesday"] {
+        for bad in [
+            "",
+            "2024-13-01 00:00:00",
+            "2024-12-31 25:00:00",
+            "next tuesday",
+        ] {
             let err = When::from(bad).millis().unwrap_err().to_string();
             assert!(err.contains("cannot read the date"), "{bad:?}: {err}");
         }
@@ -133,6 +141,9 @@ mod tests {
     fn system_time_and_chrono_agree() {
         let now = SystemTime::now();
         let chrono_now: DateTime<chrono::Utc> = now.into();
-        assert_eq!(When::from(now).millis().unwrap(), When::from(chrono_now).millis().unwrap());
+        assert_eq!(
+            When::from(now).millis().unwrap(),
+            When::from(chrono_now).millis().unwrap()
+        );
     }
 }

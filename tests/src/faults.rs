@@ -14,7 +14,8 @@ macro_rules! crash_storm_test {
     ($config:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn nothing_is_lost_when_workers_are_killed_mid_drain() {
-            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let harness =
+                $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
             let every = std::time::Duration::from_millis(700);
             let report = $crate::faults::crash_storm(&harness, 10_000, 20, every).await;
             eprintln!("crash storm on {}: {report:?}", harness.queue.describe());
@@ -76,13 +77,23 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
             let mut plain = 0;
             for i in 0..jobs {
                 if i % 50 == 49 {
-                    let job = NoOverlapSleep { key: format!("k{}", i % 10), ms: 5, log: overlap_log.clone() };
-                    NoOverlapSleep::dispatch(job).via(&queue).await.expect("dispatch failed");
-                } else {
-                    RecordRun::dispatch(RecordRun { log: log.clone(), tag: format!("job-{i}") })
+                    let job = NoOverlapSleep {
+                        key: format!("k{}", i % 10),
+                        ms: 5,
+                        log: overlap_log.clone(),
+                    };
+                    NoOverlapSleep::dispatch(job)
                         .via(&queue)
                         .await
                         .expect("dispatch failed");
+                } else {
+                    RecordRun::dispatch(RecordRun {
+                        log: log.clone(),
+                        tag: format!("job-{i}"),
+                    })
+                    .via(&queue)
+                    .await
+                    .expect("dispatch failed");
                     plain += 1;
                 }
             }
@@ -103,11 +114,19 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
     let plain = dispatcher.await.expect("the dispatcher panicked");
     let overlapping = jobs - plain;
 
-    wait_until("every dispatched job to run", Duration::from_secs(300), || async {
-        let ran: std::collections::HashSet<String> = read_log(&log).into_iter().map(|e| e.label).collect();
-        let ends = read_log(&overlap_log).iter().filter(|e| e.event == "end").count();
-        ran.len() >= plain && ends >= overlapping
-    })
+    wait_until(
+        "every dispatched job to run",
+        Duration::from_secs(300),
+        || async {
+            let ran: std::collections::HashSet<String> =
+                read_log(&log).into_iter().map(|e| e.label).collect();
+            let ends = read_log(&overlap_log)
+                .iter()
+                .filter(|e| e.event == "end")
+                .count();
+            ran.len() >= plain && ends >= overlapping
+        },
+    )
     .await;
     wait_until("the store to empty", Duration::from_secs(60), || async {
         let t = h.totals().await;
@@ -127,7 +146,13 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
     let mut locks_held = 0;
     for k in 0..10 {
         let key = format!("{}:k{k}", NoOverlapSleep::NAME);
-        if !h.queue.driver().lock(&key, "probe", 1000).await.expect("lock probe failed") {
+        if !h
+            .queue
+            .driver()
+            .lock(&key, "probe", 1000)
+            .await
+            .expect("lock probe failed")
+        {
             locks_held += 1;
         }
     }

@@ -28,7 +28,9 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A fresh temporary folder for one test.
 pub fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join("rakit-job-tests").join(unique_name(label));
+    let dir = std::env::temp_dir()
+        .join("rakit-job-tests")
+        .join(unique_name(label));
     std::fs::create_dir_all(&dir).expect("cannot create a temporary folder");
     dir
 }
@@ -49,7 +51,12 @@ impl Harness {
     /// `job:table` and `migrate`, as a user would) and connects to it.
     pub async fn new(config: Config, worker_bin: &str) -> Harness {
         let dir = temp_dir("harness");
-        let mut harness = Harness { config, queue: Queue::memory(), dir, worker_bin: PathBuf::from(worker_bin) };
+        let mut harness = Harness {
+            config,
+            queue: Queue::memory(),
+            dir,
+            worker_bin: PathBuf::from(worker_bin),
+        };
         if harness.config.driver == "database" {
             let path = harness.dir.join("migrations");
             let path = path.to_str().expect("utf-8 temp path");
@@ -57,7 +64,10 @@ impl Harness {
             harness.cli_ok(&["migrate", "--path", path]).await;
         }
         harness.queue = Queue::connect(&harness.config).await.unwrap_or_else(|e| {
-            panic!("cannot connect to the test store {}: {e}", harness.config.redacted_url())
+            panic!(
+                "cannot connect to the test store {}: {e}",
+                harness.config.redacted_url()
+            )
         });
         harness
     }
@@ -66,7 +76,10 @@ impl Harness {
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.config;
         vec![
-            ("RAKIT_JOB_CONFIG".into(), self.dir.join("no-config.toml").display().to_string()),
+            (
+                "RAKIT_JOB_CONFIG".into(),
+                self.dir.join("no-config.toml").display().to_string(),
+            ),
             ("RAKIT_JOB_DRIVER".into(), c.driver.clone()),
             ("RAKIT_JOB_URL".into(), c.store_url()),
             ("RAKIT_JOB_TABLE".into(), c.table.clone()),
@@ -81,13 +94,20 @@ impl Harness {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.worker_bin);
-        cmd.args(args).envs(self.env()).env("RUST_LOG", "rakit_job=info,warn").kill_on_drop(true);
+        cmd.args(args)
+            .envs(self.env())
+            .env("RUST_LOG", "rakit_job=info,warn")
+            .kill_on_drop(true);
         cmd
     }
 
     /// Runs a CLI command to completion and returns (exit code, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.command(args).output().await.expect("cannot start test-worker");
+        let out = self
+            .command(args)
+            .output()
+            .await
+            .expect("cannot start test-worker");
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -106,8 +126,11 @@ impl Harness {
     pub fn spawn_worker(&self, args: &[&str]) -> Child {
         let mut all = vec!["job:runall"];
         all.extend_from_slice(args);
-        let log = std::fs::File::create(self.dir.join(format!("{}.log", rakit_job::JobId::generate())))
-            .expect("cannot create a worker log file");
+        let log = std::fs::File::create(
+            self.dir
+                .join(format!("{}.log", rakit_job::JobId::generate())),
+        )
+        .expect("cannot create a worker log file");
         self.command(&all)
             .stdout(Stdio::null())
             .stderr(log)
@@ -123,7 +146,14 @@ impl Harness {
     /// Counts of (ready, scheduled, reserved, failed) over every queue.
     pub async fn totals(&self) -> (u64, u64, u64, u64) {
         let stats = self.queue.driver().stats().await.expect("stats failed");
-        stats.iter().fold((0, 0, 0, 0), |t, s| (t.0 + s.ready, t.1 + s.scheduled, t.2 + s.reserved, t.3 + s.failed))
+        stats.iter().fold((0, 0, 0, 0), |t, s| {
+            (
+                t.0 + s.ready,
+                t.1 + s.scheduled,
+                t.2 + s.reserved,
+                t.3 + s.failed,
+            )
+        })
     }
 }
 
@@ -135,7 +165,10 @@ where
 {
     let started = Instant::now();
     while !check().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::{Harness, signal, wait_until};
 use rakit_job::{JobSpec, Worker};
-use rakit_test_jobs::{Entry, FailTimes, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log};
+use rakit_test_jobs::{
+    Entry, FailTimes, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -43,20 +45,44 @@ macro_rules! worker_suite {
 const LONG: Duration = Duration::from_secs(60);
 
 fn worker(h: &Harness) -> Worker {
-    Worker::new(&h.queue).handle_signals(false).sleep(Duration::from_millis(50)).quiet()
+    Worker::new(&h.queue)
+        .handle_signals(false)
+        .sleep(Duration::from_millis(50))
+        .quiet()
 }
 
 fn events(entries: &[Entry]) -> Vec<String> {
-    entries.iter().map(|e| format!("{} {} #{}", e.event, e.label, e.attempt)).collect()
+    entries
+        .iter()
+        .map(|e| format!("{} {} #{}", e.event, e.label, e.attempt))
+        .collect()
 }
 
 /// A due job on a higher queue always runs before any on a lower one, FIFO within a queue.
 pub async fn queues_are_served_in_strict_priority_order(h: Harness) {
     let log = h.log("order.log");
-    for (tag, queue) in [("low-1", "low"), ("default-1", "default"), ("high-1", "high"), ("low-2", "low"), ("high-2", "high")] {
-        RecordRun::dispatch(RecordRun { log: log.clone(), tag: tag.into() }).on_queue(queue).via(&h.queue).await.unwrap();
+    for (tag, queue) in [
+        ("low-1", "low"),
+        ("default-1", "default"),
+        ("high-1", "high"),
+        ("low-2", "low"),
+        ("high-2", "high"),
+    ] {
+        RecordRun::dispatch(RecordRun {
+            log: log.clone(),
+            tag: tag.into(),
+        })
+        .on_queue(queue)
+        .via(&h.queue)
+        .await
+        .unwrap();
     }
-    let report = worker(&h).queues(["high", "default", "low"]).stop_when_empty().run().await.unwrap();
+    let report = worker(&h)
+        .queues(["high", "default", "low"])
+        .stop_when_empty()
+        .run()
+        .await
+        .unwrap();
     assert_eq!(report.succeeded, 5);
     let order: Vec<String> = read_log(&log).into_iter().map(|e| e.label).collect();
     assert_eq!(order, ["high-1", "high-2", "default-1", "low-1", "low-2"]);
@@ -66,46 +92,89 @@ pub async fn queues_are_served_in_strict_priority_order(h: Harness) {
 pub async fn scheduled_job_is_not_run_before_its_time(h: Harness) {
     let log = h.log("scheduled.log");
     let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
-    RecordRun::dispatch_at(due, RecordRun { log: log.clone(), tag: "later".into() }).via(&h.queue).await.unwrap();
+    RecordRun::dispatch_at(
+        due,
+        RecordRun {
+            log: log.clone(),
+            tag: "later".into(),
+        },
+    )
+    .via(&h.queue)
+    .await
+    .unwrap();
     let early = worker(&h).stop_when_empty().run().await.unwrap();
     assert_eq!(early.processed(), 0, "a scheduled job ran early");
     assert_eq!(h.totals().await, (0, 1, 0, 0));
     let w = worker(&h);
     let stop = w.shutdown_handle();
     let running = tokio::spawn(w.run());
-    wait_until("the scheduled job to run", LONG, || async { !read_log(&log).is_empty() }).await;
+    wait_until("the scheduled job to run", LONG, || async {
+        !read_log(&log).is_empty()
+    })
+    .await;
     stop.shutdown();
     running.await.unwrap().unwrap();
     let ran = &read_log(&log)[0];
-    assert!(ran.at_ms as i64 >= due.timestamp_millis(), "ran {} ms early", due.timestamp_millis() - ran.at_ms as i64);
+    assert!(
+        ran.at_ms as i64 >= due.timestamp_millis(),
+        "ran {} ms early",
+        due.timestamp_millis() - ran.at_ms as i64
+    );
 }
 
 /// An error is retried (with the job's backoff) and a later success completes the job.
 pub async fn failing_job_is_retried_then_succeeds(h: Harness) {
     let log = h.log("retry.log");
-    FailTimes::dispatch(FailTimes { log: log.clone(), fail_first: 1 }).via(&h.queue).await.unwrap();
+    FailTimes::dispatch(FailTimes {
+        log: log.clone(),
+        fail_first: 1,
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
     let w = worker(&h).retries(3);
     let stop = w.shutdown_handle();
     let running = tokio::spawn(w.run());
-    wait_until("the retry to succeed", LONG, || async { read_log(&log).iter().any(|e| e.event == "ok") }).await;
+    wait_until("the retry to succeed", LONG, || async {
+        read_log(&log).iter().any(|e| e.event == "ok")
+    })
+    .await;
     stop.shutdown();
     let report = running.await.unwrap().unwrap();
     assert_eq!((report.retried, report.succeeded), (1, 1));
-    assert_eq!(events(&read_log(&log)), ["fail fail-times #1", "ok fail-times #2"]);
-    wait_until("the store to empty", LONG, || async { h.totals().await == (0, 0, 0, 0) }).await;
+    assert_eq!(
+        events(&read_log(&log)),
+        ["fail fail-times #1", "ok fail-times #2"]
+    );
+    wait_until("the store to empty", LONG, || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
 }
 
 /// `retries = N` runs a failing job N + 1 times, then keeps it in the failed store with its error.
 pub async fn spent_retries_leave_a_failed_record_with_the_error(h: Harness) {
     let log = h.log("doomed.log");
-    let id = FailTimes::dispatch(FailTimes { log: log.clone(), fail_first: 99 }).via(&h.queue).await.unwrap();
+    let id = FailTimes::dispatch(FailTimes {
+        log: log.clone(),
+        fail_first: 99,
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
     let w = worker(&h).retries(1);
     let stop = w.shutdown_handle();
     let running = tokio::spawn(w.run());
-    wait_until("the job to fail for good", LONG, || async { h.totals().await.3 == 1 }).await;
+    wait_until("the job to fail for good", LONG, || async {
+        h.totals().await.3 == 1
+    })
+    .await;
     stop.shutdown();
     running.await.unwrap().unwrap();
-    assert_eq!(events(&read_log(&log)), ["fail fail-times #1", "fail fail-times #2"]);
+    assert_eq!(
+        events(&read_log(&log)),
+        ["fail fail-times #1", "fail fail-times #2"]
+    );
     let failed = h.queue.driver().failed(10).await.unwrap();
     assert_eq!(failed.len(), 1);
     let f = &failed[0];
@@ -113,7 +182,10 @@ pub async fn spent_retries_leave_a_failed_record_with_the_error(h: Harness) {
     assert_eq!(f.name, FailTimes::NAME);
     assert_eq!(f.queue, "default");
     assert_eq!(f.attempts, 2);
-    assert_eq!(f.error, "failing on purpose: attempt 2 of the first 99 that fail");
+    assert_eq!(
+        f.error,
+        "failing on purpose: attempt 2 of the first 99 that fail"
+    );
     assert!(f.payload.contains("\"fail_first\":99"), "{}", f.payload);
     assert_eq!(h.totals().await, (0, 0, 0, 1));
 }
@@ -121,54 +193,126 @@ pub async fn spent_retries_leave_a_failed_record_with_the_error(h: Harness) {
 /// A panicking job is recorded as failed with its message, and the worker goes on to the next job.
 pub async fn a_panic_fails_the_job_and_the_worker_carries_on(h: Harness) {
     let log = h.log("panic.log");
-    Panics::dispatch(Panics { log: log.clone() }).on_queue("high").via(&h.queue).await.unwrap();
-    RecordRun::dispatch(RecordRun { log: log.clone(), tag: "after".into() }).via(&h.queue).await.unwrap();
-    let report = worker(&h).retries(0).queues(["high", "default"]).stop_when_empty().run().await.unwrap();
+    Panics::dispatch(Panics { log: log.clone() })
+        .on_queue("high")
+        .via(&h.queue)
+        .await
+        .unwrap();
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "after".into(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
+    let report = worker(&h)
+        .retries(0)
+        .queues(["high", "default"])
+        .stop_when_empty()
+        .run()
+        .await
+        .unwrap();
     assert_eq!((report.failed, report.succeeded), (1, 1));
     assert_eq!(events(&read_log(&log)), ["panic panics #1", "run after #1"]);
     let failed = &h.queue.driver().failed(10).await.unwrap()[0];
-    assert_eq!(failed.error, format!("the job panicked: {}", Panics::MESSAGE));
+    assert_eq!(
+        failed.error,
+        format!("the job panicked: {}", Panics::MESSAGE)
+    );
 }
 
 /// `.unique()` stores one job per key while it is pending, and another once it is done.
 pub async fn unique_dispatch_is_skipped_while_a_job_is_pending(h: Harness) {
     let log = h.log("unique.log");
-    let job = || RecordRun { log: log.clone(), tag: "once".into() };
-    let first = RecordRun::dispatch(job()).unique().via(&h.queue).await.unwrap();
-    let second = RecordRun::dispatch(job()).unique().via(&h.queue).await.unwrap();
+    let job = || RecordRun {
+        log: log.clone(),
+        tag: "once".into(),
+    };
+    let first = RecordRun::dispatch(job())
+        .unique()
+        .via(&h.queue)
+        .await
+        .unwrap();
+    let second = RecordRun::dispatch(job())
+        .unique()
+        .via(&h.queue)
+        .await
+        .unwrap();
     assert!(first.is_some());
-    assert_eq!(second, None, "a second unique dispatch was stored while the first was pending");
+    assert_eq!(
+        second, None,
+        "a second unique dispatch was stored while the first was pending"
+    );
     worker(&h).stop_when_empty().run().await.unwrap();
     assert_eq!(read_log(&log).len(), 1);
-    assert!(RecordRun::dispatch(job()).unique().via(&h.queue).await.unwrap().is_some());
+    assert!(
+        RecordRun::dispatch(job())
+            .unique()
+            .via(&h.queue)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Two worker processes never run two jobs with the same no-overlap key at once; other keys still run.
 pub async fn no_overlap_holds_across_worker_processes(h: Harness) {
     let log = h.log("overlap.log");
     for i in 0..8 {
-        let key = if i % 4 == 3 { "other" } else { "report-2024-12" };
-        NoOverlapSleep::dispatch(NoOverlapSleep { key: key.into(), ms: 150, log: log.clone() }).via(&h.queue).await.unwrap();
+        let key = if i % 4 == 3 {
+            "other"
+        } else {
+            "report-2024-12"
+        };
+        NoOverlapSleep::dispatch(NoOverlapSleep {
+            key: key.into(),
+            ms: 150,
+            log: log.clone(),
+        })
+        .via(&h.queue)
+        .await
+        .unwrap();
     }
     let a = h.spawn_worker(&["--concurrency=3", "--sleep=50"]);
     let b = h.spawn_worker(&["--concurrency=3", "--sleep=50"]);
-    wait_until("all 8 runs to end", LONG, || async { read_log(&log).iter().filter(|e| e.event == "end").count() == 8 }).await;
+    wait_until("all 8 runs to end", LONG, || async {
+        read_log(&log).iter().filter(|e| e.event == "end").count() == 8
+    })
+    .await;
     signal(&a, 15);
     signal(&b, 15);
     let entries = read_log(&log);
     for key in ["report-2024-12", "other"] {
         let of_key: Vec<Entry> = entries.iter().filter(|e| e.label == key).cloned().collect();
-        assert_eq!(max_overlap(&of_key), 1, "runs of {key} overlapped: {:?}", events(&of_key));
+        assert_eq!(
+            max_overlap(&of_key),
+            1,
+            "runs of {key} overlapped: {:?}",
+            events(&of_key)
+        );
     }
-    assert_eq!(entries.iter().filter(|e| e.event == "start").count(), 8, "a run was repeated or lost");
+    assert_eq!(
+        entries.iter().filter(|e| e.event == "start").count(),
+        8,
+        "a run was repeated or lost"
+    );
 }
 
 /// A worker killed with SIGKILL mid-job loses nothing: another worker runs the job once its lease expires.
 pub async fn a_killed_workers_job_runs_again_after_its_lease(h: Harness) {
     let log = h.log("killed.log");
-    let id = Sleeps::dispatch(Sleeps { ms: 2000, log: log.clone() }).via(&h.queue).await.unwrap();
+    let id = Sleeps::dispatch(Sleeps {
+        ms: 2000,
+        log: log.clone(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
     let mut doomed = h.spawn_worker(&["--sleep=50"]);
-    wait_until("the job to start", LONG, || async { !read_log(&log).is_empty() }).await;
+    wait_until("the job to start", LONG, || async {
+        !read_log(&log).is_empty()
+    })
+    .await;
     signal(&doomed, 9);
     let _ = doomed.wait().await;
     let _rescuer = h.spawn_worker(&["--sleep=50"]);
@@ -177,21 +321,39 @@ pub async fn a_killed_workers_job_runs_again_after_its_lease(h: Harness) {
     })
     .await;
     let entries = read_log(&log);
-    assert_eq!(events(&entries), ["start sleeps #1", "start sleeps #2", "end sleeps #2"]);
+    assert_eq!(
+        events(&entries),
+        ["start sleeps #1", "start sleeps #2", "end sleeps #2"]
+    );
     assert!(entries.iter().all(|e| e.id == id.to_string()));
-    wait_until("the store to empty", LONG, || async { h.totals().await == (0, 0, 0, 0) }).await;
+    wait_until("the store to empty", LONG, || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
 }
 
 /// A job running three times longer than the lease renews it, so a second worker never takes it.
 pub async fn a_job_longer_than_its_lease_keeps_it_while_running(h: Harness) {
     let log = h.log("long.log");
-    Sleeps::dispatch(Sleeps { ms: 3 * h.config.lease_ms, log: log.clone() }).via(&h.queue).await.unwrap();
+    Sleeps::dispatch(Sleeps {
+        ms: 3 * h.config.lease_ms,
+        log: log.clone(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
     let a = h.spawn_worker(&["--sleep=50"]);
     let b = h.spawn_worker(&["--sleep=50"]);
-    wait_until("the long job to end", LONG, || async { read_log(&log).iter().any(|e| e.event == "end") }).await;
+    wait_until("the long job to end", LONG, || async {
+        read_log(&log).iter().any(|e| e.event == "end")
+    })
+    .await;
     signal(&a, 15);
     signal(&b, 15);
-    assert_eq!(events(&read_log(&log)), ["start sleeps #1", "end sleeps #1"]);
+    assert_eq!(
+        events(&read_log(&log)),
+        ["start sleeps #1", "end sleeps #1"]
+    );
 }
 
 /// Three worker processes sharing a store run each of 300 jobs exactly once.
@@ -200,10 +362,22 @@ pub async fn several_worker_processes_run_each_job_exactly_once(h: Harness) {
     let log = h.log("once.log");
     for i in 0..JOBS {
         let queue = ["high", "default", "low"][i % 3];
-        RecordRun::dispatch(RecordRun { log: log.clone(), tag: format!("job-{i}") }).on_queue(queue).via(&h.queue).await.unwrap();
+        RecordRun::dispatch(RecordRun {
+            log: log.clone(),
+            tag: format!("job-{i}"),
+        })
+        .on_queue(queue)
+        .via(&h.queue)
+        .await
+        .unwrap();
     }
-    let workers: Vec<_> = (0..3).map(|_| h.spawn_worker(&["--concurrency=4", "--sleep=50"])).collect();
-    wait_until("every job to run", LONG * 2, || async { read_log(&log).len() >= JOBS }).await;
+    let workers: Vec<_> = (0..3)
+        .map(|_| h.spawn_worker(&["--concurrency=4", "--sleep=50"]))
+        .collect();
+    wait_until("every job to run", LONG * 2, || async {
+        read_log(&log).len() >= JOBS
+    })
+    .await;
     for w in &workers {
         signal(w, 15);
     }
@@ -214,21 +388,50 @@ pub async fn several_worker_processes_run_each_job_exactly_once(h: Harness) {
     assert_eq!(runs.len(), JOBS, "some jobs never ran");
     let repeated: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "jobs ran more than once: {repeated:?}");
-    wait_until("the store to empty", LONG, || async { h.totals().await == (0, 0, 0, 0) }).await;
+    wait_until("the store to empty", LONG, || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
 }
 
 /// SIGTERM stops taking jobs but lets the running one finish, and the process exits cleanly.
 pub async fn sigterm_lets_the_running_job_finish(h: Harness) {
     let log = h.log("graceful.log");
-    Sleeps::dispatch(Sleeps { ms: 800, log: log.clone() }).via(&h.queue).await.unwrap();
-    RecordRun::dispatch(RecordRun { log: log.clone(), tag: "not-taken".into() }).on_queue("low").via(&h.queue).await.unwrap();
+    Sleeps::dispatch(Sleeps {
+        ms: 800,
+        log: log.clone(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "not-taken".into(),
+    })
+    .on_queue("low")
+    .via(&h.queue)
+    .await
+    .unwrap();
     let mut child = h.spawn_worker(&["--queue=default,low", "--sleep=50"]);
-    wait_until("the job to start", LONG, || async { !read_log(&log).is_empty() }).await;
+    wait_until("the job to start", LONG, || async {
+        !read_log(&log).is_empty()
+    })
+    .await;
     signal(&child, 15);
-    let status = tokio::time::timeout(LONG, child.wait()).await.expect("the worker did not stop").unwrap();
+    let status = tokio::time::timeout(LONG, child.wait())
+        .await
+        .expect("the worker did not stop")
+        .unwrap();
     assert!(status.success(), "the worker exited with {status}");
-    assert_eq!(events(&read_log(&log)), ["start sleeps #1", "end sleeps #1"]);
-    assert_eq!(h.totals().await, (1, 0, 0, 0), "the job not yet taken must stay ready");
+    assert_eq!(
+        events(&read_log(&log)),
+        ["start sleeps #1", "end sleeps #1"]
+    );
+    assert_eq!(
+        h.totals().await,
+        (1, 0, 0, 0),
+        "the job not yet taken must stay ready"
+    );
 }
 
 /// Where the store can signal, a worker in another process waiting with a long sleep starts a new job at once.
@@ -244,8 +447,19 @@ pub async fn an_idle_worker_in_another_process_wakes_on_dispatch(h: Harness) {
     let _idle = h.spawn_worker(&["--sleep=600000"]);
     // Give the worker time to start and go idle; its first poll finds nothing.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    RecordRun::dispatch(RecordRun { log: log.clone(), tag: "wake".into() }).via(&h.queue).await.unwrap();
-    wait_until("the idle worker to wake", Duration::from_secs(20), || async { !read_log(&log).is_empty() }).await;
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "wake".into(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
+    wait_until(
+        "the idle worker to wake",
+        Duration::from_secs(20),
+        || async { !read_log(&log).is_empty() },
+    )
+    .await;
 }
 
 /// A worker sleeping an hour between polls still starts a job dispatched in its own process at once.
@@ -256,8 +470,19 @@ pub async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep(h:
     let running = tokio::spawn(w.run());
     // Let the worker find the store empty and go idle.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    RecordRun::dispatch(RecordRun { log: log.clone(), tag: "now".into() }).via(&h.queue).await.unwrap();
-    wait_until("the in-process wake-up", Duration::from_secs(20), || async { !read_log(&log).is_empty() }).await;
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "now".into(),
+    })
+    .via(&h.queue)
+    .await
+    .unwrap();
+    wait_until(
+        "the in-process wake-up",
+        Duration::from_secs(20),
+        || async { !read_log(&log).is_empty() },
+    )
+    .await;
     stop.shutdown();
     assert_eq!(running.await.unwrap().unwrap().succeeded, 1);
 }
@@ -267,22 +492,40 @@ pub async fn failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli(h
     let log = h.log("cli.log");
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(FailTimes::dispatch(FailTimes { log: log.clone(), fail_first: 1 }).via(&h.queue).await.unwrap());
+        ids.push(
+            FailTimes::dispatch(FailTimes {
+                log: log.clone(),
+                fail_first: 1,
+            })
+            .via(&h.queue)
+            .await
+            .unwrap(),
+        );
     }
     worker(&h).retries(0).stop_when_empty().run().await.unwrap();
     assert_eq!(h.totals().await.3, 3);
 
     let listed = h.cli_ok(&["job:failed"]).await;
     for id in &ids {
-        assert!(listed.contains(&id.to_string()), "job:failed does not list {id}:\n{listed}");
+        assert!(
+            listed.contains(&id.to_string()),
+            "job:failed does not list {id}:\n{listed}"
+        );
     }
-    assert!(listed.contains("fail-times") && listed.contains("failing on purpose"), "{listed}");
+    assert!(
+        listed.contains("fail-times") && listed.contains("failing on purpose"),
+        "{listed}"
+    );
 
     h.cli_ok(&["job:retry", &ids[0].to_string()]).await;
     assert_eq!(h.totals().await, (1, 0, 0, 2));
     // Its attempts start afresh, so the retried job fails its first attempt once more.
     worker(&h).retries(0).stop_when_empty().run().await.unwrap();
-    let runs_of_first: Vec<u32> = read_log(&log).iter().filter(|e| e.id == ids[0].to_string()).map(|e| e.attempt).collect();
+    let runs_of_first: Vec<u32> = read_log(&log)
+        .iter()
+        .filter(|e| e.id == ids[0].to_string())
+        .map(|e| e.attempt)
+        .collect();
     assert_eq!(runs_of_first, [1, 1]);
     assert_eq!(h.totals().await, (0, 0, 0, 3));
 
@@ -297,20 +540,46 @@ pub async fn failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli(h
     assert!(err.contains("no failed job has the id"), "{err}");
     let (code, _, err) = h.cli(&["job:retry", "not-an-id"]).await;
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: ") && err.contains("is not a job id"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("is not a job id"),
+        "{err}"
+    );
 }
 
 /// `job:stats` counts each state per queue without printing secrets; `job:list` shows the linked jobs.
 pub async fn stats_and_list_commands_describe_the_store_and_the_jobs(h: Harness) {
     let log = h.log("stats.log");
-    RecordRun::dispatch(RecordRun { log: log.clone(), tag: "a".into() }).on_queue("emails").via(&h.queue).await.unwrap();
-    RecordRun::dispatch(RecordRun { log, tag: "b".into() }).delay(Duration::from_secs(3600)).on_queue("emails").via(&h.queue).await.unwrap();
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "a".into(),
+    })
+    .on_queue("emails")
+    .via(&h.queue)
+    .await
+    .unwrap();
+    RecordRun::dispatch(RecordRun {
+        log,
+        tag: "b".into(),
+    })
+    .delay(Duration::from_secs(3600))
+    .on_queue("emails")
+    .via(&h.queue)
+    .await
+    .unwrap();
     let stats = h.cli_ok(&["job:stats"]).await;
-    let row = stats.lines().find(|l| l.starts_with("emails")).unwrap_or_else(|| panic!("no emails row:\n{stats}"));
+    let row = stats
+        .lines()
+        .find(|l| l.starts_with("emails"))
+        .unwrap_or_else(|| panic!("no emails row:\n{stats}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells, ["emails", "1", "1", "0", "0"], "{stats}");
     let list = h.cli_ok(&["job:list"]).await;
-    for needle in ["record-run", "rakit_test_jobs::RecordRun", "no-overlap-sleep", "by key"] {
+    for needle in [
+        "record-run",
+        "rakit_test_jobs::RecordRun",
+        "no-overlap-sleep",
+        "by key",
+    ] {
         assert!(list.contains(needle), "job:list lacks {needle}:\n{list}");
     }
 }

@@ -23,7 +23,19 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 fn help_lists_every_command() {
     let (code, out, _) = run(&["--help"], &[]);
     assert_eq!(code, 0);
-    for command in ["job:table", "migrate", "job:runall", "job:run", "job:list", "job:stats", "job:failed", "job:retry", "job:forget", "job:flush", "job:supervisor"] {
+    for command in [
+        "job:table",
+        "migrate",
+        "job:runall",
+        "job:run",
+        "job:list",
+        "job:stats",
+        "job:failed",
+        "job:retry",
+        "job:forget",
+        "job:flush",
+        "job:supervisor",
+    ] {
         assert!(out.contains(command), "help lacks {command}:\n{out}");
     }
     let (code, out, _) = run(&["job:runall", "--help"], &[]);
@@ -34,18 +46,36 @@ fn help_lists_every_command() {
 #[test]
 fn usage_mistakes_exit_2_with_one_sentence() {
     let cases: &[(&[&str], &str)] = &[
-        (&["job:rnuall"], "unknown command `job:rnuall`; did you mean `job:runall`?"),
-        (&["job:runall", "--queues=high"], "has no option `--queues`; did you mean `--queue`?"),
-        (&["job:runall", "--retries=many"], "`--retries` takes a whole number"),
-        (&["job:runall", "--queue=../etc"], "the queue name \"../etc\" is invalid"),
+        (
+            &["job:rnuall"],
+            "unknown command `job:rnuall`; did you mean `job:runall`?",
+        ),
+        (
+            &["job:runall", "--queues=high"],
+            "has no option `--queues`; did you mean `--queue`?",
+        ),
+        (
+            &["job:runall", "--retries=many"],
+            "`--retries` takes a whole number",
+        ),
+        (
+            &["job:runall", "--queue=../etc"],
+            "the queue name \"../etc\" is invalid",
+        ),
         (&["job:run"], "`job:run` needs a job name"),
         (&["job:retry"], "`job:retry` needs a job id"),
-        (&["job:supervisor", "--numprocs=high"], "`--numprocs` takes queue=count pairs"),
+        (
+            &["job:supervisor", "--numprocs=high"],
+            "`--numprocs` takes queue=count pairs",
+        ),
     ];
     for (args, expected) in cases {
         let (code, _, err) = run(args, &[]);
         assert!(err.contains(expected), "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "{args:?}: {err}"
+        );
         assert_eq!(code, 2, "{args:?}: {err}");
     }
 }
@@ -67,7 +97,10 @@ fn configuration_mistakes_exit_1_and_name_the_setting() {
 fn an_unreachable_server_is_one_sentence_without_the_password() {
     let (code, _, err) = run(
         &["job:stats"],
-        &[("RAKIT_JOB_DRIVER", "redis"), ("RAKIT_JOB_URL", "redis://:hunter2@127.0.0.1:1/")],
+        &[
+            ("RAKIT_JOB_DRIVER", "redis"),
+            ("RAKIT_JOB_URL", "redis://:hunter2@127.0.0.1:1/"),
+        ],
     );
     assert_eq!(code, 1, "{err}");
     assert!(!err.contains("hunter2"), "the password was printed: {err}");
@@ -76,7 +109,15 @@ fn an_unreachable_server_is_one_sentence_without_the_password() {
 
 #[test]
 fn the_supervisor_command_prints_a_program_per_queue() {
-    let (code, out, err) = run(&["job:supervisor", "--numprocs=high=2,default=4,low=1", "--command=/srv/app/rakit", "--user=deploy"], &[]);
+    let (code, out, err) = run(
+        &[
+            "job:supervisor",
+            "--numprocs=high=2,default=4,low=1",
+            "--command=/srv/app/rakit",
+            "--user=deploy",
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
     for expected in [
         "[program:rakit-high]",

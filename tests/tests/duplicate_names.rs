@@ -31,10 +31,19 @@ impl Jobable for DailyReport {
 #[tokio::test]
 async fn a_worker_refuses_to_start_and_names_both_types() {
     let queue = rakit_job::Queue::memory();
-    let err = Worker::new(&queue).handle_signals(false).stop_when_empty().run().await.unwrap_err();
+    let err = Worker::new(&queue)
+        .handle_signals(false)
+        .stop_when_empty()
+        .run()
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("two job types are named `report`"), "{text}");
-    assert!(text.contains("duplicate_names::MonthlyReport") && text.contains("duplicate_names::DailyReport"), "{text}");
+    assert!(
+        text.contains("duplicate_names::MonthlyReport")
+            && text.contains("duplicate_names::DailyReport"),
+        "{text}"
+    );
 }
 
 #[test]

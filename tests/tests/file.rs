@@ -7,7 +7,9 @@ async fn config() -> Config {
     let name = unique_name("rk");
     Config {
         driver: "file".into(),
-        url: rakit_job_tests::temp_dir("file-store").display().to_string(),
+        url: rakit_job_tests::temp_dir("file-store")
+            .display()
+            .to_string(),
         table: name.clone(),
         failed_table: format!("{name}_failed"),
         key: name.replace('_', "."),

@@ -32,7 +32,11 @@ fn config(driver: &str, url: String) -> Config {
 }
 
 fn run(cmd: &str) {
-    let status = Command::new("bash").arg("-c").arg(cmd).status().expect("cannot run bash");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .expect("cannot run bash");
     assert!(status.success(), "`{cmd}` failed with {status}");
 }
 
@@ -44,7 +48,9 @@ fn port_open(port: u16) -> bool {
 /// returns how many dispatches had to be retried because the server was down.
 async fn drain_through_restarts(h: &Harness, restart: impl Fn()) -> usize {
     let log = h.log("restart.log");
-    let workers: Vec<_> = (0..2).map(|_| h.spawn_worker(&["--concurrency=4", "--sleep=50"])).collect();
+    let workers: Vec<_> = (0..2)
+        .map(|_| h.spawn_worker(&["--concurrency=4", "--sleep=50"]))
+        .collect();
     let dispatcher = {
         let queue = h.queue.clone();
         let log = log.clone();
@@ -52,11 +58,18 @@ async fn drain_through_restarts(h: &Harness, restart: impl Fn()) -> usize {
             let mut retried = 0;
             for i in 0..JOBS {
                 loop {
-                    let job = RecordRun { log: log.clone(), tag: format!("job-{i}") };
+                    let job = RecordRun {
+                        log: log.clone(),
+                        tag: format!("job-{i}"),
+                    };
                     match RecordRun::dispatch(job).via(&queue).await {
                         Ok(_) => break,
                         Err(e) => {
-                            assert!(e.to_string().contains("cannot reach") || e.to_string().contains("failed"), "unclear dispatch error: {e}");
+                            assert!(
+                                e.to_string().contains("cannot reach")
+                                    || e.to_string().contains("failed"),
+                                "unclear dispatch error: {e}"
+                            );
                             retried += 1;
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
@@ -70,32 +83,53 @@ async fn drain_through_restarts(h: &Harness, restart: impl Fn()) -> usize {
         })
     };
     for _ in 0..2 {
-        wait_until("some jobs to run before the restart", Duration::from_secs(120), || async {
-            !read_log(&log).is_empty()
-        })
+        wait_until(
+            "some jobs to run before the restart",
+            Duration::from_secs(120),
+            || async { !read_log(&log).is_empty() },
+        )
         .await;
         tokio::task::block_in_place(&restart);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let retried = dispatcher.await.expect("the dispatcher panicked");
-    wait_until("every job to run after the restarts", Duration::from_secs(240), || async {
-        read_log(&log).into_iter().map(|e| e.label).collect::<HashSet<_>>().len() >= JOBS
-    })
+    wait_until(
+        "every job to run after the restarts",
+        Duration::from_secs(240),
+        || async {
+            read_log(&log)
+                .into_iter()
+                .map(|e| e.label)
+                .collect::<HashSet<_>>()
+                .len()
+                >= JOBS
+        },
+    )
     .await;
     for w in &workers {
         signal(w, 15);
     }
     let ran: HashSet<String> = read_log(&log).into_iter().map(|e| e.label).collect();
     assert_eq!(ran.len(), JOBS, "jobs were lost");
-    wait_until("the store to empty", Duration::from_secs(60), || async { h.totals().await == (0, 0, 0, 0) }).await;
-    eprintln!("{}: {JOBS} jobs through 2 restarts, {retried} dispatches retried during the outages", h.queue.describe());
+    wait_until("the store to empty", Duration::from_secs(60), || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
+    eprintln!(
+        "{}: {JOBS} jobs through 2 restarts, {retried} dispatches retried during the outages",
+        h.queue.describe()
+    );
     retried
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarts_lose_no_job() {
     let _one = SERIAL.lock().await;
-    let h = Harness::new(config("database", "postgres://postgres@127.0.0.1:5432/test".into()), env!("CARGO_BIN_EXE_test-worker")).await;
+    let h = Harness::new(
+        config("database", "postgres://postgres@127.0.0.1:5432/test".into()),
+        env!("CARGO_BIN_EXE_test-worker"),
+    )
+    .await;
     drain_through_restarts(&h, || {
         run("pg_ctlcluster --skip-systemctl-redirect \"$(ls /etc/postgresql | head -n1)\" main restart -m fast");
         assert!(port_open(5432));
@@ -106,10 +140,14 @@ async fn postgres_restarts_lose_no_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restarts_lose_no_job() {
     let _one = SERIAL.lock().await;
-    let h = Harness::new(config("database", "mysql://root@127.0.0.1:3306/test".into()), env!("CARGO_BIN_EXE_test-worker")).await;
+    let h = Harness::new(
+        config("database", "mysql://root@127.0.0.1:3306/test".into()),
+        env!("CARGO_BIN_EXE_test-worker"),
+    )
+    .await;
     drain_through_restarts(&h, || {
         run("mysqladmin -h 127.0.0.1 -u root shutdown");
-        run("for i in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null || break; sleep 0.1; done");
+        run("for i in $(seq 1 300); do pgrep -x mariadbd >/dev/null || exit 0; sleep 0.1; done; exit 1");
         run("start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd");
         run("for i in $(seq 1 200); do mysql -h 127.0.0.1 -u root -e 'select 1' test >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1");
     })
@@ -126,7 +164,18 @@ struct PrivateRedis {
 impl PrivateRedis {
     fn start(port: u16, dir: std::path::PathBuf) -> Self {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
             .arg("--dir")
             .arg(&dir)
             .stdout(std::process::Stdio::null())
@@ -160,6 +209,10 @@ async fn redis_with_appendonly_restarts_lose_no_job() {
     let _one = SERIAL.lock().await;
     let port = 20000 + (std::process::id() % 20000) as u16;
     let redis = std::sync::Mutex::new(PrivateRedis::start(port, temp_dir("redis-aof")));
-    let h = Harness::new(config("redis", format!("redis://127.0.0.1:{port}")), env!("CARGO_BIN_EXE_test-worker")).await;
+    let h = Harness::new(
+        config("redis", format!("redis://127.0.0.1:{port}")),
+        env!("CARGO_BIN_EXE_test-worker"),
+    )
+    .await;
     drain_through_restarts(&h, || redis.lock().unwrap().restart()).await;
 }

@@ -36,7 +36,10 @@ async fn a_worker_on_a_database_without_the_tables_says_to_run_job_table_and_mig
     config.table = "rakit_jobs".into();
     config.failed_table = "rakit_failed_jobs_x".into();
     let harness_env = [
-        ("RAKIT_JOB_CONFIG", dir.join("none.toml").display().to_string()),
+        (
+            "RAKIT_JOB_CONFIG",
+            dir.join("none.toml").display().to_string(),
+        ),
         ("RAKIT_JOB_URL", config.url.clone()),
         ("RAKIT_JOB_FAILED_TABLE", config.failed_table.clone()),
     ];
@@ -51,19 +54,30 @@ async fn a_worker_on_a_database_without_the_tables_says_to_run_job_table_and_mig
 
     // After job:table and migrate, the same command works.
     let migrations = dir.join("migrations").display().to_string();
-    for args in [vec!["job:table", "--path", &migrations], vec!["migrate", "--path", &migrations]] {
+    for args in [
+        vec!["job:table", "--path", &migrations],
+        vec!["migrate", "--path", &migrations],
+    ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-worker"))
             .args(&args)
             .envs(harness_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_test-worker"))
         .args(["job:runall", "--stop-when-empty"])
         .envs(harness_env.iter().map(|(k, v)| (k.to_string(), v.clone())))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = Harness::new;
 }

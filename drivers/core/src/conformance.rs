@@ -78,7 +78,10 @@ async fn push(store: &Store, name: &str, queue: &str, payload: &str) -> JobId {
 
 async fn take(store: &Store, qs: &[&str], limit: usize, lease_ms: Millis) -> Vec<Reserved> {
     let qs = queues(qs);
-    store.reserve(&ReserveRequest::new(&qs, limit, lease_ms)).await.unwrap()
+    store
+        .reserve(&ReserveRequest::new(&qs, limit, lease_ms))
+        .await
+        .unwrap()
 }
 
 async fn take_one(store: &Store, qs: &[&str]) -> Reserved {
@@ -119,9 +122,15 @@ pub async fn queues_are_served_in_strict_priority_order(store: Store) {
     assert_eq!(take_one(&store, &order).await.job.id, default);
     assert_eq!(take_one(&store, &order).await.job.id, low);
     // A batch also follows the order.
-    let ids = [push(&store, "b", "low", "{}").await, push(&store, "b", "high", "{}").await];
+    let ids = [
+        push(&store, "b", "low", "{}").await,
+        push(&store, "b", "high", "{}").await,
+    ];
     let batch = take(&store, &order, 2, LONG).await;
-    assert_eq!(batch.iter().map(|r| r.job.id.clone()).collect::<Vec<_>>(), vec![ids[1].clone(), ids[0].clone()]);
+    assert_eq!(
+        batch.iter().map(|r| r.job.id.clone()).collect::<Vec<_>>(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
     // A queue not asked for is never served.
     push(&store, "c", "other", "{}").await;
     assert!(take(&store, &order, 5, LONG).await.is_empty());
@@ -145,7 +154,10 @@ pub async fn scheduled_job_is_not_reserved_before_its_time(store: Store) {
     let mut job = NewJob::now("later", "default", "{}");
     job.available_at = now_ms() + 600;
     store.push(job).await.unwrap();
-    assert!(take(&store, &["default"], 1, LONG).await.is_empty(), "a scheduled job ran early");
+    assert!(
+        take(&store, &["default"], 1, LONG).await.is_empty(),
+        "a scheduled job ran early"
+    );
     sleep_ms(800).await;
     assert_eq!(take_one(&store, &["default"]).await.job.name, "later");
 }
@@ -155,10 +167,17 @@ pub async fn leased_job_is_invisible_until_its_lease_expires(store: Store) {
     push(&store, "leased", "default", "{}").await;
     let first = take(&store, &["default"], 1, SHORT).await;
     assert_eq!(first.len(), 1);
-    assert!(take(&store, &["default"], 1, LONG).await.is_empty(), "a leased job was handed out twice");
+    assert!(
+        take(&store, &["default"], 1, LONG).await.is_empty(),
+        "a leased job was handed out twice"
+    );
     sleep_ms(SHORT as u64 + 300).await;
     let again = take(&store, &["default"], 1, LONG).await;
-    assert_eq!(again.len(), 1, "a job whose lease expired was not reserved again");
+    assert_eq!(
+        again.len(),
+        1,
+        "a job whose lease expired was not reserved again"
+    );
     assert_eq!(again[0].job.id, first[0].job.id);
 }
 
@@ -179,9 +198,15 @@ pub async fn extended_lease_keeps_the_job_invisible(store: Store) {
     let r = take(&store, &["default"], 1, SHORT).await.pop().unwrap();
     for _ in 0..3 {
         sleep_ms(SHORT as u64 / 2).await;
-        assert!(store.extend(&r.lease, SHORT).await.unwrap(), "extending a held lease failed");
+        assert!(
+            store.extend(&r.lease, SHORT).await.unwrap(),
+            "extending a held lease failed"
+        );
     }
-    assert!(take(&store, &["default"], 1, LONG).await.is_empty(), "an extended lease expired");
+    assert!(
+        take(&store, &["default"], 1, LONG).await.is_empty(),
+        "an extended lease expired"
+    );
     assert!(store.ack(&r.lease).await.unwrap());
 }
 
@@ -205,17 +230,32 @@ pub async fn acked_job_is_gone(store: Store) {
     push(&store, "done", "default", "{}").await;
     let r = take_one(&store, &["default"]).await;
     assert!(store.ack(&r.lease).await.unwrap());
-    assert!(!store.ack(&r.lease).await.unwrap(), "a second ack claimed success");
+    assert!(
+        !store.ack(&r.lease).await.unwrap(),
+        "a second ack claimed success"
+    );
     let stats = store.stats().await.unwrap();
-    assert!(stats.iter().all(|s| s.ready + s.reserved + s.scheduled + s.failed == 0));
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.ready + s.reserved + s.scheduled + s.failed == 0)
+    );
 }
 
 /// A retried job waits for its backoff, then comes back with its attempts and last error.
 pub async fn retried_job_waits_and_keeps_its_attempts_and_error(store: Store) {
     push(&store, "flaky", "default", "{}").await;
     let r = take_one(&store, &["default"]).await;
-    assert!(store.retry(&r.lease, now_ms() + 500, "boom: disk full").await.unwrap());
-    assert!(take(&store, &["default"], 1, LONG).await.is_empty(), "a retry ran before its backoff");
+    assert!(
+        store
+            .retry(&r.lease, now_ms() + 500, "boom: disk full")
+            .await
+            .unwrap()
+    );
+    assert!(
+        take(&store, &["default"], 1, LONG).await.is_empty(),
+        "a retry ran before its backoff"
+    );
     sleep_ms(700).await;
     let again = take_one(&store, &["default"]).await;
     assert_eq!(again.job.attempts, 2);
@@ -248,7 +288,10 @@ pub async fn failed_job_moves_to_the_failed_store_with_its_error(store: Store) {
     assert_eq!(f.attempts, 1);
     assert!(f.failed_at >= f.created_at);
     let stats = store.stats().await.unwrap();
-    let low = stats.iter().find(|s| s.queue == "low").expect("stats lists the failed job's queue");
+    let low = stats
+        .iter()
+        .find(|s| s.queue == "low")
+        .expect("stats lists the failed job's queue");
     assert_eq!((low.failed, low.ready), (1, 0));
 }
 
@@ -267,7 +310,10 @@ pub async fn failed_job_can_be_retried_forgotten_and_flushed(store: Store) {
     assert!(!store.retry_failed(&ids[0]).await.unwrap());
     let back = take_one(&store, &["default"]).await;
     assert_eq!(back.job.id, ids[0]);
-    assert_eq!(back.job.attempts, 1, "a retried failed job starts its attempts afresh");
+    assert_eq!(
+        back.job.attempts, 1,
+        "a retried failed job starts its attempts afresh"
+    );
     assert_eq!(back.job.payload, r#"{"i":0}"#);
 
     assert!(store.forget_failed(&ids[1]).await.unwrap());
@@ -292,7 +338,10 @@ pub async fn reserve_by_name_takes_only_that_name(store: Store) {
     let wanted = push(&store, "wanted", "high", "{}").await;
     push(&store, "other", "high", "{}").await;
     let qs = queues(&["high", "default"]);
-    let got = store.reserve(&ReserveRequest::new(&qs, 10, LONG).only_named("wanted")).await.unwrap();
+    let got = store
+        .reserve(&ReserveRequest::new(&qs, 10, LONG).only_named("wanted"))
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job.id, wanted);
 }
@@ -305,14 +354,25 @@ pub async fn unique_push_is_skipped_while_the_key_is_stored(store: Store) {
         job
     };
     assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Stored);
-    assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Duplicate);
+    assert_eq!(
+        store.push(unique("{}")).await.unwrap(),
+        PushOutcome::Duplicate
+    );
     let r = take_one(&store, &["default"]).await;
-    assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Duplicate, "a reserved job still holds its key");
+    assert_eq!(
+        store.push(unique("{}")).await.unwrap(),
+        PushOutcome::Duplicate,
+        "a reserved job still holds its key"
+    );
     store.ack(&r.lease).await.unwrap();
     assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Stored);
     let r = take_one(&store, &["default"]).await;
     store.fail(&r.lease, "x").await.unwrap();
-    assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Stored, "a failed job kept its unique key");
+    assert_eq!(
+        store.push(unique("{}")).await.unwrap(),
+        PushOutcome::Stored,
+        "a failed job kept its unique key"
+    );
 
     // Many racing pushes store exactly one.
     store.flush_failed().await.unwrap();
@@ -337,13 +397,22 @@ pub async fn unique_push_is_skipped_while_the_key_is_stored(store: Store) {
 pub async fn lock_is_exclusive_until_unlocked_or_expired(store: Store) {
     assert!(store.lock("report", "a", LONG).await.unwrap());
     assert!(!store.lock("report", "b", LONG).await.unwrap());
-    assert!(store.lock("report", "a", LONG).await.unwrap(), "the holder could not renew its lock");
-    assert!(store.lock("other", "b", LONG).await.unwrap(), "locks of different keys collided");
+    assert!(
+        store.lock("report", "a", LONG).await.unwrap(),
+        "the holder could not renew its lock"
+    );
+    assert!(
+        store.lock("other", "b", LONG).await.unwrap(),
+        "locks of different keys collided"
+    );
     store.unlock("report", "a").await.unwrap();
     assert!(store.lock("report", "b", SHORT).await.unwrap());
     assert!(!store.lock("report", "c", LONG).await.unwrap());
     sleep_ms(SHORT as u64 + 300).await;
-    assert!(store.lock("report", "c", LONG).await.unwrap(), "an expired lock was still held");
+    assert!(
+        store.lock("report", "c", LONG).await.unwrap(),
+        "an expired lock was still held"
+    );
 }
 
 /// Only the holder's unlock frees a lock.
@@ -394,14 +463,20 @@ pub async fn wait_returns_within_its_timeout(store: Store) {
     let qs = queues(&["default"]);
     let started = std::time::Instant::now();
     store.wait(&qs, Duration::from_millis(200)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "wait overslept its timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "wait overslept its timeout"
+    );
     if store.capabilities().wakes_across_processes {
         let pusher = store.clone();
         let waiter = tokio::spawn({
             let store = store.clone();
             async move {
                 let started = std::time::Instant::now();
-                store.wait(&queues(&["default"]), Duration::from_secs(30)).await.unwrap();
+                store
+                    .wait(&queues(&["default"]), Duration::from_secs(30))
+                    .await
+                    .unwrap();
                 started.elapsed()
             }
         });
@@ -422,7 +497,15 @@ pub async fn concurrent_reservers_never_share_a_job(store: Store) {
     const JOBS: usize = 200;
     let mut pushed = HashSet::new();
     for i in 0..JOBS {
-        pushed.insert(push(&store, "race", if i % 2 == 0 { "high" } else { "default" }, "{}").await);
+        pushed.insert(
+            push(
+                &store,
+                "race",
+                if i % 2 == 0 { "high" } else { "default" },
+                "{}",
+            )
+            .await,
+        );
     }
     let mut workers = Vec::new();
     for _ in 0..6 {
@@ -431,7 +514,10 @@ pub async fn concurrent_reservers_never_share_a_job(store: Store) {
             let qs = queues(&["high", "default"]);
             let mut mine = Vec::new();
             loop {
-                let got = store.reserve(&ReserveRequest::new(&qs, 3, LONG)).await.unwrap();
+                let got = store
+                    .reserve(&ReserveRequest::new(&qs, 3, LONG))
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }

@@ -45,7 +45,12 @@ pub struct ReserveRequest<'a> {
 impl<'a> ReserveRequest<'a> {
     /// A request for up to `limit` jobs of any name.
     pub fn new(queues: &'a [String], limit: usize, lease_ms: Millis) -> Self {
-        ReserveRequest { queues, name: None, limit, lease_ms }
+        ReserveRequest {
+            queues,
+            name: None,
+            limit,
+            lease_ms,
+        }
     }
 
     /// Restricts the request to one job name.
@@ -94,7 +99,12 @@ pub trait Driver: Send + Sync + 'static {
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError>;
 
     /// Makes a failed attempt's job wait until `available_at`, keeping its attempts and error.
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError>;
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError>;
 
     /// Hands a job back untouched, to be taken again at `available_at`; the attempt is not counted.
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError>;

@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The store could not be reached (network, file system, server down).
-    #[error("cannot reach the job store {store}: {reason}; check that it is running and the url is right")]
+    #[error(
+        "cannot reach the job store {store}: {reason}; check that it is running and the url is right"
+    )]
     Unreachable {
         /// The store, with any password redacted.
         store: String,
@@ -12,7 +14,9 @@ pub enum DriverError {
         reason: String,
     },
     /// The jobs tables (or folders) do not exist yet.
-    #[error("the job tables are missing in {store}; run `job:table` and then `migrate` to create them")]
+    #[error(
+        "the job tables are missing in {store}; run `job:table` and then `migrate` to create them"
+    )]
     MissingSchema {
         /// The store, with any password redacted.
         store: String,

@@ -134,7 +134,11 @@ impl Lease {
     /// ```
     pub fn new(id: JobId, queue: &str) -> Self {
         let (_, low) = uuid::Uuid::new_v4().as_u64_pair();
-        Lease { id, queue: queue.to_string(), token: low >> 1 }
+        Lease {
+            id,
+            queue: queue.to_string(),
+            token: low >> 1,
+        }
     }
 
     /// The token as text, used as the owner of no-overlap locks.

@@ -47,7 +47,9 @@ impl MemoryDriver {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -77,7 +79,10 @@ impl Driver for MemoryDriver {
         {
             let mut state = self.state();
             if let Some(key) = &job.unique_key
-                && state.jobs.values().any(|e| e.job.unique_key.as_ref() == Some(key))
+                && state
+                    .jobs
+                    .values()
+                    .any(|e| e.job.unique_key.as_ref() == Some(key))
             {
                 return Ok(PushOutcome::Duplicate);
             }
@@ -129,7 +134,10 @@ impl Driver for MemoryDriver {
                 let lease = Lease::new(id, queue);
                 entry.lease = Some((lease.token, now + request.lease_ms));
                 entry.job.attempts += 1;
-                taken.push(Reserved { job: entry.job.clone(), lease });
+                taken.push(Reserved {
+                    job: entry.job.clone(),
+                    lease,
+                });
             }
             if taken.len() >= request.limit {
                 break;
@@ -158,7 +166,12 @@ impl Driver for MemoryDriver {
         Ok(true)
     }
 
-    async fn retry(&self, lease: &Lease, available_at: Millis, error: &str) -> Result<bool, DriverError> {
+    async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
         let mut state = self.state();
         Ok(match state.held(lease) {
             Some(entry) => {
@@ -218,7 +231,9 @@ impl Driver for MemoryDriver {
         match state.locks.get(key) {
             Some((holder, until)) if holder != owner && *until > now => Ok(false),
             _ => {
-                state.locks.insert(key.to_string(), (owner.to_string(), now + ttl_ms));
+                state
+                    .locks
+                    .insert(key.to_string(), (owner.to_string(), now + ttl_ms));
                 Ok(true)
             }
         }
@@ -226,7 +241,11 @@ impl Driver for MemoryDriver {
 
     async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
         let mut state = self.state();
-        if state.locks.get(key).is_some_and(|(holder, _)| holder == owner) {
+        if state
+            .locks
+            .get(key)
+            .is_some_and(|(holder, _)| holder == owner)
+        {
             state.locks.remove(key);
         }
         Ok(())
@@ -252,7 +271,10 @@ impl Driver for MemoryDriver {
         for e in state.jobs.values() {
             let s = by_queue
                 .entry(e.job.queue.clone())
-                .or_insert_with(|| QueueStats { queue: e.job.queue.clone(), ..Default::default() });
+                .or_insert_with(|| QueueStats {
+                    queue: e.job.queue.clone(),
+                    ..Default::default()
+                });
             match e.lease {
                 Some((_, until)) if until > now => s.reserved += 1,
                 Some(_) => s.ready += 1,
@@ -263,7 +285,10 @@ impl Driver for MemoryDriver {
         for f in state.failed.values() {
             by_queue
                 .entry(f.queue.clone())
-                .or_insert_with(|| QueueStats { queue: f.queue.clone(), ..Default::default() })
+                .or_insert_with(|| QueueStats {
+                    queue: f.queue.clone(),
+                    ..Default::default()
+                })
                 .failed += 1;
         }
         Ok(by_queue.into_values().collect())

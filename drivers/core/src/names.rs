@@ -23,7 +23,10 @@ pub fn slug(name: &str) -> String {
     for c in name.chars() {
         if c.is_alphanumeric() {
             out.extend(c.to_lowercase());
-        } else if (c == '-' || c == '_' || c.is_whitespace()) && !out.is_empty() && !out.ends_with('-') {
+        } else if (c == '-' || c == '_' || c.is_whitespace())
+            && !out.is_empty()
+            && !out.ends_with('-')
+        {
             out.push('-');
         }
     }
@@ -45,7 +48,9 @@ pub fn slug(name: &str) -> String {
 pub fn validate_queue(queue: &str) -> Result<(), DriverError> {
     let ok = !queue.is_empty()
         && queue.len() <= 64
-        && queue.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && queue
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -74,8 +79,16 @@ pub fn validate_identifier(name: &str, allow_dot: bool) -> Result<(), DriverErro
     if ok {
         Ok(())
     } else {
-        let what = if allow_dot { "key prefix" } else { "table name" };
-        let allowed = if allow_dot { "letters, digits, `_` or `.`" } else { "letters, digits or `_`" };
+        let what = if allow_dot {
+            "key prefix"
+        } else {
+            "table name"
+        };
+        let allowed = if allow_dot {
+            "letters, digits, `_` or `.`"
+        } else {
+            "letters, digits or `_`"
+        };
         Err(DriverError::Invalid(format!(
             "the {what} {:?} is invalid; use 1 to 64 {allowed}, not starting with a digit",
             shorten(name)
@@ -104,7 +117,11 @@ pub fn redact_url(url: &str) -> String {
     };
     let userinfo = &authority[..at];
     let user = userinfo.split(':').next().unwrap_or("");
-    let hidden = if userinfo.contains(':') { format!("{user}:***") } else { "***".to_string() };
+    let hidden = if userinfo.contains(':') {
+        format!("{user}:***")
+    } else {
+        "***".to_string()
+    };
     format!("{}{}{}", &url[..scheme_end + 3], hidden, &rest[at..])
 }
 
@@ -132,7 +149,10 @@ mod tests {
 
     #[test]
     fn urls_without_password_are_unchanged() {
-        assert_eq!(redact_url("sqlite://storage/jobs.db"), "sqlite://storage/jobs.db");
+        assert_eq!(
+            redact_url("sqlite://storage/jobs.db"),
+            "sqlite://storage/jobs.db"
+        );
         assert_eq!(redact_url("memcache://u@h:1"), "memcache://***@h:1");
     }
 }

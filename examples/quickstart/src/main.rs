@@ -37,9 +37,21 @@ fn default_view() -> String {
 impl Jobable for SendEmail {
     async fn run(&self, ctx: &JobContext) -> JobResult {
         std::fs::create_dir_all("storage")?;
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open("storage/mail.log")?;
-        writeln!(log, "to={} subject={:?} view={}", self.to, self.subject, self.view)?;
-        ran(format!("send-email       on {:<7} to {} ({:?})", ctx.queue(), self.to, self.subject));
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open("storage/mail.log")?;
+        writeln!(
+            log,
+            "to={} subject={:?} view={}",
+            self.to, self.subject, self.view
+        )?;
+        ran(format!(
+            "send-email       on {:<7} to {} ({:?})",
+            ctx.queue(),
+            self.to,
+            self.subject
+        ));
         Ok(())
     }
 }
@@ -55,7 +67,12 @@ pub struct ProcessUpload {
 
 impl Jobable for ProcessUpload {
     async fn run(&self, ctx: &JobContext) -> JobResult {
-        ran(format!("process-upload   on {:<7} {} for user {}", ctx.queue(), self.file, self.user_id));
+        ran(format!(
+            "process-upload   on {:<7} {} for user {}",
+            ctx.queue(),
+            self.file,
+            self.user_id
+        ));
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     }
@@ -77,9 +94,19 @@ fn daily() -> String {
 
 impl Jobable for GenerateReport {
     async fn run(&self, ctx: &JobContext) -> JobResult {
-        ran(format!("generate-report  on {:<7} {} {} started", ctx.queue(), self.kind, self.month));
+        ran(format!(
+            "generate-report  on {:<7} {} {} started",
+            ctx.queue(),
+            self.kind,
+            self.month
+        ));
         tokio::time::sleep(Duration::from_millis(300)).await;
-        ran(format!("generate-report  on {:<7} {} {} finished", ctx.queue(), self.kind, self.month));
+        ran(format!(
+            "generate-report  on {:<7} {} {} finished",
+            ctx.queue(),
+            self.kind,
+            self.month
+        ));
         Ok(())
     }
 }
@@ -98,24 +125,52 @@ async fn main() -> std::process::ExitCode {
 
 async fn quickstart() -> Result<(), rakit_job::Error> {
     let queue = rakit_job::init().await?;
-    println!("rakit-job quickstart, storing jobs in {}\n", queue.describe());
+    println!(
+        "rakit-job quickstart, storing jobs in {}\n",
+        queue.describe()
+    );
 
     println!("dispatching:");
     let month = chrono::Local::now().format("%Y-%m").to_string();
     let in_three_seconds = chrono::Local::now() + chrono::Duration::seconds(3);
-    GenerateReport::dispatch(GenerateReport { kind: "monthly".into(), month: month.clone() }).await?;
-    GenerateReport::dispatch(GenerateReport { kind: "monthly (again)".into(), month: month.clone() }).await?;
-    ProcessUpload::dispatch(ProcessUpload { file: "storage/uploads/1700000000.jpg".into(), user_id: 42 }).await?;
+    GenerateReport::dispatch(GenerateReport {
+        kind: "monthly".into(),
+        month: month.clone(),
+    })
+    .await?;
+    GenerateReport::dispatch(GenerateReport {
+        kind: "monthly (again)".into(),
+        month: month.clone(),
+    })
+    .await?;
+    ProcessUpload::dispatch(ProcessUpload {
+        file: "storage/uploads/1700000000.jpg".into(),
+        user_id: 42,
+    })
+    .await?;
     SendEmail::dispatch_at(
         in_three_seconds.format("%Y-%m-%d %H:%M:%S").to_string(),
-        SendEmail { to: "user@example.com".into(), subject: "Your report is ready".into(), view: default_view() },
+        SendEmail {
+            to: "user@example.com".into(),
+            subject: "Your report is ready".into(),
+            view: default_view(),
+        },
     )
     .await?;
-    SendEmail::dispatch(SendEmail { to: "user@example.com".into(), subject: "Welcome!".into(), view: "emails.welcome".into() })
-        .await?;
-    println!("  2 reports on low (no overlap by month), 1 upload on default, 2 e-mails on high (one due at {})\n", in_three_seconds.format("%H:%M:%S"));
+    SendEmail::dispatch(SendEmail {
+        to: "user@example.com".into(),
+        subject: "Welcome!".into(),
+        view: "emails.welcome".into(),
+    })
+    .await?;
+    println!(
+        "  2 reports on low (no overlap by month), 1 upload on default, 2 e-mails on high (one due at {})\n",
+        in_three_seconds.format("%H:%M:%S")
+    );
 
-    println!("working (high first, then default, then low; the scheduled e-mail waits for its time):");
+    println!(
+        "working (high first, then default, then low; the scheduled e-mail waits for its time):"
+    );
     let report = Worker::new(&queue)
         .concurrency(2)
         .sleep(Duration::from_millis(200))
@@ -125,7 +180,12 @@ async fn quickstart() -> Result<(), rakit_job::Error> {
         .await?;
 
     println!("\nin order:");
-    for (i, line) in RAN.lock().unwrap_or_else(|p| p.into_inner()).iter().enumerate() {
+    for (i, line) in RAN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .enumerate()
+    {
         println!("  {:>2}. {line}", i + 1);
     }
     println!(

@@ -31,7 +31,9 @@ impl Args {
                     Some((k, v)) => (k.to_string(), Some(v.to_string())),
                     None if takes_value(option) => {
                         let value = words.next().ok_or_else(|| {
-                            Error::Usage(format!("`--{option}` needs a value, e.g. `--{option}=...`"))
+                            Error::Usage(format!(
+                                "`--{option}` needs a value, e.g. `--{option}=...`"
+                            ))
                         })?;
                         (option.to_string(), Some(value))
                     }
@@ -65,15 +67,21 @@ impl Args {
     pub fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, Error> {
         match self.value(name) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| {
-                Error::Usage(format!("`--{name}` takes a whole number, not {v:?}"))
-            }),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Usage(format!("`--{name}` takes a whole number, not {v:?}"))),
         }
     }
 
     /// `--name=a,b,c` as a list.
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.value(name).map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        self.value(name).map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
     }
 
     /// Refuses options outside `allowed` (plus `help`), suggesting the closest one.

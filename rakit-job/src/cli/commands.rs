@@ -12,18 +12,45 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const COMMANDS: &[(&str, &str)] = &[
-    ("job:table", "write the migration that creates the jobs and failed-jobs tables [--path=migrations]"),
-    ("migrate", "apply pending migrations from the migrations folder [--path=migrations]"),
-    ("job:runall", "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--grace=SECONDS] [--stop-when-empty]"),
-    ("job:run", "process the ready jobs of one or more names, then exit: job:run NAME [NAME...]"),
+    (
+        "job:table",
+        "write the migration that creates the jobs and failed-jobs tables [--path=migrations]",
+    ),
+    (
+        "migrate",
+        "apply pending migrations from the migrations folder [--path=migrations]",
+    ),
+    (
+        "job:runall",
+        "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--grace=SECONDS] [--stop-when-empty]",
+    ),
+    (
+        "job:run",
+        "process the ready jobs of one or more names, then exit: job:run NAME [NAME...]",
+    ),
     ("job:list", "list the jobs linked into this program"),
-    ("job:stats", "count ready, scheduled, reserved and failed jobs per queue [--json]"),
-    ("job:failed", "list failed jobs, newest first [--limit=N] [--json]"),
-    ("job:retry", "put failed jobs back on their queue: job:retry ID|all"),
+    (
+        "job:stats",
+        "count ready, scheduled, reserved and failed jobs per queue [--json]",
+    ),
+    (
+        "job:failed",
+        "list failed jobs, newest first [--limit=N] [--json]",
+    ),
+    (
+        "job:retry",
+        "put failed jobs back on their queue: job:retry ID|all",
+    ),
     ("job:forget", "delete one failed job: job:forget ID"),
     ("job:flush", "delete every failed job"),
-    ("job:supervisor", "print a Supervisor program per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=/var/log] [--grace=SECONDS]"),
-    ("job:systemd", "print a systemd template unit per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=DIR] [--grace=SECONDS] [--output=DIR]"),
+    (
+        "job:supervisor",
+        "print a Supervisor program per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=/var/log] [--grace=SECONDS]",
+    ),
+    (
+        "job:systemd",
+        "print a systemd template unit per queue [--numprocs=high=2,default=4,low=1] [--user=www-data] [--command=PATH] [--workdir=DIR] [--log-dir=DIR] [--grace=SECONDS] [--output=DIR]",
+    ),
 ];
 
 /// The usage text of one command, or of them all.
@@ -32,7 +59,10 @@ pub(crate) fn help(command: &str) -> String {
         Some((name, text)) => format!("{name}: {text}"),
         None => {
             let width = COMMANDS.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-            let lines: Vec<String> = COMMANDS.iter().map(|(n, t)| format!("  {n:<width$}  {t}")).collect();
+            let lines: Vec<String> = COMMANDS
+                .iter()
+                .map(|(n, t)| format!("  {n:<width$}  {t}"))
+                .collect();
             format!(
                 "rakit-job: background jobs\n\nusage: <program> <command> [options]\n\ncommands:\n{}\n\nSettings come from config/job.toml and RAKIT_JOB_* variables; see docs/getting-started.md.",
                 lines.join("\n")
@@ -63,7 +93,9 @@ pub(crate) async fn dispatch(args: Args) -> Result<(), Error> {
                 .filter(|n| crate::config::distance(n, other) <= 3)
                 .map(|n| format!("did you mean `{n}`? "))
                 .unwrap_or_default();
-            Err(Error::Usage(format!("unknown command `{other}`; {closest}run with --help to list the commands")))
+            Err(Error::Usage(format!(
+                "unknown command `{other}`; {closest}run with --help to list the commands"
+            )))
         }
     }
 }
@@ -90,14 +122,20 @@ async fn job_table(args: &Args) -> Result<(), Error> {
     let dir = migrations_dir(args);
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     let suffix = format!("create_{}_table.sql", queue.config().table);
-    if let Some(existing) = list_sql(&dir)?.into_iter().find(|p| p.to_string_lossy().ends_with(&suffix)) {
+    if let Some(existing) = list_sql(&dir)?
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(&suffix))
+    {
         println!("The migration already exists: {}", existing.display());
         return Ok(());
     }
     let stamp = chrono::Local::now().format("%Y_%m_%d_%H%M%S");
     let path = dir.join(format!("{stamp}_{suffix}"));
     std::fs::write(&path, schema).map_err(|e| io(&path, e))?;
-    println!("Migration written: {}\nRun `migrate` to apply it.", path.display());
+    println!(
+        "Migration written: {}\nRun `migrate` to apply it.",
+        path.display()
+    );
     Ok(())
 }
 
@@ -141,18 +179,25 @@ fn list_sql(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn migration_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub(crate) fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Io(format!("cannot use {}: {e}; check that the folder exists and is writable", path.display()))
+    Error::Io(format!(
+        "cannot use {}: {e}; check that the folder exists and is writable",
+        path.display()
+    ))
 }
 
 fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
     let mut worker = Worker::new(queue).progress(true);
     if let Some(queues) = args.list("queue") {
         if queues.is_empty() {
-            return Err(Error::Usage("`--queue` needs at least one queue name, e.g. `--queue=high,default`".into()));
+            return Err(Error::Usage(
+                "`--queue` needs at least one queue name, e.g. `--queue=high,default`".into(),
+            ));
         }
         for q in &queues {
             rakit_job_core::validate_queue(q).map_err(|e| Error::Usage(e.to_string()))?;
@@ -164,7 +209,9 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
     }
     if let Some(ms) = args.number::<u64>("sleep")? {
         if ms == 0 {
-            return Err(Error::Usage("`--sleep` must be at least 1 millisecond".into()));
+            return Err(Error::Usage(
+                "`--sleep` must be at least 1 millisecond".into(),
+            ));
         }
         worker = worker.sleep(Duration::from_millis(ms));
     }
@@ -187,9 +234,19 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
 }
 
 async fn runall(args: &Args) -> Result<(), Error> {
-    args.only(&["queue", "retries", "sleep", "max-jobs", "concurrency", "grace", "stop-when-empty"])?;
+    args.only(&[
+        "queue",
+        "retries",
+        "sleep",
+        "max-jobs",
+        "concurrency",
+        "grace",
+        "stop-when-empty",
+    ])?;
     if let Some(extra) = args.positional.first() {
-        return Err(Error::Usage(format!("`job:runall` takes no names (got {extra:?}); use `job:run {extra}` to run one job")));
+        return Err(Error::Usage(format!(
+            "`job:runall` takes no names (got {extra:?}); use `job:run {extra}` to run one job"
+        )));
     }
     let queue = connect().await?;
     let report = worker_from(args, &queue)?.run().await?;
@@ -203,11 +260,18 @@ async fn runall(args: &Args) -> Result<(), Error> {
 async fn run_named(args: &Args) -> Result<(), Error> {
     args.only(&["queue", "retries", "sleep", "concurrency", "grace"])?;
     if args.positional.is_empty() {
-        return Err(Error::Usage("`job:run` needs a job name, e.g. `job:run send-email`".into()));
+        return Err(Error::Usage(
+            "`job:run` needs a job name, e.g. `job:run send-email`".into(),
+        ));
     }
     let queue = connect().await?;
     for name in &args.positional {
-        let report = worker_from(args, &queue)?.only_named(name).stop_when_empty().max_jobs(0).run().await?;
+        let report = worker_from(args, &queue)?
+            .only_named(name)
+            .stop_when_empty()
+            .max_jobs(0)
+            .run()
+            .await?;
         println!(
             "{}: {} succeeded, {} retried, {} failed.",
             rakit_job_core::slug(name),
@@ -239,9 +303,14 @@ fn list(args: &Args) -> Result<(), Error> {
         })
         .collect();
     if rows.is_empty() {
-        println!("No jobs are linked into this program; define one with #[job] (or `use my_jobs as _;`).");
+        println!(
+            "No jobs are linked into this program; define one with #[job] (or `use my_jobs as _;`)."
+        );
     } else {
-        println!("{}", render(&["NAME", "TYPE", "QUEUE", "RETRIES", "NO_OVERLAP"], &rows));
+        println!(
+            "{}",
+            render(&["NAME", "TYPE", "QUEUE", "RETRIES", "NO_OVERLAP"], &rows)
+        );
     }
     Ok(())
 }
@@ -267,13 +336,27 @@ async fn stats(args: &Args) -> Result<(), Error> {
     }
     let rows: Vec<Vec<String>> = stats
         .iter()
-        .map(|s| vec![s.queue.clone(), s.ready.to_string(), s.scheduled.to_string(), s.reserved.to_string(), s.failed.to_string()])
+        .map(|s| {
+            vec![
+                s.queue.clone(),
+                s.ready.to_string(),
+                s.scheduled.to_string(),
+                s.reserved.to_string(),
+                s.failed.to_string(),
+            ]
+        })
         .collect();
     println!("store: {}", queue.describe());
     if rows.is_empty() {
         println!("No jobs.");
     } else {
-        println!("{}", render(&["QUEUE", "READY", "SCHEDULED", "RESERVED", "FAILED"], &rows));
+        println!(
+            "{}",
+            render(
+                &["QUEUE", "READY", "SCHEDULED", "RESERVED", "FAILED"],
+                &rows
+            )
+        );
     }
     Ok(())
 }
@@ -310,19 +393,44 @@ async fn failed(args: &Args) -> Result<(), Error> {
         .iter()
         .map(|f| {
             let at = chrono::DateTime::from_timestamp_millis(f.failed_at)
-                .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(|t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                })
                 .unwrap_or_default();
-            let error: String = f.error.lines().next().unwrap_or("").chars().take(80).collect();
-            vec![f.id.to_string(), f.name.clone(), f.queue.clone(), f.attempts.to_string(), at, error]
+            let error: String = f
+                .error
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect();
+            vec![
+                f.id.to_string(),
+                f.name.clone(),
+                f.queue.clone(),
+                f.attempts.to_string(),
+                at,
+                error,
+            ]
         })
         .collect();
-    println!("{}", render(&["ID", "NAME", "QUEUE", "ATTEMPTS", "FAILED AT", "ERROR"], &rows));
+    println!(
+        "{}",
+        render(
+            &["ID", "NAME", "QUEUE", "ATTEMPTS", "FAILED AT", "ERROR"],
+            &rows
+        )
+    );
     Ok(())
 }
 
 /// A stored time as RFC 3339 in UTC, e.g. `2024-12-31T09:00:00.000Z`, for `--json`.
 fn utc(ms: rakit_job_core::Millis) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// Prints `value` as indented JSON on standard output, for `--json`.
@@ -336,8 +444,14 @@ fn print_json(value: &serde_json::Value) -> Result<(), Error> {
 fn one_id(args: &Args, usage: &str) -> Result<String, Error> {
     match args.positional.as_slice() {
         [id] => Ok(id.clone()),
-        [] => Err(Error::Usage(format!("`{}` needs a job id: {usage}", args.command))),
-        _ => Err(Error::Usage(format!("`{}` takes one id: {usage}", args.command))),
+        [] => Err(Error::Usage(format!(
+            "`{}` needs a job id: {usage}",
+            args.command
+        ))),
+        _ => Err(Error::Usage(format!(
+            "`{}` takes one id: {usage}",
+            args.command
+        ))),
     }
 }
 
@@ -366,7 +480,9 @@ async fn retry(args: &Args) -> Result<(), Error> {
         println!("Failed job {id} put back on its queue.");
         Ok(())
     } else {
-        Err(Error::Usage(format!("no failed job has the id {id}; list them with `job:failed`")))
+        Err(Error::Usage(format!(
+            "no failed job has the id {id}; list them with `job:failed`"
+        )))
     }
 }
 
@@ -379,7 +495,9 @@ async fn forget(args: &Args) -> Result<(), Error> {
         println!("Failed job {id} deleted.");
         Ok(())
     } else {
-        Err(Error::Usage(format!("no failed job has the id {id}; list them with `job:failed`")))
+        Err(Error::Usage(format!(
+            "no failed job has the id {id}; list them with `job:failed`"
+        )))
     }
 }
 

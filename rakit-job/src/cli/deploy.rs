@@ -39,20 +39,28 @@ impl Plan {
         let mut programs: Vec<(String, u32)> = Vec::new();
         for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
             let (queue, n) = part.split_once('=').ok_or_else(|| {
-                Error::Usage(format!("`--numprocs` takes queue=count pairs like `high=2,default=4`, not {part:?}"))
+                Error::Usage(format!(
+                    "`--numprocs` takes queue=count pairs like `high=2,default=4`, not {part:?}"
+                ))
             })?;
             let queue = queue.trim();
             rakit_job_core::validate_queue(queue).map_err(|e| Error::Usage(e.to_string()))?;
             let n: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::Usage(format!("the process count for `{queue}` must be a whole number above 0, not {n:?}"))
+                Error::Usage(format!(
+                    "the process count for `{queue}` must be a whole number above 0, not {n:?}"
+                ))
             })?;
             if programs.iter().any(|(q, _)| q == queue) {
-                return Err(Error::Usage(format!("`--numprocs` names the queue `{queue}` twice; keep one")));
+                return Err(Error::Usage(format!(
+                    "`--numprocs` names the queue `{queue}` twice; keep one"
+                )));
             }
             programs.push((queue.to_string(), n));
         }
         if programs.is_empty() {
-            return Err(Error::Usage("`--numprocs` needs at least one queue=count pair, e.g. `high=2`".into()));
+            return Err(Error::Usage(
+                "`--numprocs` needs at least one queue=count pair, e.g. `high=2`".into(),
+            ));
         }
         let grace = args.number::<u64>("grace")?;
         let command = match args.value("command") {
@@ -72,7 +80,9 @@ impl Plan {
             user: args.value("user").unwrap_or("www-data").to_string(),
             command,
             workdir,
-            log_dir: args.value("log-dir").map(|d| d.trim_end_matches('/').to_string()),
+            log_dir: args
+                .value("log-dir")
+                .map(|d| d.trim_end_matches('/').to_string()),
             grace,
         })
     }
@@ -80,8 +90,14 @@ impl Plan {
     /// The worker's command line for one queue; `low` gets `--retries=2`, as in the guide.
     fn worker_command(&self, queue: &str) -> String {
         let retries = if queue == "low" { 2 } else { 3 };
-        let grace = self.grace.map(|g| format!(" --grace={g}")).unwrap_or_default();
-        format!("{} job:runall --queue={queue} --retries={retries}{grace}", self.command)
+        let grace = self
+            .grace
+            .map(|g| format!(" --grace={g}"))
+            .unwrap_or_default();
+        format!(
+            "{} job:runall --queue={queue} --retries={retries}{grace}",
+            self.command
+        )
     }
 
     /// Seconds the process manager waits after SIGTERM before it kills the worker.
@@ -133,7 +149,9 @@ fn unit_name(queue: &str) -> String {
 /// The text of the template unit for one queue.
 fn unit(plan: &Plan, queue: &str, n: u32) -> String {
     let logs = match &plan.log_dir {
-        Some(dir) => format!("StandardOutput=append:{dir}/rakit-{queue}.log\nStandardError=append:{dir}/rakit-{queue}.log\n"),
+        Some(dir) => format!(
+            "StandardOutput=append:{dir}/rakit-{queue}.log\nStandardError=append:{dir}/rakit-{queue}.log\n"
+        ),
         None => String::new(),
     };
     format!(
@@ -169,7 +187,11 @@ fn unit(plan: &Plan, queue: &str, n: u32) -> String {
 
 /// The instances to enable: `rakit-high@{1..2}.service`, or `rakit-low@1.service` for one.
 fn instances(queue: &str, n: u32) -> String {
-    if n == 1 { format!("rakit-{queue}@1.service") } else { format!("rakit-{queue}@{{1..{n}}}.service") }
+    if n == 1 {
+        format!("rakit-{queue}@1.service")
+    } else {
+        format!("rakit-{queue}@{{1..{n}}}.service")
+    }
 }
 
 /// `job:systemd`: a template unit per queue, equivalent to `job:supervisor`'s programs.
@@ -177,22 +199,34 @@ pub(crate) fn systemd(args: &Args) -> Result<(), Error> {
     let allowed: Vec<&str> = OPTIONS.iter().copied().chain(["output"]).collect();
     let plan = Plan::from_args(args, &allowed)?;
     let output = args.value("output");
-    let enable: Vec<String> = plan.programs.iter().map(|(q, n)| instances(q, *n)).collect();
+    let enable: Vec<String> = plan
+        .programs
+        .iter()
+        .map(|(q, n)| instances(q, *n))
+        .collect();
     let steps = format!(
         "# then:\n#   sudo systemctl daemon-reload\n#   sudo systemctl enable --now {}\n#   systemctl status 'rakit-*'",
         enable.join(" ")
     );
     match output {
         None => {
-            let units: Vec<String> = plan.programs.iter().map(|(q, n)| unit(&plan, q, *n)).collect();
-            println!("{}\n# Save each unit above under /etc/systemd/system/ (or use --output=DIR),\n{steps}", units.join("\n"));
+            let units: Vec<String> = plan
+                .programs
+                .iter()
+                .map(|(q, n)| unit(&plan, q, *n))
+                .collect();
+            println!(
+                "{}\n# Save each unit above under /etc/systemd/system/ (or use --output=DIR),\n{steps}",
+                units.join("\n")
+            );
         }
         Some(dir) => {
             let dir = Path::new(dir);
             std::fs::create_dir_all(dir).map_err(|e| super::commands::io(dir, e))?;
             for (queue, n) in &plan.programs {
                 let path = dir.join(unit_name(queue));
-                std::fs::write(&path, unit(&plan, queue, *n)).map_err(|e| super::commands::io(&path, e))?;
+                std::fs::write(&path, unit(&plan, queue, *n))
+                    .map_err(|e| super::commands::io(&path, e))?;
                 println!("Unit written: {}", path.display());
             }
             println!("{steps}");
@@ -215,10 +249,16 @@ mod tests {
     fn the_stop_wait_outlasts_the_grace_period() {
         let default = plan(&["--command=/srv/app"]).unwrap();
         assert_eq!(default.stop_wait_secs(), 60);
-        assert_eq!(default.worker_command("high"), "/srv/app job:runall --queue=high --retries=3");
+        assert_eq!(
+            default.worker_command("high"),
+            "/srv/app job:runall --queue=high --retries=3"
+        );
         let long = plan(&["--command=/srv/app", "--grace=120"]).unwrap();
         assert_eq!(long.stop_wait_secs(), 150);
-        assert_eq!(long.worker_command("low"), "/srv/app job:runall --queue=low --retries=2 --grace=120");
+        assert_eq!(
+            long.worker_command("low"),
+            "/srv/app job:runall --queue=low --retries=2 --grace=120"
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ impl Completer<'_> {
         }
         let delay = self.backoff.delay(self.job.attempts, self.policy.sleep);
         let at = now_ms() + delay.as_millis() as Millis;
-        let written = self.policy.queue.driver().retry(self.lease, at, error).await;
+        let written = self
+            .policy
+            .queue
+            .driver()
+            .retry(self.lease, at, error)
+            .await;
         if self.policy.logging {
             tracing::warn!(
                 target: "rakit_job",
@@ -53,14 +58,24 @@ impl Completer<'_> {
     }
 
     pub(crate) async fn release(&self, available_at: Millis) -> Outcome {
-        let written = self.policy.queue.driver().release(self.lease, available_at).await;
+        let written = self
+            .policy
+            .queue
+            .driver()
+            .release(self.lease, available_at)
+            .await;
         if written.as_ref().is_ok_and(|w| *w) && available_at <= now_ms() {
             self.policy.queue.notify_pushed();
         }
         self.settle(written, Outcome::Released, "hand back")
     }
 
-    fn settle(&self, written: Result<bool, rakit_job_core::DriverError>, outcome: Outcome, verb: &str) -> Outcome {
+    fn settle(
+        &self,
+        written: Result<bool, rakit_job_core::DriverError>,
+        outcome: Outcome,
+        verb: &str,
+    ) -> Outcome {
         match written {
             Ok(true) => outcome,
             Ok(false) => {

@@ -43,10 +43,20 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSig
     let entry = registry::find(&job.name);
     let options = entry.map_or(JobOptions::DEFAULT, |e| e.options);
     let max_attempts = options.retries.unwrap_or(policy.retries).saturating_add(1);
-    let done = complete::Completer { policy: &policy, job: &job, lease: &lease, max_attempts, backoff: options.backoff };
+    let done = complete::Completer {
+        policy: &policy,
+        job: &job,
+        lease: &lease,
+        max_attempts,
+        backoff: options.backoff,
+    };
 
     if job.attempts > max_attempts {
-        let previous = job.last_error.as_deref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+        let previous = job
+            .last_error
+            .as_deref()
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
         return done
             .fail(&format!(
                 "gave up after {} attempts: its worker stopped before finishing it{previous}",
@@ -66,11 +76,17 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSig
     };
     let started: Result<BoxJobFuture, String> = match (entry, registry::listener(&job.name)) {
         (Some(entry), _) => entry.start(&job.payload, ctx.clone()).map_err(|e| {
-            format!("the stored payload does not fit the `{}` job ({}): {e}", job.name, entry.type_name)
+            format!(
+                "the stored payload does not fit the `{}` job ({}): {e}",
+                job.name, entry.type_name
+            )
         }),
         (None, Some(listener)) => match serde_json::from_str(&job.payload) {
             Ok(value) => Ok(listener(value)),
-            Err(e) => Err(format!("the stored payload of `{}` is not JSON: {e}", job.name)),
+            Err(e) => Err(format!(
+                "the stored payload of `{}` is not JSON: {e}",
+                job.name
+            )),
         },
         (None, None) => Err(format!(
             "no job named `{}` is registered in this worker; link the crate that defines it (`use my_jobs as _;`) or register a listener",
@@ -84,7 +100,12 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSig
 
     let owner = lease.owner();
     if let Some(key) = &job.overlap_key {
-        match policy.queue.driver().lock(key, &owner, policy.lease_ms).await {
+        match policy
+            .queue
+            .driver()
+            .lock(key, &owner, policy.lease_ms)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return done.release(now_ms() + overlap_retry_ms(&lease)).await,
             Err(e) => {
@@ -94,7 +115,16 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSig
         }
     }
 
-    let end = supervise(&policy, &lease, job.overlap_key.as_deref(), &ctx, future, options.timeout, &hand_back).await;
+    let end = supervise(
+        &policy,
+        &lease,
+        job.overlap_key.as_deref(),
+        &ctx,
+        future,
+        options.timeout,
+        &hand_back,
+    )
+    .await;
 
     if let Some(key) = &job.overlap_key
         && let Err(e) = policy.queue.driver().unlock(key, &owner).await
@@ -125,7 +155,8 @@ async fn supervise(
 ) -> RunEnd {
     let mut task = tokio::spawn(crate::testing::keep_in_fake(&policy.queue, future));
     let renew_every = Duration::from_millis((policy.lease_ms / 3).max(1) as u64);
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(deadline);
     let driver = policy.queue.driver();
@@ -181,5 +212,9 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 fn humanize(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }

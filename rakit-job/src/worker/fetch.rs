@@ -21,7 +21,11 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    pub(crate) fn new(queue: &Queue, fixed: Option<Vec<String>>, only_named: Option<String>) -> Self {
+    pub(crate) fn new(
+        queue: &Queue,
+        fixed: Option<Vec<String>>,
+        only_named: Option<String>,
+    ) -> Self {
         Fetcher {
             queue: queue.clone(),
             fixed,
@@ -34,7 +38,11 @@ impl Fetcher {
     }
 
     /// Reserves up to `limit` jobs from the served queues, highest priority first.
-    pub(crate) async fn fetch(&mut self, limit: usize, lease_ms: Millis) -> Result<Vec<Reserved>, DriverError> {
+    pub(crate) async fn fetch(
+        &mut self,
+        limit: usize,
+        lease_ms: Millis,
+    ) -> Result<Vec<Reserved>, DriverError> {
         self.refresh_queues().await?;
         let queues = self.current_queues();
         if queues.is_empty() {
@@ -75,7 +83,12 @@ impl Fetcher {
         // they hold a job (stores that signal per queue need the names to listen on).
         let mut names = self.queue.driver().queues().await?;
         names.extend(FIRST.iter().map(|q| q.to_string()));
-        names.sort_by_key(|q| (FIRST.iter().position(|f| f == q).unwrap_or(FIRST.len()), q.clone()));
+        names.sort_by_key(|q| {
+            (
+                FIRST.iter().position(|f| f == q).unwrap_or(FIRST.len()),
+                q.clone(),
+            )
+        });
         names.dedup();
         self.known = names;
         self.refreshed = Some(Instant::now());
@@ -92,7 +105,11 @@ mod tests {
     async fn every_queue_is_served_high_default_low_then_by_name() {
         let queue = Queue::memory();
         for q in ["zeta", "low", "alpha", "default", "high"] {
-            queue.driver().push(NewJob::now("x", q, "{}")).await.unwrap();
+            queue
+                .driver()
+                .push(NewJob::now("x", q, "{}"))
+                .await
+                .unwrap();
         }
         let mut fetcher = Fetcher::new(&queue, None, None);
         let mut order = Vec::new();

@@ -11,7 +11,10 @@ pub(crate) struct Progress {
 impl Progress {
     /// Draws only when asked to and standard error is a terminal.
     pub(crate) fn new(wanted: bool) -> Self {
-        Progress { on: wanted && std::io::stderr().is_terminal(), drawn: false }
+        Progress {
+            on: wanted && std::io::stderr().is_terminal(),
+            drawn: false,
+        }
     }
 
     pub(crate) fn show(&mut self, report: &WorkerReport, running: usize) {
