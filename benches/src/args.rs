@@ -21,7 +21,8 @@ impl Opts {
                 if let Some((k, v)) = key.split_once('=') {
                     opts.pairs.push((k.to_string(), Some(v.to_string())));
                 } else if argv.get(i + 1).is_some_and(|next| !next.starts_with("--")) {
-                    opts.pairs.push((key.to_string(), Some(argv[i + 1].clone())));
+                    opts.pairs
+                        .push((key.to_string(), Some(argv[i + 1].clone())));
                     i += 1;
                 } else {
                     opts.pairs.push((key.to_string(), None));
@@ -36,7 +37,11 @@ impl Opts {
 
     /// The value of `--key`, the last one given.
     pub fn value(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).and_then(|(_, v)| v.as_deref())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
     }
 
     /// Whether `--key` was given (with or without a value).
@@ -52,16 +57,29 @@ impl Opts {
     /// `--key` as a comma-separated list of numbers.
     pub fn numbers(&self, key: &str) -> Result<Option<Vec<u64>>, BenchError> {
         self.value(key)
-            .map(|v| v.split(',').filter(|s| !s.trim().is_empty()).map(|s| parse_number(key, s)).collect())
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| parse_number(key, s))
+                    .collect()
+            })
             .transpose()
     }
 
     /// Fails on an option not in `known`, naming it.
     pub fn only(&self, known: &[&str]) -> Result<(), BenchError> {
-        match self.pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             Some((k, _)) => Err(BenchError::Usage(format!(
                 "unknown option `--{k}`; the options are {}",
-                known.iter().map(|k| format!("--{k}")).collect::<Vec<_>>().join(", ")
+                known
+                    .iter()
+                    .map(|k| format!("--{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
             None => Ok(()),
         }
@@ -90,7 +108,14 @@ mod tests {
 
     #[test]
     fn values_flags_and_numbers_parse() {
-        let o = opts(&["--jobs", "20k", "--stores=sqlite,redis", "--peers", "--concurrency", "1,4,16"]);
+        let o = opts(&[
+            "--jobs",
+            "20k",
+            "--stores=sqlite,redis",
+            "--peers",
+            "--concurrency",
+            "1,4,16",
+        ]);
         assert_eq!(o.number("jobs").unwrap(), Some(20_000));
         assert_eq!(o.value("stores"), Some("sqlite,redis"));
         assert!(o.flag("peers"));

@@ -34,7 +34,10 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
         let (dispatch, burn) = match store {
             Store::Postgres => (pgbench(false, c)?, pgbench(true, c)?),
             Store::Redis => redis(c)?,
-            Store::Sqlite | Store::Mysql => (sql_loop(store, s, false, c).await?, sql_loop(store, s, true, c).await?),
+            Store::Sqlite | Store::Mysql => (
+                sql_loop(store, s, false, c).await?,
+                sql_loop(store, s, true, c).await?,
+            ),
             Store::File => (file_loop(s, false, c).await?, file_loop(s, true, c).await?),
             Store::Memcached => memcached(c).await?,
         };
@@ -45,17 +48,41 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
 }
 
 fn bound(store: Store, what: &str, concurrency: u64, jobs_per_s: f64, how: &str) -> Bound {
-    Bound { store: store.name().into(), what: what.into(), concurrency, jobs_per_s, how: how.into() }
+    Bound {
+        store: store.name().into(),
+        what: what.into(),
+        concurrency,
+        jobs_per_s,
+        how: how.into(),
+    }
 }
 
 /// pgbench with a claim-like script on a table shaped like rakit-job's jobs table.
 fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
     let psql = |sql: &str| -> Result<(), BenchError> {
         let out = Command::new("psql")
-            .args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
             .output()
             .map_err(|e| BenchError::Io(format!("cannot run psql: {e}")))?;
-        if out.status.success() { Ok(()) } else { Err(BenchError::Store(String::from_utf8_lossy(&out.stderr).trim().to_string())) }
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(BenchError::Store(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))
+        }
     };
     psql(
         "DROP TABLE IF EXISTS rkb_bound_jobs; \
@@ -82,11 +109,20 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
          SELECT pg_notify('rkb_bound_pushed', queue) FROM stored;\n"
     };
     let file = std::env::temp_dir().join(format!("rkb-pgbench-{}.sql", std::process::id()));
-    std::fs::write(&file, script).map_err(|e| BenchError::Io(format!("cannot write {}: {e}", file.display())))?;
+    std::fs::write(&file, script)
+        .map_err(|e| BenchError::Io(format!("cannot write {}: {e}", file.display())))?;
     let out = Command::new("pgbench")
         .args(["-n", "-h", "127.0.0.1", "-U", "postgres", "-f"])
         .arg(&file)
-        .args(["-c", &c.to_string(), "-j", &c.min(2).to_string(), "-T", &SECONDS.to_string(), "test"])
+        .args([
+            "-c",
+            &c.to_string(),
+            "-j",
+            &c.min(2).to_string(),
+            "-T",
+            &SECONDS.to_string(),
+            "test",
+        ])
         .output()
         .map_err(|e| BenchError::Io(format!("cannot run pgbench (is it installed?): {e}")))?;
     let _ = std::fs::remove_file(&file);
@@ -97,11 +133,28 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l[6..].split_whitespace().next())
         .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| BenchError::Store(format!("pgbench printed no tps: {}", String::from_utf8_lossy(&out.stderr).trim())))?;
+        .ok_or_else(|| {
+            BenchError::Store(format!(
+                "pgbench printed no tps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
     Ok(if claim {
-        bound(Store::Postgres, "burn-down: claim (UPDATE … SKIP LOCKED RETURNING) + delete", c, tps, "pgbench")
+        bound(
+            Store::Postgres,
+            "burn-down: claim (UPDATE … SKIP LOCKED RETURNING) + delete",
+            c,
+            tps,
+            "pgbench",
+        )
     } else {
-        bound(Store::Postgres, "dispatch: insert + NOTIFY", c, tps, "pgbench")
+        bound(
+            Store::Postgres,
+            "dispatch: insert + NOTIFY",
+            c,
+            tps,
+            "pgbench",
+        )
     })
 }
 
@@ -109,21 +162,55 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
 /// rakit-job needs 2 per dispatch (SADD + push script) and 2 per burned job (claim + ack).
 fn redis(c: u64) -> Result<(Bound, Bound), BenchError> {
     let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", "6379", "-q", "-n", "100000", "-c", &c.to_string()])
-        .args(["EVAL", "redis.call('HSET', KEYS[1], 'p', ARGV[1]) return redis.call('DEL', KEYS[1])", "1", "rkb:bound:job", "{\"seq\":1}"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "-q",
+            "-n",
+            "100000",
+            "-c",
+            &c.to_string(),
+        ])
+        .args([
+            "EVAL",
+            "redis.call('HSET', KEYS[1], 'p', ARGV[1]) return redis.call('DEL', KEYS[1])",
+            "1",
+            "rkb:bound:job",
+            "{\"seq\":1}",
+        ])
         .output()
-        .map_err(|e| BenchError::Io(format!("cannot run redis-benchmark (is it installed?): {e}")))?;
+        .map_err(|e| {
+            BenchError::Io(format!(
+                "cannot run redis-benchmark (is it installed?): {e}"
+            ))
+        })?;
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
     let rps = text
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .filter_map(|rest| rest.split_whitespace().next())
         .filter_map(|v| v.parse::<f64>().ok())
-        .last()
-        .ok_or_else(|| BenchError::Store(format!("redis-benchmark printed no rate: {}", text.trim())))?;
+        .next_back()
+        .ok_or_else(|| {
+            BenchError::Store(format!("redis-benchmark printed no rate: {}", text.trim()))
+        })?;
     Ok((
-        bound(Store::Redis, "dispatch: 2 round trips (SADD + push script)", c, rps / 2.0, "redis-benchmark, EVAL of HSET+DEL"),
-        bound(Store::Redis, "burn-down: 2 round trips (claim script + ack script)", c, rps / 2.0, "redis-benchmark, EVAL of HSET+DEL"),
+        bound(
+            Store::Redis,
+            "dispatch: 2 round trips (SADD + push script)",
+            c,
+            rps / 2.0,
+            "redis-benchmark, EVAL of HSET+DEL",
+        ),
+        bound(
+            Store::Redis,
+            "burn-down: 2 round trips (claim script + ack script)",
+            c,
+            rps / 2.0,
+            "redis-benchmark, EVAL of HSET+DEL",
+        ),
     ))
 }
 
@@ -131,7 +218,11 @@ fn redis(c: u64) -> Result<(Bound, Bound), BenchError> {
 async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bound, BenchError> {
     let sqlite = store == Store::Sqlite;
     let path = s.data.join("rkb-bound.db");
-    let url = if sqlite { format!("sqlite://{}", path.display()) } else { MYSQL_URL.to_string() };
+    let url = if sqlite {
+        format!("sqlite://{}", path.display())
+    } else {
+        MYSQL_URL.to_string()
+    };
     if sqlite {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -152,7 +243,11 @@ async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bou
         let mut first = 0;
         while first < rows {
             let values: Vec<String> = (first..(first + 1000).min(rows))
-                .map(|i| format!("('j{i:09}', 'bench-noop', 'default', '{{\"seq\":1,\"sent_us\":1}}', {i})"))
+                .map(|i| {
+                    format!(
+                        "('j{i:09}', 'bench-noop', 'default', '{{\"seq\":1,\"sent_us\":1}}', {i})"
+                    )
+                })
                 .collect();
             admin
                 .exec(&format!("INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) VALUES {}", values.join(",")), &[])
@@ -193,11 +288,17 @@ async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bou
     }
     let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     let _ = admin.exec("DROP TABLE IF EXISTS rkb_bound_jobs", &[]).await;
-    let how = if sqlite { "a loop of the same statements (sqlx, WAL, synchronous=NORMAL)" } else { "a loop of the same statements (sqlx)" };
+    let how = if sqlite {
+        "a loop of the same statements (sqlx, WAL, synchronous=NORMAL)"
+    } else {
+        "a loop of the same statements (sqlx)"
+    };
     let what = match (claim, sqlite) {
         (false, _) => "dispatch: insert",
         (true, true) => "burn-down: BEGIN IMMEDIATE, select + update (claim), commit; delete",
-        (true, false) => "burn-down: BEGIN, select … FOR UPDATE SKIP LOCKED, update, COMMIT; delete",
+        (true, false) => {
+            "burn-down: BEGIN, select … FOR UPDATE SKIP LOCKED, update, COMMIT; delete"
+        }
     };
     Ok(bound(store, what, c, rate, how))
 }
@@ -218,9 +319,17 @@ impl Conn {
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10));
-            Ok(Conn::Sqlite(sqlx::SqliteConnection::connect_with(&options).await.map_err(BenchError::store)?))
+            Ok(Conn::Sqlite(
+                sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(BenchError::store)?,
+            ))
         } else {
-            Ok(Conn::Mysql(sqlx::MySqlConnection::connect(url).await.map_err(BenchError::store)?))
+            Ok(Conn::Mysql(
+                sqlx::MySqlConnection::connect(url)
+                    .await
+                    .map_err(BenchError::store)?,
+            ))
         }
     }
 
@@ -254,23 +363,52 @@ impl Conn {
         const ACK: &str = "DELETE FROM rkb_bound_jobs WHERE id = ? AND lease_token = ?";
         match self {
             Conn::Sqlite(c) => {
-                let mut tx = c.begin_with("BEGIN IMMEDIATE").await.map_err(BenchError::store)?;
-                let row = sqlx::query(PICK).fetch_optional(&mut *tx).await.map_err(BenchError::store)?;
+                let mut tx = c
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(BenchError::store)?;
+                let row = sqlx::query(PICK)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(BenchError::store)?;
                 let Some(row) = row else { return Ok(false) };
                 let id: String = row.get(0);
-                sqlx::query(LEASE).bind(tok).bind(&id).execute(&mut *tx).await.map_err(BenchError::store)?;
+                sqlx::query(LEASE)
+                    .bind(tok)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(BenchError::store)?;
                 tx.commit().await.map_err(BenchError::store)?;
-                sqlx::query(ACK).bind(&id).bind(tok).execute(&mut *c).await.map_err(BenchError::store)?;
+                sqlx::query(ACK)
+                    .bind(&id)
+                    .bind(tok)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(BenchError::store)?;
             }
             Conn::Mysql(c) => {
                 let mut tx = c.begin().await.map_err(BenchError::store)?;
                 let pick = format!("{PICK} FOR UPDATE SKIP LOCKED");
-                let row = sqlx::query(AssertSqlSafe(pick)).fetch_optional(&mut *tx).await.map_err(BenchError::store)?;
+                let row = sqlx::query(AssertSqlSafe(pick))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(BenchError::store)?;
                 let Some(row) = row else { return Ok(false) };
                 let id: String = row.get(0);
-                sqlx::query(LEASE).bind(tok).bind(&id).execute(&mut *tx).await.map_err(BenchError::store)?;
+                sqlx::query(LEASE)
+                    .bind(tok)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(BenchError::store)?;
                 tx.commit().await.map_err(BenchError::store)?;
-                sqlx::query(ACK).bind(&id).bind(tok).execute(&mut *c).await.map_err(BenchError::store)?;
+                sqlx::query(ACK)
+                    .bind(&id)
+                    .bind(tok)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(BenchError::store)?;
             }
         }
         Ok(true)
@@ -280,12 +418,15 @@ impl Conn {
 /// The file store's system calls: dispatch = temp file, write, fsync, rename, fsync the
 /// folder; burn-down = rename into `reserved/`, read, delete.
 async fn file_loop(s: &Settings, claim: bool, c: u64) -> Result<Bound, BenchError> {
-    let root = s.data.join(format!("rkb-bound-files-{}", std::process::id()));
+    let root = s
+        .data
+        .join(format!("rkb-bound-files-{}", std::process::id()));
     let (ready, reserved) = (root.join("ready"), root.join("reserved"));
     let io = |e: std::io::Error| BenchError::Io(format!("file bound: {e}"));
     std::fs::create_dir_all(&ready).map_err(io)?;
     std::fs::create_dir_all(&reserved).map_err(io)?;
-    let body = br#"{"id":"x","name":"bench-noop","queue":"default","payload":{"seq":1,"sent_us":1}}"#;
+    let body =
+        br#"{"id":"x","name":"bench-noop","queue":"default","payload":{"seq":1,"sent_us":1}}"#;
     if claim {
         for i in 0..PREFILL / 10 {
             std::fs::write(ready.join(format!("j{i:09}")), body).map_err(io)?;
@@ -321,12 +462,23 @@ async fn file_loop(s: &Settings, claim: bool, c: u64) -> Result<Bound, BenchErro
     }
     let start = Instant::now();
     while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| BenchError::Worker(e.to_string()))?.map_err(io)?;
+        r.map_err(|e| BenchError::Worker(e.to_string()))?
+            .map_err(io)?;
     }
     let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&root);
-    let what = if claim { "burn-down: rename into reserved/, read, delete" } else { "dispatch: write, fsync, rename, fsync folder" };
-    Ok(bound(Store::File, what, c, rate, "a loop of the same system calls"))
+    let what = if claim {
+        "burn-down: rename into reserved/, read, delete"
+    } else {
+        "dispatch: write, fsync, rename, fsync folder"
+    };
+    Ok(bound(
+        Store::File,
+        what,
+        c,
+        rate,
+        "a loop of the same system calls",
+    ))
 }
 
 fn write_durably(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
@@ -360,17 +512,23 @@ async fn memcached(c: u64) -> Result<(Bound, Bound), BenchError> {
                 i += 1;
                 let key = format!("rkb.bound.{t}.{i}");
                 let body = r#"{"seq":1,"sent_us":1}"#;
-                write.write_all(format!("set {key} 0 60 {}\r\n{body}\r\n", body.len()).as_bytes()).await?;
+                write
+                    .write_all(format!("set {key} 0 60 {}\r\n{body}\r\n", body.len()).as_bytes())
+                    .await?;
                 line.clear();
                 read.read_line(&mut line).await?;
-                write.write_all(format!("gets {key}\r\n").as_bytes()).await?;
+                write
+                    .write_all(format!("gets {key}\r\n").as_bytes())
+                    .await?;
                 loop {
                     line.clear();
                     if read.read_line(&mut line).await? == 0 || line.starts_with("END") {
                         break;
                     }
                 }
-                write.write_all(format!("delete {key}\r\n").as_bytes()).await?;
+                write
+                    .write_all(format!("delete {key}\r\n").as_bytes())
+                    .await?;
                 line.clear();
                 read.read_line(&mut line).await?;
                 done.fetch_add(1, Ordering::Relaxed);
@@ -380,11 +538,24 @@ async fn memcached(c: u64) -> Result<(Bound, Bound), BenchError> {
     }
     let start = Instant::now();
     while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| BenchError::Worker(e.to_string()))?.map_err(BenchError::store)?;
+        r.map_err(|e| BenchError::Worker(e.to_string()))?
+            .map_err(BenchError::store)?;
     }
     let trips = done.load(Ordering::Relaxed) as f64 * 3.0 / start.elapsed().as_secs_f64();
     Ok((
-        bound(Store::Memcached, "dispatch: 2 round trips (set + CAS of the queue index), at best", c, trips / 2.0, "raw text protocol"),
-        bound(Store::Memcached, "burn-down: 3 round trips (gets + CAS + delete), at best", c, trips / 3.0, "raw text protocol"),
+        bound(
+            Store::Memcached,
+            "dispatch: 2 round trips (set + CAS of the queue index), at best",
+            c,
+            trips / 2.0,
+            "raw text protocol",
+        ),
+        bound(
+            Store::Memcached,
+            "burn-down: 3 round trips (gets + CAS + delete), at best",
+            c,
+            trips / 3.0,
+            "raw text protocol",
+        ),
     ))
 }

@@ -5,7 +5,9 @@
 use crate::report::{Figures, RAKIT, Results, rate};
 use std::fmt::Write as _;
 
-const COLORS: [&str; 6] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+const COLORS: [&str; 6] = [
+    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2",
+];
 const GREY: &str = "#9ca3af";
 
 /// A log-scale y axis from 10^lo to 10^hi mapped onto [top, bottom].
@@ -29,7 +31,12 @@ impl LogAxis {
         if lo == hi {
             hi += 1.0;
         }
-        LogAxis { lo, hi, top, bottom }
+        LogAxis {
+            lo,
+            hi,
+            top,
+            bottom,
+        }
     }
 
     fn y(&self, v: f64) -> f64 {
@@ -41,20 +48,39 @@ impl LogAxis {
         for p in self.lo as i32..=self.hi as i32 {
             let v = 10f64.powi(p);
             let y = self.y(v);
-            let _ = writeln!(svg, r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#e5e7eb"/>"##);
-            let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##, left - 6.0, y + 4.0, rate(Some(v)));
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#e5e7eb"/>"##
+            );
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+                left - 6.0,
+                y + 4.0,
+                rate(Some(v))
+            );
         }
     }
 }
 
 fn open(svg: &mut String, w: f64, h: f64, title: &str) {
-    let _ = writeln!(svg, r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"##);
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"##
+    );
     let _ = writeln!(svg, r##"<rect width="{w}" height="{h}" fill="white"/>"##);
-    let _ = writeln!(svg, r##"<text x="{:.0}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"##, w / 2.0, escape(title));
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.0}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"##,
+        w / 2.0,
+        escape(title)
+    );
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Bars of burn-down jobs/s at concurrency `c`, grouped by store, one bar per system, plus a
@@ -73,17 +99,33 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
             systems.push(f.system.clone());
         }
     }
-    let bound = |store: &str| r.bounds.iter().find(|b| b.store == store && b.concurrency == c).map(|b| b.jobs_per_s);
+    let bound = |store: &str| {
+        r.bounds
+            .iter()
+            .find(|b| b.store == store && b.concurrency == c)
+            .map(|b| b.jobs_per_s)
+    };
     let slots = systems.len() + 1;
     let (left, top, bar, gap) = (70.0, 50.0, 18.0, 26.0);
     let group = bar * slots as f64 + gap;
     let w = left + group * stores.len().max(1) as f64 + 20.0;
     let h = 360.0;
     let bottom = h - 70.0;
-    let values = rows.iter().filter_map(|f| f.burn.get(&c).copied()).chain(stores.iter().filter_map(|s| bound(s)));
+    let values = rows
+        .iter()
+        .filter_map(|f| f.burn.get(&c).copied())
+        .chain(stores.iter().filter_map(|s| bound(s)));
     let axis = LogAxis::fit(values, top, bottom);
     let mut svg = String::new();
-    open(&mut svg, w, h, &format!("Burn-down of {} no-op jobs, one worker process at concurrency {c} (jobs/s, log scale)", r.jobs));
+    open(
+        &mut svg,
+        w,
+        h,
+        &format!(
+            "Burn-down of {} no-op jobs, one worker process at concurrency {c} (jobs/s, log scale)",
+            r.jobs
+        ),
+    );
     axis.grid(&mut svg, left, w - 10.0);
     for (g, store) in stores.iter().enumerate() {
         let x0 = left + gap / 2.0 + g as f64 * group;
@@ -91,7 +133,10 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let v = rows.iter().find(|f| &f.store == store && &f.system == s).and_then(|f| f.burn.get(&c).copied());
+                let v = rows
+                    .iter()
+                    .find(|f| &f.store == store && &f.system == s)
+                    .and_then(|f| f.burn.get(&c).copied());
                 (s.clone(), v, COLORS[i % COLORS.len()])
             })
             .collect();
@@ -118,7 +163,12 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
                 rate(Some(*v))
             );
         }
-        let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{store}</text>"##, x0 + bar * slots as f64 / 2.0, bottom + 16.0);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{store}</text>"##,
+            x0 + bar * slots as f64 / 2.0,
+            bottom + 16.0
+        );
     }
     let mut lx = left;
     let legend: Vec<(String, &str)> = systems
@@ -128,8 +178,18 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
         .chain([("store limit (raw ops)".to_string(), GREY)])
         .collect();
     for (name, color) in legend {
-        let _ = writeln!(svg, r##"<rect x="{lx}" y="{:.0}" width="12" height="12" fill="{color}"/>"##, h - 30.0);
-        let _ = writeln!(svg, r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##, lx + 16.0, h - 20.0, escape(&name));
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{lx}" y="{:.0}" width="12" height="12" fill="{color}"/>"##,
+            h - 30.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##,
+            lx + 16.0,
+            h - 20.0,
+            escape(&name)
+        );
         lx += 30.0 + 7.0 * name.len() as f64;
     }
     svg.push_str("</svg>\n");
@@ -145,16 +205,40 @@ pub fn scaling_lines(r: &Results) -> String {
     let w = 640.0 + right_pad;
     let h = 380.0;
     let bottom = h - 50.0;
-    let axis = LogAxis::fit(rows.iter().flat_map(|f| f.burn.values().copied()), top, bottom);
+    let axis = LogAxis::fit(
+        rows.iter().flat_map(|f| f.burn.values().copied()),
+        top,
+        bottom,
+    );
     let mut svg = String::new();
-    open(&mut svg, w, h, &format!("Burn-down jobs/s by worker concurrency ({} jobs, log scale)", r.jobs));
+    open(
+        &mut svg,
+        w,
+        h,
+        &format!(
+            "Burn-down jobs/s by worker concurrency ({} jobs, log scale)",
+            r.jobs
+        ),
+    );
     let plot_right = w - right_pad;
     axis.grid(&mut svg, left, plot_right);
-    let x = |i: usize| left + 30.0 + i as f64 * (plot_right - left - 60.0) / (conc.len().max(2) - 1) as f64;
+    let x = |i: usize| {
+        left + 30.0 + i as f64 * (plot_right - left - 60.0) / (conc.len().max(2) - 1) as f64
+    };
     for (i, c) in conc.iter().enumerate() {
-        let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{c}</text>"##, x(i), bottom + 18.0);
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{c}</text>"##,
+            x(i),
+            bottom + 18.0
+        );
     }
-    let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker concurrency</text>"##, (left + plot_right) / 2.0, bottom + 36.0);
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker concurrency</text>"##,
+        (left + plot_right) / 2.0,
+        bottom + 36.0
+    );
     let mut stores: Vec<String> = Vec::new();
     for f in &rows {
         if !stores.contains(&f.store) {
@@ -164,19 +248,46 @@ pub fn scaling_lines(r: &Results) -> String {
     let mut legend_y = top;
     for f in rows.iter().filter(|f| f.burn.len() > 1) {
         let color = COLORS[stores.iter().position(|s| *s == f.store).unwrap_or(0) % COLORS.len()];
-        let dash = if f.system == RAKIT { "" } else { r##" stroke-dasharray="6 4""## };
+        let dash = if f.system == RAKIT {
+            ""
+        } else {
+            r##" stroke-dasharray="6 4""##
+        };
         let points: Vec<String> = conc
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| f.burn.get(c).map(|v| format!("{:.1},{:.1}", x(i), axis.y(*v))))
+            .filter_map(|(i, c)| {
+                f.burn
+                    .get(c)
+                    .map(|v| format!("{:.1},{:.1}", x(i), axis.y(*v)))
+            })
             .collect();
-        let _ = writeln!(svg, r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"##, points.join(" "));
+        let _ = writeln!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"{dash}/>"##,
+            points.join(" ")
+        );
         for p in &points {
             let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = writeln!(svg, r##"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"##);
+            let _ = writeln!(
+                svg,
+                r##"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"##
+            );
         }
-        let _ = writeln!(svg, r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"{dash}/>"##, plot_right + 15.0, plot_right + 40.0);
-        let _ = writeln!(svg, r##"<text x="{:.0}" y="{:.0}" font-size="12">{} · {}</text>"##, plot_right + 46.0, legend_y + 4.0, escape(&f.store), escape(&f.system));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"{dash}/>"##,
+            plot_right + 15.0,
+            plot_right + 40.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.0}" y="{:.0}" font-size="12">{} · {}</text>"##,
+            plot_right + 46.0,
+            legend_y + 4.0,
+            escape(&f.store),
+            escape(&f.system)
+        );
         legend_y += 18.0;
     }
     svg.push_str("</svg>\n");
@@ -190,7 +301,11 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_a_bar_or_line_per_figure() {
-        let mut r = Results { jobs: 100, concurrency: vec![1, 16], ..Results::default() };
+        let mut r = Results {
+            jobs: 100,
+            concurrency: vec![1, 16],
+            ..Results::default()
+        };
         let mut f = Figures::new(RAKIT, Store::Sqlite, 1, 100);
         f.burn.insert(1, 900.0);
         f.burn.insert(16, 2500.0);

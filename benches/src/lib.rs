@@ -60,7 +60,10 @@ impl BenchError {
 impl std::fmt::Display for BenchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BenchError::Usage(m) | BenchError::Store(m) | BenchError::Worker(m) | BenchError::Io(m) => f.write_str(m),
+            BenchError::Usage(m)
+            | BenchError::Store(m)
+            | BenchError::Worker(m)
+            | BenchError::Io(m) => f.write_str(m),
         }
     }
 }
@@ -108,13 +111,19 @@ pub fn main_with(systems: &[&dyn System]) -> ExitCode {
             print!("{HELP}");
             Ok(())
         }
-        other => Err(BenchError::Usage(format!("unknown command `{other}`; run with --help"))),
+        other => Err(BenchError::Usage(format!(
+            "unknown command `{other}`; run with --help"
+        ))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(if matches!(e, BenchError::Usage(_)) { 2 } else { 1 })
+            ExitCode::from(if matches!(e, BenchError::Usage(_)) {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -127,7 +136,17 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
         std::process::exit(0);
     }
     o.only(&[
-        "stores", "jobs", "concurrency", "runs", "samples", "idle-secs", "sleep-ms", "phase-timeout", "no-bounds", "out", "data",
+        "stores",
+        "jobs",
+        "concurrency",
+        "runs",
+        "samples",
+        "idle-secs",
+        "sleep-ms",
+        "phase-timeout",
+        "no-bounds",
+        "out",
+        "data",
     ])?;
     let mut s = Settings::default();
     if let Some(list) = o.value("stores") {
@@ -138,13 +157,18 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
         s.concurrency = c.into_iter().filter(|c| *c > 0).collect();
     }
     if s.concurrency.is_empty() {
-        return Err(BenchError::Usage("`--concurrency` needs at least one number above 0".into()));
+        return Err(BenchError::Usage(
+            "`--concurrency` needs at least one number above 0".into(),
+        ));
     }
     s.runs = o.number("runs")?.unwrap_or(s.runs as u64).max(1) as u32;
     s.samples = o.number("samples")?.unwrap_or(s.samples);
     s.idle_secs = o.number("idle-secs")?.unwrap_or(s.idle_secs).max(1);
     s.sleep_ms = o.number("sleep-ms")?.unwrap_or(s.sleep_ms).max(1);
-    s.phase_timeout = o.number("phase-timeout")?.unwrap_or(s.phase_timeout).max(10);
+    s.phase_timeout = o
+        .number("phase-timeout")?
+        .unwrap_or(s.phase_timeout)
+        .max(10);
     s.bounds = !o.flag("no-bounds");
     if let Some(out) = o.value("out") {
         s.out = PathBuf::from(out);
@@ -152,7 +176,8 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
     if let Some(data) = o.value("data") {
         s.data = PathBuf::from(data);
     }
-    s.data = std::path::absolute(&s.data).map_err(|e| BenchError::Io(format!("cannot resolve {}: {e}", s.data.display())))?;
+    s.data = std::path::absolute(&s.data)
+        .map_err(|e| BenchError::Io(format!("cannot resolve {}: {e}", s.data.display())))?;
     Ok(s)
 }
 
@@ -184,16 +209,40 @@ fn report(argv: &[String]) -> Result<(), BenchError> {
     println!("{}", report::text_table(&results));
     if let Some(doc) = o.value("doc") {
         let doc = Path::new(doc);
-        let dir = o.value("charts").map(PathBuf::from).unwrap_or_else(|| doc.parent().unwrap_or(Path::new(".")).to_path_buf());
-        std::fs::create_dir_all(&dir).map_err(|e| BenchError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let c = results.concurrency.iter().copied().filter(|c| *c <= 16).max().unwrap_or(1);
+        let dir = o
+            .value("charts")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| doc.parent().unwrap_or(Path::new(".")).to_path_buf());
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let c = results
+            .concurrency
+            .iter()
+            .copied()
+            .filter(|c| *c <= 16)
+            .max()
+            .unwrap_or(1);
         let bars = dir.join("performance-burn-down.svg");
         let lines = dir.join("performance-scaling.svg");
-        let write = |p: &Path, text: String| std::fs::write(p, text).map_err(|e| BenchError::Io(format!("cannot write {}: {e}", p.display())));
+        let write = |p: &Path, text: String| {
+            std::fs::write(p, text)
+                .map_err(|e| BenchError::Io(format!("cannot write {}: {e}", p.display())))
+        };
         write(&bars, chart::burn_bars(&results, c))?;
         write(&lines, chart::scaling_lines(&results))?;
-        report::splice(doc, &report::markdown(&results, &["performance-burn-down.svg", "performance-scaling.svg"]))?;
-        println!("updated {}, {} and {}", doc.display(), bars.display(), lines.display());
+        report::splice(
+            doc,
+            &report::markdown(
+                &results,
+                &["performance-burn-down.svg", "performance-scaling.svg"],
+            ),
+        )?;
+        println!(
+            "updated {}, {} and {}",
+            doc.display(),
+            bars.display(),
+            lines.display()
+        );
     }
     Ok(())
 }

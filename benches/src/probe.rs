@@ -15,7 +15,10 @@ static LATENCY: OnceLock<mpsc::UnboundedSender<u64>> = OnceLock::new();
 
 /// Microseconds since the Unix epoch (the clock shared by the bench and worker processes).
 pub fn now_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// Records that a job carrying `payload` is running: counts it, notes when the expected

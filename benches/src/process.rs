@@ -36,7 +36,10 @@ pub fn worker_main(systems: &[&dyn System], argv: &[String]) -> Result<(), Bench
     let store = Store::parse(opts.value("store").unwrap_or("sqlite"))?;
     let target = Target {
         store,
-        ns: opts.value("ns").ok_or_else(|| BenchError::Usage("`worker` needs --ns".into()))?.to_string(),
+        ns: opts
+            .value("ns")
+            .ok_or_else(|| BenchError::Usage("`worker` needs --ns".into()))?
+            .to_string(),
         dir: PathBuf::from(opts.value("dir").unwrap_or(".")),
     };
     let mode = match opts.value("mode") {
@@ -80,7 +83,10 @@ pub fn worker_main(systems: &[&dyn System], argv: &[String]) -> Result<(), Bench
                 let go_at = go_at.clone();
                 tokio::spawn(async move {
                     let last = probe::all_ran(expect).await;
-                    let elapsed = go_at.get().map(|g| last.saturating_duration_since(*g)).unwrap_or_default();
+                    let elapsed = go_at
+                        .get()
+                        .map(|g| last.saturating_duration_since(*g))
+                        .unwrap_or_default();
                     let rss = procfs::peak_rss_kib(std::process::id()).unwrap_or(0);
                     println!("done {} {rss}", elapsed.as_micros());
                 });
@@ -124,17 +130,27 @@ pub struct Spawn<'a> {
 impl WorkerProcess {
     /// Starts this binary as a worker and waits (up to 60 s) until it is connected.
     pub async fn start(spawn: Spawn<'_>) -> Result<WorkerProcess, BenchError> {
-        let exe = std::env::current_exe().map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
         let mut args: Vec<String> = vec!["worker".into(), "--system".into(), spawn.system.into()];
         args.extend(spawn.target.args());
         match spawn.mode {
-            Mode::Burn(n) => args.extend(["--mode".into(), "burn".into(), "--expect".into(), n.to_string()]),
+            Mode::Burn(n) => args.extend([
+                "--mode".into(),
+                "burn".into(),
+                "--expect".into(),
+                n.to_string(),
+            ]),
             Mode::Latency => args.extend(["--mode".into(), "latency".into()]),
         }
         args.extend(["--concurrency".into(), spawn.concurrency.to_string()]);
         args.extend(["--sleep-ms".into(), spawn.sleep_ms.to_string()]);
-        let log = spawn.target.dir.join(format!("worker-{}-{}.log", spawn.system, spawn.target.ns));
-        let log_file = std::fs::File::create(&log).map_err(|e| BenchError::Io(format!("cannot create {}: {e}", log.display())))?;
+        let log = spawn
+            .target
+            .dir
+            .join(format!("worker-{}-{}.log", spawn.system, spawn.target.ns));
+        let log_file = std::fs::File::create(&log)
+            .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", log.display())))?;
         let mut child = Command::new(exe)
             .args(&args)
             .env("RUST_LOG", "warn")
@@ -156,8 +172,16 @@ impl WorkerProcess {
                 }
             }
         });
-        let mut worker = WorkerProcess { child, stdin, lines, pid, log };
-        worker.wait_for("ready", Duration::from_secs(60), |_| {}).await?;
+        let mut worker = WorkerProcess {
+            child,
+            stdin,
+            lines,
+            pid,
+            log,
+        };
+        worker
+            .wait_for("ready", Duration::from_secs(60), |_| {})
+            .await?;
         Ok(worker)
     }
 
@@ -213,11 +237,19 @@ impl WorkerProcess {
         let _ = self.send("quit").await;
         match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
             Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(BenchError::Worker(format!("the worker process ended with {status}; see {}", self.log.display()))),
-            Ok(Err(e)) => Err(BenchError::Io(format!("cannot wait for the worker process: {e}"))),
+            Ok(Ok(status)) => Err(BenchError::Worker(format!(
+                "the worker process ended with {status}; see {}",
+                self.log.display()
+            ))),
+            Ok(Err(e)) => Err(BenchError::Io(format!(
+                "cannot wait for the worker process: {e}"
+            ))),
             Err(_) => {
                 let _ = self.child.kill().await;
-                Err(BenchError::Worker(format!("the worker did not stop within 30 s and was killed; see {}", self.log.display())))
+                Err(BenchError::Worker(format!(
+                    "the worker did not stop within 30 s and was killed; see {}",
+                    self.log.display()
+                )))
             }
         }
     }

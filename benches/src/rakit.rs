@@ -23,7 +23,10 @@ pub struct BenchNoop {
 
 impl Jobable for BenchNoop {
     async fn run(&self, _ctx: &JobContext) -> JobResult {
-        probe::ran(&Payload { seq: self.seq, sent_us: self.sent_us });
+        probe::ran(&Payload {
+            seq: self.seq,
+            sent_us: self.sent_us,
+        });
         Ok(())
     }
 }
@@ -57,8 +60,13 @@ impl Rakit {
     /// Creates the SQL tables the way a user does: `job:table`, then `migrate`, run by this
     /// very binary (its `cli` subcommand is rakit-job's CLI) with `RAKIT_JOB_*` set.
     async fn migrate(target: &Target, config: &Config) -> Result<(), BenchError> {
-        let exe = std::env::current_exe().map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
-        let path = target.dir.join(format!("{}-migrations", target.ns)).display().to_string();
+        let exe = std::env::current_exe()
+            .map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
+        let path = target
+            .dir
+            .join(format!("{}-migrations", target.ns))
+            .display()
+            .to_string();
         for command in ["job:table", "migrate"] {
             let out = tokio::process::Command::new(&exe)
                 .args(["cli", command, "--path", &path])
@@ -100,13 +108,17 @@ impl System for Rakit {
     }
 
     async fn client(&self, target: &Target) -> Result<Arc<dyn Client>, BenchError> {
-        std::fs::create_dir_all(&target.dir).map_err(|e| BenchError::Io(format!("cannot create {}: {e}", target.dir.display())))?;
+        std::fs::create_dir_all(&target.dir)
+            .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", target.dir.display())))?;
         let config = Rakit::config(target, 1000);
         if config.driver == "database" {
             Rakit::migrate(target, &config).await?;
         }
         let queue = Queue::connect(&config).await.map_err(BenchError::store)?;
-        Ok(Arc::new(RakitClient { queue, target: target.clone() }))
+        Ok(Arc::new(RakitClient {
+            queue,
+            target: target.clone(),
+        }))
     }
 
     async fn work(&self, target: &Target, ctx: WorkerCtx) -> Result<(), BenchError> {
@@ -143,10 +155,13 @@ struct RakitClient {
 impl Client for RakitClient {
     async fn dispatch(&self, seq: u64) -> Result<(), BenchError> {
         let p = Payload::now(seq);
-        BenchNoop::dispatch(BenchNoop { seq: p.seq, sent_us: p.sent_us })
-            .via(&self.queue)
-            .await
-            .map_err(BenchError::store)?;
+        BenchNoop::dispatch(BenchNoop {
+            seq: p.seq,
+            sent_us: p.sent_us,
+        })
+        .via(&self.queue)
+        .await
+        .map_err(BenchError::store)?;
         Ok(())
     }
 
@@ -155,8 +170,16 @@ impl Client for RakitClient {
     }
 
     async fn pending(&self) -> Result<u64, BenchError> {
-        let stats = self.queue.driver().stats().await.map_err(BenchError::store)?;
-        Ok(stats.iter().map(|s| s.ready + s.scheduled + s.reserved).sum())
+        let stats = self
+            .queue
+            .driver()
+            .stats()
+            .await
+            .map_err(BenchError::store)?;
+        Ok(stats
+            .iter()
+            .map(|s| s.ready + s.scheduled + s.reserved)
+            .sum())
     }
 
     async fn cleanup(&self) -> Result<(), BenchError> {
@@ -186,11 +209,21 @@ async fn drop_tables(t: &Target) -> Result<(), BenchError> {
     let ns = &t.ns;
     let sql = format!("DROP TABLE IF EXISTS {ns}_jobs_locks, {ns}_failed, {ns}_jobs");
     if t.store == Store::Postgres {
-        let mut conn = sqlx::PgConnection::connect(&t.url()).await.map_err(BenchError::store)?;
-        sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(BenchError::store)?;
+        let mut conn = sqlx::PgConnection::connect(&t.url())
+            .await
+            .map_err(BenchError::store)?;
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(BenchError::store)?;
     } else {
-        let mut conn = sqlx::MySqlConnection::connect(&t.url()).await.map_err(BenchError::store)?;
-        sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(BenchError::store)?;
+        let mut conn = sqlx::MySqlConnection::connect(&t.url())
+            .await
+            .map_err(BenchError::store)?;
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(BenchError::store)?;
     }
     Ok(())
 }

@@ -53,7 +53,13 @@ pub struct Figures {
 impl Figures {
     /// Empty figures for `system` on `store`.
     pub fn new(system: &str, store: Store, run: u32, jobs: u64) -> Figures {
-        Figures { system: system.into(), store: store.name().into(), run, jobs, ..Figures::default() }
+        Figures {
+            system: system.into(),
+            store: store.name().into(),
+            run,
+            jobs,
+            ..Figures::default()
+        }
     }
 
     /// Notes that `phase` failed.
@@ -64,7 +70,11 @@ impl Figures {
 
     /// The figures on one line, for the log.
     pub fn one_line(&self) -> String {
-        let burn: Vec<String> = self.burn.iter().map(|(c, r)| format!("c{c} {}", rate(Some(*r)))).collect();
+        let burn: Vec<String> = self
+            .burn
+            .iter()
+            .map(|(c, r)| format!("c{c} {}", rate(Some(*r))))
+            .collect();
         format!(
             "dispatch {} /s, bulk {} /s, burn {}, p50 {} ms, p99 {} ms, rss {}, idle cpu {}",
             rate(self.dispatch_one),
@@ -135,34 +145,57 @@ impl Results {
     /// Writes the results as pretty JSON to `path` (creating its folder).
     pub fn save(&self, path: &Path) -> Result<(), BenchError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| BenchError::Io(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", dir.display())))?;
         }
         let text = serde_json::to_string_pretty(self).map_err(|e| BenchError::Io(e.to_string()))?;
-        std::fs::write(path, text).map_err(|e| BenchError::Io(format!("cannot write {}: {e}", path.display())))
+        std::fs::write(path, text)
+            .map_err(|e| BenchError::Io(format!("cannot write {}: {e}", path.display())))
     }
 
     /// Reads results written by [`save`](Self::save).
     pub fn load(path: &Path) -> Result<Results, BenchError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BenchError::Io(format!("cannot read {}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| BenchError::Io(format!("{} is not a results file: {e}", path.display())))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BenchError::Io(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| BenchError::Io(format!("{} is not a results file: {e}", path.display())))
     }
 
     /// Medians over rounds, one row per store and system, stores in table order.
     pub fn medians(&self) -> Vec<Figures> {
         let mut groups: BTreeMap<(usize, String, String), Vec<&Figures>> = BTreeMap::new();
         for f in &self.figures {
-            let order = Store::parse(&f.store).map(|s| Store::ALL.iter().position(|x| *x == s).unwrap_or(9)).unwrap_or(9);
-            let sys = if f.system == RAKIT { format!("0{}", f.system) } else { format!("1{}", f.system) };
-            groups.entry((order, f.store.clone(), sys)).or_default().push(f);
+            let order = Store::parse(&f.store)
+                .map(|s| Store::ALL.iter().position(|x| *x == s).unwrap_or(9))
+                .unwrap_or(9);
+            let sys = if f.system == RAKIT {
+                format!("0{}", f.system)
+            } else {
+                format!("1{}", f.system)
+            };
+            groups
+                .entry((order, f.store.clone(), sys))
+                .or_default()
+                .push(f);
         }
         groups
             .into_values()
             .map(|fs| {
                 let first = fs[0];
-                let pick = |get: &dyn Fn(&Figures) -> Option<f64>| median(&fs.iter().filter_map(|f| get(f)).collect::<Vec<_>>());
+                let pick = |get: &dyn Fn(&Figures) -> Option<f64>| {
+                    median(&fs.iter().filter_map(|f| get(f)).collect::<Vec<_>>())
+                };
                 let mut burn = BTreeMap::new();
-                for c in fs.iter().flat_map(|f| f.burn.keys().copied()).collect::<std::collections::BTreeSet<_>>() {
-                    if let Some(m) = median(&fs.iter().filter_map(|f| f.burn.get(&c).copied()).collect::<Vec<_>>()) {
+                for c in fs
+                    .iter()
+                    .flat_map(|f| f.burn.keys().copied())
+                    .collect::<std::collections::BTreeSet<_>>()
+                {
+                    if let Some(m) = median(
+                        &fs.iter()
+                            .filter_map(|f| f.burn.get(&c).copied())
+                            .collect::<Vec<_>>(),
+                    ) {
                         burn.insert(c, m);
                     }
                 }
@@ -192,7 +225,11 @@ impl Results {
     pub fn merge(&mut self, other: Results) {
         self.figures.extend(other.figures);
         for b in other.bounds {
-            if !self.bounds.iter().any(|x| x.store == b.store && x.what == b.what && x.concurrency == b.concurrency) {
+            if !self
+                .bounds
+                .iter()
+                .any(|x| x.store == b.store && x.what == b.what && x.concurrency == b.concurrency)
+            {
                 self.bounds.push(b);
             }
         }
@@ -213,58 +250,123 @@ pub fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    Some(if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] })
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
 }
 
 /// The results as a plain-text table for the terminal (medians).
 pub fn text_table(r: &Results) -> String {
     let rows = r.medians();
     let conc = &r.concurrency;
-    let mut head = vec!["store".to_string(), "system".into(), "dispatch/s".into(), "bulk/s".into()];
+    let mut head = vec![
+        "store".to_string(),
+        "system".into(),
+        "dispatch/s".into(),
+        "bulk/s".into(),
+    ];
     head.extend(conc.iter().map(|c| format!("burn c={c}/s")));
     head.extend(["p50 ms", "p99 ms", "RSS MiB", "idle CPU"].map(String::from));
     let mut lines = vec![head];
     for f in &rows {
-        let mut line = vec![f.store.clone(), f.system.clone(), rate(f.dispatch_one), rate(f.dispatch_bulk)];
+        let mut line = vec![
+            f.store.clone(),
+            f.system.clone(),
+            rate(f.dispatch_one),
+            rate(f.dispatch_bulk),
+        ];
         line.extend(conc.iter().map(|c| rate(f.burn.get(c).copied())));
-        line.extend([ms(f.pickup_p50_ms), ms(f.pickup_p99_ms), mib(f.peak_rss_kib), pct(f.idle_cpu_pct)]);
+        line.extend([
+            ms(f.pickup_p50_ms),
+            ms(f.pickup_p99_ms),
+            mib(f.peak_rss_kib),
+            pct(f.idle_cpu_pct),
+        ]);
         lines.push(line);
     }
-    let widths: Vec<usize> = (0..lines[0].len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for (n, line) in lines.iter().enumerate() {
-        let cells: Vec<String> = line.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
         let _ = writeln!(out, "{}", cells.join("  "));
         if n == 0 {
-            let _ = writeln!(out, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+            let _ = writeln!(
+                out,
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
         }
     }
     let ratios = ratio_rows(&rows, conc);
     if !ratios.is_empty() {
-        let _ = writeln!(out, "\nrakit-job / peer (above 1 = rakit-job better; latency and RSS inverted so the same holds):");
+        let _ = writeln!(
+            out,
+            "\nrakit-job / peer (above 1 = rakit-job better; latency and RSS inverted so the same holds):"
+        );
         for (store, peer, cells) in ratios {
-            let _ = writeln!(out, "  {store:<9} vs {peer:<11} {}", cells.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                out,
+                "  {store:<9} vs {peer:<11} {}",
+                cells
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     out
 }
 
+/// One store and peer with its ratios: (store, peer, [(figure, ratio text)]).
+pub type RatioRow = (String, String, Vec<(String, String)>);
+
 /// The ratios rakit-job / peer per store: (store, peer, [(figure, ratio text)]).
 /// Throughputs are rakit/peer; latency and memory are peer/rakit, so above 1 is always better.
-pub fn ratio_rows(rows: &[Figures], conc: &[u64]) -> Vec<(String, String, Vec<(String, String)>)> {
+pub fn ratio_rows(rows: &[Figures], conc: &[u64]) -> Vec<RatioRow> {
     let mut out = Vec::new();
     for ours in rows.iter().filter(|f| f.system == RAKIT) {
-        for peer in rows.iter().filter(|f| f.store == ours.store && f.system != RAKIT) {
+        for peer in rows
+            .iter()
+            .filter(|f| f.store == ours.store && f.system != RAKIT)
+        {
             let mut cells = vec![
-                ("dispatch".to_string(), ratio(ours.dispatch_one, peer.dispatch_one)),
-                ("bulk".to_string(), ratio(ours.dispatch_bulk, peer.dispatch_bulk)),
+                (
+                    "dispatch".to_string(),
+                    ratio(ours.dispatch_one, peer.dispatch_one),
+                ),
+                (
+                    "bulk".to_string(),
+                    ratio(ours.dispatch_bulk, peer.dispatch_bulk),
+                ),
             ];
             for c in conc {
-                cells.push((format!("burn c={c}"), ratio(ours.burn.get(c).copied(), peer.burn.get(c).copied())));
+                cells.push((
+                    format!("burn c={c}"),
+                    ratio(ours.burn.get(c).copied(), peer.burn.get(c).copied()),
+                ));
             }
             cells.push(("p50".into(), ratio(peer.pickup_p50_ms, ours.pickup_p50_ms)));
             cells.push(("p99".into(), ratio(peer.pickup_p99_ms, ours.pickup_p99_ms)));
-            cells.push(("RSS".into(), ratio(peer.peak_rss_kib.map(|k| k as f64), ours.peak_rss_kib.map(|k| k as f64))));
+            cells.push((
+                "RSS".into(),
+                ratio(
+                    peer.peak_rss_kib.map(|k| k as f64),
+                    ours.peak_rss_kib.map(|k| k as f64),
+                ),
+            ));
             out.push((ours.store.clone(), peer.system.clone(), cells));
         }
     }
@@ -291,50 +393,102 @@ pub fn markdown(r: &Results, chart_files: &[&str]) -> String {
     rule.push_str("--:|--:|--:|--:|");
     let _ = writeln!(md, "{head}\n{rule}");
     for f in &rows {
-        let mut line = format!("| {} | {} | {} | {} |", f.store, f.system, rate(f.dispatch_one), rate(f.dispatch_bulk));
+        let mut line = format!(
+            "| {} | {} | {} | {} |",
+            f.store,
+            f.system,
+            rate(f.dispatch_one),
+            rate(f.dispatch_bulk)
+        );
         for c in conc {
             let _ = write!(line, " {} |", rate(f.burn.get(c).copied()));
         }
-        let _ = write!(line, " {} | {} | {} | {} |", ms(f.pickup_p50_ms), ms(f.pickup_p99_ms), mib(f.peak_rss_kib), pct(f.idle_cpu_pct));
+        let _ = write!(
+            line,
+            " {} | {} | {} | {} |",
+            ms(f.pickup_p50_ms),
+            ms(f.pickup_p99_ms),
+            mib(f.peak_rss_kib),
+            pct(f.idle_cpu_pct)
+        );
         let _ = writeln!(md, "{line}");
     }
     let notes: Vec<String> = rows
         .iter()
         .filter(|f| !f.bulk.is_empty())
-        .map(|f| format!("{} on {}: bulk = {}; idle wake-up: {}", f.system, f.store, f.bulk, f.wakeup))
+        .map(|f| {
+            format!(
+                "{} on {}: bulk = {}; idle wake-up: {}",
+                f.system, f.store, f.bulk, f.wakeup
+            )
+        })
         .collect();
     if !notes.is_empty() {
-        let _ = writeln!(md, "\n<details><summary>How each bulk figure and wake-up works</summary>\n");
+        let _ = writeln!(
+            md,
+            "\n<details><summary>How each bulk figure and wake-up works</summary>\n"
+        );
         for n in notes {
             let _ = writeln!(md, "- {n}");
         }
         let _ = writeln!(md, "\n</details>");
     }
-    let errors: Vec<String> =
-        rows.iter().flat_map(|f| f.errors.iter().map(move |e| format!("{} on {}: {e}", f.system, f.store))).collect();
+    let errors: Vec<String> = rows
+        .iter()
+        .flat_map(|f| {
+            f.errors
+                .iter()
+                .map(move |e| format!("{} on {}: {e}", f.system, f.store))
+        })
+        .collect();
     if !errors.is_empty() {
-        let _ = writeln!(md, "\nPhases that failed in this run (their cells are `—`):\n");
+        let _ = writeln!(
+            md,
+            "\nPhases that failed in this run (their cells are `—`):\n"
+        );
         for e in errors {
             let _ = writeln!(md, "- {e}");
         }
     }
     let ratios = ratio_rows(&rows, conc);
     if !ratios.is_empty() {
-        let _ = writeln!(md, "\n### rakit-job / peer\n\nAbove 1 means rakit-job is better: throughputs are rakit-job ÷ peer, latency and memory are peer ÷ rakit-job.\n");
+        let _ = writeln!(
+            md,
+            "\n### rakit-job / peer\n\nAbove 1 means rakit-job is better: throughputs are rakit-job ÷ peer, latency and memory are peer ÷ rakit-job.\n"
+        );
         let names: Vec<String> = ratios[0].2.iter().map(|(k, _)| k.clone()).collect();
         let _ = writeln!(md, "| store | peer | {} |", names.join(" | "));
         let _ = writeln!(md, "|---|---|{}", "--:|".repeat(names.len()));
         for (store, peer, cells) in &ratios {
-            let _ = writeln!(md, "| {store} | {peer} | {} |", cells.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().join(" | "));
+            let _ = writeln!(
+                md,
+                "| {store} | {peer} | {} |",
+                cells
+                    .iter()
+                    .map(|(_, v)| v.clone())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
         }
     }
     if !r.bounds.is_empty() {
-        let _ = writeln!(md, "\n### The stores' own limit\n\nThe raw rate of the operations one job needs, measured on this machine in the same run, next to rakit-job's burn-down at the same concurrency.\n");
-        let _ = writeln!(md, "| store | operations per job | clients | store limit (jobs/s) | rakit-job burn-down (jobs/s) | share of the limit | measured with |");
+        let _ = writeln!(
+            md,
+            "\n### The stores' own limit\n\nThe raw rate of the operations one job needs, measured on this machine in the same run, next to rakit-job's burn-down at the same concurrency.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| store | operations per job | clients | store limit (jobs/s) | rakit-job burn-down (jobs/s) | share of the limit | measured with |"
+        );
         let _ = writeln!(md, "|---|---|--:|--:|--:|--:|---|");
         for b in &r.bounds {
-            let ours = rows.iter().find(|f| f.system == RAKIT && f.store == b.store).and_then(|f| f.burn.get(&b.concurrency).copied());
-            let share = ours.map(|o| format!("{:.0}%", o / b.jobs_per_s * 100.0)).unwrap_or_else(|| "—".into());
+            let ours = rows
+                .iter()
+                .find(|f| f.system == RAKIT && f.store == b.store)
+                .and_then(|f| f.burn.get(&b.concurrency).copied());
+            let share = ours
+                .map(|o| format!("{:.0}%", o / b.jobs_per_s * 100.0))
+                .unwrap_or_else(|| "—".into());
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {share} | {} |",
@@ -363,7 +517,8 @@ pub fn splice(path: &Path, block: &str) -> Result<(), BenchError> {
         (Some(a), Some(b)) if a < b => format!("{}{START}\n{block}{}", &page[..a], &page[b..]),
         _ => format!("{page}\n{START}\n{block}{END}\n"),
     };
-    std::fs::write(path, new).map_err(|e| BenchError::Io(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, new)
+        .map_err(|e| BenchError::Io(format!("cannot write {}: {e}", path.display())))
 }
 
 fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
@@ -381,7 +536,7 @@ pub fn rate(v: Option<f64>) -> String {
             let s = n.to_string();
             let mut out = String::new();
             for (i, ch) in s.chars().enumerate() {
-                if i > 0 && (s.len() - i) % 3 == 0 {
+                if i > 0 && (s.len() - i).is_multiple_of(3) {
                     out.push(' ');
                 }
                 out.push(ch);
@@ -394,11 +549,19 @@ pub fn rate(v: Option<f64>) -> String {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map(|v| if v < 10.0 { format!("{v:.2}") } else { format!("{v:.0}") }).unwrap_or_else(|| "—".into())
+    v.map(|v| {
+        if v < 10.0 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.0}")
+        }
+    })
+    .unwrap_or_else(|| "—".into())
 }
 
 fn mib(v: Option<u64>) -> String {
-    v.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "—".into())
+    v.map(|k| format!("{:.1}", k as f64 / 1024.0))
+        .unwrap_or_else(|| "—".into())
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -407,18 +570,31 @@ fn pct(v: Option<f64>) -> String {
 
 /// Cores, memory and kernel, from `/proc`.
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cores} cores, {:.0} GiB, Linux {}", mem_kib as f64 / 1024.0 / 1024.0, kernel.trim())
+    format!(
+        "{cores} cores, {:.0} GiB, Linux {}",
+        mem_kib as f64 / 1024.0 / 1024.0,
+        kernel.trim()
+    )
 }
 
 /// The current UTC time as RFC 3339, without a date crate.
 fn rakit_job_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -430,7 +606,12 @@ fn rakit_job_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -32,7 +32,14 @@ pub enum Store {
 
 impl Store {
     /// Every store, in the order tables list them.
-    pub const ALL: [Store; 6] = [Store::Sqlite, Store::Postgres, Store::Mysql, Store::Redis, Store::File, Store::Memcached];
+    pub const ALL: [Store; 6] = [
+        Store::Sqlite,
+        Store::Postgres,
+        Store::Mysql,
+        Store::Redis,
+        Store::File,
+        Store::Memcached,
+    ];
 
     /// The name used on the command line and in results.
     pub fn name(self) -> &'static str {
@@ -64,13 +71,19 @@ impl Store {
         if list.trim() == "all" {
             return Ok(Store::ALL.to_vec());
         }
-        list.split(',').filter(|s| !s.trim().is_empty()).map(Store::parse).collect()
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Store::parse)
+            .collect()
     }
 
     /// Whether the store polls across processes (no wake-up signal): pickup latency is then
     /// about half the poll interval.
     pub fn polls(self) -> bool {
-        matches!(self, Store::Sqlite | Store::Mysql | Store::File | Store::Memcached)
+        matches!(
+            self,
+            Store::Sqlite | Store::Mysql | Store::File | Store::Memcached
+        )
     }
 }
 
@@ -92,7 +105,11 @@ impl Target {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let ns = format!("rkb{}_{n}", std::process::id() % 100_000);
-        Target { store, ns, dir: dir.to_path_buf() }
+        Target {
+            store,
+            ns,
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The SQLite database file of this namespace.
@@ -133,7 +150,10 @@ impl Target {
 /// Deletes every Redis key under `prefix` (SCAN, then DEL in batches).
 pub async fn redis_delete_prefix(prefix: &str) -> Result<(), BenchError> {
     let client = redis::Client::open(REDIS_URL).map_err(BenchError::store)?;
-    let mut conn = client.get_multiplexed_async_connection().await.map_err(BenchError::store)?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(BenchError::store)?;
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -146,7 +166,11 @@ pub async fn redis_delete_prefix(prefix: &str) -> Result<(), BenchError> {
             .await
             .map_err(BenchError::store)?;
         if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.map_err(BenchError::store)?;
+            let _: () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(BenchError::store)?;
         }
         if next == 0 {
             return Ok(());
@@ -158,11 +182,25 @@ pub async fn redis_delete_prefix(prefix: &str) -> Result<(), BenchError> {
 /// Empties memcached (`flush_all`): the only way to drop a prefix's keys.
 pub async fn memcached_flush() -> Result<(), BenchError> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut stream = tokio::net::TcpStream::connect("127.0.0.1:11211").await.map_err(BenchError::store)?;
-    stream.write_all(b"flush_all\r\n").await.map_err(BenchError::store)?;
+    let mut stream = tokio::net::TcpStream::connect("127.0.0.1:11211")
+        .await
+        .map_err(BenchError::store)?;
+    stream
+        .write_all(b"flush_all\r\n")
+        .await
+        .map_err(BenchError::store)?;
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).await.map_err(BenchError::store)?;
-    if line.trim() == "OK" { Ok(()) } else { Err(BenchError::Store(format!("memcached answered {line:?} to flush_all"))) }
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .await
+        .map_err(BenchError::store)?;
+    if line.trim() == "OK" {
+        Ok(())
+    } else {
+        Err(BenchError::Store(format!(
+            "memcached answered {line:?} to flush_all"
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +209,10 @@ mod tests {
 
     #[test]
     fn store_lists_parse_and_name_mariadb_as_mysql() {
-        assert_eq!(Store::parse_list("sqlite,mariadb").unwrap(), vec![Store::Sqlite, Store::Mysql]);
+        assert_eq!(
+            Store::parse_list("sqlite,mariadb").unwrap(),
+            vec![Store::Sqlite, Store::Mysql]
+        );
         assert_eq!(Store::parse_list("all").unwrap().len(), 6);
         assert!(Store::parse_list("oracle").is_err());
     }

@@ -20,7 +20,10 @@ pub struct Payload {
 impl Payload {
     /// Payload number `seq`, stamped with the current time.
     pub fn now(seq: u64) -> Payload {
-        Payload { seq, sent_us: crate::probe::now_us() }
+        Payload {
+            seq,
+            sent_us: crate::probe::now_us(),
+        }
     }
 }
 
@@ -100,10 +103,22 @@ pub struct WorkerCtx {
 
 impl WorkerCtx {
     /// A context whose gates are opened by the returned senders.
-    pub fn new(concurrency: usize, sleep_ms: u64) -> (WorkerCtx, watch::Sender<bool>, watch::Sender<bool>) {
+    pub fn new(
+        concurrency: usize,
+        sleep_ms: u64,
+    ) -> (WorkerCtx, watch::Sender<bool>, watch::Sender<bool>) {
         let (go_tx, go) = watch::channel(false);
         let (stop_tx, stop) = watch::channel(false);
-        (WorkerCtx { concurrency, sleep_ms, go, stop }, go_tx, stop_tx)
+        (
+            WorkerCtx {
+                concurrency,
+                sleep_ms,
+                go,
+                stop,
+            },
+            go_tx,
+            stop_tx,
+        )
     }
 
     /// Tells the benchmark the worker is connected and waiting for `go`.
@@ -119,7 +134,15 @@ impl WorkerCtx {
 
     /// Waits until the benchmark says stop (or goes away).
     pub async fn stop(&self) {
+        self.stopped().await
+    }
+
+    /// A future of its own that completes when the benchmark says stop, for APIs that
+    /// take a `'static` shutdown signal.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut stop = self.stop.clone();
-        let _ = stop.wait_for(|open| *open).await;
+        async move {
+            let _ = stop.wait_for(|open| *open).await;
+        }
     }
 }

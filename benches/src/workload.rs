@@ -65,7 +65,10 @@ pub async fn run_all(systems: &[&dyn System], settings: &Settings) -> Result<Res
     let mut results = Results::new(settings, systems);
     if settings.bounds {
         for &store in &settings.stores {
-            say(&format!("[bound] {}: raw rate of one job's operations", store.name()));
+            say(&format!(
+                "[bound] {}: raw rate of one job's operations",
+                store.name()
+            ));
             match bound::measure(store, settings).await {
                 Ok(mut b) => results.bounds.append(&mut b),
                 Err(e) => say(&format!("[bound] {}: not measured: {e}", store.name())),
@@ -75,13 +78,22 @@ pub async fn run_all(systems: &[&dyn System], settings: &Settings) -> Result<Res
     }
     for run in 1..=settings.runs {
         for &store in &settings.stores {
-            let mut here: Vec<&dyn System> = systems.iter().copied().filter(|s| s.supports(store)).collect();
+            let mut here: Vec<&dyn System> = systems
+                .iter()
+                .copied()
+                .filter(|s| s.supports(store))
+                .collect();
             if !here.is_empty() {
                 let turn = (run as usize - 1) % here.len();
                 here.rotate_left(turn);
             }
             for system in here {
-                let label = format!("[run {run}/{}] {} on {}", settings.runs, system.name(), store.name());
+                let label = format!(
+                    "[run {run}/{}] {} on {}",
+                    settings.runs,
+                    system.name(),
+                    store.name()
+                );
                 say(&label);
                 let figures = measure(system, store, settings, run, &label).await;
                 results.figures.push(figures);
@@ -93,7 +105,13 @@ pub async fn run_all(systems: &[&dyn System], settings: &Settings) -> Result<Res
 }
 
 /// Every figure of one system on one store.
-pub async fn measure(system: &dyn System, store: Store, s: &Settings, run: u32, label: &str) -> Figures {
+pub async fn measure(
+    system: &dyn System,
+    store: Store,
+    s: &Settings,
+    run: u32,
+    label: &str,
+) -> Figures {
     let mut f = Figures::new(system.name(), store, run, s.jobs);
     f.wakeup = system.wakeup(store);
     let limit = Duration::from_secs(s.phase_timeout);
@@ -117,8 +135,11 @@ pub async fn measure(system: &dyn System, store: Store, s: &Settings, run: u32, 
     }
     // In bulk (timed), then drained at each further concurrency.
     let mut bulk_rates = Vec::new();
-    let rest: Vec<Option<u64>> =
-        if s.concurrency.len() > 1 { s.concurrency[1..].iter().copied().map(Some).collect() } else { vec![None] };
+    let rest: Vec<Option<u64>> = if s.concurrency.len() > 1 {
+        s.concurrency[1..].iter().copied().map(Some).collect()
+    } else {
+        vec![None]
+    };
     for c in rest {
         let phase = async {
             let target = Target::fresh(store, &s.data);
@@ -140,7 +161,10 @@ pub async fn measure(system: &dyn System, store: Store, s: &Settings, run: u32, 
                     f.peak_rss_kib = f.peak_rss_kib.max(Some(rss));
                 }
             }
-            Err(e) => f.fail(&format!("bulk dispatch / burn-down at {}", c.unwrap_or(0)), e),
+            Err(e) => f.fail(
+                &format!("bulk dispatch / burn-down at {}", c.unwrap_or(0)),
+                e,
+            ),
         }
     }
     f.dispatch_bulk = median(&bulk_rates);
@@ -166,10 +190,18 @@ pub async fn measure(system: &dyn System, store: Store, s: &Settings, run: u32, 
     f
 }
 
-async fn timed<T>(limit: Duration, phase: impl Future<Output = Result<T, BenchError>>) -> Result<T, BenchError> {
+async fn timed<T>(
+    limit: Duration,
+    phase: impl Future<Output = Result<T, BenchError>>,
+) -> Result<T, BenchError> {
     tokio::time::timeout(limit, phase)
         .await
-        .unwrap_or_else(|_| Err(BenchError::Worker(format!("the phase took longer than {}s and was abandoned", limit.as_secs()))))
+        .unwrap_or_else(|_| {
+            Err(BenchError::Worker(format!(
+                "the phase took longer than {}s and was abandoned",
+                limit.as_secs()
+            )))
+        })
 }
 
 /// Dispatches `n` jobs one after the other; jobs per second.
@@ -187,7 +219,11 @@ pub async fn dispatch_one(client: &dyn Client, n: u64, label: &str) -> Result<f6
 }
 
 /// Dispatches `n` jobs with the client's bulk API, or from concurrent tasks; jobs per second.
-pub async fn dispatch_bulk(client: &Arc<dyn Client>, n: u64, label: &str) -> Result<(f64, String), BenchError> {
+pub async fn dispatch_bulk(
+    client: &Arc<dyn Client>,
+    n: u64,
+    label: &str,
+) -> Result<(f64, String), BenchError> {
     let start = Instant::now();
     let done = Arc::new(AtomicU64::new(0));
     let how = client.bulk();
@@ -245,7 +281,13 @@ pub async fn burn_down(
     c: u64,
     label: &str,
 ) -> Result<(f64, u64), BenchError> {
-    let spawn = Spawn { system: system.name(), target, mode: Mode::Burn(s.jobs), concurrency: c as usize, sleep_ms: s.sleep_ms };
+    let spawn = Spawn {
+        system: system.name(),
+        target,
+        mode: Mode::Burn(s.jobs),
+        concurrency: c as usize,
+        sleep_ms: s.sleep_ms,
+    };
     let mut worker = WorkerProcess::start(spawn).await?;
     worker.send("go").await?;
     let what = format!("burn-down at concurrency {c}");
@@ -256,12 +298,16 @@ pub async fn burn_down(
             }
         })
         .await?;
-    let mut parts = done.split_whitespace().map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut parts = done
+        .split_whitespace()
+        .map(|p| p.parse::<u64>().unwrap_or(0));
     let (micros, rss) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     worker.finish().await?;
     let left = client.pending().await?;
     if left > 0 {
-        return Err(BenchError::Worker(format!("{left} job(s) were still pending after the burn-down")));
+        return Err(BenchError::Worker(format!(
+            "{left} job(s) were still pending after the burn-down"
+        )));
     }
     Ok((s.jobs as f64 / (micros.max(1) as f64 / 1e6), rss))
 }
@@ -274,7 +320,13 @@ async fn latency(
     s: &Settings,
     label: &str,
 ) -> Result<(Option<f64>, Option<f64>, u64, Option<f64>), BenchError> {
-    let spawn = Spawn { system: system.name(), target, mode: Mode::Latency, concurrency: 1, sleep_ms: s.sleep_ms };
+    let spawn = Spawn {
+        system: system.name(),
+        target,
+        mode: Mode::Latency,
+        concurrency: 1,
+        sleep_ms: s.sleep_ms,
+    };
     let mut worker = WorkerProcess::start(spawn).await?;
     worker.send("go").await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -304,7 +356,12 @@ async fn latency(
         tokio::time::sleep(Duration::from_millis(20 + seq * 7 % 31)).await;
     }
     worker.finish().await?;
-    Ok((percentile(&mut lat, 50.0), percentile(&mut lat, 99.0), missed, cpu))
+    Ok((
+        percentile(&mut lat, 50.0),
+        percentile(&mut lat, 99.0),
+        missed,
+        cpu,
+    ))
 }
 
 /// The `p`th percentile (nearest rank) of `values`.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Something that can be dispatched: a `#[job]` value, or a name with a JSON payload.
 pub trait DispatchSource: Send + 'static {
@@ -204,10 +205,19 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
     }
 
     async fn store(self, force_unique: bool) -> Result<Option<JobId>, Error> {
-        let (queue, job) = self.prepare(force_unique).await?;
-        let summary = Summary::of(&job);
-        let outcome = queue.driver().push(job).await?;
-        summary.finish(&queue, outcome, force_unique)
+        let mut seen = crate::observe::Dispatch::start();
+        let span = seen.span();
+        let result = async {
+            let (queue, job) = self.prepare(force_unique).await?;
+            seen.job(&job);
+            let summary = Summary::of(&job);
+            let outcome = queue.driver().push(job).await?;
+            summary.finish(&queue, outcome, force_unique)
+        }
+        .instrument(span)
+        .await;
+        seen.end(&result);
+        result
     }
 
     /// Checks everything and builds the record; nothing is stored yet.
@@ -283,18 +293,25 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
         self,
         tx: &mut rakit_job_sql::sqlx::Transaction<'_, DB>,
     ) -> Result<JobId, Error> {
-        let (queue, job) = self.prepare(false).await?;
-        let Some(sql) = queue.sql_driver() else {
-            return Err(Error::Config(format!(
-                "{} is not an SQL database, so a transaction cannot hold its jobs; dispatch without `with_tx`",
-                queue.describe()
-            )));
-        };
-        let summary = Summary::of(&job);
-        let outcome = sql.push_in(tx, job).await?;
-        Ok(summary
-            .finish(&queue, outcome, false)?
-            .expect("a non-unique dispatch either stores or errors"))
+        let mut seen = crate::observe::Dispatch::start();
+        let span = seen.span();
+        let result = async {
+            let (queue, job) = self.prepare(false).await?;
+            seen.job(&job);
+            let Some(sql) = queue.sql_driver() else {
+                return Err(Error::Config(format!(
+                    "{} is not an SQL database, so a transaction cannot hold its jobs; dispatch without `with_tx`",
+                    queue.describe()
+                )));
+            };
+            let summary = Summary::of(&job);
+            let outcome = sql.push_in(tx, job).await?;
+            summary.finish(&queue, outcome, false)
+        }
+        .instrument(span)
+        .await;
+        seen.end(&result);
+        Ok(result?.expect("a non-unique dispatch either stores or errors"))
     }
 }
 

@@ -150,6 +150,10 @@ pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a `#[job]` but does not implement `Jobable`",
+    label = "add `impl Jobable for {Self} {{ async fn run(&self, ctx: &JobContext) -> JobResult {{ .. }} }}`"
+)]
 pub trait Jobable: JobSpec {
     /// Does the work. Return an error (`?` converts any std error) to have it retried.
     fn run(&self, ctx: &JobContext) -> impl Future<Output = JobResult> + Send;

@@ -42,6 +42,7 @@ mod when;
 mod worker;
 
 pub mod cli;
+pub mod observe;
 pub mod testing;
 
 pub use config::Config;
@@ -104,6 +105,10 @@ pub mod guide {
     pub mod state_machine {}
     #[doc = include_str!("../../docs/testing.md")]
     pub mod testing {}
+    #[doc = include_str!("../../docs/deployment.md")]
+    pub mod deployment {}
+    #[doc = include_str!("../../docs/observability.md")]
+    pub mod observability {}
 }
 
 /// What `#[job]` expands to calls into this module; it is not public API.

@@ -20,7 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// How long a seized job is the holder's alone before it counts as abandoned.
-const SEIZE_MS: Millis = 60_000;
+const SEIZE_MS: Millis = 15_000;
 
 /// Which folder of a queue a file was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

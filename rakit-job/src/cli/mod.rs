@@ -61,17 +61,24 @@ fn report(e: Error) -> ExitCode {
 /// Sends rakit-job's log lines to standard error (once per process); `RUST_LOG` can
 /// narrow or widen them. The CLI calls it; programs running a worker themselves may too.
 ///
+/// The lines keep the guide's shape (`Job executed: send-email - #... (attempt 1)`):
+/// rakit-job's `dispatch` and `run` spans are left to tracing backends rather than
+/// prefixed to every line (see docs/observability.md).
+///
 /// ```
 /// rakit_job::cli::init_logging();
 /// ```
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("rakit_job=info,warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(filter_fn(|meta| !(meta.is_span() && meta.target() == "rakit_job")));
+    let _ = tracing_subscriber::registry().with(filter).with(lines).try_init();
 }

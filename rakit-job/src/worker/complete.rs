@@ -27,6 +27,7 @@ impl Completer<'_> {
         if permanent || self.job.attempts >= self.max_attempts {
             return self.fail(error).await;
         }
+        crate::observe::run_error(error);
         let delay = self.backoff.delay(self.job.attempts, self.policy.sleep);
         let at = now_ms() + delay.as_millis() as Millis;
         let written = self
@@ -46,6 +47,7 @@ impl Completer<'_> {
     }
 
     pub(crate) async fn fail(&self, error: &str) -> Outcome {
+        crate::observe::run_error(error);
         let written = self.policy.queue.driver().fail(self.lease, error).await;
         if self.policy.logging {
             tracing::error!(

@@ -8,6 +8,7 @@ use crate::queue::Queue;
 use crate::registry::{self, BoxJobFuture};
 use rakit_job_core::{Lease, Millis, Reserved, now_ms};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The worker-wide settings a job run needs.
 #[derive(Clone)]
@@ -37,8 +38,29 @@ pub(crate) enum RunEnd {
     LeaseLost,
 }
 
-/// Runs one reserved job to an outcome; never panics, whatever the job does.
+impl Outcome {
+    /// The outcome's name in spans and metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+            Outcome::Released => "released",
+            Outcome::LeaseLost => "lease_lost",
+        }
+    }
+}
+
+/// Runs one reserved job to an outcome inside its `run` span; never panics, whatever the job does.
 pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> Outcome {
+    let job = &reserved.job;
+    let observed = crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
+    let outcome = handle(policy, reserved, hand_back).instrument(observed.span()).await;
+    observed.end(outcome.label());
+    outcome
+}
+
+async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> Outcome {
     let Reserved { job, lease } = reserved;
     let entry = registry::find(&job.name);
     let options = entry.map_or(JobOptions::DEFAULT, |e| e.options);
@@ -153,7 +175,8 @@ async fn supervise(
     timeout: Option<Duration>,
     hand_back: &CancelSignal,
 ) -> RunEnd {
-    let mut task = tokio::spawn(crate::testing::keep_in_fake(&policy.queue, future));
+    let job = crate::testing::keep_in_fake(&policy.queue, future).instrument(tracing::Span::current());
+    let mut task = tokio::spawn(job);
     let renew_every = Duration::from_millis((policy.lease_ms / 3).max(1) as u64);
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
