@@ -42,12 +42,14 @@ impl Seen {
     }
 }
 
+/// An event's message and the names of the spans it happened in, innermost first.
+type EventScope = (String, Vec<&'static str>);
+
 #[derive(Clone, Default)]
 struct Recorder {
     open: Arc<Mutex<BTreeMap<u64, Seen>>>,
     closed: Arc<Mutex<Vec<Seen>>>,
-    /// Each event's message with the names of the spans it happened in, innermost first.
-    events: Arc<Mutex<Vec<(String, Vec<&'static str>)>>>,
+    events: Arc<Mutex<Vec<EventScope>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);

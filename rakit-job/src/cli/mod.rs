@@ -79,6 +79,11 @@ pub fn init_logging() {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
-        .with_filter(filter_fn(|meta| !(meta.is_span() && meta.target() == "rakit_job")));
-    let _ = tracing_subscriber::registry().with(filter).with(lines).try_init();
+        .with_filter(filter_fn(|meta| {
+            !(meta.is_span() && meta.target() == "rakit_job")
+        }));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .try_init();
 }

@@ -54,8 +54,11 @@ impl Outcome {
 /// Runs one reserved job to an outcome inside its `run` span; never panics, whatever the job does.
 pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> Outcome {
     let job = &reserved.job;
-    let observed = crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
-    let outcome = handle(policy, reserved, hand_back).instrument(observed.span()).await;
+    let observed =
+        crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
+    let outcome = handle(policy, reserved, hand_back)
+        .instrument(observed.span())
+        .await;
     observed.end(outcome.label());
     outcome
 }
@@ -175,7 +178,8 @@ async fn supervise(
     timeout: Option<Duration>,
     hand_back: &CancelSignal,
 ) -> RunEnd {
-    let job = crate::testing::keep_in_fake(&policy.queue, future).instrument(tracing::Span::current());
+    let job =
+        crate::testing::keep_in_fake(&policy.queue, future).instrument(tracing::Span::current());
     let mut task = tokio::spawn(job);
     let renew_every = Duration::from_millis((policy.lease_ms / 3).max(1) as u64);
     let mut renew =
