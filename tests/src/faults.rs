@@ -22,9 +22,26 @@ macro_rules! crash_storm_test {
             assert!(report.kills >= 20, "{report:?}");
             assert_eq!(report.lost, 0, "{report:?}");
             assert_eq!(report.locks_held, 0, "{report:?}");
+            assert_eq!(report.overlaps, 0, "{report:?}");
             assert_eq!(report.failed, 0, "{report:?}");
             // Only a job running when its worker died may run again: at most 4 (the concurrency) per kill.
             assert!(report.repeated <= report.kills * 4, "{report:?}");
+        }
+    };
+}
+
+/// Expands to the no-overlap-under-fire test for one store: 2,000 jobs over 10 keys,
+/// four worker processes, SIGKILLs during the first half.
+#[macro_export]
+macro_rules! no_overlap_under_fire_test {
+    ($config:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn no_overlap_holds_under_fire() {
+            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let every = std::time::Duration::from_millis(400);
+            let (overlaps, lost, kills) = $crate::faults::no_overlap_under_fire(&harness, 2000, every).await;
+            eprintln!("no-overlap under fire on {}: {kills} kills, {lost} lost, {overlaps} overlaps", harness.queue.describe());
+            assert_eq!((overlaps, lost), (0, 0));
         }
     };
 }
@@ -42,6 +59,8 @@ pub struct StormReport {
     pub repeated: usize,
     /// No-overlap keys still locked after the storm.
     pub locks_held: usize,
+    /// Pairs of runs of one no-overlap key that overlapped in time (a killed run ends when its process died).
+    pub overlaps: usize,
     /// Jobs in the failed store.
     pub failed: u64,
     /// How long the storm took.
@@ -103,11 +122,14 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
 
     let mut dice = Dice(started.elapsed().as_nanos() as u64 | 1);
     let mut sent = 0;
+    let mut deaths: HashMap<u32, u64> = HashMap::new();
     while sent < kills || !dispatcher.is_finished() {
         tokio::time::sleep(every).await;
         let victim = dice.roll(workers.len());
+        let pid = workers[victim].id().expect("a running worker has a pid");
         signal(&workers[victim], 9);
         let _ = workers[victim].wait().await;
+        deaths.insert(pid, now_ms());
         workers[victim] = h.spawn_worker(&worker_args);
         sent += 1;
     }
@@ -156,7 +178,9 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
             locks_held += 1;
         }
     }
+    let overlaps = overlapping_runs(&read_log(&overlap_log), &deaths);
     StormReport {
+        overlaps,
         dispatched: jobs,
         kills: sent,
         lost: plain - runs.len(),
@@ -165,4 +189,74 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
         failed: h.totals().await.3,
         elapsed: started.elapsed(),
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Counts pairs of runs of the same key whose time spans overlap. A run is one
+/// (job id, attempt); one without an `end` line ended when its process was killed.
+pub fn overlapping_runs(entries: &[rakit_test_jobs::Entry], deaths: &HashMap<u32, u64>) -> usize {
+    let mut runs: HashMap<(String, u32), (String, u64, Option<u64>, u32)> = HashMap::new();
+    for e in entries {
+        let run = runs.entry((e.id.clone(), e.attempt)).or_insert((e.label.clone(), 0, None, e.pid));
+        match e.event.as_str() {
+            "start" => run.1 = e.at_ms,
+            "end" => run.2 = Some(e.at_ms),
+            _ => {}
+        }
+    }
+    let mut by_key: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+    for (label, start, end, pid) in runs.into_values() {
+        let end = end.or_else(|| deaths.get(&pid).copied()).unwrap_or(u64::MAX);
+        by_key.entry(label).or_default().push((start, end));
+    }
+    let mut overlaps = 0;
+    for spans in by_key.values_mut() {
+        spans.sort();
+        let mut busy_until = 0;
+        for &(start, end) in spans.iter() {
+            if start < busy_until {
+                overlaps += 1;
+            }
+            busy_until = busy_until.max(end);
+        }
+    }
+    overlaps
+}
+
+/// Runs `jobs` no-overlap jobs over 10 keys on four worker processes, SIGKILLing one about
+/// every `every` for the first half of the drain; returns (overlaps, lost, kills).
+pub async fn no_overlap_under_fire(h: &Harness, jobs: usize, every: Duration) -> (usize, usize, usize) {
+    let log = h.log("fire.log");
+    for i in 0..jobs {
+        let job = NoOverlapSleep { key: format!("k{}", i % 10), ms: 2, log: log.clone() };
+        NoOverlapSleep::dispatch(job).via(&h.queue).await.expect("dispatch failed");
+    }
+    let worker_args = ["--concurrency=4", "--sleep=50"];
+    let mut workers: Vec<_> = (0..4).map(|_| h.spawn_worker(&worker_args)).collect();
+    let mut dice = Dice(now_ms() | 1);
+    let mut deaths: HashMap<u32, u64> = HashMap::new();
+    let ended = |log: &str| {
+        read_log(log).into_iter().filter(|e| e.event == "end").map(|e| e.id).collect::<std::collections::HashSet<_>>().len()
+    };
+    let started = Instant::now();
+    while ended(&log) < jobs / 2 {
+        assert!(started.elapsed() < Duration::from_secs(300), "the no-overlap drain stalled");
+        tokio::time::sleep(every).await;
+        let victim = dice.roll(workers.len());
+        let pid = workers[victim].id().expect("a running worker has a pid");
+        signal(&workers[victim], 9);
+        let _ = workers[victim].wait().await;
+        deaths.insert(pid, now_ms());
+        workers[victim] = h.spawn_worker(&worker_args);
+    }
+    wait_until("every no-overlap job to end", Duration::from_secs(300), || async { ended(&log) >= jobs }).await;
+    for w in &workers {
+        signal(w, 15);
+    }
+    let entries = read_log(&log);
+    let ran: std::collections::HashSet<String> = entries.iter().filter(|e| e.event == "end").map(|e| e.id.clone()).collect();
+    (overlapping_runs(&entries, &deaths), jobs - ran.len(), deaths.len())
 }

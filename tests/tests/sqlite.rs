@@ -16,6 +16,7 @@ async fn config() -> Config {
 
 rakit_job_tests::worker_suite!(config);
 rakit_job_tests::crash_storm_test!(config);
+rakit_job_tests::no_overlap_under_fire_test!(config);
 
 #[tokio::test]
 async fn a_new_database_file_is_created_with_its_tables_on_first_use() {

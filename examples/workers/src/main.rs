@@ -216,7 +216,9 @@ async fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "the failing job was retried after --sleep until it succeeded",
     )?;
 
-    println!("\nSeveral jobs at a time, exiting after N jobs (4 slow ones, and low-1 from the first step):");
+    println!(
+        "\nSeveral jobs at a time, exiting after N jobs (4 slow ones, and low-1 from the first step):"
+    );
     let seen = lines(&log_path, 0).len();
     for i in 1..=4 {
         Work::dispatch(work(&format!("slow-{i}"), 400))

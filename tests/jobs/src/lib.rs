@@ -138,6 +138,8 @@ pub struct Entry {
     pub attempt: u32,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// The process that ran the job.
+    pub pid: u32,
 }
 
 /// Reads a log file written by these jobs, in line order; a missing file reads as empty.
@@ -156,7 +158,7 @@ pub fn read_log(path: &str) -> Vec<Entry> {
 ///
 /// ```
 /// use rakit_test_jobs::{Entry, max_overlap};
-/// let e = |event: &str| Entry { event: event.into(), label: "k".into(), id: "1".into(), attempt: 1, at_ms: 0 };
+/// let e = |event: &str| Entry { event: event.into(), label: "k".into(), id: "1".into(), attempt: 1, at_ms: 0, pid: 1 };
 /// assert_eq!(max_overlap(&[e("start"), e("end"), e("start"), e("end")]), 1);
 /// assert_eq!(max_overlap(&[e("start"), e("start"), e("end"), e("end")]), 2);
 /// ```
@@ -184,6 +186,7 @@ fn parse_line(line: &str) -> Option<Entry> {
         id: parts.next()?.to_string(),
         attempt: parts.next()?.parse().ok()?,
         at_ms: parts.next()?.parse().ok()?,
+        pid: parts.next()?.parse().ok()?,
     };
     Some(entry)
 }
@@ -198,7 +201,7 @@ fn append(path: &str, event: &str, label: &str, ctx: &JobContext) -> std::io::Re
         .chars()
         .map(|c| if c.is_whitespace() { '_' } else { c })
         .collect();
-    let line = format!("{event} {label} {} {} {at_ms}\n", ctx.id(), ctx.attempt());
+    let line = format!("{event} {label} {} {} {at_ms} {}\n", ctx.id(), ctx.attempt(), std::process::id());
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
