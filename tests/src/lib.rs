@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
+pub mod bad_input;
 pub mod faults;
 pub mod suite;
 

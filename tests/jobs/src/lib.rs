@@ -125,6 +125,22 @@ impl Jobable for NoOverlapSleep {
     }
 }
 
+/// Appends `start`, then never returns on its own: its 300 ms timeout must stop it.
+#[job(timeout = "300ms", retries = 0)]
+pub struct Hangs {
+    /// The log file to append to.
+    pub log: String,
+}
+
+impl Jobable for Hangs {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        append(&self.log, "start", ctx.name(), ctx)?;
+        pause(Duration::from_secs(3600)).await;
+        append(&self.log, "end", ctx.name(), ctx)?;
+        Ok(())
+    }
+}
+
 /// One parsed log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
