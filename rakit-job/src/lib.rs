@@ -109,6 +109,8 @@ pub mod guide {
     pub mod deployment {}
     #[doc = include_str!("../../docs/observability.md")]
     pub mod observability {}
+    #[doc = include_str!("../../docs/coming-from-rakit.md")]
+    pub mod coming_from_rakit {}
 }
 
 /// What `#[job]` expands to calls into this module; it is not public API.
