@@ -86,26 +86,26 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
     };
     psql(
         "DROP TABLE IF EXISTS rkb_bound_jobs; \
-         CREATE TABLE rkb_bound_jobs (id text PRIMARY KEY, name text NOT NULL, queue text NOT NULL, payload text NOT NULL, \
+         CREATE TABLE rkb_bound_jobs (id bigint PRIMARY KEY, name text NOT NULL, queue text NOT NULL, payload text NOT NULL, \
          attempts int NOT NULL DEFAULT 0, available_at bigint NOT NULL, reserved_until bigint, lease_token bigint); \
          CREATE INDEX rkb_bound_claim ON rkb_bound_jobs (queue, available_at, id);",
     )?;
     let script = if claim {
         psql(&format!(
             "INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) \
-             SELECT 'j' || g, 'bench-noop', 'default', '{{\"seq\":1,\"sent_us\":1}}', g FROM generate_series(1, {PREFILL}) g; ANALYZE rkb_bound_jobs;"
+             SELECT g, 'bench-noop', 'default', '{{\"seq\":1,\"sent_us\":1}}', g FROM generate_series(1, {PREFILL}) g; ANALYZE rkb_bound_jobs;"
         ))?;
-        // Claim one due job under SKIP LOCKED with a fresh lease token, then delete it by token (the ack).
+        // Claim one due job under SKIP LOCKED with a fresh lease token, then delete it by id and token (the ack).
         "\\set tok random(1, 9000000000000)\n\
          WITH picked AS (SELECT id FROM rkb_bound_jobs WHERE queue = 'default' AND available_at <= 9000000000000 \
          ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          UPDATE rkb_bound_jobs t SET attempts = t.attempts + 1, available_at = 9100000000000, reserved_until = 9100000000000, \
-         lease_token = :tok FROM picked WHERE t.id = picked.id RETURNING t.id, t.payload;\n\
-         DELETE FROM rkb_bound_jobs WHERE lease_token = :tok;\n"
+         lease_token = :tok FROM picked WHERE t.id = picked.id RETURNING t.id AS claimed, t.payload AS body \\gset\n\
+         DELETE FROM rkb_bound_jobs WHERE id = :claimed AND lease_token = :tok;\n"
     } else {
         // The push: insert and NOTIFY in one statement, as rakit-job's PostgreSQL driver does.
         "WITH stored AS (INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) \
-         VALUES (md5(random()::text || clock_timestamp()::text), 'bench-noop', 'default', '{\"seq\":1,\"sent_us\":1}', 1) RETURNING queue) \
+         VALUES ((random() * 9e18)::bigint, 'bench-noop', 'default', '{\"seq\":1,\"sent_us\":1}', 1) RETURNING queue) \
          SELECT pg_notify('rkb_bound_pushed', queue) FROM stored;\n"
     };
     let file = std::env::temp_dir().join(format!("rkb-pgbench-{}.sql", std::process::id()));

@@ -156,6 +156,23 @@ impl Dispatched {
     }
 
     /// True when the job was dispatched to run later (`delay`, `at`, `dispatch_at`).
+    ///
+    /// ```
+    /// use rakit_job::prelude::*;
+    /// use rakit_job::testing::QueueFake;
+    ///
+    /// #[job]
+    /// pub struct Reminder;
+    /// # impl Jobable for Reminder { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let fake = QueueFake::new();
+    /// Reminder::dispatch(Reminder).via(fake.queue()).await.unwrap();
+    /// Reminder::dispatch(Reminder).delay(std::time::Duration::from_secs(60)).via(fake.queue()).await.unwrap();
+    /// let delayed: Vec<bool> = fake.records().iter().map(|d| d.is_delayed()).collect();
+    /// assert_eq!(delayed, [false, true]);
+    /// # });
+    /// ```
     pub fn is_delayed(&self) -> bool {
         self.available_at > self.dispatched_at
     }

@@ -46,6 +46,21 @@ macro_rules! no_overlap_under_fire_test {
     };
 }
 
+/// Expands to a big drain for one store: `$jobs` jobs dispatched up front, then drained by
+/// `$processes` worker processes; each job must run exactly once.
+#[macro_export]
+macro_rules! big_drain_test {
+    ($config:path, $jobs:expr, $processes:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn many_worker_processes_drain_a_big_queue_exactly_once() {
+            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let (ran, repeated, elapsed) = $crate::faults::big_drain(&harness, $jobs, $processes).await;
+            eprintln!("big drain on {}: {ran} of {} jobs ran, {repeated} more than once, {elapsed:?}", harness.queue.describe(), $jobs);
+            assert_eq!((ran, repeated), ($jobs, 0));
+        }
+    };
+}
+
 /// What a crash storm found.
 #[derive(Debug, Default)]
 pub struct StormReport {
@@ -259,4 +274,40 @@ pub async fn no_overlap_under_fire(h: &Harness, jobs: usize, every: Duration) ->
     let entries = read_log(&log);
     let ran: std::collections::HashSet<String> = entries.iter().filter(|e| e.event == "end").map(|e| e.id.clone()).collect();
     (overlapping_runs(&entries, &deaths), jobs - ran.len(), deaths.len())
+}
+
+/// Dispatches `jobs` jobs over three queues, then starts `processes` worker processes at
+/// concurrency 8 and waits for the drain; returns (distinct jobs run, jobs run more than once, drain time).
+pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, usize, Duration) {
+    let log = h.log("big.log");
+    let mut dispatchers = Vec::new();
+    for part in 0..4 {
+        let queue = h.queue.clone();
+        let log = log.clone();
+        dispatchers.push(tokio::spawn(async move {
+            for i in (part..jobs).step_by(4) {
+                let job = RecordRun { log: log.clone(), tag: format!("job-{i}") };
+                RecordRun::dispatch(job).on_queue(["high", "default", "low"][i % 3]).via(&queue).await.expect("dispatch failed");
+            }
+        }));
+    }
+    for d in dispatchers {
+        d.await.expect("a dispatcher panicked");
+    }
+    let started = Instant::now();
+    let workers: Vec<_> = (0..processes).map(|_| h.spawn_worker(&["--concurrency=8", "--sleep=50"])).collect();
+    wait_until("the big drain", Duration::from_secs(600), || async {
+        std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0 && read_log(&log).len() >= jobs
+    })
+    .await;
+    let elapsed = started.elapsed();
+    for w in &workers {
+        signal(w, 15);
+    }
+    let mut runs: HashMap<String, usize> = HashMap::new();
+    for e in read_log(&log) {
+        *runs.entry(e.label).or_default() += 1;
+    }
+    wait_until("the store to empty", Duration::from_secs(60), || async { h.totals().await == (0, 0, 0, 0) }).await;
+    (runs.len(), runs.values().filter(|n| **n > 1).count(), elapsed)
 }

@@ -118,6 +118,11 @@ impl JobName {
         }
     }
 
+    /// The name a claim renames this file to: a new deadline and token, one attempt more.
+    pub(crate) fn claimed(&self, deadline: Millis, token: u64) -> Self {
+        JobName::reserved(deadline, self.id.clone(), self.attempts + 1, token)
+    }
+
     /// The file name, e.g. `00000001712345678901-0192…-1.job`.
     pub(crate) fn file_name(&self) -> String {
         let time = self.time.max(0);

@@ -37,3 +37,20 @@ mod stats;
 mod watch;
 
 pub use driver::FileDriver;
+
+/// Reads one job file the way a worker's claim does, from its name and its bytes, into
+/// the job the worker is handed (and, as a failed-jobs listing shows it, the failed job).
+/// For the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub fn decode_job_file(
+    file_name: &str,
+    bytes: &[u8],
+    queue: &str,
+) -> Result<(rakit_job_core::StoredJob, rakit_job_core::FailedJob), String> {
+    let found = layout::JobName::parse(file_name).ok_or("not a job file name")?;
+    let name = found.claimed(found.time, 1);
+    let record = record::Record::parse(bytes, &name.id, queue)?;
+    let stored = record.to_stored(&name);
+    let failed = record.into_failed(name.attempts, "failed", found.time);
+    Ok((stored, failed.to_failed(name.id)))
+}

@@ -245,12 +245,7 @@ fn claim(
         }
     }
     let lease = Lease::new(candidate.name.id.clone(), queue);
-    let name = JobName::reserved(
-        now_ms() + want.lease_ms,
-        lease.id.clone(),
-        candidate.name.attempts + 1,
-        lease.token,
-    );
+    let name = candidate.name.claimed(now_ms() + want.lease_ms, lease.token);
     let path = layout.reserved(queue).join(name.file_name());
     if !move_file(&candidate.path, &path)? {
         return Ok(None);

@@ -133,12 +133,7 @@ fn claim(
     let id = rakit_job_core::JobId::parse(&live.record.id)?;
     let lease = Lease::new(id, queue);
     let key = store.keys.job_of(&lease.id);
-    let take = |r: &mut Record| {
-        r.state = State::Reserved;
-        r.token = Some(lease.token);
-        r.deadline = Some(now_ms() + want.lease_ms);
-        r.attempts += 1;
-    };
+    let take = |r: &mut Record| r.claim(lease.token, now_ms() + want.lease_ms);
     // First try with the record as the walk read it; on a conflict, read it again.
     let mut record = live.record;
     take(&mut record);

@@ -39,3 +39,18 @@ mod record;
 mod store;
 
 pub use driver::MemcachedDriver;
+
+/// Reads one job record the way the driver does, from its bytes at time `now`: whether it
+/// is due, whether a push may still be under way, the job a claim hands a worker, and the
+/// failed job a listing shows. For the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub fn decode_record(
+    bytes: &[u8],
+    now: rakit_job_core::Millis,
+) -> Result<(rakit_job_core::StoredJob, rakit_job_core::FailedJob), rakit_job_core::DriverError> {
+    let mut record = record::Record::parse("fuzz", bytes)?;
+    let _ = (record.due_at(now), record.push_may_be_under_way(now));
+    record.claim(1, now);
+    let _ = record.held_by(1);
+    Ok((record.to_stored()?, record.to_failed()?))
+}

@@ -7,7 +7,7 @@
 //! by compare-and-swap rather than deleting, so a slow holder can never delete a key
 //! someone else took over in the meantime.
 
-use crate::index::{GRACE_MS, Index};
+use crate::index::Index;
 use crate::record::{Record, State};
 use crate::store::Store;
 use rakit_job_core::{DriverError, JobId, Millis, now_ms};
@@ -140,7 +140,7 @@ fn holder_is_live(store: &Store, id: &str) -> Result<bool, DriverError> {
     if !matches!(record.state, State::Ready | State::Reserved) {
         return Ok(false);
     }
-    if now_ms() - record.stored_at < GRACE_MS {
+    if record.push_may_be_under_way(now_ms()) {
         return Ok(true);
     }
     // A push that died before publishing its entry left a record no worker can find.

@@ -98,6 +98,19 @@ impl Record {
         }
     }
 
+    /// Takes the job for a worker: reserved under `token` until `deadline`, one attempt more.
+    pub(crate) fn claim(&mut self, token: u64, deadline: Millis) {
+        self.state = State::Reserved;
+        self.token = Some(token);
+        self.deadline = Some(deadline);
+        self.attempts += 1;
+    }
+
+    /// True while the push that wrote this record may still be publishing its index entry.
+    pub(crate) fn push_may_be_under_way(&self, now: Millis) -> bool {
+        now - self.stored_at < crate::index::GRACE_MS
+    }
+
     /// True while the lease with `token` is this job's current one.
     pub(crate) fn held_by(&self, token: u64) -> bool {
         self.state == State::Reserved && self.token == Some(token)
