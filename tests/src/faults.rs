@@ -37,10 +37,15 @@ macro_rules! no_overlap_under_fire_test {
     ($config:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn no_overlap_holds_under_fire() {
-            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let harness =
+                $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
             let every = std::time::Duration::from_millis(400);
-            let (overlaps, lost, kills) = $crate::faults::no_overlap_under_fire(&harness, 2000, every).await;
-            eprintln!("no-overlap under fire on {}: {kills} kills, {lost} lost, {overlaps} overlaps", harness.queue.describe());
+            let (overlaps, lost, kills) =
+                $crate::faults::no_overlap_under_fire(&harness, 2000, every).await;
+            eprintln!(
+                "no-overlap under fire on {}: {kills} kills, {lost} lost, {overlaps} overlaps",
+                harness.queue.describe()
+            );
             assert_eq!((overlaps, lost), (0, 0));
         }
     };
@@ -53,9 +58,15 @@ macro_rules! big_drain_test {
     ($config:path, $jobs:expr, $processes:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn many_worker_processes_drain_a_big_queue_exactly_once() {
-            let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
-            let (ran, repeated, elapsed) = $crate::faults::big_drain(&harness, $jobs, $processes).await;
-            eprintln!("big drain on {}: {ran} of {} jobs ran, {repeated} more than once, {elapsed:?}", harness.queue.describe(), $jobs);
+            let harness =
+                $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            let (ran, repeated, elapsed) =
+                $crate::faults::big_drain(&harness, $jobs, $processes).await;
+            eprintln!(
+                "big drain on {}: {ran} of {} jobs ran, {repeated} more than once, {elapsed:?}",
+                harness.queue.describe(),
+                $jobs
+            );
             assert_eq!((ran, repeated), ($jobs, 0));
         }
     };
@@ -207,25 +218,43 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Counts pairs of runs of the same key whose time spans overlap. A run is one
 /// (job id, attempt); one without an `end` line ended when its process was killed.
 pub fn overlapping_runs(entries: &[rakit_test_jobs::Entry], deaths: &HashMap<u32, u64>) -> usize {
-    let mut runs: HashMap<(String, u32), (String, u64, Option<u64>, u32)> = HashMap::new();
+    /// One run of a job: its key, its start, its end if it logged one, and its process.
+    struct Run {
+        key: String,
+        start: u64,
+        end: Option<u64>,
+        pid: u32,
+    }
+    let mut runs: HashMap<(String, u32), Run> = HashMap::new();
     for e in entries {
-        let run = runs.entry((e.id.clone(), e.attempt)).or_insert((e.label.clone(), 0, None, e.pid));
+        let run = runs.entry((e.id.clone(), e.attempt)).or_insert(Run {
+            key: e.label.clone(),
+            start: 0,
+            end: None,
+            pid: e.pid,
+        });
         match e.event.as_str() {
-            "start" => run.1 = e.at_ms,
-            "end" => run.2 = Some(e.at_ms),
+            "start" => run.start = e.at_ms,
+            "end" => run.end = Some(e.at_ms),
             _ => {}
         }
     }
     let mut by_key: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
-    for (label, start, end, pid) in runs.into_values() {
-        let end = end.or_else(|| deaths.get(&pid).copied()).unwrap_or(u64::MAX);
-        by_key.entry(label).or_default().push((start, end));
+    for run in runs.into_values() {
+        let end = run
+            .end
+            .or_else(|| deaths.get(&run.pid).copied())
+            .unwrap_or(u64::MAX);
+        by_key.entry(run.key).or_default().push((run.start, end));
     }
     let mut overlaps = 0;
     for spans in by_key.values_mut() {
@@ -243,22 +272,41 @@ pub fn overlapping_runs(entries: &[rakit_test_jobs::Entry], deaths: &HashMap<u32
 
 /// Runs `jobs` no-overlap jobs over 10 keys on four worker processes, SIGKILLing one about
 /// every `every` for the first half of the drain; returns (overlaps, lost, kills).
-pub async fn no_overlap_under_fire(h: &Harness, jobs: usize, every: Duration) -> (usize, usize, usize) {
+pub async fn no_overlap_under_fire(
+    h: &Harness,
+    jobs: usize,
+    every: Duration,
+) -> (usize, usize, usize) {
     let log = h.log("fire.log");
     for i in 0..jobs {
-        let job = NoOverlapSleep { key: format!("k{}", i % 10), ms: 2, log: log.clone() };
-        NoOverlapSleep::dispatch(job).via(&h.queue).await.expect("dispatch failed");
+        let job = NoOverlapSleep {
+            key: format!("k{}", i % 10),
+            ms: 2,
+            log: log.clone(),
+        };
+        NoOverlapSleep::dispatch(job)
+            .via(&h.queue)
+            .await
+            .expect("dispatch failed");
     }
     let worker_args = ["--concurrency=4", "--sleep=50"];
     let mut workers: Vec<_> = (0..4).map(|_| h.spawn_worker(&worker_args)).collect();
     let mut dice = Dice(now_ms() | 1);
     let mut deaths: HashMap<u32, u64> = HashMap::new();
     let ended = |log: &str| {
-        read_log(log).into_iter().filter(|e| e.event == "end").map(|e| e.id).collect::<std::collections::HashSet<_>>().len()
+        read_log(log)
+            .into_iter()
+            .filter(|e| e.event == "end")
+            .map(|e| e.id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     };
     let started = Instant::now();
     while ended(&log) < jobs / 2 {
-        assert!(started.elapsed() < Duration::from_secs(300), "the no-overlap drain stalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the no-overlap drain stalled"
+        );
         tokio::time::sleep(every).await;
         let victim = dice.roll(workers.len());
         let pid = workers[victim].id().expect("a running worker has a pid");
@@ -267,13 +315,26 @@ pub async fn no_overlap_under_fire(h: &Harness, jobs: usize, every: Duration) ->
         deaths.insert(pid, now_ms());
         workers[victim] = h.spawn_worker(&worker_args);
     }
-    wait_until("every no-overlap job to end", Duration::from_secs(300), || async { ended(&log) >= jobs }).await;
+    wait_until(
+        "every no-overlap job to end",
+        Duration::from_secs(300),
+        || async { ended(&log) >= jobs },
+    )
+    .await;
     for w in &workers {
         signal(w, 15);
     }
     let entries = read_log(&log);
-    let ran: std::collections::HashSet<String> = entries.iter().filter(|e| e.event == "end").map(|e| e.id.clone()).collect();
-    (overlapping_runs(&entries, &deaths), jobs - ran.len(), deaths.len())
+    let ran: std::collections::HashSet<String> = entries
+        .iter()
+        .filter(|e| e.event == "end")
+        .map(|e| e.id.clone())
+        .collect();
+    (
+        overlapping_runs(&entries, &deaths),
+        jobs - ran.len(),
+        deaths.len(),
+    )
 }
 
 /// Dispatches `jobs` jobs over three queues, then starts `processes` worker processes at
@@ -286,8 +347,15 @@ pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, us
         let log = log.clone();
         dispatchers.push(tokio::spawn(async move {
             for i in (part..jobs).step_by(4) {
-                let job = RecordRun { log: log.clone(), tag: format!("job-{i}") };
-                RecordRun::dispatch(job).on_queue(["high", "default", "low"][i % 3]).via(&queue).await.expect("dispatch failed");
+                let job = RecordRun {
+                    log: log.clone(),
+                    tag: format!("job-{i}"),
+                };
+                RecordRun::dispatch(job)
+                    .on_queue(["high", "default", "low"][i % 3])
+                    .via(&queue)
+                    .await
+                    .expect("dispatch failed");
             }
         }));
     }
@@ -295,7 +363,9 @@ pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, us
         d.await.expect("a dispatcher panicked");
     }
     let started = Instant::now();
-    let workers: Vec<_> = (0..processes).map(|_| h.spawn_worker(&["--concurrency=8", "--sleep=50"])).collect();
+    let workers: Vec<_> = (0..processes)
+        .map(|_| h.spawn_worker(&["--concurrency=8", "--sleep=50"]))
+        .collect();
     wait_until("the big drain", Duration::from_secs(600), || async {
         std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0 && read_log(&log).len() >= jobs
     })
@@ -308,6 +378,13 @@ pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, us
     for e in read_log(&log) {
         *runs.entry(e.label).or_default() += 1;
     }
-    wait_until("the store to empty", Duration::from_secs(60), || async { h.totals().await == (0, 0, 0, 0) }).await;
-    (runs.len(), runs.values().filter(|n| **n > 1).count(), elapsed)
+    wait_until("the store to empty", Duration::from_secs(60), || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
+    (
+        runs.len(),
+        runs.values().filter(|n| **n > 1).count(),
+        elapsed,
+    )
 }

@@ -163,7 +163,7 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     fn start(port: u16, dir: std::path::PathBuf) -> Self {
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
@@ -187,6 +187,8 @@ impl PrivateRedis {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the private redis-server on port {port} did not start");
     }
 

@@ -4,7 +4,11 @@ use rakit_job::{Config, Queue};
 use std::time::Duration;
 
 async fn refused(driver: &str, url: &str) -> String {
-    let config = Config { driver: driver.into(), url: url.into(), ..Config::default() };
+    let config = Config {
+        driver: driver.into(),
+        url: url.into(),
+        ..Config::default()
+    };
     let attempt = tokio::time::timeout(Duration::from_secs(60), Queue::connect(&config));
     match attempt.await.expect("connecting to a closed port hung") {
         Ok(_) => panic!("connecting to {url} succeeded"),
@@ -21,8 +25,14 @@ async fn each_store_reports_a_closed_port_in_one_sentence_without_the_password()
         ("memcached", "memcache://127.0.0.1:1"),
     ] {
         let err = refused(driver, url).await;
-        assert!(!err.contains("hunter2"), "{url}: the password was printed: {err}");
-        assert!(err.contains("127.0.0.1:1"), "{url}: the error does not say where: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "{url}: the password was printed: {err}"
+        );
+        assert!(
+            err.contains("127.0.0.1:1"),
+            "{url}: the error does not say where: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "{url}: {err}");
     }
 }

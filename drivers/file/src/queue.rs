@@ -245,7 +245,9 @@ fn claim(
         }
     }
     let lease = Lease::new(candidate.name.id.clone(), queue);
-    let name = candidate.name.claimed(now_ms() + want.lease_ms, lease.token);
+    let name = candidate
+        .name
+        .claimed(now_ms() + want.lease_ms, lease.token);
     let path = layout.reserved(queue).join(name.file_name());
     if !move_file(&candidate.path, &path)? {
         return Ok(None);

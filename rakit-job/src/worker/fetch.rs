@@ -43,21 +43,32 @@ impl Fetcher {
         limit: usize,
         lease_ms: Millis,
     ) -> Result<Vec<Reserved>, DriverError> {
-        self.refresh_queues().await?;
+        let refreshed = self.refresh_queues().await?;
+        let mut jobs = self.reserve(limit, lease_ms).await?;
+        // Nothing due on the queues we knew of: a job may wait on a queue created since.
+        if jobs.is_empty() && !refreshed && self.fixed.is_none() {
+            let before = self.known.clone();
+            self.refreshed = None;
+            self.refresh_queues().await?;
+            if self.known != before {
+                jobs = self.reserve(limit, lease_ms).await?;
+            }
+        }
+        self.last_was_empty = jobs.is_empty();
+        self.outages = 0;
+        Ok(jobs)
+    }
+
+    async fn reserve(&self, limit: usize, lease_ms: Millis) -> Result<Vec<Reserved>, DriverError> {
         let queues = self.current_queues();
         if queues.is_empty() {
-            self.last_was_empty = true;
-            self.outages = 0;
             return Ok(Vec::new());
         }
         let mut request = ReserveRequest::new(queues, limit, lease_ms);
         if let Some(name) = &self.only_named {
             request = request.only_named(name);
         }
-        let jobs = self.queue.driver().reserve(&request).await?;
-        self.last_was_empty = jobs.is_empty();
-        self.outages = 0;
-        Ok(jobs)
+        self.queue.driver().reserve(&request).await
     }
 
     /// The queues asked, in priority order.
@@ -71,13 +82,15 @@ impl Fetcher {
         Duration::from_secs(1u64 << (self.outages - 1).min(5)).min(Duration::from_secs(30))
     }
 
-    async fn refresh_queues(&mut self) -> Result<(), DriverError> {
+    /// Re-reads the queue names when serving every queue and the list is stale or the
+    /// last fetch found nothing; true when it did.
+    async fn refresh_queues(&mut self) -> Result<bool, DriverError> {
         if self.fixed.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let stale = self.refreshed.is_none_or(|at| at.elapsed() >= REFRESH);
         if !(self.last_was_empty || stale) {
-            return Ok(());
+            return Ok(false);
         }
         // The usual queues are always served, so an idle worker waits on them even before
         // they hold a job (stores that signal per queue need the names to listen on).
@@ -92,7 +105,7 @@ impl Fetcher {
         names.dedup();
         self.known = names;
         self.refreshed = Some(Instant::now());
-        Ok(())
+        Ok(true)
     }
 }
 

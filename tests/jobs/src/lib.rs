@@ -217,7 +217,12 @@ fn append(path: &str, event: &str, label: &str, ctx: &JobContext) -> std::io::Re
         .chars()
         .map(|c| if c.is_whitespace() { '_' } else { c })
         .collect();
-    let line = format!("{event} {label} {} {} {at_ms} {}\n", ctx.id(), ctx.attempt(), std::process::id());
+    let line = format!(
+        "{event} {label} {} {} {at_ms} {}\n",
+        ctx.id(),
+        ctx.attempt(),
+        std::process::id()
+    );
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
