@@ -109,6 +109,20 @@ pub mod guide {
     pub mod deployment {}
     #[doc = include_str!("../../docs/observability.md")]
     pub mod observability {}
+    #[doc = include_str!("../../docs/reliability.md")]
+    pub mod reliability {}
+    #[doc = include_str!("../../docs/sqlite.md")]
+    pub mod sqlite {}
+    #[doc = include_str!("../../docs/postgres.md")]
+    pub mod postgres {}
+    #[doc = include_str!("../../docs/mysql.md")]
+    pub mod mysql {}
+    #[doc = include_str!("../../docs/redis.md")]
+    pub mod redis {}
+    #[doc = include_str!("../../docs/file.md")]
+    pub mod file {}
+    #[doc = include_str!("../../docs/memcached.md")]
+    pub mod memcached {}
     #[doc = include_str!("../../docs/coming-from-rakit.md")]
     pub mod coming_from_rakit {}
 }
