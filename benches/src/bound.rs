@@ -31,17 +31,25 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
         _ => s.concurrency.clone(),
     };
     for &c in &conc {
-        let (dispatch, burn) = match store {
-            Store::Postgres => (pgbench(false, c)?, pgbench(true, c)?),
-            Store::Redis => redis(c)?,
-            Store::Sqlite | Store::Mysql => (
-                sql_loop(store, s, false, c).await?,
-                sql_loop(store, s, true, c).await?,
-            ),
-            Store::File => (file_loop(s, false, c).await?, file_loop(s, true, c).await?),
-            Store::Memcached => memcached(c).await?,
+        // Dispatch is compared with one-by-one dispatch (1 client) and the bulk figure's tasks.
+        let dispatch_too = c == 1 || c as usize == crate::rakit::DISPATCH_TASKS;
+        if dispatch_too {
+            let dispatch = match store {
+                Store::Postgres => pgbench(false, c)?,
+                Store::Redis => redis(c)?.0,
+                Store::Sqlite | Store::Mysql => sql_loop(store, s, false, c).await?,
+                Store::File => file_loop(s, false, c).await?,
+                Store::Memcached => memcached(c).await?.0,
+            };
+            out.push(dispatch);
+        }
+        let burn = match store {
+            Store::Postgres => pgbench(true, c)?,
+            Store::Redis => redis(c)?.1,
+            Store::Sqlite | Store::Mysql => sql_loop(store, s, true, c).await?,
+            Store::File => file_loop(s, true, c).await?,
+            Store::Memcached => memcached(c).await?.1,
         };
-        out.push(dispatch);
         out.push(burn);
     }
     Ok(out)

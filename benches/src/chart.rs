@@ -57,7 +57,11 @@ impl LogAxis {
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
                 left - 6.0,
                 y + 4.0,
-                rate(Some(v))
+                if v >= 100.0 {
+                    rate(Some(v))
+                } else {
+                    format!("{v}")
+                }
             );
         }
     }
@@ -102,13 +106,13 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
     let bound = |store: &str| {
         r.bounds
             .iter()
-            .find(|b| b.store == store && b.concurrency == c)
+            .find(|b| b.store == store && b.concurrency == c && !b.what.starts_with("dispatch"))
             .map(|b| b.jobs_per_s)
     };
     let slots = systems.len() + 1;
     let (left, top, bar, gap) = (70.0, 50.0, 18.0, 26.0);
     let group = bar * slots as f64 + gap;
-    let w = left + group * stores.len().max(1) as f64 + 20.0;
+    let w = (left + group * stores.len().max(1) as f64 + 20.0).max(760.0);
     let h = 360.0;
     let bottom = h - 70.0;
     let values = rows
@@ -201,7 +205,7 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
 pub fn scaling_lines(r: &Results) -> String {
     let rows: Vec<Figures> = r.medians();
     let conc = &r.concurrency;
-    let (left, top, right_pad) = (70.0, 50.0, 170.0);
+    let (left, top, right_pad) = (70.0, 50.0, 220.0);
     let w = 640.0 + right_pad;
     let h = 380.0;
     let bottom = h - 50.0;

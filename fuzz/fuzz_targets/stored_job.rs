@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rakit_job::driver::{Driver, NewJob};
+use rakit_job::driver::NewJob;
 use rakit_job::prelude::*;
 use rakit_job::{Queue, WorkerReport};
 use serde_json::Value;

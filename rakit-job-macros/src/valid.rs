@@ -457,7 +457,8 @@ pub(crate) fn slug(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
+            // `İ` lowercases to `i` and a combining dot: keep the letters and digits only.
+            out.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
         } else if (c == '-' || c == '_' || c.is_whitespace())
             && !out.is_empty()
             && !out.ends_with('-')

@@ -58,8 +58,12 @@ macro_rules! big_drain_test {
     ($config:path, $jobs:expr, $processes:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn many_worker_processes_drain_a_big_queue_exactly_once() {
-            let harness =
-                $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+            // Nobody is killed here, so a lease that cannot lapse under load makes "exactly once" strict.
+            let config = rakit_job::Config {
+                lease_ms: 30_000,
+                ..$config().await
+            };
+            let harness = $crate::Harness::new(config, env!("CARGO_BIN_EXE_test-worker")).await;
             let (ran, repeated, elapsed) =
                 $crate::faults::big_drain(&harness, $jobs, $processes).await;
             eprintln!(

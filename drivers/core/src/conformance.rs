@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             extended_lease_keeps_the_job_invisible,
             stale_lease_cannot_finish_a_job_reserved_again,
             acked_job_is_gone,
+            acking_many_removes_exactly_the_jobs_still_held,
             retried_job_waits_and_keeps_its_attempts_and_error,
             released_job_does_not_count_an_attempt,
             failed_job_moves_to_the_failed_store_with_its_error,
@@ -240,6 +241,33 @@ pub async fn acked_job_is_gone(store: Store) {
             .iter()
             .all(|s| s.ready + s.reserved + s.scheduled + s.failed == 0)
     );
+}
+
+/// A batch ack removes the jobs whose leases are current and leaves a stale lease's job alone.
+pub async fn acking_many_removes_exactly_the_jobs_still_held(store: Store) {
+    for i in 0..5 {
+        push(&store, "batch", "default", &format!("{{\"i\":{i}}}")).await;
+    }
+    push(&store, "stale", "low", "{}").await;
+    let held = take(&store, &["default"], 5, LONG).await;
+    assert_eq!(held.len(), 5);
+    let stale = take(&store, &["low"], 1, SHORT).await.pop().unwrap();
+    sleep_ms(SHORT as u64 + 300).await;
+    let current = take_one(&store, &["low"]).await;
+    let mut leases: Vec<_> = held.iter().map(|r| r.lease.clone()).collect();
+    leases.insert(2, stale.lease.clone());
+    let acked = store.ack_many(&leases).await.unwrap();
+    assert_eq!(acked, [true, true, false, true, true, true]);
+    assert!(store.ack_many(&[]).await.unwrap().is_empty());
+    let stats = store.stats().await.unwrap();
+    let reserved: u64 = stats.iter().map(|s| s.reserved).sum();
+    let others: u64 = stats.iter().map(|s| s.ready + s.scheduled + s.failed).sum();
+    assert_eq!(
+        (reserved, others),
+        (1, 0),
+        "only the re-reserved job may remain"
+    );
+    assert!(store.ack(&current.lease).await.unwrap());
 }
 
 /// A retried job waits for its backoff, then comes back with its attempts and last error.

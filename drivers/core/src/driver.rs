@@ -98,6 +98,16 @@ pub trait Driver: Send + Sync + 'static {
     /// Removes a finished job (and frees its unique key).
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError>;
 
+    /// Acks several jobs in as few round trips as the store allows; one result per lease,
+    /// in order. The default acks them one by one.
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        let mut acked = Vec::with_capacity(leases.len());
+        for lease in leases {
+            acked.push(self.ack(lease).await?);
+        }
+        Ok(acked)
+    }
+
     /// Makes a failed attempt's job wait until `available_at`, keeping its attempts and error.
     async fn retry(
         &self,

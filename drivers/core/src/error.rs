@@ -1,7 +1,7 @@
 //! The one error type drivers return.
 
 /// What went wrong inside a store; each message is one sentence saying what to do.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum DriverError {
     /// The store could not be reached (network, file system, server down).
     #[error(

@@ -22,7 +22,8 @@ pub fn slug(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
+            // `İ` lowercases to `i` and a combining dot: keep the letters and digits only.
+            out.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
         } else if (c == '-' || c == '_' || c.is_whitespace())
             && !out.is_empty()
             && !out.ends_with('-')
@@ -110,17 +111,17 @@ pub fn redact_url(url: &str) -> String {
         return url.to_string();
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
+    // The userinfo ends at the last `@`, not at the first `/`: a password written raw may
+    // hold `/`, `?`, `#` or `@`, and hiding too much beats showing a secret.
+    let Some(at) = rest.rfind('@') else {
         return url.to_string();
     };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or("");
-    let hidden = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        "***".to_string()
+    let userinfo = &rest[..at];
+    let hidden = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        // No password: a lone user is hidden, an `@` in a path is left alone.
+        None if !userinfo.contains('/') => "***".to_string(),
+        None => return url.to_string(),
     };
     format!("{}{}{}", &url[..scheme_end + 3], hidden, &rest[at..])
 }

@@ -120,7 +120,13 @@ impl JobName {
 
     /// The name a claim renames this file to: a new deadline and token, one attempt more.
     pub(crate) fn claimed(&self, deadline: Millis, token: u64) -> Self {
-        JobName::reserved(deadline, self.id.clone(), self.attempts + 1, token)
+        // Saturating: a name claiming u32::MAX attempts must not wrap to a fresh job.
+        JobName::reserved(
+            deadline,
+            self.id.clone(),
+            self.attempts.saturating_add(1),
+            token,
+        )
     }
 
     /// The file name, e.g. `00000001712345678901-0192…-1.job`.

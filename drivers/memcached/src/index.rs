@@ -243,7 +243,7 @@ impl Index {
                     Slot::Missing => open && self.close(store, n)?,
                     Slot::Entry { id, published_at } => {
                         let key = store.keys.job(&id);
-                        let young = now - published_at < GRACE_MS;
+                        let young = now.saturating_sub(published_at) < GRACE_MS;
                         match records.get(&key) {
                             None => self.vanished(store, n, &id, queue_of_entries)?,
                             Some((bytes, cas)) => match Record::parse(&key, bytes) {

@@ -103,12 +103,13 @@ impl Record {
         self.state = State::Reserved;
         self.token = Some(token);
         self.deadline = Some(deadline);
-        self.attempts += 1;
+        // Saturating: a record claiming u32::MAX attempts must not wrap to a fresh job.
+        self.attempts = self.attempts.saturating_add(1);
     }
 
     /// True while the push that wrote this record may still be publishing its index entry.
     pub(crate) fn push_may_be_under_way(&self, now: Millis) -> bool {
-        now - self.stored_at < crate::index::GRACE_MS
+        now.saturating_sub(self.stored_at) < crate::index::GRACE_MS
     }
 
     /// True while the lease with `token` is this job's current one.

@@ -313,6 +313,10 @@ impl Driver for SqlDriver {
         each!(self, s => s.ack(lease).await)
     }
 
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        each!(self, s => s.ack_many(leases).await)
+    }
+
     async fn retry(
         &self,
         lease: &Lease,

@@ -292,6 +292,47 @@ impl Driver for MySqlStore {
         Ok(n == 1)
     }
 
+    /// Acks a batch in one statement; when some lease was stale, one more query tells which.
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql: Arc<str> =
+            statements::ack_many(&self.tables.jobs, leases.len(), Dialect::MySql).into();
+        let deleted = self
+            .affected(|| {
+                let mut query = q(&sql);
+                for lease in leases {
+                    query = query.bind(lease.id.as_str()).bind(lease.token as i64);
+                }
+                query
+            })
+            .await?;
+        if deleted as usize == leases.len() {
+            return Ok(vec![true; leases.len()]);
+        }
+        let marks = vec!["?"; leases.len()].join(", ");
+        let left: Arc<str> =
+            format!("SELECT id FROM {} WHERE id IN ({marks})", self.tables.jobs).into();
+        let rows = retrying(|| async {
+            let mut query = q(&left);
+            for lease in leases {
+                query = query.bind(lease.id.as_str());
+            }
+            Ok(query.fetch_all(&self.pool).await?)
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        let still: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 0))
+            .collect();
+        Ok(leases
+            .iter()
+            .map(|l| !still.contains(l.id.as_str()))
+            .collect())
+    }
+
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
         let n = self
             .affected(|| {

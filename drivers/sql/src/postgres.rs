@@ -378,6 +378,32 @@ impl Driver for PgStore {
         Ok(n == 1)
     }
 
+    /// Acks a batch in one statement; see [`statements::ack_many`].
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql: Arc<str> =
+            statements::ack_many(&self.tables.jobs, leases.len(), Dialect::Postgres).into();
+        let rows = retrying(|| async {
+            let mut query = q(&sql);
+            for lease in leases {
+                query = query.bind(lease.id.as_str()).bind(lease.token as i64);
+            }
+            Ok(query.fetch_all(&self.pool).await?)
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        let gone: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 0))
+            .collect();
+        Ok(leases
+            .iter()
+            .map(|l| gone.contains(l.id.as_str()))
+            .collect())
+    }
+
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
         let n = self
             .affected(|| {

@@ -145,6 +145,23 @@ pub(crate) fn lease_picked(jobs: &str, n: usize) -> String {
 
 /// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+/// Deletes a batch of acked jobs, each only if its lease token still matches. SQLite and
+/// PostgreSQL return the ids deleted; MySQL 8 has no `DELETE … RETURNING`, so its form
+/// returns nothing and the caller checks what is left. Binds: id, token per lease.
+pub(crate) fn ack_many(jobs: &str, leases: usize, dialect: crate::schema::Dialect) -> String {
+    use crate::schema::Dialect;
+    let pairs = vec!["(?, ?)"; leases].join(", ");
+    match dialect {
+        Dialect::MySql => format!("DELETE FROM {jobs} WHERE (id, lease_token) IN ({pairs})"),
+        Dialect::Sqlite => {
+            format!("DELETE FROM {jobs} WHERE (id, lease_token) IN (VALUES {pairs}) RETURNING id")
+        }
+        Dialect::Postgres => numbered(&format!(
+            "DELETE FROM {jobs} WHERE (id, lease_token) IN (VALUES {pairs}) RETURNING id"
+        )),
+    }
+}
+
 pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;

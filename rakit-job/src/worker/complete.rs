@@ -2,7 +2,9 @@
 
 use super::execute::{Outcome, Policy};
 use crate::job::Backoff;
-use rakit_job_core::{Lease, Millis, StoredJob, now_ms};
+use rakit_job_core::{Driver, DriverError, Lease, Millis, StoredJob, now_ms};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Writes one job's outcome; a store error is logged and the lease left to expire,
 /// so the job runs again rather than being lost.
@@ -16,7 +18,7 @@ pub(crate) struct Completer<'a> {
 
 impl Completer<'_> {
     pub(crate) async fn ack(&self) -> Outcome {
-        let written = self.policy.queue.driver().ack(self.lease).await;
+        let written = self.policy.acker.ack(self.lease).await;
         if self.policy.logging {
             tracing::info!(target: "rakit_job", "Job executed: {} - #{} (attempt {})", self.job.name, self.job.id, self.job.attempts);
         }
@@ -89,5 +91,58 @@ impl Completer<'_> {
                 Outcome::LeaseLost
             }
         }
+    }
+}
+
+/// Gathers the acks of jobs that finish at about the same time into one `ack_many` call,
+/// so a busy worker writes its successes without a round trip per job.
+#[derive(Clone)]
+pub(crate) struct Acker {
+    requests: mpsc::UnboundedSender<(Lease, oneshot::Sender<Result<bool, DriverError>>)>,
+}
+
+/// The most acks written in one call.
+const ACK_BATCH: usize = 256;
+
+impl Acker {
+    /// Starts the task that writes acks; it ends when the last `Acker` is dropped.
+    pub(crate) fn start(driver: Arc<dyn Driver>) -> Acker {
+        let (requests, mut pending) = mpsc::unbounded_channel::<(Lease, oneshot::Sender<_>)>();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while let Some(first) = pending.recv().await {
+                batch.push(first);
+                while batch.len() < ACK_BATCH {
+                    match pending.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let leases: Vec<Lease> = batch.iter().map(|(lease, _)| lease.clone()).collect();
+                match driver.ack_many(&leases).await {
+                    Ok(acked) => {
+                        for ((_, reply), ok) in batch.drain(..).zip(acked) {
+                            let _ = reply.send(Ok(ok));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Acker { requests }
+    }
+
+    /// Acks one job as part of the next batch.
+    pub(crate) async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
+        let stopped = || DriverError::store("the worker's ack writer stopped");
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send((lease.clone(), reply))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }

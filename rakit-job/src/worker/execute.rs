@@ -18,6 +18,7 @@ pub(crate) struct Policy {
     pub(crate) sleep: Duration,
     pub(crate) lease_ms: Millis,
     pub(crate) logging: bool,
+    pub(crate) acker: complete::Acker,
 }
 
 /// What became of a reserved job.

@@ -221,6 +221,7 @@ impl Worker {
             sleep,
             lease_ms: config.lease_ms as i64,
             logging: config.logging,
+            acker: complete::Acker::start(driver.clone()),
         };
         let mut fetcher = Fetcher::new(&self.queue, self.queues.clone(), self.only_named.clone());
         let mut progress = Progress::new(self.progress);
