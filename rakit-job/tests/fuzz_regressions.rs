@@ -28,6 +28,7 @@ fn a_slug_holds_only_letters_digits_and_dashes_and_is_its_own_slug() {
 /// The `#[job]` macro slugs names at compile time exactly as the runtime does.
 #[job(name = "İstanbul Report")]
 pub struct IstanbulReport {
+    /// The month reported on.
     pub month: u32,
 }
 
