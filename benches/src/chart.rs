@@ -249,13 +249,19 @@ pub fn scaling_lines(r: &Results) -> String {
             stores.push(f.store.clone());
         }
     }
+    let mut systems: Vec<&str> = vec![RAKIT];
+    for f in &rows {
+        if !systems.contains(&f.system.as_str()) {
+            systems.push(&f.system);
+        }
+    }
     let mut legend_y = top;
     for f in rows.iter().filter(|f| f.burn.len() > 1) {
         let color = COLORS[stores.iter().position(|s| *s == f.store).unwrap_or(0) % COLORS.len()];
-        let dash = if f.system == RAKIT {
-            ""
-        } else {
-            r##" stroke-dasharray="6 4""##
+        let dash = match systems.iter().position(|s| *s == f.system).unwrap_or(0) {
+            0 => "",
+            1 => r#" stroke-dasharray="7 4""#,
+            _ => r#" stroke-dasharray="2 3""#,
         };
         let points: Vec<String> = conc
             .iter()

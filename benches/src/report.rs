@@ -502,6 +502,9 @@ pub fn markdown(r: &Results, chart_files: &[&str]) -> String {
                 .iter()
                 .find(|f| f.system == RAKIT && f.store == b.store)
                 .and_then(|f| b.compare(f));
+            if ours.is_none() && b.what.starts_with("dispatch") {
+                continue;
+            }
             let share = ours
                 .map(|o| format!("{:.0}%", o / b.jobs_per_s * 100.0))
                 .unwrap_or_else(|| "—".into());

@@ -18,7 +18,14 @@ use rakit_job::{Config, JobId, When};
 use rakit_job_core::{redact_url, slug, validate_identifier, validate_queue};
 
 /// The options the commands accept, so `only` has real candidates to suggest.
-const KNOWN: &[&str] = &["queue", "retries", "sleep", "max-jobs", "stop-when-empty", "limit"];
+const KNOWN: &[&str] = &[
+    "queue",
+    "retries",
+    "sleep",
+    "max-jobs",
+    "stop-when-empty",
+    "limit",
+];
 
 fn argv(text: &str) {
     let words: Vec<String> = text.split('\0').map(str::to_string).collect();
@@ -26,7 +33,10 @@ fn argv(text: &str) {
         return;
     };
     for word in std::iter::once(&args.command).chain(&args.positional) {
-        assert!(!word.starts_with("--") && word != "-h", "{word:?} read as a word");
+        assert!(
+            !word.starts_with("--") && word != "-h",
+            "{word:?} read as a word"
+        );
     }
     let keys = words
         .iter()
@@ -39,7 +49,10 @@ fn argv(text: &str) {
         }
         let _ = args.number::<i32>(key);
         for item in args.list(key).unwrap_or_default() {
-            assert!(!item.is_empty() && !item.contains(',') && item.trim() == item, "{item:?}");
+            assert!(
+                !item.is_empty() && !item.contains(',') && item.trim() == item,
+                "{item:?}"
+            );
         }
     }
     if let Err(e) = args.only(KNOWN) {
@@ -87,7 +100,10 @@ fn date(text: &str) {
 
 fn names(text: &str) {
     let s = slug(text);
-    assert!(!s.starts_with('-') && !s.ends_with('-') && !s.contains("--"), "{s:?}");
+    assert!(
+        !s.starts_with('-') && !s.ends_with('-') && !s.contains("--"),
+        "{s:?}"
+    );
     assert!(s.chars().all(|c| c == '-' || c.is_alphanumeric()), "{s:?}");
     assert!(!s.bytes().any(|b| b.is_ascii_uppercase()), "{s:?}");
 
@@ -109,7 +125,10 @@ fn names(text: &str) {
     if let Ok(id) = JobId::parse(text) {
         let s = id.as_str();
         assert_eq!(s.len(), 36, "{s:?}");
-        assert!(s.bytes().all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(
+            s.bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
         assert_eq!(JobId::parse(s).ok(), Some(id));
     }
 }

@@ -70,7 +70,10 @@ fn drain(name: &str, payload: &str) -> (WorkerReport, Vec<String>) {
             .driver()
             .push(NewJob::now(name, "default", payload))
             .await;
-        assert!(outcome.is_ok(), "the memory store refused a push: {outcome:?}");
+        assert!(
+            outcome.is_ok(),
+            "the memory store refused a push: {outcome:?}"
+        );
         let report = Worker::new(&queue)
             .queues(["default"])
             .handle_signals(false)
@@ -91,12 +94,22 @@ fn typed_payload(payload: &str) {
     let seen = SEEN.lock().unwrap().take();
     match expected {
         Some(job) => {
-            let counts = (report.succeeded, report.retried, report.failed, report.released);
+            let counts = (
+                report.succeeded,
+                report.retried,
+                report.failed,
+                report.released,
+            );
             assert_eq!(counts, (1, 0, 0, 0), "{report:?} {errors:?}");
             assert_eq!(seen.as_ref(), Some(&job));
         }
         None => {
-            let counts = (report.succeeded, report.retried, report.failed, report.released);
+            let counts = (
+                report.succeeded,
+                report.retried,
+                report.failed,
+                report.released,
+            );
             assert_eq!(counts, (0, 0, 1, 0), "{report:?}");
             assert!(seen.is_none());
             assert!(
@@ -123,10 +136,15 @@ fn file_job(data: &[u8]) {
     let Ok(file_name) = std::str::from_utf8(&data[..split]) else {
         return;
     };
-    if let Ok((job, failed)) = rakit_job_file::decode_job_file(file_name, &data[split + 1..], "default") {
+    if let Ok((job, failed)) =
+        rakit_job_file::decode_job_file(file_name, &data[split + 1..], "default")
+    {
         assert_eq!(job.queue, "default");
         assert_eq!(job.id, failed.id);
-        assert!(job.attempts >= 1, "a claimed job has run at least once: {job:?}");
+        assert!(
+            job.attempts >= 1,
+            "a claimed job has run at least once: {job:?}"
+        );
     }
 }
 
@@ -135,7 +153,10 @@ fn memcached_record(data: &[u8]) {
     const NOW: i64 = 1_700_000_000_000;
     if let Ok((job, failed)) = rakit_job_memcached::decode_record(data, NOW) {
         assert_eq!(job.id, failed.id);
-        assert!(job.attempts >= 1, "a claimed job has run at least once: {job:?}");
+        assert!(
+            job.attempts >= 1,
+            "a claimed job has run at least once: {job:?}"
+        );
     }
 }
 

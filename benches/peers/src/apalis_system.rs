@@ -34,7 +34,10 @@ pub async fn sqlite_pool(target: &Target) -> Result<sqlx::SqlitePool, BenchError
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
-    sqlx::sqlite::SqlitePoolOptions::new().connect_with(options).await.map_err(BenchError::store)
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(options)
+        .await
+        .map_err(BenchError::store)
 }
 
 fn err(e: impl std::fmt::Display) -> BenchError {
@@ -44,7 +47,11 @@ fn err(e: impl std::fmt::Display) -> BenchError {
 enum Sink {
     Sqlite(SqliteStorage<Payload>, sqlx::SqlitePool),
     Postgres(PostgresStorage<Payload>, sqlx::PgPool),
-    Redis(RedisStorage<Payload>, apalis_redis::ConnectionManager, String),
+    Redis(
+        RedisStorage<Payload>,
+        apalis_redis::ConnectionManager,
+        String,
+    ),
 }
 
 struct ApalisClient {
@@ -77,24 +84,40 @@ impl System for Apalis {
             Store::Sqlite => {
                 let pool = sqlite_pool(target).await?;
                 SqliteStorage::<()>::setup(&pool).await.map_err(err)?;
-                let storage = SqliteStorage::new(&pool).with_config(apalis_sqlite::Config::default().queue(&ns));
+                let storage = SqliteStorage::new(&pool)
+                    .with_config(apalis_sqlite::Config::default().queue(&ns));
                 Sink::Sqlite(storage, pool)
             }
             Store::Postgres => {
-                let pool = sqlx::PgPool::connect(POSTGRES_URL).await.map_err(BenchError::store)?;
+                let pool = sqlx::PgPool::connect(POSTGRES_URL)
+                    .await
+                    .map_err(BenchError::store)?;
                 PostgresStorage::<()>::setup(&pool).await.map_err(err)?;
-                let storage = PostgresStorage::new(&pool).with_config(apalis_postgres::Config::default().queue(&ns));
+                let storage = PostgresStorage::new(&pool)
+                    .with_config(apalis_postgres::Config::default().queue(&ns));
                 Sink::Postgres(storage, pool)
             }
             Store::Redis => {
                 let conn = apalis_redis::connect(REDIS_URL).await.map_err(err)?;
                 let config = apalis_redis::Config::default().queue(&ns);
                 let active = config.active_jobs_list();
-                Sink::Redis(RedisStorage::new(conn.clone()).with_config(config), conn, active)
+                Sink::Redis(
+                    RedisStorage::new(conn.clone()).with_config(config),
+                    conn,
+                    active,
+                )
             }
-            other => return Err(BenchError::Usage(format!("apalis has no {} backend", other.name()))),
+            other => {
+                return Err(BenchError::Usage(format!(
+                    "apalis has no {} backend",
+                    other.name()
+                )));
+            }
         };
-        Ok(Arc::new(ApalisClient { sink: Mutex::new(sink), target: target.clone() }))
+        Ok(Arc::new(ApalisClient {
+            sink: Mutex::new(sink),
+            target: target.clone(),
+        }))
     }
 
     async fn work(&self, target: &Target, ctx: WorkerCtx) -> Result<(), BenchError> {
@@ -113,27 +136,45 @@ impl System for Apalis {
                     .poll_with_interval(Duration::from_millis(ctx.sleep_ms));
                 ctx.ready();
                 ctx.go().await;
-                let worker = WorkerBuilder::new(&name).backend(storage).concurrency(ctx.concurrency).build(noop);
+                let worker = WorkerBuilder::new(name.as_str())
+                    .backend(storage)
+                    .concurrency(ctx.concurrency)
+                    .build(noop);
                 worker.run_until(signal).await.map_err(err)?;
             }
             Store::Postgres => {
-                let pool = sqlx::PgPool::connect(POSTGRES_URL).await.map_err(BenchError::store)?;
-                let storage =
-                    PostgresStorage::new(&pool).with_config(apalis_postgres::Config::default().queue(&ns)).with_pubsub();
+                let pool = sqlx::PgPool::connect(POSTGRES_URL)
+                    .await
+                    .map_err(BenchError::store)?;
+                let storage = PostgresStorage::new(&pool)
+                    .with_config(apalis_postgres::Config::default().queue(&ns))
+                    .with_pubsub();
                 ctx.ready();
                 ctx.go().await;
-                let worker = WorkerBuilder::new(&name).backend(storage).concurrency(ctx.concurrency).build(noop);
+                let worker = WorkerBuilder::new(name.as_str())
+                    .backend(storage)
+                    .concurrency(ctx.concurrency)
+                    .build(noop);
                 worker.run_until(signal).await.map_err(err)?;
             }
             Store::Redis => {
                 let conn = apalis_redis::connect(REDIS_URL).await.map_err(err)?;
-                let storage = RedisStorage::new(conn).with_config(apalis_redis::Config::default().queue(&ns));
+                let storage =
+                    RedisStorage::new(conn).with_config(apalis_redis::Config::default().queue(&ns));
                 ctx.ready();
                 ctx.go().await;
-                let worker = WorkerBuilder::new(&name).backend(storage).concurrency(ctx.concurrency).build(noop);
+                let worker = WorkerBuilder::new(name.as_str())
+                    .backend(storage)
+                    .concurrency(ctx.concurrency)
+                    .build(noop);
                 worker.run_until(signal).await.map_err(err)?;
             }
-            other => return Err(BenchError::Usage(format!("apalis has no {} backend", other.name()))),
+            other => {
+                return Err(BenchError::Usage(format!(
+                    "apalis has no {} backend",
+                    other.name()
+                )));
+            }
         }
         Ok(())
     }
@@ -169,16 +210,29 @@ impl Client for ApalisClient {
         match &mut *self.sink.lock().await {
             Sink::Sqlite(_, pool) => {
                 let sql = format!("SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND {LEFT}");
-                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ns).fetch_one(&*pool).await.map_err(BenchError::store)?;
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(ns)
+                    .fetch_one(&*pool)
+                    .await
+                    .map_err(BenchError::store)?;
                 Ok(n as u64)
             }
             Sink::Postgres(_, pool) => {
-                let sql = format!("SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND {LEFT}");
-                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(ns).fetch_one(&*pool).await.map_err(BenchError::store)?;
+                let sql =
+                    format!("SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND {LEFT}");
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(ns)
+                    .fetch_one(&*pool)
+                    .await
+                    .map_err(BenchError::store)?;
                 Ok(n as u64)
             }
             Sink::Redis(_, conn, active) => {
-                let n: u64 = redis::cmd("LLEN").arg(&*active).query_async(conn).await.map_err(BenchError::store)?;
+                let n: u64 = redis::cmd("LLEN")
+                    .arg(&*active)
+                    .query_async(conn)
+                    .await
+                    .map_err(BenchError::store)?;
                 Ok(n)
             }
         }
@@ -190,12 +244,19 @@ impl Client for ApalisClient {
             Sink::Sqlite(_, pool) => {
                 pool.close().await;
                 for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", self.target.sqlite_path().display()));
+                    let _ = std::fs::remove_file(format!(
+                        "{}{suffix}",
+                        self.target.sqlite_path().display()
+                    ));
                 }
                 Ok(())
             }
             Sink::Postgres(_, pool) => {
-                sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1").bind(&ns).execute(&*pool).await.map_err(BenchError::store)?;
+                sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1")
+                    .bind(&ns)
+                    .execute(&*pool)
+                    .await
+                    .map_err(BenchError::store)?;
                 Ok(())
             }
             Sink::Redis(..) => redis_delete_prefix(&ns).await,
