@@ -41,7 +41,7 @@ pub(crate) fn reserved(picked: Vec<StoredJob>, leases: Vec<Lease>) -> Vec<Reserv
         .into_iter()
         .zip(leases)
         .map(|(mut job, lease)| {
-            job.attempts += 1;
+            job.attempts = job.attempts.saturating_add(1);
             Reserved { job, lease }
         })
         .collect()
