@@ -194,7 +194,8 @@ impl Waiter {
         let mut out = timeout;
         for queue in queues {
             if let Some(at) = next.get(queue).copied() {
-                let until = Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0));
+                let until =
+                    Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0));
                 if until < out {
                     out = until;
                     next.remove(queue);
