@@ -100,7 +100,13 @@ async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> 
         cancel: CancelSignal::default(),
         queue: policy.queue.clone(),
     };
-    let started: Result<BoxJobFuture, String> = match (entry, registry::listener(&job.name)) {
+    let started: Result<BoxJobFuture, String> = match (
+        entry,
+        entry
+            .is_none()
+            .then(|| registry::listener(&job.name))
+            .flatten(),
+    ) {
         (Some(entry), _) => entry.start(&job.payload, ctx.clone()).map_err(|e| {
             format!(
                 "the stored payload does not fit the `{}` job ({}): {e}",
