@@ -31,8 +31,8 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
         _ => s.concurrency.clone(),
     };
     for &c in &conc {
-        // Dispatch is compared with one-by-one dispatch (1 client) and the bulk figure's tasks.
-        let dispatch_too = c == 1 || c as usize == crate::rakit::DISPATCH_TASKS;
+        // Dispatch is compared with one-by-one dispatch (1 client).
+        let dispatch_too = c == 1;
         if dispatch_too {
             let dispatch = match store {
                 Store::Postgres => pgbench(false, c)?,

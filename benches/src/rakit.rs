@@ -9,8 +9,8 @@ use rakit_job::{Config, Queue};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Tasks dispatching at once for the bulk figure: rakit-job has no bulk API (yet).
-pub const DISPATCH_TASKS: usize = 16;
+/// Jobs per bulk dispatch, as the peers' bulk figures use.
+const BATCH: u64 = 1_000;
 
 /// The benchmark's job: records that it ran, and nothing else.
 #[job(name = "bench-noop")]
@@ -166,7 +166,22 @@ impl Client for RakitClient {
     }
 
     fn bulk(&self) -> Bulk {
-        Bulk::Concurrent(DISPATCH_TASKS)
+        Bulk::Native(BATCH as usize)
+    }
+
+    async fn dispatch_batch(&self, first: u64, count: u64) -> Result<(), BenchError> {
+        let jobs = (first..first + count).map(|seq| {
+            let p = Payload::now(seq);
+            BenchNoop {
+                seq: p.seq,
+                sent_us: p.sent_us,
+            }
+        });
+        BenchNoop::dispatch_many(jobs)
+            .via(&self.queue)
+            .await
+            .map_err(BenchError::store)?;
+        Ok(())
     }
 
     async fn pending(&self) -> Result<u64, BenchError> {

@@ -105,15 +105,13 @@ pub struct Bound {
 
 impl Bound {
     /// rakit-job's figure to set beside this bound: the burn-down at the same concurrency, or
-    /// for a dispatch bound the one-by-one dispatch (1 client) or the concurrent dispatch
-    /// (as many clients as the bulk figure's tasks).
+    /// for a dispatch bound the one-by-one dispatch (1 client).
     pub fn compare(&self, ours: &Figures) -> Option<f64> {
         if !self.what.starts_with("dispatch") {
             return ours.burn.get(&self.concurrency).copied();
         }
         match self.concurrency {
             1 => ours.dispatch_one,
-            c if c as usize == crate::rakit::DISPATCH_TASKS => ours.dispatch_bulk,
             _ => None,
         }
     }

@@ -221,7 +221,7 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
     }
 
     /// Checks everything and builds the record; nothing is stored yet.
-    async fn prepare(self, force_unique: bool) -> Result<(Queue, NewJob), Error> {
+    pub(crate) async fn prepare(self, force_unique: bool) -> Result<(Queue, NewJob), Error> {
         let parts = self.source.into_parts()?;
         let queue_name = self.queue.unwrap_or(parts.queue);
         validate_queue(&queue_name)?;

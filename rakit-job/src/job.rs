@@ -122,6 +122,12 @@ pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
         PendingDispatch::new(job)
     }
 
+    /// Starts a bulk dispatch of `jobs`: stored in a few round trips, all checked before
+    /// any is stored; await it for the stored ids. See [`PendingBatch`](crate::PendingBatch).
+    fn dispatch_many(jobs: impl IntoIterator<Item = Self>) -> crate::PendingBatch<Self> {
+        crate::PendingBatch::new(jobs)
+    }
+
     /// Starts a dispatch of `job` to run at `when`: a `"YYYY-MM-DD HH:MM:SS"` local time,
     /// an RFC 3339 string, a chrono `DateTime` or a `SystemTime`.
     fn dispatch_at(when: impl Into<When>, job: Self) -> PendingDispatch<Self> {

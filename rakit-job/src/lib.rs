@@ -30,6 +30,7 @@
 //!
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
+mod batch;
 mod config;
 mod context;
 mod dispatch;
@@ -45,6 +46,7 @@ pub mod cli;
 pub mod observe;
 pub mod testing;
 
+pub use batch::PendingBatch;
 pub use config::Config;
 pub use context::JobContext;
 pub use dispatch::{DispatchSource, JobParts, NamedJob, PendingDispatch, UniqueDispatch};

@@ -4,6 +4,7 @@
 
 use crate::{Harness, signal, wait_until};
 use rakit_job::JobSpec;
+use rakit_test_jobs::runs::{CountRun, Runs};
 use rakit_test_jobs::{NoOverlapSleep, RecordRun, read_log};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -53,8 +54,28 @@ macro_rules! no_overlap_under_fire_test {
 
 /// Expands to a big drain for one store: `$jobs` jobs dispatched up front, then drained by
 /// `$processes` worker processes; each job must run exactly once.
+///
+/// With `counted_in_a_table` (PostgreSQL and MySQL), the jobs count their own runs into a
+/// table of the store's database, the workers stop once the queues are empty, and the
+/// test checks that table: `$jobs` rows of `$jobs` distinct jobs, nothing left pending or
+/// failed. Otherwise the jobs append to a log file the test reads.
 #[macro_export]
 macro_rules! big_drain_test {
+    ($config:path, $jobs:expr, $processes:expr, counted_in_a_table) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn many_worker_processes_drain_a_big_queue_exactly_once() {
+            // Nobody is killed here, so a lease that cannot lapse under load makes "exactly once" strict.
+            let config = rakit_job::Config {
+                lease_ms: 30_000,
+                ..$config().await
+            };
+            let mut harness = $crate::Harness::new(config, env!("CARGO_BIN_EXE_test-worker")).await;
+            let report = $crate::faults::big_drain_counted(&mut harness, $jobs, $processes).await;
+            eprintln!("big drain on {}: {report:?}", harness.queue.describe());
+            assert_eq!((report.runs, report.jobs), ($jobs, $jobs), "{report:?}");
+            assert_eq!(report.left, (0, 0, 0, 0), "{report:?}");
+        }
+    };
     ($config:path, $jobs:expr, $processes:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn many_worker_processes_drain_a_big_queue_exactly_once() {
@@ -341,21 +362,19 @@ pub async fn no_overlap_under_fire(
     )
 }
 
-/// Dispatches `jobs` jobs over three queues, then starts `processes` worker processes at
-/// concurrency 8 and waits for the drain; returns (distinct jobs run, jobs run more than once, drain time).
-pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, usize, Duration) {
-    let log = h.log("big.log");
+/// Dispatches `jobs` jobs made by `job` from four tasks, over the queues high, default and low.
+async fn dispatch_over_three_queues<J: JobSpec>(
+    h: &Harness,
+    jobs: usize,
+    job: impl Fn(usize) -> J + Clone + Send + 'static,
+) {
     let mut dispatchers = Vec::new();
     for part in 0..4 {
         let queue = h.queue.clone();
-        let log = log.clone();
+        let job = job.clone();
         dispatchers.push(tokio::spawn(async move {
             for i in (part..jobs).step_by(4) {
-                let job = RecordRun {
-                    log: log.clone(),
-                    tag: format!("job-{i}"),
-                };
-                RecordRun::dispatch(job)
+                J::dispatch(job(i))
                     .on_queue(["high", "default", "low"][i % 3])
                     .via(&queue)
                     .await
@@ -366,6 +385,20 @@ pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, us
     for d in dispatchers {
         d.await.expect("a dispatcher panicked");
     }
+}
+
+/// Dispatches `jobs` jobs over three queues, then starts `processes` worker processes at
+/// concurrency 8 and waits for the drain; returns (distinct jobs run, jobs run more than once, drain time).
+pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, usize, Duration) {
+    let log = h.log("big.log");
+    dispatch_over_three_queues(h, jobs, {
+        let log = log.clone();
+        move |i| RecordRun {
+            log: log.clone(),
+            tag: format!("job-{i}"),
+        }
+    })
+    .await;
     let started = Instant::now();
     let workers: Vec<_> = (0..processes)
         .map(|_| h.spawn_worker(&["--concurrency=8", "--sleep=50"]))
@@ -391,4 +424,56 @@ pub async fn big_drain(h: &Harness, jobs: usize, processes: usize) -> (usize, us
         runs.values().filter(|n| **n > 1).count(),
         elapsed,
     )
+}
+
+/// What a big drain counted in its runs table.
+#[derive(Debug)]
+pub struct DrainReport {
+    /// Rows in the runs table: one per run.
+    pub runs: usize,
+    /// Distinct jobs among them.
+    pub jobs: usize,
+    /// What the store still holds: (ready, scheduled, reserved, failed).
+    pub left: (u64, u64, u64, u64),
+    /// From starting the workers to the last one exiting.
+    pub elapsed: Duration,
+}
+
+/// Dispatches `jobs` [`CountRun`] jobs over three queues, then starts `processes` worker
+/// processes at concurrency 8 that stop once the queues are empty, and waits for them to
+/// exit. The jobs insert a row per run into `<table>_runs` in the store's own database
+/// (PostgreSQL or MySQL), which the report counts.
+pub async fn big_drain_counted(h: &mut Harness, jobs: usize, processes: usize) -> DrainReport {
+    let url = h.config.store_url();
+    let table = format!("{}_runs", h.config.table);
+    let runs =
+        Runs::lazy(&url, &table).expect("the big drain needs a postgres:// or mysql:// store");
+    runs.create().await.expect("cannot create the runs table");
+    h.set_env(rakit_test_jobs::runs::URL_VAR, &url);
+    h.set_env(rakit_test_jobs::runs::TABLE_VAR, &table);
+    dispatch_over_three_queues(h, jobs, |i| CountRun { n: i as u64 }).await;
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..processes)
+        .map(|_| h.spawn_worker(&["--concurrency=8", "--stop-when-empty"]))
+        .collect();
+    for mut worker in workers {
+        let exited = tokio::time::timeout(Duration::from_secs(600), worker.wait())
+            .await
+            .expect("a worker was still draining after 10 minutes")
+            .expect("cannot wait for a worker");
+        assert!(
+            exited.success(),
+            "a worker process ended with {exited}; its log is in {}",
+            h.dir.display()
+        );
+    }
+    let elapsed = started.elapsed();
+    let (runs, distinct) = runs.count().await.expect("cannot count the runs");
+    DrainReport {
+        runs: runs as usize,
+        jobs: distinct as usize,
+        left: h.totals().await,
+        elapsed,
+    }
 }

@@ -45,6 +45,8 @@ pub struct Harness {
     /// A folder for logs and migrations.
     pub dir: PathBuf,
     worker_bin: PathBuf,
+    /// More variables for worker processes, from [`Harness::set_env`].
+    more_env: Vec<(String, String)>,
 }
 
 impl Harness {
@@ -57,6 +59,7 @@ impl Harness {
             queue: Queue::memory(),
             dir,
             worker_bin: PathBuf::from(worker_bin),
+            more_env: Vec::new(),
         };
         if harness.config.driver == "database" {
             let path = harness.dir.join("migrations");
@@ -73,10 +76,16 @@ impl Harness {
         harness
     }
 
-    /// The `RAKIT_JOB_*` variables that point a worker process at this store.
+    /// Sets a variable for the processes started from now on, e.g. where a job writes.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.more_env.push((name.to_string(), value.to_string()));
+    }
+
+    /// The `RAKIT_JOB_*` variables that point a worker process at this store, and those
+    /// of [`set_env`](Self::set_env).
     pub fn env(&self) -> Vec<(String, String)> {
         let c = &self.config;
-        vec![
+        let mut env = vec![
             (
                 "RAKIT_JOB_CONFIG".into(),
                 self.dir.join("no-config.toml").display().to_string(),
@@ -90,7 +99,9 @@ impl Harness {
             ("RAKIT_JOB_SLEEP_MS".into(), c.sleep_ms.to_string()),
             ("RAKIT_JOB_MAX_RETRIES".into(), c.max_retries.to_string()),
             ("RAKIT_JOB_MAX_JOB".into(), "0".into()),
-        ]
+        ];
+        env.extend(self.more_env.iter().cloned());
+        env
     }
 
     fn command(&self, args: &[&str]) -> Command {

@@ -18,7 +18,7 @@ async fn config() -> Config {
 }
 
 rakit_job_tests::worker_suite!(config);
-rakit_job_tests::big_drain_test!(config, 20_000, 4);
+rakit_job_tests::big_drain_test!(config, 20_000, 4, counted_in_a_table);
 rakit_job_tests::bad_input_tests!(config);
 rakit_job_tests::crash_storm_test!(config);
 rakit_job_tests::no_overlap_under_fire_test!(config);

@@ -12,7 +12,9 @@
 //! rakit_job_core::conformance_tests!(store);
 //! ```
 
-use crate::{Driver, JobId, Millis, NewJob, PushOutcome, ReserveRequest, Reserved, now_ms};
+use crate::{
+    Driver, JobId, Lease, Millis, NewJob, PushOutcome, ReserveRequest, Reserved, Retry, now_ms,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,12 +43,14 @@ macro_rules! conformance_tests {
             acked_job_is_gone,
             acking_many_removes_exactly_the_jobs_still_held,
             retried_job_waits_and_keeps_its_attempts_and_error,
+            retrying_many_requeues_exactly_the_jobs_still_held,
             released_job_does_not_count_an_attempt,
             failed_job_moves_to_the_failed_store_with_its_error,
             failed_job_can_be_retried_forgotten_and_flushed,
             reserve_takes_at_most_the_limit,
             reserve_by_name_takes_only_that_name,
             unique_push_is_skipped_while_the_key_is_stored,
+            pushing_many_stores_each_job_once_in_order,
             lock_is_exclusive_until_unlocked_or_expired,
             lock_is_freed_only_by_its_owner,
             stats_count_each_state_per_queue,
@@ -290,6 +294,133 @@ pub async fn retried_job_waits_and_keeps_its_attempts_and_error(store: Store) {
     assert_eq!(again.job.last_error.as_deref(), Some("boom: disk full"));
 }
 
+/// A batch retry requeues the jobs whose leases are current, each with its own due time
+/// and error, and leaves a stale lease's job alone.
+pub async fn retrying_many_requeues_exactly_the_jobs_still_held(store: Store) {
+    let first = push(&store, "flaky", "default", r#"{"i":1}"#).await;
+    let second = push(&store, "flaky", "default", r#"{"i":2}"#).await;
+    let urgent = push(&store, "flaky", "high", "{}").await;
+    push(&store, "stale", "low", "{}").await;
+    let held = take(&store, &["high", "default"], 3, LONG).await;
+    assert_eq!(held.len(), 3);
+    let stale = take(&store, &["low"], 1, SHORT).await.pop().unwrap();
+    sleep_ms(SHORT as u64 + 300).await;
+    let current = take_one(&store, &["low"]).await;
+    let lease = |id: &JobId| {
+        let r = held.iter().find(|r| &r.job.id == id).unwrap();
+        r.lease.clone()
+    };
+    let quoted = "it's \"quoted\"; ünïcode, 10% off";
+    let later = now_ms() + 500;
+    let retry = |lease: Lease, available_at: Millis, error: &str| Retry {
+        lease,
+        available_at,
+        error: error.to_string(),
+    };
+    let retries = [
+        retry(lease(&first), later, "boom: disk full"),
+        retry(stale.lease.clone(), now_ms(), "a stale holder failed"),
+        retry(lease(&urgent), now_ms(), quoted),
+        retry(lease(&second), later, "second"),
+    ];
+    assert_eq!(
+        store.retry_many(&retries).await.unwrap(),
+        [true, false, true, true]
+    );
+    assert!(store.retry_many(&[]).await.unwrap().is_empty());
+
+    // A job retried for now is due at once, with its attempt and error kept.
+    let again = take(&store, &["high", "default"], 3, LONG).await;
+    assert_eq!(again.len(), 1, "a retry ran before its backoff");
+    assert_eq!(again[0].job.id, urgent);
+    assert_eq!(again[0].job.attempts, 2);
+    assert_eq!(again[0].job.last_error.as_deref(), Some(quoted));
+
+    // The others wait for their own time.
+    sleep_ms(700).await;
+    let mut waited = take(&store, &["default"], 3, LONG).await;
+    waited.sort_by(|a, b| a.job.id.cmp(&b.job.id));
+    let got: Vec<_> = waited
+        .iter()
+        .map(|r| {
+            (
+                r.job.id.clone(),
+                r.job.attempts,
+                r.job.last_error.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (first, 2, Some("boom: disk full")),
+            (second, 2, Some("second"))
+        ]
+    );
+
+    // The stale lease's job is still its current holder's, without the stale error.
+    assert!(
+        take(&store, &["low"], 1, LONG).await.is_empty(),
+        "a stale retry made a job ready"
+    );
+    assert!(store.release(&current.lease, now_ms()).await.unwrap());
+    let back = take_one(&store, &["low"]).await;
+    assert_eq!((back.job.attempts, back.job.last_error), (2, None));
+    assert!(store.ack(&back.lease).await.unwrap());
+}
+
+/// A batch bigger than a store writes in one statement is still written whole: every
+/// retry and ack in it lands on its own job. It stores `size` jobs, so it is not one of
+/// [`conformance_tests!`](crate::conformance_tests)' rules: a driver that cuts batches
+/// calls it with a `size` above its cut.
+pub async fn big_batches_are_written_whole(store: Store, size: usize) {
+    let mut pushers = Vec::new();
+    for part in 0..8 {
+        let store = store.clone();
+        pushers.push(tokio::spawn(async move {
+            for i in (part..size).step_by(8) {
+                push(&store, "bulk", "default", &format!("{{\"i\":{i}}}")).await;
+            }
+        }));
+    }
+    for pusher in pushers {
+        pusher.await.unwrap();
+    }
+    let held = take(&store, &["default"], size, LONG).await;
+    assert_eq!(held.len(), size);
+    let retries: Vec<Retry> = held
+        .iter()
+        .map(|r| Retry {
+            lease: r.lease.clone(),
+            available_at: now_ms(),
+            error: format!("attempt of {}", r.job.id),
+        })
+        .collect();
+    let retried = store.retry_many(&retries).await.unwrap();
+    assert_eq!(retried.iter().filter(|r| **r).count(), size);
+
+    let again = take(&store, &["default"], size, LONG).await;
+    assert_eq!(again.len(), size, "a retried job did not come back");
+    for r in &again {
+        assert_eq!(r.job.attempts, 2);
+        assert_eq!(
+            r.job.last_error.as_deref(),
+            Some(format!("attempt of {}", r.job.id).as_str()),
+            "a job got another job's error"
+        );
+    }
+    let leases: Vec<_> = again.iter().map(|r| r.lease.clone()).collect();
+    let acked = store.ack_many(&leases).await.unwrap();
+    assert_eq!(acked.iter().filter(|a| **a).count(), size);
+    let stats = store.stats().await.unwrap();
+    assert!(
+        stats
+            .iter()
+            .all(|s| s.ready + s.reserved + s.scheduled + s.failed == 0),
+        "{stats:?}"
+    );
+}
+
 /// Releasing hands a job back without spending an attempt.
 pub async fn released_job_does_not_count_an_attempt(store: Store) {
     push(&store, "busy", "default", "{}").await;
@@ -419,6 +550,75 @@ pub async fn unique_push_is_skipped_while_the_key_is_stored(store: Store) {
         }
     }
     assert_eq!(stored, 1, "racing unique pushes stored {stored} jobs");
+}
+
+/// A batch push stores every job (more than one SQL chunk's worth), skips unique keys
+/// already taken or repeated within the batch, keeps dispatch order, and refuses a bad
+/// queue name without storing anything.
+pub async fn pushing_many_stores_each_job_once_in_order(store: Store) {
+    let mut taken = NewJob::now("report", "default", "{}");
+    taken.unique_key = Some("report:taken".into());
+    assert_eq!(store.push(taken).await.unwrap(), PushOutcome::Stored);
+
+    let mut batch: Vec<NewJob> = (0..1_200)
+        .map(|i| NewJob::now("bulk", ["default", "low"][i % 2], &format!("{{\"n\":{i}}}")))
+        .collect();
+    for (at, key) in [(10, "report:taken"), (20, "report:new"), (30, "report:new")] {
+        batch[at].unique_key = Some(key.into());
+    }
+    let outcomes = store.push_many(batch).await.unwrap();
+    assert_eq!(outcomes.len(), 1_200);
+    let duplicates: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i] == PushOutcome::Duplicate)
+        .collect();
+    assert_eq!(
+        duplicates,
+        [10, 30],
+        "the taken key and the repeated key are skipped"
+    );
+
+    let mut seen = Vec::new();
+    loop {
+        let got = take(&store, &["default", "low"], 500, LONG).await;
+        if got.is_empty() {
+            break;
+        }
+        for r in got {
+            if r.job.name == "bulk" {
+                seen.push((r.job.queue.clone(), r.job.payload.clone()));
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        1_198,
+        "every stored job of the batch is reserved once"
+    );
+    let order = |queue: &str| -> Vec<u64> {
+        seen.iter()
+            .filter(|(q, _)| q == queue)
+            .map(|(_, p)| p[5..p.len() - 1].parse().unwrap())
+            .collect()
+    };
+    let mut sorted = order("default");
+    sorted.sort();
+    assert_eq!(
+        order("default"),
+        sorted,
+        "a queue gives back a batch in dispatch order"
+    );
+    assert_eq!((order("default").len(), order("low").len()), (598, 600));
+
+    let bad = vec![
+        NewJob::now("bulk", "no spaces allowed", "{}"),
+        NewJob::now("bulk", "default", "{}"),
+    ];
+    let refused = store.push_many(bad).await;
+    assert!(
+        matches!(refused, Err(crate::DriverError::Invalid(_))),
+        "a bad queue name is refused: {refused:?}"
+    );
+    assert!(take(&store, &["default"], 10, LONG).await.is_empty());
 }
 
 /// A lock has one holder until it is freed or its time runs out.
@@ -563,4 +763,24 @@ pub async fn concurrent_reservers_never_share_a_job(store: Store) {
         }
     }
     assert_eq!(seen, pushed, "some jobs were never reserved");
+}
+
+/// For stores that write a batch in one transaction (the SQL stores): a batch the store
+/// refuses part-way (here a job reusing a stored id, past the first 1,000) stores nothing.
+pub async fn a_refused_batch_stores_nothing(store: Store) {
+    let first = NewJob::now("bulk", "default", "{}");
+    let reused = first.id.clone();
+    assert_eq!(store.push(first).await.unwrap(), PushOutcome::Stored);
+    let mut batch: Vec<NewJob> = (0..1_500)
+        .map(|_| NewJob::now("bulk", "default", "{}"))
+        .collect();
+    batch[1_200].id = reused.clone();
+    let refused = store.push_many(batch).await;
+    assert!(refused.is_err(), "a reused id is refused");
+    let left: Vec<JobId> = take(&store, &["default"], 2_000, LONG)
+        .await
+        .into_iter()
+        .map(|r| r.job.id)
+        .collect();
+    assert_eq!(left, [reused], "nothing of the refused batch was stored");
 }

@@ -1,6 +1,6 @@
 //! The [`Driver`] trait: the one seam between the worker and a store.
 
-use crate::{DriverError, FailedJob, JobId, Lease, Millis, NewJob, QueueStats, Reserved};
+use crate::{DriverError, FailedJob, JobId, Lease, Millis, NewJob, QueueStats, Reserved, Retry};
 use std::time::Duration;
 
 /// What a store can do beyond the common contract, so the worker can adapt.
@@ -88,6 +88,20 @@ pub trait Driver: Send + Sync + 'static {
     /// Stores a job; with a unique key, skips it while another job with that key is stored.
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError>;
 
+    /// Stores several jobs in as few round trips as the store allows; one outcome per job,
+    /// in order, each as [`push`](Self::push) would give it. A bad job refuses the whole
+    /// batch before anything is stored. SQL stores write a batch in one transaction (all
+    /// or nothing); elsewhere a store error may leave the batch's first jobs stored. The
+    /// default pushes them one by one.
+    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        jobs.iter().try_for_each(NewJob::check)?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.push(job).await?);
+        }
+        Ok(outcomes)
+    }
+
     /// Takes up to `limit` due jobs (ready, or reserved with an expired lease), counting
     /// an attempt on each and leasing it for `lease_ms`.
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError>;
@@ -115,6 +129,16 @@ pub trait Driver: Send + Sync + 'static {
         available_at: Millis,
         error: &str,
     ) -> Result<bool, DriverError>;
+
+    /// Retries several jobs in as few round trips as the store allows; one result per
+    /// item, in order, as [`retry`](Driver::retry) gives it. The default retries them one by one.
+    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+        let mut retried = Vec::with_capacity(retries.len());
+        for r in retries {
+            retried.push(self.retry(&r.lease, r.available_at, &r.error).await?);
+        }
+        Ok(retried)
+    }
 
     /// Hands a job back untouched, to be taken again at `available_at`; the attempt is not counted.
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError>;

@@ -1,6 +1,6 @@
 //! The records a driver stores and hands back.
 
-use crate::{Millis, now_ms};
+use crate::{DriverError, Millis, now_ms};
 use std::fmt;
 
 /// A job's id: a UUIDv7 string, so ids sort by creation time in every store.
@@ -85,6 +85,26 @@ impl NewJob {
             unique_key: None,
         }
     }
+
+    /// Refuses what no store may keep: a bad queue name or an oversized payload.
+    ///
+    /// ```
+    /// use rakit_job_core::NewJob;
+    /// assert!(NewJob::now("x", "default", "{}").check().is_ok());
+    /// assert!(NewJob::now("x", "no spaces", "{}").check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), DriverError> {
+        crate::validate_queue(&self.queue)?;
+        if self.payload.len() > crate::MAX_PAYLOAD_BYTES {
+            return Err(DriverError::Invalid(format!(
+                "the payload of job {} is {} bytes, more than the {} a job may carry; store large data elsewhere and pass a reference",
+                self.name,
+                self.payload.len(),
+                crate::MAX_PAYLOAD_BYTES
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A job as read back from the store.
@@ -154,6 +174,35 @@ pub struct Reserved {
     pub job: StoredJob,
     /// The lease to pass back to ack, retry, release or fail.
     pub lease: Lease,
+}
+
+/// One retry to write back: the held job waits until `available_at`, keeping its attempts,
+/// with `error` as its last error. [`Driver::retry_many`](crate::Driver::retry_many) takes a batch.
+///
+/// ```
+/// use rakit_job_core::{Driver, MemoryDriver, NewJob, ReserveRequest, Retry, now_ms};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let driver = MemoryDriver::new();
+/// driver.push(NewJob::now("send-email", "default", "{}")).await?;
+/// let queues = vec!["default".to_string()];
+/// let taken = driver.reserve(&ReserveRequest::new(&queues, 1, 30_000)).await?;
+/// let retry = Retry {
+///     lease: taken[0].lease.clone(),
+///     available_at: now_ms() + 10_000,
+///     error: "the mail server timed out".into(),
+/// };
+/// assert_eq!(driver.retry_many(&[retry]).await?, [true]);
+/// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// The lease on the job whose attempt failed.
+    pub lease: Lease,
+    /// When the job may run again.
+    pub available_at: Millis,
+    /// The failed attempt's error, kept as the job's last error.
+    pub error: String,
 }
 
 /// A job in the failed-jobs store.

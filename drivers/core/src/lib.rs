@@ -29,7 +29,7 @@ pub mod conformance;
 
 pub use driver::{Capabilities, Driver, PushOutcome, ReserveRequest};
 pub use error::DriverError;
-pub use job::{FailedJob, JobId, Lease, NewJob, QueueStats, Reserved, StoredJob};
+pub use job::{FailedJob, JobId, Lease, NewJob, QueueStats, Reserved, Retry, StoredJob};
 pub use memory::MemoryDriver;
 pub use names::{MAX_PAYLOAD_BYTES, redact_url, slug, validate_identifier, validate_queue};
 pub use time::{Millis, now_ms};

@@ -76,6 +76,7 @@ impl Driver for MemoryDriver {
     }
 
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
+        job.check()?;
         {
             let mut state = self.state();
             if let Some(key) = &job.unique_key

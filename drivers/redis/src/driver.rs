@@ -6,9 +6,10 @@ use crate::scripts::{CLAIM_BATCH, SCRIPTS};
 use crate::{RedisDriver, error};
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, validate_queue,
+    QueueStats, ReserveRequest, Reserved, Retry, validate_queue,
 };
-use redis::{FromRedisValue, ScriptInvocation};
+use redis::{FromRedisValue, Script, ScriptInvocation};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 impl RedisDriver {
@@ -68,13 +69,79 @@ impl RedisDriver {
         Ok(claimed.jobs)
     }
 
-    /// Puts a held job back (retry or release), waiting until `available_at`.
-    async fn requeue(
+    /// Runs one call of `script` per job, all prepared, and returns their results in order:
+    /// one round trip on a single server (a pipeline that loads the script first, so a
+    /// server that forgot it still runs every call). On a Cluster the redis crate sends a
+    /// pipeline to one node and refuses one whose keys span slots, so there it is one
+    /// pipeline per queue, whose keys share a slot.
+    async fn run_each(
+        &self,
+        script: &Script,
+        calls: &[(&str, ScriptInvocation<'_>)],
+    ) -> Result<Vec<i64>, DriverError> {
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (queue, _)) in calls.iter().enumerate() {
+            let group = if matches!(self.conn, Conn::Cluster(_)) {
+                queue
+            } else {
+                ""
+            };
+            groups.entry(group).or_default().push(i);
+        }
+        let mut results = vec![0; calls.len()];
+        for group in groups.into_values() {
+            let mut pipe = redis::pipe();
+            pipe.load_script(script).ignore();
+            for &i in &group {
+                pipe.invoke_script(&calls[i].1);
+            }
+            let done: Vec<i64> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| error(&self.store, e))?;
+            for (i, done) in group.into_iter().zip(done) {
+                results[i] = done;
+            }
+        }
+        Ok(results)
+    }
+
+    /// The push script's call storing `job`.
+    fn push_call(&self, job: &NewJob) -> Result<ScriptInvocation<'static>, DriverError> {
+        let keys = self.keys.queue(&job.queue)?;
+        let mut call = SCRIPTS.push.key(keys.job(job.id.as_str()));
+        call.key(keys.ready())
+            .key(keys.delayed())
+            .key(keys.signal());
+        if let Some(unique) = &job.unique_key {
+            call.key(keys.unique(unique));
+        }
+        call.arg(job.id.as_str()).arg(job.available_at);
+        for (field, value) in records::job_fields(job) {
+            call.arg(field).arg(value);
+        }
+        Ok(call)
+    }
+
+    /// The ack script's call for `lease`.
+    fn ack_call(&self, lease: &Lease) -> Result<ScriptInvocation<'static>, DriverError> {
+        let keys = self.keys.queue(&lease.queue)?;
+        let mut call = SCRIPTS.ack.key(keys.job(lease.id.as_str()));
+        call.key(keys.reserved())
+            .arg(lease.id.as_str())
+            .arg(lease.token.to_string())
+            .arg(keys.unique_prefix());
+        Ok(call)
+    }
+
+    /// The requeue script's call putting a held job back (retry with its error, or
+    /// release), waiting until `available_at`.
+    fn requeue_call(
         &self,
         lease: &Lease,
         available_at: Millis,
         error: Option<&str>,
-    ) -> Result<bool, DriverError> {
+    ) -> Result<ScriptInvocation<'static>, DriverError> {
         let keys = self.keys.queue(&lease.queue)?;
         let mut call = SCRIPTS.requeue.key(keys.job(lease.id.as_str()));
         call.key(keys.reserved())
@@ -86,7 +153,19 @@ impl RedisDriver {
             .arg(available_at)
             .arg(if error.is_some() { "retry" } else { "release" })
             .arg(error.unwrap_or(""));
-        let done: i64 = self.run(&call).await?;
+        Ok(call)
+    }
+
+    /// Puts a held job back (retry or release), waiting until `available_at`.
+    async fn requeue(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: Option<&str>,
+    ) -> Result<bool, DriverError> {
+        let done: i64 = self
+            .run(&self.requeue_call(lease, available_at, error)?)
+            .await?;
         if done == 1 {
             self.waiter.scheduled(&lease.queue, available_at);
         }
@@ -146,32 +225,44 @@ impl Driver for RedisDriver {
     }
 
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        let keys = self.keys.queue(&job.queue)?;
+        let call = self.push_call(&job)?;
         let _: i64 = self
             .query(redis::cmd("SADD").arg(self.keys.registry()).arg(&job.queue))
             .await?;
-        let mut call = SCRIPTS.push.key(keys.job(job.id.as_str()));
-        call.key(keys.ready())
-            .key(keys.delayed())
-            .key(keys.signal());
-        if let Some(unique) = &job.unique_key {
-            call.key(keys.unique(unique));
+        let outcome = push_outcome(&job, self.run::<i64>(&call).await?)?;
+        if outcome == PushOutcome::Stored {
+            self.waiter.scheduled(&job.queue, job.available_at);
         }
-        call.arg(job.id.as_str()).arg(job.available_at);
-        for (field, value) in records::job_fields(&job) {
-            call.arg(field).arg(value);
+        Ok(outcome)
+    }
+
+    /// Stores a batch in two round trips (the queue registry, then one pipeline of push
+    /// calls; one pipeline per queue on a Cluster). Not atomic: a failure part-way leaves
+    /// the batch's first jobs stored.
+    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        jobs.iter().try_for_each(NewJob::check)?;
+        let calls = jobs
+            .iter()
+            .map(|job| Ok((job.queue.as_str(), self.push_call(job)?)))
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let mut queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
+        queues.sort();
+        queues.dedup();
+        if !queues.is_empty() {
+            let _: i64 = self
+                .query(redis::cmd("SADD").arg(self.keys.registry()).arg(&queues))
+                .await?;
         }
-        match self.run::<i64>(&call).await? {
-            1 => {
+        let done = self.run_each(&SCRIPTS.push, &calls).await?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (job, done) in jobs.iter().zip(done) {
+            let outcome = push_outcome(job, done)?;
+            if outcome == PushOutcome::Stored {
                 self.waiter.scheduled(&job.queue, job.available_at);
-                Ok(PushOutcome::Stored)
             }
-            0 => Ok(PushOutcome::Duplicate),
-            _ => Err(DriverError::Invalid(format!(
-                "a job with id {} is already stored in queue {}; give each job a fresh id",
-                job.id, job.queue
-            ))),
+            outcomes.push(outcome);
         }
+        Ok(outcomes)
     }
 
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
@@ -206,13 +297,17 @@ impl Driver for RedisDriver {
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let keys = self.keys.queue(&lease.queue)?;
-        let mut call = SCRIPTS.ack.key(keys.job(lease.id.as_str()));
-        call.key(keys.reserved())
-            .arg(lease.id.as_str())
-            .arg(lease.token.to_string())
-            .arg(keys.unique_prefix());
-        Ok(self.run::<i64>(&call).await? == 1)
+        Ok(self.run::<i64>(&self.ack_call(lease)?).await? == 1)
+    }
+
+    /// Acks a batch in one round trip (one per queue on a Cluster); see `run_each`.
+    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        let calls = leases
+            .iter()
+            .map(|lease| Ok((lease.queue.as_str(), self.ack_call(lease)?)))
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let done = self.run_each(&SCRIPTS.ack, &calls).await?;
+        Ok(done.into_iter().map(|d| d == 1).collect())
     }
 
     async fn retry(
@@ -222,6 +317,24 @@ impl Driver for RedisDriver {
         error: &str,
     ) -> Result<bool, DriverError> {
         self.requeue(lease, available_at, Some(error)).await
+    }
+
+    /// Retries a batch in one round trip (one per queue on a Cluster); see `run_each`.
+    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+        let calls = retries
+            .iter()
+            .map(|r| {
+                let call = self.requeue_call(&r.lease, r.available_at, Some(&r.error))?;
+                Ok((r.lease.queue.as_str(), call))
+            })
+            .collect::<Result<Vec<_>, DriverError>>()?;
+        let done = self.run_each(&SCRIPTS.requeue, &calls).await?;
+        for (r, done) in retries.iter().zip(&done) {
+            if *done == 1 {
+                self.waiter.scheduled(&r.lease.queue, r.available_at);
+            }
+        }
+        Ok(done.into_iter().map(|d| d == 1).collect())
     }
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
@@ -355,5 +468,17 @@ impl Driver for RedisDriver {
             .map(|q| Ok(self.keys.queue(q)?.signal()))
             .collect::<Result<Vec<_>, DriverError>>()?;
         self.waiter.wait(queues, signals, timeout).await
+    }
+}
+
+/// What the push script's answer means: stored, skipped for its unique key, or a clash of ids.
+fn push_outcome(job: &NewJob, answer: i64) -> Result<PushOutcome, DriverError> {
+    match answer {
+        1 => Ok(PushOutcome::Stored),
+        0 => Ok(PushOutcome::Duplicate),
+        _ => Err(DriverError::Invalid(format!(
+            "a job with id {} is already stored in queue {}; give each job a fresh id",
+            job.id, job.queue
+        ))),
     }
 }

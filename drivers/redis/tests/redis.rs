@@ -536,6 +536,62 @@ async fn a_killed_and_restarted_server_loses_no_acknowledged_push() {
     d.wait(&queues, Duration::from_millis(50)).await.unwrap();
 }
 
+/// A batch ack or retry is one pipeline that loads its script first: one round trip,
+/// even on a server that has forgotten the scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_one_pipeline_that_survives_a_script_flush() {
+    let server = OwnServer::start();
+    let d = connect_to(&server.url(), "rakit.job").await;
+    let queues = qs(&["high", "default"]);
+    for queue in ["high", "default", "high", "default"] {
+        d.push(NewJob::now("batch", queue, "{}")).await.unwrap();
+    }
+    let held = d
+        .reserve(&ReserveRequest::new(&queues, 4, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 4);
+    let mut con = inspect(&server.url());
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+
+    let retries: Vec<_> = held[..2]
+        .iter()
+        .map(|r| rakit_job_core::Retry {
+            lease: r.lease.clone(),
+            available_at: now_ms() + 60_000,
+            error: "later".into(),
+        })
+        .collect();
+    assert_eq!(d.retry_many(&retries).await.unwrap(), [true, true]);
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    let leases: Vec<_> = held.iter().map(|r| r.lease.clone()).collect();
+    assert_eq!(
+        d.ack_many(&leases).await.unwrap(),
+        [false, false, true, true]
+    );
+
+    // Each batch loaded its script once and ran one call per job.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut con)
+        .unwrap();
+    let calls = |command: &str| -> u32 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!((calls("script|load"), calls("evalsha")), (2, 6), "{stats}");
+    let totals = d.stats().await.unwrap();
+    let scheduled: u64 = totals.iter().map(|s| s.scheduled).sum();
+    assert_eq!(scheduled, 2);
+}
+
 /// A worker drops its `wait` whenever a running job finishes. The blocking call then
 /// goes on in the background: the next wait joins it instead of opening a connection,
 /// and a push it saw with nobody listening still wakes the next wait at once.
@@ -745,7 +801,9 @@ async fn the_conformance_suite_passes_on_a_three_node_cluster() {
     conformance::extended_lease_keeps_the_job_invisible(fresh().await).await;
     conformance::stale_lease_cannot_finish_a_job_reserved_again(fresh().await).await;
     conformance::acked_job_is_gone(fresh().await).await;
+    conformance::acking_many_removes_exactly_the_jobs_still_held(fresh().await).await;
     conformance::retried_job_waits_and_keeps_its_attempts_and_error(fresh().await).await;
+    conformance::retrying_many_requeues_exactly_the_jobs_still_held(fresh().await).await;
     conformance::released_job_does_not_count_an_attempt(fresh().await).await;
     conformance::failed_job_moves_to_the_failed_store_with_its_error(fresh().await).await;
     conformance::failed_job_can_be_retried_forgotten_and_flushed(fresh().await).await;

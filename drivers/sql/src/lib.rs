@@ -54,8 +54,8 @@ pub use sqlx;
 pub use tx::TransactionDatabase;
 
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob,
-    PushOutcome, QueueStats, ReserveRequest, Reserved, redact_url, validate_queue,
+    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
+    QueueStats, ReserveRequest, Reserved, Retry, redact_url,
 };
 use std::time::Duration;
 use tables::Tables;
@@ -268,15 +268,21 @@ fn take_pool_size(url: &str) -> Result<(String, Option<u32>), DriverError> {
 
 /// Refuses a job no table can hold: a bad queue name or an oversized payload.
 pub(crate) fn check_new_job(job: &NewJob) -> Result<(), DriverError> {
-    validate_queue(&job.queue)?;
-    if job.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(DriverError::Invalid(format!(
-            "the payload of job {} is {} bytes, more than the {MAX_PAYLOAD_BYTES} a job may carry; store large data elsewhere and pass a reference",
-            job.name,
-            job.payload.len()
-        )));
-    }
-    Ok(())
+    job.check()
+}
+
+/// Each job's outcome in a batch, given the ids the store reports it stored.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+pub(crate) fn push_outcomes(
+    jobs: &[NewJob],
+    stored: &std::collections::HashSet<String>,
+) -> Vec<PushOutcome> {
+    jobs.iter()
+        .map(|job| match stored.contains(job.id.as_str()) {
+            true => PushOutcome::Stored,
+            false => PushOutcome::Duplicate,
+        })
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -299,6 +305,10 @@ impl Driver for SqlDriver {
 
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
         each!(self, s => s.push(job).await)
+    }
+
+    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        each!(self, s => s.push_many(jobs).await)
     }
 
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
@@ -324,6 +334,10 @@ impl Driver for SqlDriver {
         error: &str,
     ) -> Result<bool, DriverError> {
         each!(self, s => s.retry(lease, available_at, error).await)
+    }
+
+    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+        each!(self, s => s.retry_many(retries).await)
     }
 
     async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {

@@ -10,7 +10,7 @@
 use crate::backoff::Backoff;
 use crate::claim::{distinct_queues, leases_for, merge_stats, reserved};
 use crate::errors::{OpError, is_duplicate_on, reason, retrying};
-use crate::rows::{JobRow, failed_job, stored_job};
+use crate::rows::{JobRow, failed_job, returned_ids, stored_job};
 use crate::schema::{
     CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
 };
@@ -18,7 +18,7 @@ use crate::statements::{self, FAILED_COLUMNS, Statements};
 use crate::tables::Tables;
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, now_ms, redact_url,
+    QueueStats, ReserveRequest, Reserved, Retry, now_ms, redact_url,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, MySql, MySqlConnection};
@@ -172,6 +172,41 @@ impl MySqlStore {
             .await
             .map_err(|e| self.err(e))
     }
+
+    /// Acks up to [`statements::BATCH_ROWS`] leases in one statement; when fewer rows went
+    /// than leases were given, one more query tells which jobs are still there.
+    async fn ack_chunk(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+        let sql: Arc<str> =
+            statements::ack_many(&self.tables.jobs, leases.len(), Dialect::MySql).into();
+        let deleted = self
+            .affected(|| {
+                let mut query = q(&sql);
+                for lease in leases {
+                    query = query.bind(lease.id.as_str()).bind(lease.token as i64);
+                }
+                query
+            })
+            .await?;
+        if deleted as usize == leases.len() {
+            return Ok(vec![true; leases.len()]);
+        }
+        let marks = vec!["?"; leases.len()].join(", ");
+        let left: Arc<str> =
+            format!("SELECT id FROM {} WHERE id IN ({marks})", self.tables.jobs).into();
+        let still = retrying(|| async {
+            let mut query = q(&left);
+            for lease in leases {
+                query = query.bind(lease.id.as_str());
+            }
+            returned_ids(&query.fetch_all(&self.pool).await?)
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(leases
+            .iter()
+            .map(|l| !still.contains(l.id.as_str()))
+            .collect())
+    }
 }
 
 /// Refuses keys longer than MySQL's key columns hold (they would be cut, or fail).
@@ -228,6 +263,59 @@ impl Driver for MySqlStore {
         .await
         .map_err(|e| self.err(e))?;
         self.push_outcome(result)
+    }
+
+    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        jobs.iter().try_for_each(crate::check_new_job)?;
+        // MySQL cannot skip one row of a multi-row insert on a duplicate key without also
+        // hiding other errors (INSERT IGNORE), so batches with unique keys go one by one.
+        if jobs.iter().any(|job| job.unique_key.is_some()) {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                outcomes.push(self.push(job).await?);
+            }
+            return Ok(outcomes);
+        }
+        let chunks: Vec<(Arc<str>, &[NewJob])> = jobs
+            .chunks(statements::PUSH_CHUNK)
+            .map(|chunk| {
+                let sql = statements::insert_many(&self.tables.jobs, chunk.len(), Dialect::MySql);
+                (Arc::from(sql), chunk)
+            })
+            .collect();
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let written: Result<(), sqlx::Error> = async {
+                for (sql, chunk) in &chunks {
+                    let mut query = q(sql);
+                    for job in *chunk {
+                        query = query
+                            .bind(job.id.as_str().to_owned())
+                            .bind(job.name.clone())
+                            .bind(job.queue.clone())
+                            .bind(job.payload.clone())
+                            .bind(job.available_at)
+                            .bind(job.created_at)
+                            .bind(job.overlap_key.clone())
+                            .bind(job.unique_key.clone());
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                Ok(())
+            }
+            .await;
+            // Rolled back at once, not when the connection is next used: a failed insert
+            // holds locks (on a clashing key, say) that would hide stored jobs meanwhile.
+            if let Err(e) = written {
+                let _ = tx.rollback().await;
+                return Err(e.into());
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(vec![PushOutcome::Stored; jobs.len()])
     }
 
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
@@ -292,45 +380,52 @@ impl Driver for MySqlStore {
         Ok(n == 1)
     }
 
-    /// Acks a batch in one statement; when some lease was stale, one more query tells which.
+    /// Acks a batch in one statement per [`statements::BATCH_ROWS`] leases; when some lease
+    /// was stale, one more query tells which.
     async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
+        let mut acked = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(statements::BATCH_ROWS) {
+            acked.extend(self.ack_chunk(chunk).await?);
         }
-        let sql: Arc<str> =
-            statements::ack_many(&self.tables.jobs, leases.len(), Dialect::MySql).into();
-        let deleted = self
-            .affected(|| {
-                let mut query = q(&sql);
-                for lease in leases {
-                    query = query.bind(lease.id.as_str()).bind(lease.token as i64);
+        Ok(acked)
+    }
+
+    /// Retries a batch in one short transaction per [`statements::BATCH_ROWS`] jobs: a
+    /// locking read finds the leases still held, then one `UPDATE … JOIN` retries them all.
+    /// MySQL has no `UPDATE … RETURNING`; reading first, with the rows locked until the
+    /// commit, tells exactly which jobs the update changed.
+    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+        let mut retried = Vec::with_capacity(retries.len());
+        for chunk in retries.chunks(statements::BATCH_ROWS) {
+            let lock: Arc<str> = statements::lock_held(&self.tables.jobs, chunk.len()).into();
+            let update: Arc<str> =
+                statements::retry_many(&self.tables.jobs, chunk.len(), Dialect::MySql).into();
+            let held = retrying(|| async {
+                let mut tx = self.pool.begin().await?;
+                let mut query = q(&lock);
+                for r in chunk {
+                    query = query.bind(r.lease.id.as_str()).bind(r.lease.token as i64);
                 }
-                query
+                let held = returned_ids(&query.fetch_all(&mut *tx).await?)?;
+                if !held.is_empty() {
+                    let mut query = q(&update);
+                    for r in chunk {
+                        query = query
+                            .bind(r.lease.id.as_str())
+                            .bind(r.lease.token as i64)
+                            .bind(r.available_at)
+                            .bind(r.error.as_str());
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(held)
             })
-            .await?;
-        if deleted as usize == leases.len() {
-            return Ok(vec![true; leases.len()]);
+            .await
+            .map_err(|e| self.err(e))?;
+            retried.extend(chunk.iter().map(|r| held.contains(r.lease.id.as_str())));
         }
-        let marks = vec!["?"; leases.len()].join(", ");
-        let left: Arc<str> =
-            format!("SELECT id FROM {} WHERE id IN ({marks})", self.tables.jobs).into();
-        let rows = retrying(|| async {
-            let mut query = q(&left);
-            for lease in leases {
-                query = query.bind(lease.id.as_str());
-            }
-            Ok(query.fetch_all(&self.pool).await?)
-        })
-        .await
-        .map_err(|e| self.err(e))?;
-        let still: std::collections::HashSet<String> = rows
-            .iter()
-            .map(|row| sqlx::Row::get::<String, _>(row, 0))
-            .collect();
-        Ok(leases
-            .iter()
-            .map(|l| !still.contains(l.id.as_str()))
-            .collect())
+        Ok(retried)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {

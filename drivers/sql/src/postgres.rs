@@ -9,7 +9,7 @@
 
 use crate::claim::{distinct_queues, fresh_tokens, merge_stats};
 use crate::errors::{OpError, reason, retrying};
-use crate::rows::{JobRow, failed_job, stored_job};
+use crate::rows::{JobRow, failed_job, returned_ids, stored_job};
 use crate::schema::{
     CREATE_MIGRATIONS, Dialect, LIST_MIGRATIONS, MIGRATIONS_TABLE, ddl, split_statements,
 };
@@ -18,7 +18,7 @@ use crate::statements::{self, FAILED_COLUMNS, JOB_COLUMNS, Statements, numbered}
 use crate::tables::Tables;
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, now_ms, redact_url,
+    QueueStats, ReserveRequest, Reserved, Retry, now_ms, redact_url,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgConnection, Postgres};
@@ -326,6 +326,66 @@ impl Driver for PgStore {
         })
     }
 
+    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        jobs.iter().try_for_each(crate::check_new_job)?;
+        let chunks: Vec<(Arc<str>, &[NewJob])> = jobs
+            .chunks(statements::PUSH_CHUNK)
+            .map(|chunk| {
+                let sql =
+                    statements::insert_many(&self.tables.jobs, chunk.len(), Dialect::Postgres);
+                (Arc::from(sql), chunk)
+            })
+            .collect();
+        let notify: Arc<str> = Arc::from("SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q");
+        let stored = retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let mut stored = std::collections::HashSet::new();
+            let written: Result<(), OpError> = async {
+                for (sql, chunk) in &chunks {
+                    let mut query = q(sql);
+                    for job in *chunk {
+                        query = query
+                            .bind(job.id.as_str().to_owned())
+                            .bind(job.name.clone())
+                            .bind(job.queue.clone())
+                            .bind(job.payload.clone())
+                            .bind(job.available_at)
+                            .bind(job.created_at)
+                            .bind(job.overlap_key.clone())
+                            .bind(job.unique_key.clone());
+                    }
+                    stored.extend(returned_ids(&query.fetch_all(&mut *tx).await?)?);
+                }
+                // One notification per queue that got a job, delivered when the batch commits.
+                let mut queues: Vec<String> = jobs
+                    .iter()
+                    .filter(|job| stored.contains(job.id.as_str()))
+                    .map(|job| job.queue.clone())
+                    .collect();
+                queues.sort();
+                queues.dedup();
+                q(&notify)
+                    .bind(self.channel.clone())
+                    .bind(queues)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(())
+            }
+            .await;
+            // Rolled back at once, not when the connection is next used: a failed insert
+            // holds locks (on a clashing key, say) that would hide stored jobs meanwhile.
+            if let Err(e) = written {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+            tx.commit().await?;
+            Ok(stored)
+        })
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(crate::push_outcomes(&jobs, &stored))
+    }
+
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
         let queues = distinct_queues(request);
         if request.limit == 0 || queues.is_empty() {
@@ -378,30 +438,50 @@ impl Driver for PgStore {
         Ok(n == 1)
     }
 
-    /// Acks a batch in one statement; see [`statements::ack_many`].
+    /// Acks a batch in one statement per [`statements::BATCH_ROWS`] leases; see
+    /// [`statements::ack_many`].
     async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
+        let mut acked = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(statements::BATCH_ROWS) {
+            let sql: Arc<str> =
+                statements::ack_many(&self.tables.jobs, chunk.len(), Dialect::Postgres).into();
+            let gone = retrying(|| async {
+                let mut query = q(&sql);
+                for lease in chunk {
+                    query = query.bind(lease.id.as_str()).bind(lease.token as i64);
+                }
+                returned_ids(&query.fetch_all(&self.pool).await?)
+            })
+            .await
+            .map_err(|e| self.err(e))?;
+            acked.extend(chunk.iter().map(|l| gone.contains(l.id.as_str())));
         }
-        let sql: Arc<str> =
-            statements::ack_many(&self.tables.jobs, leases.len(), Dialect::Postgres).into();
-        let rows = retrying(|| async {
-            let mut query = q(&sql);
-            for lease in leases {
-                query = query.bind(lease.id.as_str()).bind(lease.token as i64);
-            }
-            Ok(query.fetch_all(&self.pool).await?)
-        })
-        .await
-        .map_err(|e| self.err(e))?;
-        let gone: std::collections::HashSet<String> = rows
-            .iter()
-            .map(|row| sqlx::Row::get::<String, _>(row, 0))
-            .collect();
-        Ok(leases
-            .iter()
-            .map(|l| gone.contains(l.id.as_str()))
-            .collect())
+        Ok(acked)
+    }
+
+    /// Retries a batch in one statement per [`statements::BATCH_ROWS`] jobs; see
+    /// [`statements::retry_many`].
+    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+        let mut retried = Vec::with_capacity(retries.len());
+        for chunk in retries.chunks(statements::BATCH_ROWS) {
+            let sql: Arc<str> =
+                statements::retry_many(&self.tables.jobs, chunk.len(), Dialect::Postgres).into();
+            let updated = retrying(|| async {
+                let mut query = q(&sql);
+                for r in chunk {
+                    query = query
+                        .bind(r.lease.id.as_str())
+                        .bind(r.lease.token as i64)
+                        .bind(r.available_at)
+                        .bind(r.error.as_str());
+                }
+                returned_ids(&query.fetch_all(&self.pool).await?)
+            })
+            .await
+            .map_err(|e| self.err(e))?;
+            retried.extend(chunk.iter().map(|r| updated.contains(r.lease.id.as_str())));
+        }
+        Ok(retried)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {

@@ -7,6 +7,7 @@
 use crate::errors::OpError;
 use rakit_job_core::{FailedJob, JobId, StoredJob};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::collections::HashSet;
 
 /// A row type whose columns decode as the text and integers our tables hold.
 pub(crate) trait JobRow: Row
@@ -39,6 +40,14 @@ where
     fn int(&self, i: usize) -> Result<i64, OpError> {
         Ok(self.try_get::<i64, _>(i)?)
     }
+}
+
+/// The ids in the first column of `rows`, as a batch statement returned them.
+pub(crate) fn returned_ids<R: JobRow>(rows: &[R]) -> Result<HashSet<String>, OpError>
+where
+    usize: ColumnIndex<R>,
+{
+    rows.iter().map(|row| row.text(0)).collect()
 }
 
 fn job_id(text: String) -> Result<JobId, OpError> {

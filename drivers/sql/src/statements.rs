@@ -143,8 +143,12 @@ pub(crate) fn lease_picked(jobs: &str, n: usize) -> String {
     )
 }
 
-/// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+/// The most jobs one batch statement (`ack_many`, `retry_many`) carries; a bigger batch
+/// is cut into statements of this many, so the binds (at most four per job) stay far below
+/// every dialect's limit (SQLite 32,766, PostgreSQL and MySQL 65,535).
+pub(crate) const BATCH_ROWS: usize = 1000;
+const _: () = assert!(BATCH_ROWS * 4 < 32_766);
+
 /// Deletes a batch of acked jobs, each only if its lease token still matches. SQLite and
 /// PostgreSQL return the ids deleted; MySQL 8 has no `DELETE … RETURNING`, so its form
 /// returns nothing and the caller checks what is left. Binds: id, token per lease.
@@ -158,6 +162,70 @@ pub(crate) fn ack_many(jobs: &str, leases: usize, dialect: crate::schema::Dialec
         }
         Dialect::Postgres => numbered(&format!(
             "DELETE FROM {jobs} WHERE (id, lease_token) IN (VALUES {pairs}) RETURNING id"
+        )),
+    }
+}
+
+/// MySQL: locks the rows of a batch whose lease tokens still match and returns their
+/// ids. Binds: id, token per lease.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+pub(crate) fn lock_held(jobs: &str, leases: usize) -> String {
+    let pairs = vec!["(?, ?)"; leases].join(", ");
+    format!("SELECT id FROM {jobs} WHERE (id, lease_token) IN ({pairs}) FOR UPDATE")
+}
+
+/// Retries a batch of held jobs in one statement, each with its own due time and error,
+/// and only where its lease token still matches. The batch is a table of its own
+/// (`retried`) joined to the jobs by id and token. SQLite (3.33+) and PostgreSQL run
+/// `UPDATE … FROM` and return the ids updated; MySQL runs a multi-table `UPDATE … JOIN`
+/// on a derived table and returns nothing. Binds: id, token, available_at, error per job.
+pub(crate) fn retry_many(jobs: &str, n: usize, dialect: crate::schema::Dialect) -> String {
+    use crate::schema::Dialect;
+    if dialect == Dialect::MySql {
+        let more = " UNION ALL SELECT ?, ?, ?, ?".repeat(n.saturating_sub(1));
+        return format!(
+            "UPDATE {jobs} AS j JOIN \
+             (SELECT ? AS job_id, ? AS token, ? AS available_at, ? AS error{more}) AS retried \
+             ON j.id = retried.job_id AND j.lease_token = retried.token \
+             SET j.available_at = retried.available_at, j.reserved_until = NULL, \
+             j.lease_token = NULL, j.last_error = retried.error"
+        );
+    }
+    let rows = vec!["(?, ?, ?, ?)"; n].join(", ");
+    let sql = format!(
+        "WITH retried (job_id, token, available_at, error) AS (VALUES {rows}) \
+         UPDATE {jobs} AS j SET available_at = retried.available_at, reserved_until = NULL, \
+         lease_token = NULL, last_error = retried.error \
+         FROM retried WHERE j.id = retried.job_id AND j.lease_token = retried.token RETURNING id"
+    );
+    if dialect == Dialect::Postgres {
+        numbered(&sql)
+    } else {
+        sql
+    }
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+/// The most jobs one multi-row insert stores: 8 binds each stays far under every
+/// dialect's bind limit (SQLite 32,766; PostgreSQL and MySQL 65,535).
+pub(crate) const PUSH_CHUNK: usize = 1_000;
+
+/// A multi-row insert of `rows` jobs; on SQLite and PostgreSQL it skips taken unique keys
+/// and returns the ids it stored. Binds: id, name, queue, payload, available_at,
+/// created_at, overlap_key, unique_key per job.
+pub(crate) fn insert_many(jobs: &str, rows: usize, dialect: crate::schema::Dialect) -> String {
+    use crate::schema::Dialect;
+    let values = vec!["(?, ?, ?, ?, 0, ?, ?, ?, ?)"; rows].join(", ");
+    let insert = format!(
+        "INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key, unique_key) \
+         VALUES {values}"
+    );
+    match dialect {
+        Dialect::MySql => insert,
+        Dialect::Sqlite => format!("{insert} ON CONFLICT (unique_key) DO NOTHING RETURNING id"),
+        Dialect::Postgres => numbered(&format!(
+            "{insert} ON CONFLICT (unique_key) DO NOTHING RETURNING id"
         )),
     }
 }
@@ -217,6 +285,19 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_for_postgres() {
         assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+
+    #[test]
+    fn batch_statements_bind_every_job() {
+        use crate::schema::Dialect;
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let sql = retry_many("jobs", 3, dialect);
+            let binds = sql.matches('?').count() + sql.matches('$').count();
+            assert_eq!(binds, 3 * 4, "{sql}");
+        }
+        assert!(retry_many("jobs", 2, Dialect::Sqlite).ends_with("RETURNING id"));
+        assert!(retry_many("jobs", 2, Dialect::Postgres).contains("($5, $6, $7, $8)"));
+        assert_eq!(lock_held("jobs", 2).matches('?').count(), 4);
     }
 
     #[test]

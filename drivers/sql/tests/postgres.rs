@@ -93,6 +93,18 @@ async fn store() -> Store {
 
 rakit_job_core::conformance_tests!(store);
 
+/// A batch push is one transaction: refused part-way, it leaves nothing behind.
+#[tokio::test]
+async fn a_refused_batch_stores_nothing() {
+    rakit_job_core::conformance::a_refused_batch_stores_nothing(store().await).await;
+}
+
+/// Acks and retries beyond one statement's worth (1,000 jobs) are cut into several statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_batches_are_written_whole() {
+    rakit_job_core::conformance::big_batches_are_written_whole(store().await, 2_500).await;
+}
+
 #[tokio::test]
 async fn committed_transaction_makes_its_job_visible_and_rollback_drops_it() {
     let pool = admin().await;

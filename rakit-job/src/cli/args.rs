@@ -114,6 +114,7 @@ fn takes_value(option: &str) -> bool {
             | "sleep"
             | "max-jobs"
             | "concurrency"
+            | "prefetch"
             | "grace"
             | "limit"
             | "path"

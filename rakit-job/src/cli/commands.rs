@@ -22,7 +22,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "job:runall",
-        "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--grace=SECONDS] [--stop-when-empty]",
+        "run a worker [--queue=high,default] [--retries=N] [--sleep=MS] [--max-jobs=N] [--concurrency=N] [--prefetch=N] [--grace=SECONDS] [--stop-when-empty]",
     ),
     (
         "job:run",
@@ -224,6 +224,9 @@ fn worker_from(args: &Args, queue: &Queue) -> Result<Worker, Error> {
         }
         worker = worker.concurrency(n);
     }
+    if let Some(n) = args.number::<usize>("prefetch")? {
+        worker = worker.prefetch(n);
+    }
     if let Some(secs) = args.number::<u64>("grace")? {
         worker = worker.grace(Duration::from_secs(secs));
     }
@@ -240,6 +243,7 @@ async fn runall(args: &Args) -> Result<(), Error> {
         "sleep",
         "max-jobs",
         "concurrency",
+        "prefetch",
         "grace",
         "stop-when-empty",
     ])?;
@@ -258,7 +262,14 @@ async fn runall(args: &Args) -> Result<(), Error> {
 }
 
 async fn run_named(args: &Args) -> Result<(), Error> {
-    args.only(&["queue", "retries", "sleep", "concurrency", "grace"])?;
+    args.only(&[
+        "queue",
+        "retries",
+        "sleep",
+        "concurrency",
+        "prefetch",
+        "grace",
+    ])?;
     if args.positional.is_empty() {
         return Err(Error::Usage(
             "`job:run` needs a job name, e.g. `job:run send-email`".into(),

@@ -2,7 +2,7 @@
 
 use super::execute::{Outcome, Policy};
 use crate::job::Backoff;
-use rakit_job_core::{Driver, DriverError, Lease, Millis, StoredJob, now_ms};
+use rakit_job_core::{Driver, DriverError, Lease, Millis, Retry, StoredJob, now_ms};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,12 +17,15 @@ pub(crate) struct Completer<'a> {
 }
 
 impl Completer<'_> {
-    pub(crate) async fn ack(&self) -> Outcome {
-        let written = self.policy.acker.ack(self.lease).await;
+    /// Queues the ack and frees the slot at once: the writer batches it with the acks of
+    /// other jobs and logs a failure itself. Until it is written the job holds its lease,
+    /// so a crash in between only means the job runs again (delivery is at least once).
+    pub(crate) fn ack(&self) -> Outcome {
+        self.policy.acker.ack_later(self.lease, &self.job.name);
         if self.policy.logging {
             tracing::info!(target: "rakit_job", "Job executed: {} - #{} (attempt {})", self.job.name, self.job.id, self.job.attempts);
         }
-        self.settle(written, Outcome::Succeeded, "acknowledge")
+        Outcome::Succeeded
     }
 
     pub(crate) async fn retry_or_fail(&self, error: &str, permanent: bool) -> Outcome {
@@ -32,12 +35,7 @@ impl Completer<'_> {
         crate::observe::run_error(error);
         let delay = self.backoff.delay(self.job.attempts, self.policy.sleep);
         let at = now_ms() + delay.as_millis() as Millis;
-        let written = self
-            .policy
-            .queue
-            .driver()
-            .retry(self.lease, at, error)
-            .await;
+        let written = self.policy.acker.retry(self.lease, at, error).await;
         if self.policy.logging {
             tracing::warn!(
                 target: "rakit_job",
@@ -94,55 +92,255 @@ impl Completer<'_> {
     }
 }
 
-/// Gathers the acks of jobs that finish at about the same time into one `ack_many` call,
-/// so a busy worker writes its successes without a round trip per job.
+/// Gathers the acks and retries of jobs that finish at about the same time into one
+/// `ack_many` and one `retry_many` call, so a busy worker writes its outcomes without a
+/// round trip per job.
 #[derive(Clone)]
 pub(crate) struct Acker {
-    requests: mpsc::UnboundedSender<(Lease, oneshot::Sender<Result<bool, DriverError>>)>,
+    requests: mpsc::UnboundedSender<(Write, Reply)>,
 }
 
-/// The most acks written in one call.
-const ACK_BATCH: usize = 256;
+/// The acker's writer task; awaiting it after the last `Acker` is dropped waits until every
+/// queued write is done.
+pub(crate) type Writer = tokio::task::JoinHandle<()>;
+
+/// A final write the acker batches.
+enum Write {
+    Ack(Lease),
+    Retry(Retry),
+}
+
+/// Where a write's result goes.
+enum Reply {
+    /// The caller awaits it.
+    Waiting(oneshot::Sender<Result<bool, DriverError>>),
+    /// Nobody waits (an ack queued after its slot was freed): the writer logs a failure.
+    Logged { name: String, lease: Lease },
+}
+
+/// The most writes gathered into one batch.
+const BATCH: usize = 256;
 
 impl Acker {
-    /// Starts the task that writes acks; it ends when the last `Acker` is dropped.
-    pub(crate) fn start(driver: Arc<dyn Driver>) -> Acker {
-        let (requests, mut pending) = mpsc::unbounded_channel::<(Lease, oneshot::Sender<_>)>();
-        tokio::spawn(async move {
+    /// Starts the task that writes acks and retries; it ends when the last `Acker` is dropped.
+    pub(crate) fn start(driver: Arc<dyn Driver>) -> (Acker, Writer) {
+        let (requests, mut pending) = mpsc::unbounded_channel::<(Write, Reply)>();
+        let writer = tokio::spawn(async move {
             let mut batch = Vec::new();
-            while let Some(first) = pending.recv().await {
-                batch.push(first);
-                while batch.len() < ACK_BATCH {
-                    match pending.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
+            while pending.recv_many(&mut batch, BATCH).await > 0 {
+                let (mut acks, mut ack_replies) = (Vec::new(), Vec::new());
+                let (mut retries, mut retry_replies) = (Vec::new(), Vec::new());
+                for (write, reply) in batch.drain(..) {
+                    match write {
+                        Write::Ack(lease) => {
+                            acks.push(lease);
+                            ack_replies.push(reply);
+                        }
+                        Write::Retry(retry) => {
+                            retries.push(retry);
+                            retry_replies.push(reply);
+                        }
                     }
                 }
-                let leases: Vec<Lease> = batch.iter().map(|(lease, _)| lease.clone()).collect();
-                match driver.ack_many(&leases).await {
-                    Ok(acked) => {
-                        for ((_, reply), ok) in batch.drain(..).zip(acked) {
-                            let _ = reply.send(Ok(ok));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
+                if !acks.is_empty() {
+                    answer(ack_replies, driver.ack_many(&acks).await);
+                }
+                if !retries.is_empty() {
+                    answer(retry_replies, driver.retry_many(&retries).await);
                 }
             }
         });
-        Acker { requests }
+        (Acker { requests }, writer)
     }
 
-    /// Acks one job as part of the next batch.
+    /// Acks one job as part of the next batch and waits for the result.
+    #[cfg(test)]
     pub(crate) async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let stopped = || DriverError::store("the worker's ack writer stopped");
+        self.write(Write::Ack(lease.clone())).await
+    }
+
+    /// Acks one job as part of the next batch without waiting; a failure is logged.
+    pub(crate) fn ack_later(&self, lease: &Lease, name: &str) {
+        let reply = Reply::Logged {
+            name: name.to_string(),
+            lease: lease.clone(),
+        };
+        if let Err(unsent) = self.requests.send((Write::Ack(lease.clone()), reply)) {
+            let (_, reply) = unsent.0;
+            reply.send(Err(DriverError::store(
+                "the worker's ack and retry writer stopped",
+            )));
+        }
+    }
+
+    /// Makes one failed job wait until `available_at`, as part of the next batch.
+    pub(crate) async fn retry(
+        &self,
+        lease: &Lease,
+        available_at: Millis,
+        error: &str,
+    ) -> Result<bool, DriverError> {
+        self.write(Write::Retry(Retry {
+            lease: lease.clone(),
+            available_at,
+            error: error.to_string(),
+        }))
+        .await
+    }
+
+    async fn write(&self, write: Write) -> Result<bool, DriverError> {
+        let stopped = || DriverError::store("the worker's ack and retry writer stopped");
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((lease.clone(), reply))
+            .send((write, Reply::Waiting(reply)))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Sends each writer its result from one batch call, in order.
+fn answer(replies: Vec<Reply>, written: Result<Vec<bool>, DriverError>) {
+    match written {
+        Ok(done) => {
+            for (reply, ok) in replies.into_iter().zip(done) {
+                reply.send(Ok(ok));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+impl Reply {
+    fn send(self, result: Result<bool, DriverError>) {
+        match (self, result) {
+            (Reply::Waiting(to), result) => {
+                let _ = to.send(result);
+            }
+            (Reply::Logged { .. }, Ok(true)) => {}
+            (Reply::Logged { name, lease }, Ok(false)) => {
+                tracing::warn!(target: "rakit_job", "could not acknowledge {name} #{}: its lease had expired and another worker took it", lease.id);
+            }
+            (Reply::Logged { name, lease }, Err(e)) => {
+                tracing::error!(target: "rakit_job", "could not acknowledge {name} #{}: {e}; it will run again when its lease expires", lease.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rakit_job_core::{
+        Capabilities, FailedJob, JobId, MemoryDriver, NewJob, PushOutcome, QueueStats,
+        ReserveRequest, Reserved,
+    };
+    use std::sync::Mutex;
+
+    /// The memory driver, recording each batch call and its size.
+    struct Counting {
+        memory: MemoryDriver,
+        batches: Mutex<Vec<(&'static str, usize)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Driver for Counting {
+        async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
+            self.batches.lock().unwrap().push(("ack", leases.len()));
+            self.memory.ack_many(leases).await
+        }
+        async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
+            self.batches.lock().unwrap().push(("retry", retries.len()));
+            self.memory.retry_many(retries).await
+        }
+        fn describe(&self) -> String {
+            self.memory.describe()
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.memory.capabilities()
+        }
+        async fn check(&self) -> Result<(), DriverError> {
+            self.memory.check().await
+        }
+        async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
+            self.memory.push(job).await
+        }
+        async fn reserve(&self, r: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
+            self.memory.reserve(r).await
+        }
+        async fn extend(&self, lease: &Lease, ms: Millis) -> Result<bool, DriverError> {
+            self.memory.extend(lease, ms).await
+        }
+        async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
+            self.memory.ack(lease).await
+        }
+        async fn retry(&self, lease: &Lease, at: Millis, e: &str) -> Result<bool, DriverError> {
+            self.memory.retry(lease, at, e).await
+        }
+        async fn release(&self, lease: &Lease, at: Millis) -> Result<bool, DriverError> {
+            self.memory.release(lease, at).await
+        }
+        async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
+            self.memory.fail(lease, error).await
+        }
+        async fn lock(&self, key: &str, owner: &str, ttl: Millis) -> Result<bool, DriverError> {
+            self.memory.lock(key, owner, ttl).await
+        }
+        async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
+            self.memory.unlock(key, owner).await
+        }
+        async fn queues(&self) -> Result<Vec<String>, DriverError> {
+            self.memory.queues().await
+        }
+        async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
+            self.memory.stats().await
+        }
+        async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
+            self.memory.failed(limit).await
+        }
+        async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
+            self.memory.retry_failed(id).await
+        }
+        async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
+            self.memory.forget_failed(id).await
+        }
+        async fn flush_failed(&self) -> Result<u64, DriverError> {
+            self.memory.flush_failed().await
+        }
+    }
+
+    #[tokio::test]
+    async fn acks_and_retries_finishing_together_are_written_in_one_call_each() {
+        let driver = Arc::new(Counting {
+            memory: MemoryDriver::new(),
+            batches: Mutex::default(),
+        });
+        for _ in 0..4 {
+            driver
+                .push(NewJob::now("batch", "default", "{}"))
+                .await
+                .unwrap();
+        }
+        let queues = vec!["default".to_string()];
+        let held = driver
+            .reserve(&ReserveRequest::new(&queues, 4, 60_000))
+            .await
+            .unwrap();
+        let (acker, _writer) = Acker::start(driver.clone());
+        let later = now_ms() + 60_000;
+        // All four requests are queued before the writer task first runs.
+        let written = tokio::join!(
+            acker.ack(&held[0].lease),
+            acker.retry(&held[1].lease, later, "boom"),
+            acker.ack(&held[2].lease),
+            acker.retry(&held[3].lease, later, "boom"),
+        );
+        assert!(matches!(written, (Ok(true), Ok(true), Ok(true), Ok(true))));
+        assert_eq!(*driver.batches.lock().unwrap(), [("ack", 2), ("retry", 2)]);
+        let stats = driver.stats().await.unwrap();
+        assert_eq!((stats[0].scheduled, stats[0].ready), (2, 0));
     }
 }

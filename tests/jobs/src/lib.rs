@@ -1,8 +1,9 @@
 //! A second crate of jobs: it depends on `rakit-job` alone, so it proves that `#[job]`
 //! needs no serde or linkme dependency and that jobs register across crates.
 //!
-//! Every job appends one line per event to the file named by its `log` field, so a
-//! test (in this process or another) can read what ran, when, and in which order.
+//! Every job but one appends one line per event to the file named by its `log` field, so
+//! a test (in this process or another) can read what ran, when, and in which order. The
+//! exception, [`runs::CountRun`], counts its runs in a table of an SQL database instead.
 //! A line is `<event> <label> <job id> <attempt> <unix ms>` (whitespace in a label
 //! becomes `_`); [`read_log`] parses a file of them and [`max_overlap`] tells whether
 //! runs overlapped.
@@ -17,6 +18,8 @@
 //! assert_eq!(NoOverlapSleep::OPTIONS.no_overlap, rakit_job::KeyRule::Field("key"));
 //! assert!(rakit_job::registry::find("record-run").is_some());
 //! ```
+
+pub mod runs;
 
 use rakit_job::prelude::*;
 use std::future::Future;
