@@ -28,6 +28,17 @@ if ! port_open 5432; then
 fi
 wait_for PostgreSQL psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' \
   || fail "PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, trust auth); start it and run again"
+# Two tests at a time each start up to four worker processes with their own pools; the
+# default 100 connections is too tight for that, so raise it once (needs a restart).
+pg_max=$(psql -h 127.0.0.1 -U postgres -d postgres -tAc 'show max_connections')
+if [ "$pg_max" -lt 300 ]; then
+  say "raising PostgreSQL max_connections from $pg_max to 300 (restart)"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'alter system set max_connections = 300'
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart \
+    || fail "could not restart PostgreSQL to raise max_connections; restart it by hand and run again"
+  wait_for PostgreSQL psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' \
+    || fail "PostgreSQL did not come back after raising max_connections; start it and run again"
+fi
 
 # MariaDB
 if ! port_open 3306; then
@@ -38,6 +49,9 @@ if ! port_open 3306; then
 fi
 wait_for MariaDB mysql -h 127.0.0.1 -u root -e 'select 1' test \
   || fail "MariaDB is not reachable at 127.0.0.1:3306 (user root, no password, database test); start it and run again"
+# The same headroom as PostgreSQL; MariaDB takes it without a restart.
+mysql -h 127.0.0.1 -u root -e 'set global max_connections = greatest(@@max_connections, 500)' \
+  || fail "could not raise MariaDB's max_connections; run the tests as a user who may"
 
 # Redis
 if ! port_open 6379; then
