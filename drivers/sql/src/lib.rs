@@ -32,6 +32,8 @@
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod backoff;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod batches;
 mod claim;
 mod errors;
 #[cfg(feature = "mysql")]
@@ -269,6 +271,31 @@ fn take_pool_size(url: &str) -> Result<(String, Option<u32>), DriverError> {
 /// Refuses a job no table can hold: a bad queue name or an oversized payload.
 pub(crate) fn check_new_job(job: &NewJob) -> Result<(), DriverError> {
     job.check()
+}
+
+/// Binds a job's eight insert values (`statements::insert_many`'s order) onto `query`.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
+pub(crate) fn bind_new_job<DB: sqlx::Database>(
+    query: sqlx::query::Query<'static, DB, DB::Arguments>,
+    job: &NewJob,
+) -> sqlx::query::Query<'static, DB, DB::Arguments>
+where
+    for<'a> &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(job.id.as_str())
+        .bind(job.name.as_str())
+        .bind(job.queue.as_str())
+        .bind(job.payload.as_str())
+        .bind(job.available_at)
+        .bind(job.created_at)
+        .bind(job.overlap_key.as_deref())
+        .bind(job.unique_key.as_deref())
 }
 
 /// Each job's outcome in a batch, given the ids the store reports it stored.

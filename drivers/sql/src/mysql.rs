@@ -137,15 +137,7 @@ impl MySqlStore {
     }
 
     fn push_query(&self, job: &NewJob) -> Query {
-        q(&self.sql.insert)
-            .bind(job.id.as_str())
-            .bind(job.name.as_str())
-            .bind(job.queue.as_str())
-            .bind(job.payload.as_str())
-            .bind(job.available_at)
-            .bind(job.created_at)
-            .bind(job.overlap_key.as_deref())
-            .bind(job.unique_key.as_deref())
+        crate::bind_new_job(q(&self.sql.insert), job)
     }
 
     /// A duplicate on the unique-key index is the skipped push of a unique job.
@@ -289,15 +281,7 @@ impl Driver for MySqlStore {
                 for (sql, chunk) in &chunks {
                     let mut query = q(sql);
                     for job in *chunk {
-                        query = query
-                            .bind(job.id.as_str().to_owned())
-                            .bind(job.name.clone())
-                            .bind(job.queue.clone())
-                            .bind(job.payload.clone())
-                            .bind(job.available_at)
-                            .bind(job.created_at)
-                            .bind(job.overlap_key.clone())
-                            .bind(job.unique_key.clone());
+                        query = crate::bind_new_job(query, job);
                     }
                     query.execute(&mut *tx).await?;
                 }

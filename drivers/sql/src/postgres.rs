@@ -7,6 +7,7 @@
 //! never scanned. Every push sends `NOTIFY <table>_pushed, '<queue>'`; one `LISTEN`
 //! connection per driver wakes waiting workers.
 
+use crate::batches;
 use crate::claim::{distinct_queues, fresh_tokens, merge_stats};
 use crate::errors::{OpError, reason, retrying};
 use crate::rows::{JobRow, failed_job, returned_ids, stored_job};
@@ -144,16 +145,7 @@ impl PgStore {
     }
 
     fn push_query(&self, job: &NewJob) -> Query {
-        q(&self.push)
-            .bind(job.id.as_str())
-            .bind(job.name.as_str())
-            .bind(job.queue.as_str())
-            .bind(job.payload.as_str())
-            .bind(job.available_at)
-            .bind(job.created_at)
-            .bind(job.overlap_key.as_deref())
-            .bind(job.unique_key.as_deref())
-            .bind(self.channel.as_str())
+        crate::bind_new_job(q(&self.push), job).bind(self.channel.as_str())
     }
 
     fn err(&self, e: OpError) -> DriverError {
@@ -344,15 +336,7 @@ impl Driver for PgStore {
                 for (sql, chunk) in &chunks {
                     let mut query = q(sql);
                     for job in *chunk {
-                        query = query
-                            .bind(job.id.as_str().to_owned())
-                            .bind(job.name.clone())
-                            .bind(job.queue.clone())
-                            .bind(job.payload.clone())
-                            .bind(job.available_at)
-                            .bind(job.created_at)
-                            .bind(job.overlap_key.clone())
-                            .bind(job.unique_key.clone());
+                        query = crate::bind_new_job(query, job);
                     }
                     stored.extend(returned_ids(&query.fetch_all(&mut *tx).await?)?);
                 }
@@ -441,47 +425,21 @@ impl Driver for PgStore {
     /// Acks a batch in one statement per [`statements::BATCH_ROWS`] leases; see
     /// [`statements::ack_many`].
     async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        let mut acked = Vec::with_capacity(leases.len());
-        for chunk in leases.chunks(statements::BATCH_ROWS) {
-            let sql: Arc<str> =
-                statements::ack_many(&self.tables.jobs, chunk.len(), Dialect::Postgres).into();
-            let gone = retrying(|| async {
-                let mut query = q(&sql);
-                for lease in chunk {
-                    query = query.bind(lease.id.as_str()).bind(lease.token as i64);
-                }
-                returned_ids(&query.fetch_all(&self.pool).await?)
-            })
-            .await
-            .map_err(|e| self.err(e))?;
-            acked.extend(chunk.iter().map(|l| gone.contains(l.id.as_str())));
-        }
-        Ok(acked)
+        batches::returning(&self.pool, leases, |n| {
+            statements::ack_many(&self.tables.jobs, n, Dialect::Postgres)
+        })
+        .await
+        .map_err(|e| self.err(e))
     }
 
     /// Retries a batch in one statement per [`statements::BATCH_ROWS`] jobs; see
     /// [`statements::retry_many`].
     async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
-        let mut retried = Vec::with_capacity(retries.len());
-        for chunk in retries.chunks(statements::BATCH_ROWS) {
-            let sql: Arc<str> =
-                statements::retry_many(&self.tables.jobs, chunk.len(), Dialect::Postgres).into();
-            let updated = retrying(|| async {
-                let mut query = q(&sql);
-                for r in chunk {
-                    query = query
-                        .bind(r.lease.id.as_str())
-                        .bind(r.lease.token as i64)
-                        .bind(r.available_at)
-                        .bind(r.error.as_str());
-                }
-                returned_ids(&query.fetch_all(&self.pool).await?)
-            })
-            .await
-            .map_err(|e| self.err(e))?;
-            retried.extend(chunk.iter().map(|r| updated.contains(r.lease.id.as_str())));
-        }
-        Ok(retried)
+        batches::returning(&self.pool, retries, |n| {
+            statements::retry_many(&self.tables.jobs, n, Dialect::Postgres)
+        })
+        .await
+        .map_err(|e| self.err(e))
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
