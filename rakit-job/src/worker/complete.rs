@@ -17,11 +17,14 @@ pub(crate) struct Completer<'a> {
 }
 
 impl Completer<'_> {
-    /// Queues the ack and frees the slot at once: the writer batches it with the acks of
-    /// other jobs and logs a failure itself. Until it is written the job holds its lease,
+    /// Queues the ack and frees the slot without waiting for the write (only for room in
+    /// the queue): the writer batches it with the acks of other jobs and logs a failure itself. Until it is written the job holds its lease,
     /// so a crash in between only means the job runs again (delivery is at least once).
-    pub(crate) fn ack(&self) -> Outcome {
-        self.policy.acker.ack_later(self.lease, &self.job.name);
+    pub(crate) async fn ack(&self) -> Outcome {
+        self.policy
+            .acker
+            .ack_later(self.lease, &self.job.name)
+            .await;
         if self.policy.logging {
             tracing::info!(target: "rakit_job", "Job executed: {} - #{} (attempt {})", self.job.name, self.job.id, self.job.attempts);
         }
@@ -97,7 +100,7 @@ impl Completer<'_> {
 /// round trip per job.
 #[derive(Clone)]
 pub(crate) struct Acker {
-    requests: mpsc::UnboundedSender<(Write, Reply)>,
+    requests: mpsc::Sender<(Write, Reply)>,
 }
 
 /// The acker's writer task; awaiting it after the last `Acker` is dropped waits until every
@@ -121,10 +124,15 @@ enum Reply {
 /// The most writes gathered into one batch.
 const BATCH: usize = 256;
 
+/// The most writes waiting for the writer. When the store writes slower than jobs finish
+/// (a file or memcached store acks one by one), finished jobs wait here for room, so the
+/// backlog, and the time an ack waits, stay bounded: leases cannot run out in the queue.
+const QUEUED: usize = 2 * BATCH;
+
 impl Acker {
     /// Starts the task that writes acks and retries; it ends when the last `Acker` is dropped.
     pub(crate) fn start(driver: Arc<dyn Driver>) -> (Acker, Writer) {
-        let (requests, mut pending) = mpsc::unbounded_channel::<(Write, Reply)>();
+        let (requests, mut pending) = mpsc::channel::<(Write, Reply)>(QUEUED);
         let writer = tokio::spawn(async move {
             let mut batch = Vec::new();
             while pending.recv_many(&mut batch, BATCH).await > 0 {
@@ -160,12 +168,12 @@ impl Acker {
     }
 
     /// Acks one job as part of the next batch without waiting; a failure is logged.
-    pub(crate) fn ack_later(&self, lease: &Lease, name: &str) {
+    pub(crate) async fn ack_later(&self, lease: &Lease, name: &str) {
         let reply = Reply::Logged {
             name: name.to_string(),
             lease: lease.clone(),
         };
-        if let Err(unsent) = self.requests.send((Write::Ack(lease.clone()), reply)) {
+        if let Err(unsent) = self.requests.send((Write::Ack(lease.clone()), reply)).await {
             let (_, reply) = unsent.0;
             reply.send(Err(DriverError::store(
                 "the worker's ack and retry writer stopped",
@@ -193,6 +201,7 @@ impl Acker {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send((write, Reply::Waiting(reply)))
+            .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

@@ -164,7 +164,7 @@ async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> 
         tracing::warn!(target: "rakit_job", "cannot free the no-overlap lock of {}: {e}; it expires with the lease", job.name);
     }
     match end {
-        RunEnd::Ok => done.ack(),
+        RunEnd::Ok => done.ack().await,
         RunEnd::Err { message, permanent } => done.retry_or_fail(&message, permanent).await,
         RunEnd::HandedBack => done.release(now_ms()).await,
         RunEnd::LeaseLost => {
