@@ -312,14 +312,14 @@ impl Worker {
             if running.is_empty() && (taken >= max_jobs || self.stop_when_empty) {
                 break;
             }
-            let queues = fetcher.current_queues().to_vec();
+            let queues = fetcher.current_queues();
             tokio::select! {
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     settle(done, &mut report, &mut taken, &mut ahead);
                     progress.show(&report, running.len());
                 }
                 _ = &mut pushed, if can_take => {}
-                _ = driver.wait(&queues, sleep), if can_take => {}
+                _ = driver.wait(queues, sleep), if can_take => {}
                 _ = self.shutdown.requested() => {}
             }
         }
