@@ -78,6 +78,7 @@ usage: BENCH [run] [options]          run the benchmarks (default)
 
 run options:
   --stores LIST        sqlite,postgres,mysql,redis,file,memcached or all (default all)
+  --systems LIST       only these systems, e.g. rakit-job,apalis (default every one built in)
   --jobs N             jobs per measurement (default 20000; 20k works)
   --concurrency LIST   burn-down worker concurrencies (default 1,16)
   --runs N             rounds; systems alternate within a round, figures are medians (default 1)
@@ -137,6 +138,7 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
     }
     o.only(&[
         "stores",
+        "systems",
         "jobs",
         "concurrency",
         "runs",
@@ -151,6 +153,9 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
     let mut s = Settings::default();
     if let Some(list) = o.value("stores") {
         s.stores = Store::parse_list(list)?;
+    }
+    if let Some(list) = o.value("systems") {
+        s.systems = list.split(',').map(|n| n.trim().to_string()).collect();
     }
     s.jobs = o.number("jobs")?.unwrap_or(s.jobs).max(1);
     if let Some(c) = o.numbers("concurrency")? {
@@ -183,6 +188,23 @@ pub fn settings(argv: &[String]) -> Result<Settings, BenchError> {
 
 fn run(systems: &[&dyn System], argv: &[String]) -> Result<(), BenchError> {
     let s = settings(argv)?;
+    if let Some(unknown) = s
+        .systems
+        .iter()
+        .find(|n| !systems.iter().any(|sys| sys.name() == n.as_str()))
+    {
+        let known: Vec<&str> = systems.iter().map(|sys| sys.name()).collect();
+        return Err(BenchError::Usage(format!(
+            "`--systems` names `{unknown}`, which this binary does not have; it has {}",
+            known.join(", ")
+        )));
+    }
+    let systems: Vec<&dyn System> = systems
+        .iter()
+        .copied()
+        .filter(|sys| s.systems.is_empty() || s.systems.iter().any(|n| n == sys.name()))
+        .collect();
+    let systems = &systems[..];
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

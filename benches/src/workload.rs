@@ -19,6 +19,8 @@ pub struct Settings {
     pub jobs: u64,
     /// Stores to run on.
     pub stores: Vec<Store>,
+    /// Names of the systems to measure; empty means every one the binary has.
+    pub systems: Vec<String>,
     /// Worker concurrencies for burn-down; the first is drained after the one-by-one dispatch.
     pub concurrency: Vec<u64>,
     /// Rounds; systems alternate within each round and figures are medians over rounds.
@@ -44,6 +46,7 @@ impl Default for Settings {
         Settings {
             jobs: 20_000,
             stores: Store::ALL.to_vec(),
+            systems: Vec::new(),
             concurrency: vec![1, 16],
             runs: 1,
             samples: 100,

@@ -2,7 +2,7 @@
 
 use crate::conn::Conn;
 use crate::records::{self, FAILED_FIELDS};
-use crate::scripts::{CLAIM_BATCH, SCRIPTS};
+use crate::scripts::{CLAIM_BATCH, PUSH_BATCH, SCRIPTS};
 use crate::{RedisDriver, error};
 use rakit_job_core::{
     Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
@@ -69,16 +69,19 @@ impl RedisDriver {
         Ok(claimed.jobs)
     }
 
-    /// Runs one call of `script` per job, all prepared, and returns their results in order:
-    /// one round trip on a single server (a pipeline that loads the script first, so a
-    /// server that forgot it still runs every call). On a Cluster the redis crate sends a
-    /// pipeline to one node and refuses one whose keys span slots, so there it is one
-    /// pipeline per queue, whose keys share a slot.
-    async fn run_each(
+    /// Runs prepared calls of `script` and returns their answers in order: one round trip
+    /// on a single server (a pipeline that loads the script first, so a server that forgot
+    /// it still runs every call). On a Cluster the redis crate sends a pipeline to one node
+    /// and refuses one whose keys span slots, so there it is one pipeline per queue, whose
+    /// keys share a slot.
+    async fn run_each<T: FromRedisValue + Default + Clone>(
         &self,
         script: &Script,
         calls: &[(&str, ScriptInvocation<'_>)],
-    ) -> Result<Vec<i64>, DriverError> {
+    ) -> Result<Vec<T>, DriverError> {
+        if let [(_, call)] = calls {
+            return Ok(vec![self.run(call).await?]);
+        }
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (queue, _)) in calls.iter().enumerate() {
             let group = if matches!(self.conn, Conn::Cluster(_)) {
@@ -88,14 +91,14 @@ impl RedisDriver {
             };
             groups.entry(group).or_default().push(i);
         }
-        let mut results = vec![0; calls.len()];
+        let mut results = vec![T::default(); calls.len()];
         for group in groups.into_values() {
             let mut pipe = redis::pipe();
             pipe.load_script(script).ignore();
             for &i in &group {
                 pipe.invoke_script(&calls[i].1);
             }
-            let done: Vec<i64> = pipe
+            let done: Vec<T> = pipe
                 .query_async(&mut self.conn())
                 .await
                 .map_err(|e| error(&self.store, e))?;
@@ -106,21 +109,45 @@ impl RedisDriver {
         Ok(results)
     }
 
-    /// The push script's call storing `job`.
-    fn push_call(&self, job: &NewJob) -> Result<ScriptInvocation<'static>, DriverError> {
-        let keys = self.keys.queue(&job.queue)?;
-        let mut call = SCRIPTS.push.key(keys.job(job.id.as_str()));
-        call.key(keys.ready())
-            .key(keys.delayed())
-            .key(keys.signal());
-        if let Some(unique) = &job.unique_key {
-            call.key(keys.unique(unique));
+    /// The push script's call storing `jobs`, all of queue `queue`, in order.
+    fn push_call<'a>(
+        &self,
+        queue: &str,
+        jobs: impl Iterator<Item = &'a NewJob>,
+    ) -> Result<ScriptInvocation<'static>, DriverError> {
+        let keys = self.keys.queue(queue)?;
+        let mut call = SCRIPTS.push.key(keys.ready());
+        call.key(keys.delayed()).key(keys.signal());
+        if !matches!(self.conn, Conn::Cluster(_)) {
+            // One server: the script registers the queue itself, saving a round trip.
+            call.key(self.keys.registry());
         }
-        call.arg(job.id.as_str()).arg(job.available_at);
-        for (field, value) in records::job_fields(job) {
-            call.arg(field).arg(value);
+        call.arg(keys.job_prefix())
+            .arg(keys.unique_prefix())
+            .arg(queue);
+        for job in jobs {
+            let fields = records::job_fields(job);
+            call.arg(job.id.as_str())
+                .arg(job.available_at)
+                .arg(if job.unique_key.is_some() { "1" } else { "0" })
+                .arg(job.unique_key.as_deref().unwrap_or(""))
+                .arg(fields.len() * 2);
+            for (field, value) in fields {
+                call.arg(field).arg(value);
+            }
         }
         Ok(call)
+    }
+
+    /// Adds queues to the registry with their own command: on a Cluster, where the push
+    /// script cannot reach the registry (it lives in another slot).
+    async fn register(&self, queues: &[&str]) -> Result<(), DriverError> {
+        if matches!(self.conn, Conn::Cluster(_)) {
+            let _: i64 = self
+                .query(redis::cmd("SADD").arg(self.keys.registry()).arg(queues))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The ack script's call for `lease`.
@@ -225,42 +252,51 @@ impl Driver for RedisDriver {
     }
 
     async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        let call = self.push_call(&job)?;
-        let _: i64 = self
-            .query(redis::cmd("SADD").arg(self.keys.registry()).arg(&job.queue))
-            .await?;
-        let outcome = push_outcome(&job, self.run::<i64>(&call).await?)?;
-        if outcome == PushOutcome::Stored {
-            self.waiter.scheduled(&job.queue, job.available_at);
-        }
-        Ok(outcome)
+        Ok(self.push_many(vec![job]).await?.remove(0))
     }
 
-    /// Stores a batch in two round trips (the queue registry, then one pipeline of push
-    /// calls; one pipeline per queue on a Cluster). Not atomic: a failure part-way leaves
-    /// the batch's first jobs stored.
+    /// Stores a batch with one script call per queue and 500 jobs, all in one pipeline
+    /// (one pipeline per queue on a Cluster). Each call is atomic; the batch as a whole is
+    /// not: a failure part-way leaves the calls already run stored.
     async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
         jobs.iter().try_for_each(NewJob::check)?;
-        let calls = jobs
-            .iter()
-            .map(|job| Ok((job.queue.as_str(), self.push_call(job)?)))
-            .collect::<Result<Vec<_>, DriverError>>()?;
-        let mut queues: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
-        queues.sort();
-        queues.dedup();
-        if !queues.is_empty() {
-            let _: i64 = self
-                .query(redis::cmd("SADD").arg(self.keys.registry()).arg(&queues))
-                .await?;
+        if jobs.is_empty() {
+            return Ok(Vec::new());
         }
-        let done = self.run_each(&SCRIPTS.push, &calls).await?;
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for (job, done) in jobs.iter().zip(done) {
-            let outcome = push_outcome(job, done)?;
-            if outcome == PushOutcome::Stored {
-                self.waiter.scheduled(&job.queue, job.available_at);
+        // Jobs of one queue, in batch order, each with its place in the batch.
+        let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            by_queue.entry(job.queue.as_str()).or_default().push(i);
+        }
+        let queues: Vec<&str> = by_queue.keys().copied().collect();
+        self.register(&queues).await?;
+        let mut places = Vec::new();
+        let mut calls = Vec::new();
+        for (queue, indexes) in &by_queue {
+            for chunk in indexes.chunks(PUSH_BATCH) {
+                let batch = chunk.iter().map(|&i| &jobs[i]);
+                calls.push((*queue, self.push_call(queue, batch)?));
+                places.push(chunk);
             }
-            outcomes.push(outcome);
+        }
+        let answers: Vec<Vec<i64>> = self.run_each(&SCRIPTS.push, &calls).await?;
+        let mut outcomes = vec![PushOutcome::Duplicate; jobs.len()];
+        for (chunk, answers) in places.into_iter().zip(answers) {
+            if answers.len() != chunk.len() {
+                return Err(DriverError::store(format!(
+                    "{}: the push script answered for {} of {} jobs",
+                    self.store,
+                    answers.len(),
+                    chunk.len()
+                )));
+            }
+            for (&i, answer) in chunk.iter().zip(answers) {
+                let job = &jobs[i];
+                outcomes[i] = push_outcome(job, answer)?;
+                if outcomes[i] == PushOutcome::Stored {
+                    self.waiter.scheduled(&job.queue, job.available_at);
+                }
+            }
         }
         Ok(outcomes)
     }
@@ -306,7 +342,7 @@ impl Driver for RedisDriver {
             .iter()
             .map(|lease| Ok((lease.queue.as_str(), self.ack_call(lease)?)))
             .collect::<Result<Vec<_>, DriverError>>()?;
-        let done = self.run_each(&SCRIPTS.ack, &calls).await?;
+        let done: Vec<i64> = self.run_each(&SCRIPTS.ack, &calls).await?;
         Ok(done.into_iter().map(|d| d == 1).collect())
     }
 
@@ -328,7 +364,7 @@ impl Driver for RedisDriver {
                 Ok((r.lease.queue.as_str(), call))
             })
             .collect::<Result<Vec<_>, DriverError>>()?;
-        let done = self.run_each(&SCRIPTS.requeue, &calls).await?;
+        let done: Vec<i64> = self.run_each(&SCRIPTS.requeue, &calls).await?;
         for (r, done) in retries.iter().zip(&done) {
             if *done == 1 {
                 self.waiter.scheduled(&r.lease.queue, r.available_at);

@@ -104,11 +104,6 @@ impl QueueKeys {
     pub(crate) fn failed_job(&self, id: &str) -> String {
         format!("{}{id}", self.failed_prefix())
     }
-
-    /// The key that holds `unique_key` while a job with it is stored.
-    pub(crate) fn unique(&self, unique_key: &str) -> String {
-        format!("{}{unique_key}", self.unique_prefix())
-    }
 }
 
 #[cfg(test)]
@@ -133,7 +128,7 @@ mod tests {
             q.signal(),
             q.job("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e"),
             q.failed_job("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e"),
-            q.unique("}{evil}"),
+            format!("{}}}{{evil}}", q.unique_prefix()),
         ];
         for key in &all {
             assert!(key.starts_with("rakit.job:{q:emails}:"), "{key}");

@@ -1,6 +1,7 @@
 //! The Lua scripts: every change to a job is one of these, so each runs atomically.
 //!
-//! Each script touches the keys of one queue only (one Cluster slot). Job hashes are
+//! Each script touches the keys of one queue only (one Cluster slot), except that on a
+//! single server the push script also adds the queue to the registry. Job hashes are
 //! named from a key prefix passed in ARGV plus the id; they carry the queue's hash tag,
 //! so they live in the same slot as the keys declared in KEYS. Times come from the
 //! server's clock (`TIME`), so leases do not depend on the workers' clocks agreeing;
@@ -22,6 +23,10 @@ pub(crate) const MOVE_BATCH: usize = 1000;
 
 /// The most jobs one claim script reserves; a larger request calls it again.
 pub(crate) const CLAIM_BATCH: usize = 500;
+
+/// The most jobs one push script stores, so no script holds the server for long (and
+/// `unpack` stays far below Lua's limit); a bigger batch is several calls in one pipeline.
+pub(crate) const PUSH_BATCH: usize = 500;
 
 /// Helpers every script starts with.
 const PRELUDE: &str = r#"
@@ -64,20 +69,42 @@ local function free_unique(job, unique_prefix, id)
 end
 "#;
 
-/// Stores a job. KEYS: job hash, ready, delayed, signal, [unique key].
-/// ARGV: id, available_at, then the hash's field/value pairs.
-/// Returns 1 stored, 0 duplicate unique key, -1 id already stored.
+/// Stores a batch of jobs of one queue. KEYS: ready, delayed, signal, [queue registry].
+/// ARGV: job key prefix, unique key prefix, queue name, then per job: id, available_at, whether it
+/// has a unique key ('1' or '0'), the unique key, the number n of hash arguments, then
+/// the hash's n field/value arguments. Returns per job 1 stored, 0 duplicate unique
+/// key, -1 id already stored. Ready jobs join the list in batch order; one wake-up.
 const PUSH: &str = r#"
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return -1
+local job_prefix, unique_prefix = ARGV[1], ARGV[2]
+if KEYS[4] then
+  redis.call('SADD', KEYS[4], ARGV[3])
 end
-if KEYS[5] and not redis.call('SET', KEYS[5], id, 'NX') then
-  return 0
+local now = server_now()
+local out, ready = {}, {}
+local i = 4
+while i <= #ARGV do
+  local id, at, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 4])
+  local job = job_prefix .. id
+  if redis.call('EXISTS', job) == 1 then
+    out[#out + 1] = -1
+  elseif ARGV[i + 2] == '1' and not redis.call('SET', unique_prefix .. ARGV[i + 3], id, 'NX') then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', job, unpack(ARGV, i + 5, i + 4 + n))
+    if at <= now then
+      ready[#ready + 1] = id
+    else
+      redis.call('ZADD', KEYS[2], ms(at), id)
+    end
+    out[#out + 1] = 1
+  end
+  i = i + 5 + n
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-enqueue(KEYS[2], KEYS[3], KEYS[4], id, tonumber(ARGV[2]), server_now())
-return 1
+if #ready > 0 then
+  redis.call('RPUSH', KEYS[1], unpack(ready))
+  wake(KEYS[3])
+end
+return out
 "#;
 
 /// Claims up to `limit` jobs of one queue. KEYS: ready, delayed, reserved.

@@ -230,27 +230,32 @@ fn push_sql(s: &Statements) -> String {
 
 /// The one-statement claim. Binds: $1 queues in priority order, $2 now, $3 name or
 /// NULL, $4 limit, $5 lease deadline, $6 one fresh token per row.
+///
+/// The `UPDATE` finds each locked row by its physical address (`ctid`, a TID scan) and
+/// checks the id too: joined by id alone, the planner often prefers scanning the whole
+/// table once per claim to a few hundred primary-key lookups. A row that moved since it
+/// was locked cannot (it stays locked), and if it somehow did it is simply not leased.
 fn claim_sql(t: &Tables) -> String {
     let jobs = &t.jobs;
     let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
     let returning = returning.join(", ");
     format!(
         "WITH picked AS (\
-            SELECT j.id, q.prio, j.available_at AS due_at \
+            SELECT j.id, j.row_at, q.prio, j.available_at AS due_at \
             FROM unnest($1::text[]) WITH ORDINALITY AS q(queue, prio) \
             CROSS JOIN LATERAL (\
-                SELECT id, available_at FROM {jobs} \
+                SELECT id, ctid AS row_at, available_at FROM {jobs} \
                 WHERE queue = q.queue AND available_at <= $2 AND ($3::text IS NULL OR name = $3) \
                 ORDER BY available_at, id LIMIT $4 \
                 FOR UPDATE SKIP LOCKED\
             ) AS j \
             ORDER BY q.prio, j.available_at, j.id LIMIT $4\
         ), numbered AS (\
-            SELECT id, prio, due_at, row_number() OVER (ORDER BY prio, due_at, id) AS n FROM picked\
+            SELECT id, row_at, prio, due_at, row_number() OVER (ORDER BY prio, due_at, id) AS n FROM picked\
         ) \
         UPDATE {jobs} AS t SET attempts = t.attempts + 1, available_at = $5, reserved_until = $5, \
             lease_token = ($6::int8[])[numbered.n] \
-        FROM numbered WHERE t.id = numbered.id \
+        FROM numbered WHERE t.ctid = numbered.row_at AND t.id = numbered.id \
         RETURNING {returning}, t.lease_token, numbered.prio, numbered.due_at"
     )
 }

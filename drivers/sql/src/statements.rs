@@ -154,16 +154,39 @@ const _: () = assert!(BATCH_ROWS * 4 < 32_766);
 /// returns nothing and the caller checks what is left. Binds: id, token per lease.
 pub(crate) fn ack_many(jobs: &str, leases: usize, dialect: crate::schema::Dialect) -> String {
     use crate::schema::Dialect;
-    let pairs = vec!["(?, ?)"; leases].join(", ");
-    match dialect {
-        Dialect::MySql => format!("DELETE FROM {jobs} WHERE (id, lease_token) IN ({pairs})"),
-        Dialect::Sqlite => {
-            format!("DELETE FROM {jobs} WHERE (id, lease_token) IN (VALUES {pairs}) RETURNING id")
-        }
-        Dialect::Postgres => numbered(&format!(
-            "DELETE FROM {jobs} WHERE (id, lease_token) IN (VALUES {pairs}) RETURNING id"
-        )),
+    if dialect == Dialect::MySql {
+        let pairs = vec!["(?, ?)"; leases].join(", ");
+        return format!("DELETE FROM {jobs} WHERE (id, lease_token) IN ({pairs})");
     }
+    let p = |i: usize| placeholder(dialect, i);
+    let pairs: Vec<String> = (0..leases)
+        .map(|j| format!("({}, {})", p(2 * j + 1), p(2 * j + 2)))
+        .collect();
+    format!(
+        "DELETE FROM {jobs} WHERE id IN ({}) AND (id, lease_token) IN (VALUES {}) RETURNING id",
+        id_list(dialect, leases, 2),
+        pairs.join(", ")
+    )
+}
+
+/// Bind number `i` (from 1) in a statement that names each bind: `?i` on SQLite, `$i` on
+/// PostgreSQL. A batch statement names them so it can use each id twice.
+fn placeholder(dialect: crate::schema::Dialect, i: usize) -> String {
+    match dialect {
+        crate::schema::Dialect::Postgres => format!("${i}"),
+        _ => format!("?{i}"),
+    }
+}
+
+/// The ids of a batch whose items bind `stride` values each, id first, as a list for
+/// `id IN (…)`. Matching the ids against a literal list is what makes SQLite and
+/// PostgreSQL look the rows up by primary key: joined to a `VALUES` table alone, both
+/// planners may scan the whole jobs table once per batch.
+fn id_list(dialect: crate::schema::Dialect, items: usize, stride: usize) -> String {
+    (0..items)
+        .map(|j| placeholder(dialect, stride * j + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// MySQL: locks the rows of a batch whose lease tokens still match and returns their
@@ -191,18 +214,28 @@ pub(crate) fn retry_many(jobs: &str, n: usize, dialect: crate::schema::Dialect) 
              j.lease_token = NULL, j.last_error = retried.error"
         );
     }
-    let rows = vec!["(?, ?, ?, ?)"; n].join(", ");
-    let sql = format!(
-        "WITH retried (job_id, token, available_at, error) AS (VALUES {rows}) \
+    let p = |i: usize| placeholder(dialect, i);
+    let rows: Vec<String> = (0..n)
+        .map(|j| {
+            let first = 4 * j + 1;
+            format!(
+                "({}, {}, {}, {})",
+                p(first),
+                p(first + 1),
+                p(first + 2),
+                p(first + 3)
+            )
+        })
+        .collect();
+    format!(
+        "WITH retried (job_id, token, available_at, error) AS (VALUES {}) \
          UPDATE {jobs} AS j SET available_at = retried.available_at, reserved_until = NULL, \
          lease_token = NULL, last_error = retried.error \
-         FROM retried WHERE j.id = retried.job_id AND j.lease_token = retried.token RETURNING id"
-    );
-    if dialect == Dialect::Postgres {
-        numbered(&sql)
-    } else {
-        sql
-    }
+         FROM retried WHERE j.id IN ({}) AND j.id = retried.job_id \
+         AND j.lease_token = retried.token RETURNING id",
+        rows.join(", "),
+        id_list(dialect, n, 4)
+    )
 }
 
 /// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
@@ -290,13 +323,22 @@ mod tests {
     #[test]
     fn batch_statements_bind_every_job() {
         use crate::schema::Dialect;
-        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
-            let sql = retry_many("jobs", 3, dialect);
-            let binds = sql.matches('?').count() + sql.matches('$').count();
-            assert_eq!(binds, 3 * 4, "{sql}");
-        }
-        assert!(retry_many("jobs", 2, Dialect::Sqlite).ends_with("RETURNING id"));
+        let mysql = retry_many("jobs", 3, Dialect::MySql);
+        assert_eq!(mysql.matches('?').count(), 3 * 4, "{mysql}");
+        assert_eq!(
+            retry_many("jobs", 2, Dialect::Sqlite),
+            "WITH retried (job_id, token, available_at, error) AS \
+             (VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8)) UPDATE jobs AS j SET \
+             available_at = retried.available_at, reserved_until = NULL, lease_token = NULL, \
+             last_error = retried.error FROM retried WHERE j.id IN (?1, ?5) \
+             AND j.id = retried.job_id AND j.lease_token = retried.token RETURNING id"
+        );
         assert!(retry_many("jobs", 2, Dialect::Postgres).contains("($5, $6, $7, $8)"));
+        assert_eq!(
+            ack_many("jobs", 2, Dialect::Postgres),
+            "DELETE FROM jobs WHERE id IN ($1, $3) \
+             AND (id, lease_token) IN (VALUES ($1, $2), ($3, $4)) RETURNING id"
+        );
         assert_eq!(lock_held("jobs", 2).matches('?').count(), 4);
     }
 

@@ -1,8 +1,9 @@
 //! Claiming ahead: jobs reserved beyond the free slots, so a busy worker claims a batch
 //! per round trip instead of one job per finished job.
 //!
-//! How far ahead is bounded by time, not only by count: the worker holds at most about
-//! [`HORIZON`] of work beyond what is running, judged from how long recent jobs took.
+//! How far ahead is bounded by time, not only by count: each claim asks for about
+//! [`HORIZON`] of work beyond what is running, judged from how long recent jobs took (with
+//! two claims in flight, the buffer holds at most about twice that).
 //! Fast jobs are claimed in batches; slow jobs are claimed as slots free up, so they are
 //! never parked here while another worker idles.
 
@@ -47,6 +48,15 @@ impl ClaimAhead {
         };
         let per_slot = HORIZON.as_nanos() / typical.as_nanos().max(1);
         (per_slot.saturating_mul(concurrency as u128)).min(self.limit as u128) as usize
+    }
+
+    /// Jobs waiting in the buffer.
+    pub(crate) fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
     }
 
     pub(crate) fn push(&mut self, job: Reserved) {

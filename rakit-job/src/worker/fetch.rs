@@ -3,12 +3,35 @@
 use crate::queue::Queue;
 use rakit_job_core::{DriverError, Millis, ReserveRequest, Reserved};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 /// The queues served first, in this order, when a worker serves every queue.
 const FIRST: [&str; 3] = ["high", "default", "low"];
 
 /// How often a worker serving every queue looks for new queue names while busy.
 const REFRESH: Duration = Duration::from_secs(2);
+
+/// A claim running in its own task, so the worker keeps starting and finishing jobs while
+/// the store answers.
+pub(crate) struct Claim {
+    /// How many jobs it asked for.
+    pub(crate) asked: usize,
+    /// Whether the queue names were re-read just before it started.
+    fresh: bool,
+    task: JoinHandle<Result<Vec<Reserved>, DriverError>>,
+}
+
+impl Claim {
+    /// The jobs claimed; waiting for them is safe to cancel (the task carries on).
+    pub(crate) async fn jobs(&mut self) -> Result<Vec<Reserved>, DriverError> {
+        match (&mut self.task).await {
+            Ok(jobs) => jobs,
+            Err(e) => Err(DriverError::store(format!(
+                "a claim stopped unexpectedly: {e}"
+            ))),
+        }
+    }
+}
 
 pub(crate) struct Fetcher {
     queue: Queue,
@@ -37,38 +60,51 @@ impl Fetcher {
         }
     }
 
-    /// Reserves up to `limit` jobs from the served queues, highest priority first.
-    pub(crate) async fn fetch(
+    /// Starts claiming up to `limit` jobs from the served queues, highest priority first,
+    /// in a task of its own, after re-reading the queue names if they are stale or the
+    /// last claim found nothing.
+    pub(crate) async fn start(
         &mut self,
         limit: usize,
         lease_ms: Millis,
-    ) -> Result<Vec<Reserved>, DriverError> {
-        let refreshed = self.refresh_queues().await?;
-        let mut jobs = self.reserve(limit, lease_ms).await?;
-        // Nothing due on the queues we knew of: a job may wait on a queue created since.
-        if jobs.is_empty() && !refreshed && self.fixed.is_none() {
-            let before = self.known.clone();
-            self.refreshed = None;
-            self.refresh_queues().await?;
-            if self.known != before {
-                jobs = self.reserve(limit, lease_ms).await?;
+    ) -> Result<Claim, DriverError> {
+        let fresh = self.refresh_queues().await?;
+        let queues = self.current_queues().to_vec();
+        let name = self.only_named.clone();
+        let driver = self.queue.driver().clone();
+        let task = tokio::spawn(async move {
+            if queues.is_empty() {
+                return Ok(Vec::new());
             }
-        }
-        self.last_was_empty = jobs.is_empty();
-        self.outages = 0;
-        Ok(jobs)
+            let mut request = ReserveRequest::new(&queues, limit, lease_ms);
+            if let Some(name) = &name {
+                request = request.only_named(name);
+            }
+            driver.reserve(&request).await
+        });
+        Ok(Claim {
+            asked: limit,
+            fresh,
+            task,
+        })
     }
 
-    async fn reserve(&self, limit: usize, lease_ms: Millis) -> Result<Vec<Reserved>, DriverError> {
-        let queues = self.current_queues();
-        if queues.is_empty() {
-            return Ok(Vec::new());
+    /// Notes what a claim brought. True when it found nothing but the served queues changed
+    /// since it started (a job may wait on a queue created meanwhile): worth claiming again now.
+    pub(crate) async fn finished(
+        &mut self,
+        claim: &Claim,
+        got: usize,
+    ) -> Result<bool, DriverError> {
+        self.outages = 0;
+        self.last_was_empty = got == 0;
+        if got > 0 || claim.fresh || self.fixed.is_some() {
+            return Ok(false);
         }
-        let mut request = ReserveRequest::new(queues, limit, lease_ms);
-        if let Some(name) = &self.only_named {
-            request = request.only_named(name);
-        }
-        self.queue.driver().reserve(&request).await
+        let before = self.known.clone();
+        self.refreshed = None;
+        self.refresh_queues().await?;
+        Ok(self.known != before)
     }
 
     /// The queues asked, in priority order.
@@ -76,7 +112,7 @@ impl Fetcher {
         self.fixed.as_deref().unwrap_or(&self.known)
     }
 
-    /// Notes a failed fetch and says how long to wait before the next: 1 s doubling to 30 s.
+    /// Notes a failed claim and says how long to wait before the next: 1 s doubling to 30 s.
     pub(crate) fn outage(&mut self, _error: &DriverError) -> Duration {
         self.outages += 1;
         Duration::from_secs(1u64 << (self.outages - 1).min(5)).min(Duration::from_secs(30))
@@ -127,7 +163,8 @@ mod tests {
         let mut fetcher = Fetcher::new(&queue, None, None);
         let mut order = Vec::new();
         for _ in 0..5 {
-            let job = fetcher.fetch(1, 60_000).await.unwrap().pop().unwrap();
+            let mut claim = fetcher.start(1, 60_000).await.unwrap();
+            let job = claim.jobs().await.unwrap().pop().unwrap();
             order.push(job.job.queue);
         }
         assert_eq!(order, ["high", "default", "low", "alpha", "zeta"]);

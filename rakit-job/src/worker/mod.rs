@@ -15,15 +15,20 @@ use crate::queue::Queue;
 use crate::registry;
 use ahead::ClaimAhead;
 use execute::{Outcome, Policy};
-use fetch::Fetcher;
+use fetch::{Claim, Fetcher};
 use progress::Progress;
-use rakit_job_core::Reserved;
+use rakit_job_core::{DriverError, Reserved};
 pub use shutdown::ShutdownHandle;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 /// The most jobs a worker claims beyond its free slots, unless `Worker::prefetch` says otherwise.
 const DEFAULT_PREFETCH: usize = 128;
+
+/// Claims a worker has in flight at once: a second starts while the first is answered
+/// when the jobs claimed ahead run low, so a slow claim does not leave the slots idle.
+const MAX_CLAIMS: usize = 2;
 
 /// Runs jobs from a [`Queue`].
 ///
@@ -214,6 +219,16 @@ impl Worker {
         self.shutdown.clone()
     }
 
+    /// Waits out a failed claim: 1 s doubling to 30 s, or until shutdown.
+    async fn pause_after(&self, fetcher: &mut Fetcher, e: &DriverError) {
+        let pause = fetcher.outage(e);
+        tracing::warn!(target: "rakit_job", "{e}; trying again in {}s", pause.as_secs());
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = self.shutdown.requested() => {}
+        }
+    }
+
     /// Runs until shutdown, `max_jobs`, or (with [`stop_when_empty`](Self::stop_when_empty)) an empty queue.
     pub async fn run(self) -> Result<WorkerReport, Error> {
         registry::check_unique_names()?;
@@ -266,6 +281,9 @@ impl Worker {
             });
         };
 
+        // Claims in flight, oldest first; their jobs join the buffer in that order.
+        let mut claims: VecDeque<Claim> = VecDeque::new();
+        let mut dry = false;
         loop {
             if self.shutdown.is_requested() {
                 break;
@@ -286,44 +304,69 @@ impl Worker {
             tokio::pin!(pushed);
             pushed.as_mut().enable();
             let free = self.concurrency - running.len();
-            let wanted = ((free + ahead.extra(self.concurrency)) as u64).min(max_jobs - taken);
-            let can_take = free > 0 && wanted > 0;
-            if can_take {
-                match fetcher.fetch(wanted as usize, policy.lease_ms).await {
-                    Ok(jobs) => {
-                        let got = jobs.len();
-                        jobs.into_iter().for_each(|job| ahead.push(job));
-                        progress.show(&report, running.len());
-                        if got > 0 {
-                            continue;
-                        }
+            let extra = ahead.extra(self.concurrency);
+            let coming = ahead.len() + claims.iter().map(|c| c.asked).sum::<usize>();
+            let room = (max_jobs - taken).min(usize::MAX as u64) as usize;
+            // Each claim asks for a full batch: claims cost the store per job more than per
+            // call, and the buffer stays bounded (two claims, each handed back when stale).
+            let wanted = (free + extra).min(room.saturating_sub(coming));
+            // Claim for free slots, or before the jobs claimed ahead run out: a claim
+            // then overlaps the jobs still running instead of idling the slots.
+            let low = coming <= extra / 2;
+            if !dry && wanted > 0 && claims.len() < MAX_CLAIMS && (free > coming || low) {
+                match fetcher.start(wanted, policy.lease_ms).await {
+                    Ok(claim) => {
+                        claims.push_back(claim);
+                        continue;
                     }
                     Err(e) => {
-                        let pause = fetcher.outage(&e);
-                        tracing::warn!(target: "rakit_job", "{e}; trying again in {}s", pause.as_secs());
-                        tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
-                            _ = self.shutdown.requested() => {}
-                        }
+                        self.pause_after(&mut fetcher, &e).await;
                         continue;
                     }
                 }
             }
-            if running.is_empty() && (taken >= max_jobs || self.stop_when_empty) {
+            let was_dry = std::mem::take(&mut dry);
+            let idle = claims.is_empty() && ahead.is_empty();
+            if idle
+                && running.is_empty()
+                && (taken >= max_jobs || (self.stop_when_empty && was_dry))
+            {
                 break;
             }
+            let waiting = idle && free > 0 && wanted > 0;
             let queues = fetcher.current_queues();
             tokio::select! {
+                got = next_claim(&mut claims) => {
+                    let claim = claims.pop_front().expect("a claim was in flight");
+                    match got {
+                        Ok(jobs) => {
+                            let count = jobs.len();
+                            jobs.into_iter().for_each(|job| ahead.push(job));
+                            progress.show(&report, running.len());
+                            match fetcher.finished(&claim, count).await {
+                                Ok(again) => dry = count == 0 && !again,
+                                Err(e) => self.pause_after(&mut fetcher, &e).await,
+                            }
+                        }
+                        Err(e) => self.pause_after(&mut fetcher, &e).await,
+                    }
+                }
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     settle(done, &mut report, &mut taken, &mut ahead);
                     progress.show(&report, running.len());
                 }
-                _ = &mut pushed, if can_take => {}
-                _ = driver.wait(queues, sleep), if can_take => {}
+                _ = &mut pushed, if waiting => {}
+                _ = driver.wait(queues, sleep), if waiting => {}
                 _ = self.shutdown.requested() => {}
             }
         }
 
+        // Jobs of claims still in flight are handed back with the rest of the buffer.
+        while let Some(mut claim) = claims.pop_front() {
+            if let Ok(jobs) = claim.jobs().await {
+                jobs.into_iter().for_each(|job| ahead.push(job));
+            }
+        }
         hand_back_all(&policy, ahead.take_all()).await;
         if !running.is_empty() {
             if !self.quiet {
@@ -356,6 +399,14 @@ impl Worker {
 }
 
 type Finished = Result<(Outcome, Duration), tokio::task::JoinError>;
+
+/// The jobs of the oldest claim in flight, or never when there is none.
+async fn next_claim(claims: &mut VecDeque<Claim>) -> Result<Vec<Reserved>, DriverError> {
+    match claims.front_mut() {
+        Some(claim) => claim.jobs().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// A run task that died (it never should: runs catch panics) counts as a lost lease.
 fn outcome_of(done: Finished) -> Outcome {
