@@ -35,7 +35,7 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
         let dispatch_too = c == 1;
         if dispatch_too {
             let dispatch = match store {
-                Store::Postgres => pgbench(false, c)?,
+                Store::Postgres => pgbench(PgWork::Dispatch, c)?,
                 Store::Redis => redis(c)?.0,
                 Store::Sqlite | Store::Mysql => sql_loop(store, s, false, c).await?,
                 Store::File => file_loop(s, false, c).await?,
@@ -43,8 +43,11 @@ pub async fn measure(store: Store, s: &Settings) -> Result<Vec<Bound>, BenchErro
             };
             out.push(dispatch);
         }
+        if store == Store::Postgres {
+            out.push(pgbench(PgWork::ClaimBatch, c)?);
+        }
         let burn = match store {
-            Store::Postgres => pgbench(true, c)?,
+            Store::Postgres => pgbench(PgWork::Claim, c)?,
             Store::Redis => redis(c)?.1,
             Store::Sqlite | Store::Mysql => sql_loop(store, s, true, c).await?,
             Store::File => file_loop(s, true, c).await?,
@@ -65,8 +68,30 @@ fn bound(store: Store, what: &str, concurrency: u64, jobs_per_s: f64, how: &str)
     }
 }
 
+/// Jobs one batched claim takes in [`PgWork::ClaimBatch`]: a worker at concurrency 64
+/// claims its free slots plus up to 128 ahead.
+const CLAIM_BATCH: u64 = 192;
+
+/// What a pgbench run does per transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PgWork {
+    /// Insert one job and NOTIFY.
+    Dispatch,
+    /// Claim one job, then delete it.
+    Claim,
+    /// Claim [`CLAIM_BATCH`] jobs in one statement, then delete them in one: the work of a
+    /// busy worker, from at most 2 clients (a worker has at most two claims in flight).
+    ClaimBatch,
+}
+
 /// pgbench with a claim-like script on a table shaped like rakit-job's jobs table.
-fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
+fn pgbench(work: PgWork, c: u64) -> Result<Bound, BenchError> {
+    let claim = work != PgWork::Dispatch;
+    let clients = if work == PgWork::ClaimBatch {
+        c.min(2)
+    } else {
+        c
+    };
     let psql = |sql: &str| -> Result<(), BenchError> {
         let out = Command::new("psql")
             .args([
@@ -98,23 +123,40 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
          attempts int NOT NULL DEFAULT 0, available_at bigint NOT NULL, reserved_until bigint, lease_token bigint); \
          CREATE INDEX rkb_bound_claim ON rkb_bound_jobs (queue, available_at, id);",
     )?;
-    let script = if claim {
+    if claim {
         psql(&format!(
             "INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) \
              SELECT g, 'bench-noop', 'default', '{{\"seq\":1,\"sent_us\":1}}', g FROM generate_series(1, {PREFILL}) g; ANALYZE rkb_bound_jobs;"
         ))?;
+    }
+    let script = match work {
         // Claim one due job under SKIP LOCKED with a fresh lease token, then delete it by id and token (the ack).
-        "\\set tok random(1, 9000000000000)\n\
+        PgWork::Claim => {
+            "\\set tok random(1, 9000000000000)\n\
          WITH picked AS (SELECT id FROM rkb_bound_jobs WHERE queue = 'default' AND available_at <= 9000000000000 \
          ORDER BY available_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          UPDATE rkb_bound_jobs t SET attempts = t.attempts + 1, available_at = 9100000000000, reserved_until = 9100000000000, \
          lease_token = :tok FROM picked WHERE t.id = picked.id RETURNING t.id AS claimed, t.payload AS body \\gset\n\
          DELETE FROM rkb_bound_jobs WHERE id = :claimed AND lease_token = :tok;\n"
-    } else {
+        }
+        // A batch claimed the way rakit-job's driver claims (rows found again by ctid), then
+        // deleted in one statement by lease token.
+        PgWork::ClaimBatch => &format!(
+            "\\set tok random(1, 9000000000000)\n\
+             WITH picked AS (SELECT id, ctid AS row_at FROM rkb_bound_jobs WHERE queue = 'default' \
+             AND available_at <= 9000000000000 ORDER BY available_at, id LIMIT {CLAIM_BATCH} FOR UPDATE SKIP LOCKED) \
+             UPDATE rkb_bound_jobs t SET attempts = t.attempts + 1, available_at = 9100000000000, \
+             reserved_until = 9100000000000, lease_token = :tok FROM picked \
+             WHERE t.ctid = picked.row_at AND t.id = picked.id;\n\
+             DELETE FROM rkb_bound_jobs WHERE queue = 'default' AND available_at = 9100000000000 \
+             AND lease_token = :tok;\n"
+        ),
         // The push: insert and NOTIFY in one statement, as rakit-job's PostgreSQL driver does.
-        "WITH stored AS (INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) \
+        PgWork::Dispatch => {
+            "WITH stored AS (INSERT INTO rkb_bound_jobs (id, name, queue, payload, available_at) \
          VALUES ((random() * 9e18)::bigint, 'bench-noop', 'default', '{\"seq\":1,\"sent_us\":1}', 1) RETURNING queue) \
          SELECT pg_notify('rkb_bound_pushed', queue) FROM stored;\n"
+        }
     };
     let file = std::env::temp_dir().join(format!("rkb-pgbench-{}.sql", std::process::id()));
     std::fs::write(&file, script)
@@ -124,9 +166,9 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
         .arg(&file)
         .args([
             "-c",
-            &c.to_string(),
+            &clients.to_string(),
             "-j",
-            &c.min(2).to_string(),
+            &clients.min(2).to_string(),
             "-T",
             &SECONDS.to_string(),
             "test",
@@ -147,27 +189,35 @@ fn pgbench(claim: bool, c: u64) -> Result<Bound, BenchError> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ))
         })?;
-    Ok(if claim {
-        bound(
+    Ok(match work {
+        PgWork::Claim => bound(
             Store::Postgres,
             "burn-down: claim (UPDATE … SKIP LOCKED RETURNING) + delete",
             c,
             tps,
             "pgbench",
-        )
-    } else {
-        bound(
+        ),
+        PgWork::ClaimBatch => bound(
+            Store::Postgres,
+            &format!(
+                "burn-down as a busy worker does it: claim {CLAIM_BATCH} in one UPDATE, delete them in one statement, {clients} client(s)"
+            ),
+            c,
+            tps * CLAIM_BATCH as f64,
+            "pgbench",
+        ),
+        PgWork::Dispatch => bound(
             Store::Postgres,
             "dispatch: insert + NOTIFY",
             c,
             tps,
             "pgbench",
-        )
+        ),
     })
 }
 
 /// redis-benchmark's rate for one script call (`EVALSHA`-like round trip) at `c` clients;
-/// rakit-job needs 2 per dispatch (SADD + push script) and 2 per burned job (claim + ack).
+/// rakit-job needs 1 per dispatch (the push script) and 2 per burned job (claim + ack).
 fn redis(c: u64) -> Result<(Bound, Bound), BenchError> {
     let out = Command::new("redis-benchmark")
         .args([
@@ -207,9 +257,9 @@ fn redis(c: u64) -> Result<(Bound, Bound), BenchError> {
     Ok((
         bound(
             Store::Redis,
-            "dispatch: 2 round trips (SADD + push script)",
+            "dispatch: 1 round trip (the push script)",
             c,
-            rps / 2.0,
+            rps,
             "redis-benchmark, EVAL of HSET+DEL",
         ),
         bound(
