@@ -123,6 +123,8 @@ impl System for Apalis {
     async fn work(&self, target: &Target, ctx: WorkerCtx) -> Result<(), BenchError> {
         let name = format!("bench-{}", std::process::id());
         let ns = target.ns.clone();
+        // Fetch at least one job per slot at a time (apalis's default is 10 per fetch).
+        let batch = ctx.concurrency.max(10);
         let stop = ctx.stopped();
         let signal = async move {
             stop.await;
@@ -132,7 +134,11 @@ impl System for Apalis {
             Store::Sqlite => {
                 let pool = sqlite_pool(target).await?;
                 let storage = SqliteStorage::new(&pool)
-                    .with_config(apalis_sqlite::Config::default().queue(&ns))
+                    .with_config(
+                        apalis_sqlite::Config::default()
+                            .queue(&ns)
+                            .batch_size(batch),
+                    )
                     .poll_with_interval(Duration::from_millis(ctx.sleep_ms));
                 ctx.ready();
                 ctx.go().await;
@@ -147,7 +153,11 @@ impl System for Apalis {
                     .await
                     .map_err(BenchError::store)?;
                 let storage = PostgresStorage::new(&pool)
-                    .with_config(apalis_postgres::Config::default().queue(&ns))
+                    .with_config(
+                        apalis_postgres::Config::default()
+                            .queue(&ns)
+                            .batch_size(batch),
+                    )
                     .with_pubsub();
                 ctx.ready();
                 ctx.go().await;
@@ -159,8 +169,8 @@ impl System for Apalis {
             }
             Store::Redis => {
                 let conn = apalis_redis::connect(REDIS_URL).await.map_err(err)?;
-                let storage =
-                    RedisStorage::new(conn).with_config(apalis_redis::Config::default().queue(&ns));
+                let config = apalis_redis::Config::default().queue(&ns).batch_size(batch);
+                let storage = RedisStorage::new(conn).with_config(config);
                 ctx.ready();
                 ctx.go().await;
                 let worker = WorkerBuilder::new(name.as_str())
