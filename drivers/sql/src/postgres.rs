@@ -231,10 +231,11 @@ fn push_sql(s: &Statements) -> String {
 /// The one-statement claim. Binds: $1 queues in priority order, $2 now, $3 name or
 /// NULL, $4 limit, $5 lease deadline, $6 one fresh token per row.
 ///
-/// The `UPDATE` finds each locked row by its physical address (`ctid`, a TID scan) and
-/// checks the id too: joined by id alone, the planner often prefers scanning the whole
-/// table once per claim to a few hundred primary-key lookups. A row that moved since it
-/// was locked cannot (it stays locked), and if it somehow did it is simply not leased.
+/// The `UPDATE` finds the locked rows by their physical addresses (`ctid = ANY(…)`, a TID
+/// scan) and checks each id too. Joined by id or by ctid alone, the planner, above all in
+/// the generic plan of the prepared statement (which cannot know the limit), often chose
+/// to scan the whole table once per claim. A row cannot move while it is locked, and if it
+/// somehow did it would simply not be leased.
 fn claim_sql(t: &Tables) -> String {
     let jobs = &t.jobs;
     let returning: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
@@ -255,7 +256,8 @@ fn claim_sql(t: &Tables) -> String {
         ) \
         UPDATE {jobs} AS t SET attempts = t.attempts + 1, available_at = $5, reserved_until = $5, \
             lease_token = ($6::int8[])[numbered.n] \
-        FROM numbered WHERE t.ctid = numbered.row_at AND t.id = numbered.id \
+        FROM numbered WHERE t.ctid = ANY(ARRAY(SELECT row_at FROM numbered)) \
+            AND t.ctid = numbered.row_at AND t.id = numbered.id \
         RETURNING {returning}, t.lease_token, numbered.prio, numbered.due_at"
     )
 }
