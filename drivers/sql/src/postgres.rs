@@ -33,6 +33,14 @@ const POOL_SIZE: u32 = 10;
 /// How long an operation waits for a free connection, or for a server to answer a connect.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Run on each new connection of the pool: the claim must walk the claim index in order
+/// and stop after `limit` rows. A table whose statistics are stale (empty when last
+/// analyzed, then filled by a burst of pushes) makes the planner think a bitmap scan of
+/// every due row, sorted, is cheaper: each claim then reads the whole backlog, and
+/// draining it takes time quadratic in its size. None of the driver's statements gains
+/// from a bitmap scan, so they are off for its own connections.
+const NO_BITMAP_SCANS: &str = "SET enable_bitmapscan = off";
+
 /// The longest pause between two attempts to re-open the LISTEN connection.
 const MAX_LISTEN_PAUSE: Duration = Duration::from_secs(5);
 
@@ -80,6 +88,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.unwrap_or(POOL_SIZE))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(NO_BITMAP_SCANS).await?;
+                    Ok(())
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(|e| OpError::Sql(e).into_driver(&store))?;
@@ -655,5 +669,80 @@ impl Driver for PgStore {
         })
         .await
         .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan PostgreSQL picks for the claim on `conn`: generic, as the prepared
+    /// statement's plan becomes after five runs, or custom (for the bound values).
+    async fn claim_plan(store: &PgStore, generic: bool) -> String {
+        let mut conn = store.pool.acquire().await.unwrap();
+        let mode = if generic {
+            "force_generic_plan"
+        } else {
+            "force_custom_plan"
+        };
+        conn.execute(AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .await
+            .unwrap();
+        let prepare = format!(
+            "PREPARE claim_{mode} (text[], bigint, text, bigint, bigint, bigint[]) AS {}",
+            claim_sql(&store.tables)
+        );
+        conn.execute(AssertSqlSafe(prepare)).await.unwrap();
+        let explain = format!(
+            "EXPLAIN EXECUTE claim_{mode} ('{{default}}', {}, NULL, 192, {}, '{{}}')",
+            now_ms(),
+            now_ms() + 60_000
+        );
+        let lines: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(explain))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        conn.execute(AssertSqlSafe(format!("DEALLOCATE claim_{mode}")))
+            .await
+            .unwrap();
+        lines
+            .into_iter()
+            .map(|(l,)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A table filled after its statistics were taken (here: never analyzed) must still be
+    /// claimed from by walking the claim index, not by a bitmap scan of the whole backlog.
+    #[tokio::test]
+    async fn a_claim_walks_the_index_on_a_table_filled_since_it_was_analyzed() {
+        let url = std::env::var("RAKIT_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let id = JobId::generate().to_string().replace('-', "");
+        let base = format!("rk{}_{}", now_ms() / 1000, &id[id.len() - 10..]);
+        let tables = Tables::new(&base, &format!("{base}_f")).unwrap();
+        let store = PgStore::open(&url, tables, Some(2))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the PostgreSQL server at {url} is needed for this test and is unreachable: {e}"
+                )
+            });
+        store.install().await.unwrap();
+        let jobs: Vec<NewJob> = (0..5_000)
+            .map(|i| NewJob::now("noop", "default", &format!("{{\"n\":{i}}}")))
+            .collect();
+        store.push_many(jobs).await.unwrap();
+
+        for generic in [true, false] {
+            let plan = claim_plan(&store, generic).await;
+            assert!(
+                plan.contains(&format!("Index Scan using {base}_claim"))
+                    && !plan.contains("Bitmap"),
+                "the claim (generic plan: {generic}) does not walk the claim index:\n{plan}"
+            );
+        }
+        let drop = format!("DROP TABLE {base}, {base}_f, {base}_locks");
+        store.pool.execute(AssertSqlSafe(drop)).await.unwrap();
     }
 }
