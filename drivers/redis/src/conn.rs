@@ -34,6 +34,13 @@ pub(crate) enum Conn {
     Cluster(ClusterConnection),
 }
 
+impl Conn {
+    /// On a Cluster, one script or pipeline may only touch keys of one slot.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+}
+
 impl Server {
     /// Opens the command connection to `url`, switching to cluster mode when the server
     /// says it runs in it. Errors are raw so the caller can word them.

@@ -84,11 +84,7 @@ impl RedisDriver {
         }
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (queue, _)) in calls.iter().enumerate() {
-            let group = if matches!(self.conn, Conn::Cluster(_)) {
-                queue
-            } else {
-                ""
-            };
+            let group = if self.conn.is_cluster() { queue } else { "" };
             groups.entry(group).or_default().push(i);
         }
         let mut results = vec![T::default(); calls.len()];
@@ -118,7 +114,7 @@ impl RedisDriver {
         let keys = self.keys.queue(queue)?;
         let mut call = SCRIPTS.push.key(keys.ready());
         call.key(keys.delayed()).key(keys.signal());
-        if !matches!(self.conn, Conn::Cluster(_)) {
+        if !self.conn.is_cluster() {
             // One server: the script registers the queue itself, saving a round trip.
             call.key(self.keys.registry());
         }
@@ -142,7 +138,7 @@ impl RedisDriver {
     /// Adds queues to the registry with their own command: on a Cluster, where the push
     /// script cannot reach the registry (it lives in another slot).
     async fn register(&self, queues: &[&str]) -> Result<(), DriverError> {
-        if matches!(self.conn, Conn::Cluster(_)) {
+        if self.conn.is_cluster() {
             let _: i64 = self
                 .query(redis::cmd("SADD").arg(self.keys.registry()).arg(queues))
                 .await?;

@@ -1,6 +1,6 @@
-//! Lease-checked batch writes of the dialects with `RETURNING` (SQLite, PostgreSQL): one
-//! statement per chunk of up to [`BATCH_ROWS`] items, and per item whether its lease was
-//! still current (its id came back).
+//! Lease-checked batch writes on SQLite: one statement per chunk of up to [`BATCH_ROWS`]
+//! items, and per item whether its lease was still current (its id came back). PostgreSQL
+//! binds a whole batch as arrays instead; MySQL has no `RETURNING`.
 
 use crate::errors::{OpError, retrying};
 use crate::rows::{JobRow, returned_ids};

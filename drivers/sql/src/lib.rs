@@ -32,7 +32,7 @@
 
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod backoff;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "sqlite")]
 mod batches;
 mod claim;
 mod errors;

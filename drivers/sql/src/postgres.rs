@@ -7,7 +7,6 @@
 //! never scanned. Every push sends `NOTIFY <table>_pushed, '<queue>'`; one `LISTEN`
 //! connection per driver wakes waiting workers.
 
-use crate::batches;
 use crate::claim::{distinct_queues, fresh_tokens, merge_stats};
 use crate::errors::{OpError, reason, retrying};
 use crate::rows::{JobRow, failed_job, returned_ids, stored_job};
@@ -23,6 +22,7 @@ use rakit_job_core::{
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, PgConnection, Postgres};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -60,6 +60,8 @@ pub(crate) struct PgStore {
     sql: Statements,
     push: Arc<str>,
     claim: Arc<str>,
+    ack_many: Arc<str>,
+    retry_many: Arc<str>,
     fail: Arc<str>,
     unfail: Arc<str>,
     lock: Arc<str>,
@@ -109,6 +111,8 @@ impl PgStore {
         Ok(PgStore {
             push: push_sql(&sql).into(),
             claim: claim_sql(&tables).into(),
+            ack_many: ack_many_sql(&tables).into(),
+            retry_many: retry_many_sql(&tables).into(),
             fail: fail_sql(&tables).into(),
             unfail: unfail_sql(&tables).into(),
             lock: numbered(&statements::lock_upsert(&tables)).into(),
@@ -164,6 +168,16 @@ impl PgStore {
 
     fn err(&self, e: OpError) -> DriverError {
         e.into_driver(&self.store)
+    }
+
+    /// The ids a statement returns (`RETURNING id`).
+    async fn returned<F>(&self, build: F) -> Result<HashSet<String>, DriverError>
+    where
+        F: Fn() -> Query,
+    {
+        retrying(|| async { returned_ids(&build().fetch_all(&self.pool).await?) })
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn affected<F>(&self, build: F) -> Result<u64, DriverError>
@@ -273,6 +287,34 @@ fn claim_sql(t: &Tables) -> String {
         FROM numbered WHERE t.ctid = ANY(ARRAY(SELECT row_at FROM numbered)) \
             AND t.ctid = numbered.row_at AND t.id = numbered.id \
         RETURNING {returning}, t.lease_token, numbered.prio, numbered.due_at"
+    )
+}
+
+/// Acks a batch: deletes each job whose lease token still matches and returns its id.
+/// Binds: $1 ids, $2 tokens, in the same order.
+///
+/// The batch comes as two arrays, so the text is the same whatever its size: one prepared
+/// statement per connection, where a list of binds per size made a new statement, parsed
+/// and planned again, for almost every batch. `id = ANY($1)` makes the rows be looked up
+/// by primary key.
+fn ack_many_sql(t: &Tables) -> String {
+    format!(
+        "DELETE FROM {} AS t USING unnest($1::text[], $2::int8[]) AS acked(id, token) \
+         WHERE t.id = ANY($1) AND t.id = acked.id AND t.lease_token = acked.token RETURNING t.id",
+        t.jobs
+    )
+}
+
+/// Retries a batch: each job whose lease token still matches waits until its own due time,
+/// with its own error, and its id is returned. Binds: $1 ids, $2 tokens, $3 due times,
+/// $4 errors, in the same order; arrays for the reason given at [`ack_many_sql`].
+fn retry_many_sql(t: &Tables) -> String {
+    format!(
+        "UPDATE {} AS t SET available_at = r.available_at, reserved_until = NULL, \
+         lease_token = NULL, last_error = r.error \
+         FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[]) AS r(id, token, available_at, error) \
+         WHERE t.id = ANY($1) AND t.id = r.id AND t.lease_token = r.token RETURNING t.id",
+        t.jobs
     )
 }
 
@@ -443,24 +485,38 @@ impl Driver for PgStore {
         Ok(n == 1)
     }
 
-    /// Acks a batch in one statement per [`statements::BATCH_ROWS`] leases; see
-    /// [`statements::ack_many`].
+    /// Acks a batch in one statement of fixed text; see [`ack_many_sql`].
     async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        batches::returning(&self.pool, leases, |n| {
-            statements::ack_many(&self.tables.jobs, n, Dialect::Postgres)
-        })
-        .await
-        .map_err(|e| self.err(e))
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| l.token as i64).collect();
+        let done = self
+            .returned(|| q(&self.ack_many).bind(&ids[..]).bind(&tokens[..]))
+            .await?;
+        Ok(ids.iter().map(|id| done.contains(*id)).collect())
     }
 
-    /// Retries a batch in one statement per [`statements::BATCH_ROWS`] jobs; see
-    /// [`statements::retry_many`].
+    /// Retries a batch in one statement of fixed text; see [`retry_many_sql`].
     async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
-        batches::returning(&self.pool, retries, |n| {
-            statements::retry_many(&self.tables.jobs, n, Dialect::Postgres)
-        })
-        .await
-        .map_err(|e| self.err(e))
+        if retries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = retries.iter().map(|r| r.lease.id.as_str()).collect();
+        let tokens: Vec<i64> = retries.iter().map(|r| r.lease.token as i64).collect();
+        let due: Vec<i64> = retries.iter().map(|r| r.available_at).collect();
+        let errors: Vec<&str> = retries.iter().map(|r| r.error.as_str()).collect();
+        let done = self
+            .returned(|| {
+                q(&self.retry_many)
+                    .bind(&ids[..])
+                    .bind(&tokens[..])
+                    .bind(&due[..])
+                    .bind(&errors[..])
+            })
+            .await?;
+        Ok(ids.iter().map(|id| done.contains(*id)).collect())
     }
 
     async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
@@ -676,35 +732,29 @@ impl Driver for PgStore {
 mod tests {
     use super::*;
 
-    /// The plan PostgreSQL picks for the claim on `conn`: generic, as the prepared
-    /// statement's plan becomes after five runs, or custom (for the bound values).
-    async fn claim_plan(store: &PgStore, generic: bool) -> String {
+    /// The plan PostgreSQL picks for `sql` (with binds of `types`, run with `args`) on a
+    /// connection of the driver's pool: generic, as a prepared statement's plan becomes
+    /// after five runs, or custom (made for the bound values).
+    async fn plan(store: &PgStore, generic: bool, types: &str, sql: &str, args: &str) -> String {
         let mut conn = store.pool.acquire().await.unwrap();
         let mode = if generic {
             "force_generic_plan"
         } else {
             "force_custom_plan"
         };
-        conn.execute(AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-            .await
-            .unwrap();
-        let prepare = format!(
-            "PREPARE claim_{mode} (text[], bigint, text, bigint, bigint, bigint[]) AS {}",
-            claim_sql(&store.tables)
-        );
-        conn.execute(AssertSqlSafe(prepare)).await.unwrap();
-        let explain = format!(
-            "EXPLAIN EXECUTE claim_{mode} ('{{default}}', {}, NULL, 192, {}, '{{}}')",
-            now_ms(),
-            now_ms() + 60_000
-        );
-        let lines: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(explain))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        conn.execute(AssertSqlSafe(format!("DEALLOCATE claim_{mode}")))
-            .await
-            .unwrap();
+        let steps = [
+            format!("SET plan_cache_mode = {mode}"),
+            format!("PREPARE probe ({types}) AS {sql}"),
+        ];
+        for step in steps {
+            conn.execute(AssertSqlSafe(step)).await.unwrap();
+        }
+        let lines: Vec<(String,)> =
+            sqlx::query_as(AssertSqlSafe(format!("EXPLAIN EXECUTE probe ({args})")))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        conn.execute("DEALLOCATE probe").await.unwrap();
         lines
             .into_iter()
             .map(|(l,)| l)
@@ -713,9 +763,10 @@ mod tests {
     }
 
     /// A table filled after its statistics were taken (here: never analyzed) must still be
-    /// claimed from by walking the claim index, not by a bitmap scan of the whole backlog.
+    /// claimed from by walking the claim index, not by a bitmap scan of the whole backlog,
+    /// and batches of acks and retries must look their rows up by primary key.
     #[tokio::test]
-    async fn a_claim_walks_the_index_on_a_table_filled_since_it_was_analyzed() {
+    async fn statements_walk_an_index_on_a_table_filled_since_it_was_analyzed() {
         let url = std::env::var("RAKIT_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let id = JobId::generate().to_string().replace('-', "");
@@ -734,13 +785,40 @@ mod tests {
             .collect();
         store.push_many(jobs).await.unwrap();
 
-        for generic in [true, false] {
-            let plan = claim_plan(&store, generic).await;
-            assert!(
-                plan.contains(&format!("Index Scan using {base}_claim"))
-                    && !plan.contains("Bitmap"),
-                "the claim (generic plan: {generic}) does not walk the claim index:\n{plan}"
-            );
+        let (now, later) = (now_ms(), now_ms() + 60_000);
+        let checks = [
+            (
+                "claim",
+                "text[], bigint, text, bigint, bigint, bigint[]",
+                claim_sql(&store.tables),
+                format!("'{{default}}', {now}, NULL, 192, {later}, '{{}}'"),
+                format!("Index Scan using {base}_claim"),
+            ),
+            (
+                "ack",
+                "text[], bigint[]",
+                ack_many_sql(&store.tables),
+                "'{a,b}', '{1,2}'".to_string(),
+                format!("Index Scan using {base}_pkey"),
+            ),
+            (
+                "retry",
+                "text[], bigint[], bigint[], text[]",
+                retry_many_sql(&store.tables),
+                format!("'{{a,b}}', '{{1,2}}', '{{{later},{later}}}', '{{x,y}}'"),
+                format!("Index Scan using {base}_pkey"),
+            ),
+        ];
+        for (what, types, sql, args, wanted) in &checks {
+            for generic in [true, false] {
+                let plan = plan(&store, generic, types, sql, args).await;
+                assert!(
+                    plan.contains(wanted.as_str())
+                        && !plan.contains("Bitmap")
+                        && !plan.contains("Seq Scan"),
+                    "the {what} (generic plan: {generic}) does not use its index:\n{plan}"
+                );
+            }
         }
         let drop = format!("DROP TABLE {base}, {base}_f, {base}_locks");
         store.pool.execute(AssertSqlSafe(drop)).await.unwrap();
