@@ -126,7 +126,7 @@ pub fn burn_bars(r: &Results, c: u64) -> String {
         w,
         h,
         &format!(
-            "Burn-down of {} no-op jobs, one worker process at concurrency {c} (jobs/s, log scale)",
+            "Burn-down of {} no-op jobs by one worker at concurrency {c} (jobs/s, log scale)",
             r.jobs
         ),
     );
