@@ -243,90 +243,12 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rakit_job_core::{
-        Capabilities, FailedJob, JobId, MemoryDriver, NewJob, PushOutcome, QueueStats,
-        ReserveRequest, Reserved,
-    };
-    use std::sync::Mutex;
-
-    /// The memory driver, recording each batch call and its size.
-    struct Counting {
-        memory: MemoryDriver,
-        batches: Mutex<Vec<(&'static str, usize)>>,
-    }
-
-    #[async_trait::async_trait]
-    impl Driver for Counting {
-        async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-            self.batches.lock().unwrap().push(("ack", leases.len()));
-            self.memory.ack_many(leases).await
-        }
-        async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
-            self.batches.lock().unwrap().push(("retry", retries.len()));
-            self.memory.retry_many(retries).await
-        }
-        fn describe(&self) -> String {
-            self.memory.describe()
-        }
-        fn capabilities(&self) -> Capabilities {
-            self.memory.capabilities()
-        }
-        async fn check(&self) -> Result<(), DriverError> {
-            self.memory.check().await
-        }
-        async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-            self.memory.push(job).await
-        }
-        async fn reserve(&self, r: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-            self.memory.reserve(r).await
-        }
-        async fn extend(&self, lease: &Lease, ms: Millis) -> Result<bool, DriverError> {
-            self.memory.extend(lease, ms).await
-        }
-        async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-            self.memory.ack(lease).await
-        }
-        async fn retry(&self, lease: &Lease, at: Millis, e: &str) -> Result<bool, DriverError> {
-            self.memory.retry(lease, at, e).await
-        }
-        async fn release(&self, lease: &Lease, at: Millis) -> Result<bool, DriverError> {
-            self.memory.release(lease, at).await
-        }
-        async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-            self.memory.fail(lease, error).await
-        }
-        async fn lock(&self, key: &str, owner: &str, ttl: Millis) -> Result<bool, DriverError> {
-            self.memory.lock(key, owner, ttl).await
-        }
-        async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-            self.memory.unlock(key, owner).await
-        }
-        async fn queues(&self) -> Result<Vec<String>, DriverError> {
-            self.memory.queues().await
-        }
-        async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-            self.memory.stats().await
-        }
-        async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-            self.memory.failed(limit).await
-        }
-        async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-            self.memory.retry_failed(id).await
-        }
-        async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-            self.memory.forget_failed(id).await
-        }
-        async fn flush_failed(&self) -> Result<u64, DriverError> {
-            self.memory.flush_failed().await
-        }
-    }
+    use crate::worker::spy::Spy;
+    use rakit_job_core::{NewJob, ReserveRequest};
 
     #[tokio::test]
     async fn acks_and_retries_finishing_together_are_written_in_one_call_each() {
-        let driver = Arc::new(Counting {
-            memory: MemoryDriver::new(),
-            batches: Mutex::default(),
-        });
+        let driver = Arc::new(Spy::default());
         for _ in 0..4 {
             driver
                 .push(NewJob::now("batch", "default", "{}"))

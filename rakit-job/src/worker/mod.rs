@@ -6,8 +6,12 @@ mod ahead;
 mod complete;
 mod execute;
 mod fetch;
+#[cfg(test)]
+mod overlap_tests;
 mod progress;
 mod shutdown;
+#[cfg(test)]
+mod spy;
 
 use crate::context::CancelSignal;
 use crate::error::Error;
