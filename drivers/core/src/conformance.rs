@@ -1,9 +1,9 @@
-//! The driver conformance suite: one set of rules every store must follow.
+//! The store conformance suite: one set of rules every store must follow.
 //!
-//! A driver's test file calls [`conformance_tests!`](crate::conformance_tests) with an
+//! A store's test file calls [`conformance_tests!`](crate::conformance_tests) with an
 //! async function that returns a fresh, isolated store (its own database, key prefix or
 //! folder), and gets one `#[tokio::test]` per rule, named after the rule it proves.
-//! A change in driver semantics extends this suite first.
+//! A change in store semantics extends this suite first.
 //!
 //! ```ignore
 //! async fn store() -> std::sync::Arc<dyn rakit_job_core::Driver> {
@@ -13,7 +13,9 @@
 //! ```
 
 use crate::{
-    Driver, JobId, Lease, Millis, NewJob, PushOutcome, ReserveRequest, Reserved, Retry, now_ms,
+    CancelOutcome, Driver, FailedSelect, Finish, JobId, JobQuery, Lease, LeaseState, LockRequest,
+    Locked, Millis, MinuteCount, NewJob, PushOutcome, ReserveRequest, Reserved, State, StoreExt,
+    now_ms,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub type Store = Arc<dyn Driver>;
 const LONG: Millis = 60_000;
 /// A lease short enough to watch it expire.
 const SHORT: Millis = 400;
+/// The worker id the suite reserves as.
+const WORKER: &str = "conformance-worker";
 
 /// Expands to one `#[tokio::test]` per conformance rule, each on a fresh store from `$factory`.
 #[macro_export]
@@ -39,22 +43,36 @@ macro_rules! conformance_tests {
             leased_job_is_invisible_until_its_lease_expires,
             expired_lease_is_reserved_again_as_the_next_attempt,
             extended_lease_keeps_the_job_invisible,
+            extending_many_reports_each_lease_as_held_cancelled_or_lost,
             stale_lease_cannot_finish_a_job_reserved_again,
             acked_job_is_gone,
-            acking_many_removes_exactly_the_jobs_still_held,
+            completing_many_writes_exactly_the_jobs_still_held,
             retried_job_waits_and_keeps_its_attempts_and_error,
             retrying_many_requeues_exactly_the_jobs_still_held,
             released_job_does_not_count_an_attempt,
             failed_job_moves_to_the_failed_store_with_its_error,
-            failed_job_can_be_retried_forgotten_and_flushed,
+            failed_jobs_can_be_retried_forgotten_and_pruned_by_id_queue_or_age,
+            an_acked_job_stores_its_follow_ups_in_the_same_step,
+            meta_is_kept_through_retries_and_the_failed_store,
             reserve_takes_at_most_the_limit,
             reserve_by_name_takes_only_that_name,
             unique_push_is_skipped_while_the_key_is_stored,
+            unique_for_skips_the_key_for_its_window_whatever_became_of_the_job,
             pushing_many_stores_each_job_once_in_order,
             lock_is_exclusive_until_unlocked_or_expired,
             lock_is_freed_only_by_its_owner,
+            a_lock_of_capacity_n_has_at_most_n_holders,
             stats_count_each_state_per_queue,
             queues_lists_every_queue_with_jobs,
+            listing_gives_each_job_of_a_state_once_page_by_page,
+            listing_filters_by_queue_and_name,
+            a_cursor_the_store_did_not_give_is_refused,
+            a_job_shows_its_payload_attempts_due_time_lease_worker_and_error,
+            cancelling_a_waiting_job_keeps_it_as_cancelled,
+            cancelling_a_running_job_is_seen_at_its_next_renewal,
+            a_cancel_racing_claims_never_lets_a_cancelled_job_run,
+            entries_expire_and_kinds_are_kept_apart,
+            throughput_adds_up_per_queue_and_minute,
             wait_returns_within_its_timeout,
             concurrent_reservers_never_share_a_job
         );
@@ -77,14 +95,22 @@ fn queues(names: &[&str]) -> Vec<String> {
 async fn push(store: &Store, name: &str, queue: &str, payload: &str) -> JobId {
     let job = NewJob::now(name, queue, payload);
     let id = job.id.clone();
-    assert_eq!(store.push(job).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(store.push_one(job).await.unwrap(), PushOutcome::Stored);
+    id
+}
+
+async fn push_later(store: &Store, name: &str, queue: &str, in_ms: Millis) -> JobId {
+    let mut job = NewJob::now(name, queue, "{}");
+    job.available_at = now_ms() + in_ms;
+    let id = job.id.clone();
+    assert_eq!(store.push_one(job).await.unwrap(), PushOutcome::Stored);
     id
 }
 
 async fn take(store: &Store, qs: &[&str], limit: usize, lease_ms: Millis) -> Vec<Reserved> {
     let qs = queues(qs);
     store
-        .reserve(&ReserveRequest::new(&qs, limit, lease_ms))
+        .reserve(&ReserveRequest::new(&qs, limit, lease_ms, WORKER))
         .await
         .unwrap()
 }
@@ -99,12 +125,38 @@ async fn sleep_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// Every id listed in `state` (walking all pages of `limit`), in listing order.
+async fn listed(store: &Store, query: JobQuery) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    let mut query = query;
+    for _ in 0..1000 {
+        let page = store.jobs(&query).await.unwrap();
+        assert!(
+            page.jobs.len() <= query.limit,
+            "a page held more jobs than its limit"
+        );
+        for job in &page.jobs {
+            assert_eq!(job.state, query.state, "a listed job is in another state");
+        }
+        ids.extend(page.jobs.into_iter().map(|j| j.id));
+        match page.next {
+            Some(cursor) => query.after = Some(cursor),
+            None => return ids,
+        }
+    }
+    panic!("the listing never ended");
+}
+
+fn set(ids: &[JobId]) -> HashSet<JobId> {
+    ids.iter().cloned().collect()
+}
+
 /// A pushed job comes back whole: id, name, queue, payload, attempt 1.
 pub async fn pushed_job_is_reserved_with_its_payload(store: Store) {
     let mut job = NewJob::now("send-email", "default", r#"{"to":"a@b.c","n":1}"#);
     job.overlap_key = Some("send-email".into());
     let id = job.id.clone();
-    store.push(job).await.unwrap();
+    store.push_one(job).await.unwrap();
     let r = take_one(&store, &["default"]).await;
     assert_eq!(r.job.id, id);
     assert_eq!(r.lease.id, id);
@@ -114,6 +166,7 @@ pub async fn pushed_job_is_reserved_with_its_payload(store: Store) {
     assert_eq!(r.job.attempts, 1);
     assert_eq!(r.job.overlap_key.as_deref(), Some("send-email"));
     assert!(r.job.last_error.is_none());
+    assert!(!r.job.cancelled);
     assert!(take(&store, &["default"], 1, LONG).await.is_empty());
 }
 
@@ -159,7 +212,7 @@ pub async fn scheduled_job_is_not_reserved_before_its_time(store: Store) {
     let mut job = NewJob::now("later", "default", "{}");
     let due = now_ms() + 600;
     job.available_at = due;
-    store.push(job).await.unwrap();
+    store.push_one(job).await.unwrap();
     // On a loaded machine the push itself may outlast the wait; only a claim that
     // starts before the due time can prove the job early.
     let asked_at = now_ms();
@@ -211,8 +264,9 @@ pub async fn extended_lease_keeps_the_job_invisible(store: Store) {
     let r = take(&store, &["default"], 1, SHORT).await.pop().unwrap();
     for _ in 0..3 {
         sleep_ms(SHORT as u64 / 2).await;
-        assert!(
-            store.extend(&r.lease, SHORT).await.unwrap(),
+        assert_eq!(
+            store.extend_one(&r.lease, SHORT).await.unwrap(),
+            LeaseState::Held,
             "extending a held lease failed"
         );
     }
@@ -223,19 +277,53 @@ pub async fn extended_lease_keeps_the_job_invisible(store: Store) {
     assert!(store.ack(&r.lease).await.unwrap());
 }
 
-/// Once a job was reserved again, the old holder can no longer ack, retry, release, fail or extend it.
+/// One renewal call reports each lease: held, held but cancelled, or lost.
+pub async fn extending_many_reports_each_lease_as_held_cancelled_or_lost(store: Store) {
+    for i in 0..3 {
+        push(&store, "renew", "default", &format!("{{\"i\":{i}}}")).await;
+    }
+    let held = take(&store, &["default"], 3, LONG).await;
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        store.cancel(&held[1].job.id).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert!(store.ack(&held[2].lease).await.unwrap());
+    let leases: Vec<Lease> = held.iter().map(|r| r.lease.clone()).collect();
+    assert_eq!(
+        store.extend(&leases, LONG).await.unwrap(),
+        [LeaseState::Held, LeaseState::Cancelled, LeaseState::Lost]
+    );
+    assert!(store.extend(&[], LONG).await.unwrap().is_empty());
+}
+
+/// Once a job was reserved again, the old holder can no longer finish or extend it.
 pub async fn stale_lease_cannot_finish_a_job_reserved_again(store: Store) {
     push(&store, "fenced", "default", "{}").await;
     let old = take(&store, &["default"], 1, SHORT).await.pop().unwrap();
     sleep_ms(SHORT as u64 + 300).await;
     let new = take_one(&store, &["default"]).await;
     assert!(!store.ack(&old.lease).await.unwrap());
-    assert!(!store.extend(&old.lease, LONG).await.unwrap());
+    assert_eq!(
+        store.extend_one(&old.lease, LONG).await.unwrap(),
+        LeaseState::Lost
+    );
     assert!(!store.retry(&old.lease, now_ms(), "x").await.unwrap());
     assert!(!store.release(&old.lease, now_ms()).await.unwrap());
     assert!(!store.fail(&old.lease, "x").await.unwrap());
-    assert!(store.failed(10).await.unwrap().is_empty());
+    let follow_up = NewJob::now("next", "default", "{}");
+    let ack = Finish::Ack {
+        lease: old.lease.clone(),
+        then: vec![follow_up],
+    };
+    assert_eq!(store.complete(&[ack]).await.unwrap(), [false]);
+    let failed = listed(&store, JobQuery::new(State::Failed, 10)).await;
+    assert!(failed.is_empty(), "a stale fail reached the failed store");
     assert!(store.ack(&new.lease).await.unwrap());
+    assert!(
+        take(&store, &["default"], 5, LONG).await.is_empty(),
+        "a stale ack stored its follow-up"
+    );
 }
 
 /// An acked job is gone for good.
@@ -253,10 +341,12 @@ pub async fn acked_job_is_gone(store: Store) {
             .iter()
             .all(|s| s.ready + s.reserved + s.scheduled + s.failed == 0)
     );
+    assert!(store.job(&r.job.id).await.unwrap().is_none());
 }
 
-/// A batch ack removes the jobs whose leases are current and leaves a stale lease's job alone.
-pub async fn acking_many_removes_exactly_the_jobs_still_held(store: Store) {
+/// One batch of final writes (acks, retries, fails, releases) lands each on its own job and
+/// leaves a stale lease's job alone.
+pub async fn completing_many_writes_exactly_the_jobs_still_held(store: Store) {
     for i in 0..5 {
         push(&store, "batch", "default", &format!("{{\"i\":{i}}}")).await;
     }
@@ -266,19 +356,56 @@ pub async fn acking_many_removes_exactly_the_jobs_still_held(store: Store) {
     let stale = take(&store, &["low"], 1, SHORT).await.pop().unwrap();
     sleep_ms(SHORT as u64 + 300).await;
     let current = take_one(&store, &["low"]).await;
-    let mut leases: Vec<_> = held.iter().map(|r| r.lease.clone()).collect();
-    leases.insert(2, stale.lease.clone());
-    let acked = store.ack_many(&leases).await.unwrap();
-    assert_eq!(acked, [true, true, false, true, true, true]);
-    assert!(store.ack_many(&[]).await.unwrap().is_empty());
-    let stats = store.stats().await.unwrap();
-    let reserved: u64 = stats.iter().map(|s| s.reserved).sum();
-    let others: u64 = stats.iter().map(|s| s.ready + s.scheduled + s.failed).sum();
+    let lease = |i: usize| held[i].lease.clone();
+    let later = now_ms() + 60_000;
+    let batch = [
+        Finish::Ack {
+            lease: lease(0),
+            then: vec![],
+        },
+        Finish::Ack {
+            lease: stale.lease.clone(),
+            then: vec![],
+        },
+        Finish::Retry {
+            lease: lease(1),
+            available_at: later,
+            error: "boom".into(),
+        },
+        Finish::Fail {
+            lease: lease(2),
+            error: "for good".into(),
+            cancelled: false,
+        },
+        Finish::Release {
+            lease: lease(3),
+            available_at: now_ms(),
+        },
+        Finish::Ack {
+            lease: lease(4),
+            then: vec![],
+        },
+    ];
     assert_eq!(
-        (reserved, others),
-        (1, 0),
-        "only the re-reserved job may remain"
+        store.complete(&batch).await.unwrap(),
+        [true, false, true, true, true, true]
     );
+    assert!(store.complete(&[]).await.unwrap().is_empty());
+    let stats = store.stats().await.unwrap();
+    let total = |f: fn(&crate::QueueStats) -> u64| stats.iter().map(f).sum::<u64>();
+    assert_eq!(
+        (
+            total(|s| s.ready),
+            total(|s| s.scheduled),
+            total(|s| s.reserved),
+            total(|s| s.failed)
+        ),
+        (1, 1, 1, 1),
+        "released, retried, the re-reserved stale job, failed: {stats:?}"
+    );
+    let back = take_one(&store, &["default"]).await;
+    assert_eq!(back.job.id, held[3].job.id);
+    assert_eq!(back.job.attempts, 1, "a release counted an attempt");
     assert!(store.ack(&current.lease).await.unwrap());
 }
 
@@ -320,7 +447,7 @@ pub async fn retrying_many_requeues_exactly_the_jobs_still_held(store: Store) {
     };
     let quoted = "it's \"quoted\"; ünïcode, 10% off";
     let later = now_ms() + 500;
-    let retry = |lease: Lease, available_at: Millis, error: &str| Retry {
+    let retry = |lease: Lease, available_at: Millis, error: &str| Finish::Retry {
         lease,
         available_at,
         error: error.to_string(),
@@ -332,10 +459,9 @@ pub async fn retrying_many_requeues_exactly_the_jobs_still_held(store: Store) {
         retry(lease(&second), later, "second"),
     ];
     assert_eq!(
-        store.retry_many(&retries).await.unwrap(),
+        store.complete(&retries).await.unwrap(),
         [true, false, true, true]
     );
-    assert!(store.retry_many(&[]).await.unwrap().is_empty());
 
     // A job retried for now is due at once, with its attempt and error kept.
     let again = take(&store, &["high", "default"], 3, LONG).await;
@@ -379,32 +505,24 @@ pub async fn retrying_many_requeues_exactly_the_jobs_still_held(store: Store) {
 
 /// A batch bigger than a store writes in one statement is still written whole: every
 /// retry and ack in it lands on its own job. It stores `size` jobs, so it is not one of
-/// [`conformance_tests!`](crate::conformance_tests)' rules: a driver that cuts batches
+/// [`conformance_tests!`](crate::conformance_tests)' rules: a store that cuts batches
 /// calls it with a `size` above its cut.
 pub async fn big_batches_are_written_whole(store: Store, size: usize) {
-    let mut pushers = Vec::new();
-    for part in 0..8 {
-        let store = store.clone();
-        pushers.push(tokio::spawn(async move {
-            for i in (part..size).step_by(8) {
-                push(&store, "bulk", "default", &format!("{{\"i\":{i}}}")).await;
-            }
-        }));
-    }
-    for pusher in pushers {
-        pusher.await.unwrap();
-    }
+    let jobs: Vec<NewJob> = (0..size)
+        .map(|i| NewJob::now("bulk", "default", &format!("{{\"i\":{i}}}")))
+        .collect();
+    store.push(jobs).await.unwrap();
     let held = take(&store, &["default"], size, LONG).await;
     assert_eq!(held.len(), size);
-    let retries: Vec<Retry> = held
+    let retries: Vec<Finish> = held
         .iter()
-        .map(|r| Retry {
+        .map(|r| Finish::Retry {
             lease: r.lease.clone(),
             available_at: now_ms(),
             error: format!("attempt of {}", r.job.id),
         })
         .collect();
-    let retried = store.retry_many(&retries).await.unwrap();
+    let retried = store.complete(&retries).await.unwrap();
     assert_eq!(retried.iter().filter(|r| **r).count(), size);
 
     let again = take(&store, &["default"], size, LONG).await;
@@ -417,9 +535,18 @@ pub async fn big_batches_are_written_whole(store: Store, size: usize) {
             "a job got another job's error"
         );
     }
-    let leases: Vec<_> = again.iter().map(|r| r.lease.clone()).collect();
-    let acked = store.ack_many(&leases).await.unwrap();
+    let acks: Vec<Finish> = again
+        .iter()
+        .map(|r| Finish::Ack {
+            lease: r.lease.clone(),
+            then: vec![],
+        })
+        .collect();
+    let acked = store.complete(&acks).await.unwrap();
     assert_eq!(acked.iter().filter(|a| **a).count(), size);
+    let leases: Vec<Lease> = again.iter().map(|r| r.lease.clone()).collect();
+    let renewed = store.extend(&leases, LONG).await.unwrap();
+    assert!(renewed.iter().all(|s| *s == LeaseState::Lost));
     let stats = store.stats().await.unwrap();
     assert!(
         stats
@@ -444,16 +571,17 @@ pub async fn failed_job_moves_to_the_failed_store_with_its_error(store: Store) {
     let r = take_one(&store, &["low"]).await;
     assert!(store.fail(&r.lease, "it broke").await.unwrap());
     assert!(take(&store, &["low"], 1, LONG).await.is_empty());
-    let failed = store.failed(10).await.unwrap();
-    assert_eq!(failed.len(), 1);
-    let f = &failed[0];
+    let page = store.jobs(&JobQuery::new(State::Failed, 10)).await.unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    let f = &page.jobs[0];
     assert_eq!(f.id, id);
     assert_eq!(f.name, "doomed");
     assert_eq!(f.queue, "low");
+    assert_eq!(f.state, State::Failed);
     assert_eq!(f.payload, r#"{"x":1}"#);
-    assert_eq!(f.error, "it broke");
+    assert_eq!(f.last_error.as_deref(), Some("it broke"));
     assert_eq!(f.attempts, 1);
-    assert!(f.failed_at >= f.created_at);
+    assert!(f.failed_at.is_some_and(|at| at >= f.created_at));
     let stats = store.stats().await.unwrap();
     let low = stats
         .iter()
@@ -462,19 +590,24 @@ pub async fn failed_job_moves_to_the_failed_store_with_its_error(store: Store) {
     assert_eq!((low.failed, low.ready), (1, 0));
 }
 
-/// Failed jobs can be put back on their queue, deleted one by one, or all at once.
-pub async fn failed_job_can_be_retried_forgotten_and_flushed(store: Store) {
+/// Failed jobs can be put back on their queue or deleted: one by id, a queue's, all, or
+/// those older than a time.
+pub async fn failed_jobs_can_be_retried_forgotten_and_pruned_by_id_queue_or_age(store: Store) {
     let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(push(&store, "doomed", "default", &format!("{{\"i\":{i}}}")).await);
-        let r = take_one(&store, &["default"]).await;
-        store.fail(&r.lease, "no").await.unwrap();
+    for (i, queue) in ["default", "default", "low", "low", "low", "high"]
+        .iter()
+        .enumerate()
+    {
+        ids.push(push(&store, "doomed", queue, &format!("{{\"i\":{i}}}")).await);
+        let r = take_one(&store, &[queue]).await;
+        assert!(store.fail(&r.lease, "no").await.unwrap());
     }
-    assert_eq!(store.failed(10).await.unwrap().len(), 4);
-    assert_eq!(store.failed(2).await.unwrap().len(), 2);
+    let all_failed = listed(&store, JobQuery::new(State::Failed, 4)).await;
+    assert_eq!(set(&all_failed), set(&ids));
 
-    assert!(store.retry_failed(&ids[0]).await.unwrap());
-    assert!(!store.retry_failed(&ids[0]).await.unwrap());
+    let one = FailedSelect::One(ids[0].clone());
+    assert_eq!(store.retry_failed(&one).await.unwrap(), 1);
+    assert_eq!(store.retry_failed(&one).await.unwrap(), 0);
     let back = take_one(&store, &["default"]).await;
     assert_eq!(back.job.id, ids[0]);
     assert_eq!(
@@ -482,11 +615,95 @@ pub async fn failed_job_can_be_retried_forgotten_and_flushed(store: Store) {
         "a retried failed job starts its attempts afresh"
     );
     assert_eq!(back.job.payload, r#"{"i":0}"#);
+    assert!(store.ack(&back.lease).await.unwrap());
 
-    assert!(store.forget_failed(&ids[1]).await.unwrap());
-    assert!(!store.forget_failed(&ids[1]).await.unwrap());
-    assert_eq!(store.flush_failed().await.unwrap(), 2);
-    assert!(store.failed(10).await.unwrap().is_empty());
+    let low = FailedSelect::Queue("low".into());
+    assert_eq!(store.retry_failed(&low).await.unwrap(), 3);
+    assert_eq!(take(&store, &["low"], 10, LONG).await.len(), 3);
+
+    assert_eq!(
+        store
+            .forget_failed(&FailedSelect::One(ids[1].clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .forget_failed(&FailedSelect::One(ids[1].clone()))
+            .await
+            .unwrap(),
+        0
+    );
+    // Only the `high` one is left; pruning before its failure keeps it, after removes it.
+    assert_eq!(store.prune_failed(now_ms() - 60_000).await.unwrap(), 0);
+    assert_eq!(store.prune_failed(now_ms() + 1_000).await.unwrap(), 1);
+    assert!(
+        listed(&store, JobQuery::new(State::Failed, 10))
+            .await
+            .is_empty()
+    );
+
+    push(&store, "doomed", "default", "{}").await;
+    let r = take_one(&store, &["default"]).await;
+    store.fail(&r.lease, "again").await.unwrap();
+    assert_eq!(store.forget_failed(&FailedSelect::All).await.unwrap(), 1);
+    assert_eq!(store.retry_failed(&FailedSelect::All).await.unwrap(), 0);
+}
+
+/// An ack that carries follow-up jobs stores them in the same step, due as they say.
+pub async fn an_acked_job_stores_its_follow_ups_in_the_same_step(store: Store) {
+    push(&store, "first", "default", "{}").await;
+    let r = take_one(&store, &["default"]).await;
+    let mut next = NewJob::now("second", "low", r#"{"step":2}"#);
+    next.meta = Some(r#"{"chain":["third"]}"#.into());
+    let next_id = next.id.clone();
+    let later = {
+        let mut job = NewJob::now("later", "default", "{}");
+        job.available_at = now_ms() + 60_000;
+        job
+    };
+    let ack = Finish::Ack {
+        lease: r.lease.clone(),
+        then: vec![next, later],
+    };
+    assert_eq!(store.complete(&[ack]).await.unwrap(), [true]);
+    let got = take_one(&store, &["default", "low"]).await;
+    assert_eq!(got.job.id, next_id);
+    assert_eq!((got.job.name.as_str(), got.job.attempts), ("second", 1));
+    assert_eq!(got.job.meta.as_deref(), Some(r#"{"chain":["third"]}"#));
+    let scheduled = listed(&store, JobQuery::new(State::Scheduled, 10)).await;
+    assert_eq!(scheduled.len(), 1, "the later follow-up waits for its time");
+}
+
+/// The runtime's meta text survives every state: reserved, retried, failed, retried again.
+pub async fn meta_is_kept_through_retries_and_the_failed_store(store: Store) {
+    let meta = r#"{"chain":[{"name":"b"}],"quote":"it's"}"#;
+    let mut job = NewJob::now("chained", "default", "{}");
+    job.meta = Some(meta.into());
+    let id = job.id.clone();
+    store.push_one(job).await.unwrap();
+    let r = take_one(&store, &["default"]).await;
+    assert_eq!(r.job.meta.as_deref(), Some(meta));
+    store.retry(&r.lease, now_ms(), "once").await.unwrap();
+    let r = take_one(&store, &["default"]).await;
+    assert_eq!(r.job.meta.as_deref(), Some(meta));
+    store.fail(&r.lease, "twice").await.unwrap();
+    let failed = store
+        .job(&id)
+        .await
+        .unwrap()
+        .expect("the failed job is shown");
+    assert_eq!(failed.meta.as_deref(), Some(meta));
+    assert_eq!(
+        store
+            .retry_failed(&FailedSelect::One(id.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    let r = take_one(&store, &["default"]).await;
+    assert_eq!(r.job.meta.as_deref(), Some(meta));
 }
 
 /// A batch reservation never takes more than asked.
@@ -506,7 +723,7 @@ pub async fn reserve_by_name_takes_only_that_name(store: Store) {
     push(&store, "other", "high", "{}").await;
     let qs = queues(&["high", "default"]);
     let got = store
-        .reserve(&ReserveRequest::new(&qs, 10, LONG).only_named("wanted"))
+        .reserve(&ReserveRequest::new(&qs, 10, LONG, WORKER).only_named("wanted"))
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
@@ -520,36 +737,44 @@ pub async fn unique_push_is_skipped_while_the_key_is_stored(store: Store) {
         job.unique_key = Some("report:2024-01".into());
         job
     };
-    assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Stored);
     assert_eq!(
-        store.push(unique("{}")).await.unwrap(),
+        store.push_one(unique("{}")).await.unwrap(),
+        PushOutcome::Stored
+    );
+    assert_eq!(
+        store.push_one(unique("{}")).await.unwrap(),
         PushOutcome::Duplicate
     );
     let r = take_one(&store, &["default"]).await;
     assert_eq!(
-        store.push(unique("{}")).await.unwrap(),
+        store.push_one(unique("{}")).await.unwrap(),
         PushOutcome::Duplicate,
         "a reserved job still holds its key"
     );
     store.ack(&r.lease).await.unwrap();
-    assert_eq!(store.push(unique("{}")).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(
+        store.push_one(unique("{}")).await.unwrap(),
+        PushOutcome::Stored
+    );
     let r = take_one(&store, &["default"]).await;
     store.fail(&r.lease, "x").await.unwrap();
     assert_eq!(
-        store.push(unique("{}")).await.unwrap(),
+        store.push_one(unique("{}")).await.unwrap(),
         PushOutcome::Stored,
         "a failed job kept its unique key"
     );
 
     // Many racing pushes store exactly one.
-    store.flush_failed().await.unwrap();
+    store.forget_failed(&FailedSelect::All).await.unwrap();
     let r = take_one(&store, &["default"]).await;
     store.ack(&r.lease).await.unwrap();
     let mut racers = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
         let job = unique("{}");
-        racers.push(tokio::spawn(async move { store.push(job).await.unwrap() }));
+        racers.push(tokio::spawn(
+            async move { store.push_one(job).await.unwrap() },
+        ));
     }
     let mut stored = 0;
     for racer in racers {
@@ -560,13 +785,80 @@ pub async fn unique_push_is_skipped_while_the_key_is_stored(store: Store) {
     assert_eq!(stored, 1, "racing unique pushes stored {stored} jobs");
 }
 
+/// A push with a unique window is skipped while an earlier push of its key is within the
+/// window, whether that job still waits, already ran, or failed; after the window it is
+/// stored again. Racing pushes store one.
+pub async fn unique_for_skips_the_key_for_its_window_whatever_became_of_the_job(store: Store) {
+    let windowed = |key: &str, window: Millis| {
+        let mut job = NewJob::now("sync-account", "default", "{}");
+        job.unique_key = Some(key.into());
+        job.unique_for = Some(window);
+        job
+    };
+    assert_eq!(
+        store.push_one(windowed("acct:1", 60_000)).await.unwrap(),
+        PushOutcome::Stored
+    );
+    let r = take_one(&store, &["default"]).await;
+    assert!(store.ack(&r.lease).await.unwrap());
+    assert_eq!(
+        store.push_one(windowed("acct:1", 60_000)).await.unwrap(),
+        PushOutcome::Duplicate,
+        "a key accepted within its window was taken again after its job ran"
+    );
+    assert_eq!(
+        store.push_one(windowed("acct:2", 60_000)).await.unwrap(),
+        PushOutcome::Stored
+    );
+
+    // A short window lapses whatever the first job is doing (here: still waiting).
+    assert_eq!(
+        store.push_one(windowed("acct:3", 1_000)).await.unwrap(),
+        PushOutcome::Stored
+    );
+    assert_eq!(
+        store.push_one(windowed("acct:3", 1_000)).await.unwrap(),
+        PushOutcome::Duplicate
+    );
+    sleep_ms(2_500).await;
+    assert_eq!(
+        store.push_one(windowed("acct:3", 1_000)).await.unwrap(),
+        PushOutcome::Stored,
+        "a window that ran out still held its key"
+    );
+
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let job = windowed("acct:race", 60_000);
+        racers.push(tokio::spawn(
+            async move { store.push_one(job).await.unwrap() },
+        ));
+    }
+    let mut stored = 0;
+    for racer in racers {
+        if racer.await.unwrap() == PushOutcome::Stored {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1, "racing windowed pushes stored {stored} jobs");
+    let batch = vec![
+        windowed("acct:batch", 60_000),
+        windowed("acct:batch", 60_000),
+    ];
+    assert_eq!(
+        store.push(batch).await.unwrap(),
+        [PushOutcome::Stored, PushOutcome::Duplicate]
+    );
+}
+
 /// A batch push stores every job (more than one SQL chunk's worth), skips unique keys
 /// already taken or repeated within the batch, keeps a scheduled job of the batch waiting,
 /// keeps dispatch order, and refuses a bad queue name without storing anything.
 pub async fn pushing_many_stores_each_job_once_in_order(store: Store) {
     let mut taken = NewJob::now("report", "default", "{}");
     taken.unique_key = Some("report:taken".into());
-    assert_eq!(store.push(taken).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(store.push_one(taken).await.unwrap(), PushOutcome::Stored);
 
     let mut batch: Vec<NewJob> = (0..1_200)
         .map(|i| NewJob::now("bulk", ["default", "low"][i % 2], &format!("{{\"n\":{i}}}")))
@@ -575,7 +867,7 @@ pub async fn pushing_many_stores_each_job_once_in_order(store: Store) {
         batch[at].unique_key = Some(key.into());
     }
     batch[40].available_at = now_ms() + 3_600_000;
-    let outcomes = store.push_many(batch).await.unwrap();
+    let outcomes = store.push(batch).await.unwrap();
     assert_eq!(outcomes.len(), 1_200);
     let duplicates: Vec<usize> = (0..outcomes.len())
         .filter(|&i| outcomes[i] == PushOutcome::Duplicate)
@@ -625,7 +917,7 @@ pub async fn pushing_many_stores_each_job_once_in_order(store: Store) {
         NewJob::now("bulk", "no spaces allowed", "{}"),
         NewJob::now("bulk", "default", "{}"),
     ];
-    let refused = store.push_many(bad).await;
+    let refused = store.push(bad).await;
     assert!(
         matches!(refused, Err(crate::DriverError::Invalid(_))),
         "a bad queue name is refused: {refused:?}"
@@ -635,43 +927,91 @@ pub async fn pushing_many_stores_each_job_once_in_order(store: Store) {
 
 /// A lock has one holder until it is freed or its time runs out.
 pub async fn lock_is_exclusive_until_unlocked_or_expired(store: Store) {
-    assert!(store.lock("report", "a", LONG).await.unwrap());
-    assert!(!store.lock("report", "b", LONG).await.unwrap());
+    assert!(store.lock_one("report", "a", LONG).await.unwrap());
+    assert!(!store.lock_one("report", "b", LONG).await.unwrap());
     assert!(
-        store.lock("report", "a", LONG).await.unwrap(),
+        store.lock_one("report", "a", LONG).await.unwrap(),
         "the holder could not renew its lock"
     );
     assert!(
-        store.lock("other", "b", LONG).await.unwrap(),
+        store.lock_one("other", "b", LONG).await.unwrap(),
         "locks of different keys collided"
     );
     store.unlock("report", "a").await.unwrap();
-    assert!(store.lock("report", "b", SHORT).await.unwrap());
-    assert!(!store.lock("report", "c", LONG).await.unwrap());
+    assert!(store.lock_one("report", "b", SHORT).await.unwrap());
+    assert!(!store.lock_one("report", "c", LONG).await.unwrap());
     sleep_ms(SHORT as u64 + 300).await;
     assert!(
-        store.lock("report", "c", LONG).await.unwrap(),
+        store.lock_one("report", "c", LONG).await.unwrap(),
         "an expired lock was still held"
     );
 }
 
 /// Only the holder's unlock frees a lock.
 pub async fn lock_is_freed_only_by_its_owner(store: Store) {
-    assert!(store.lock("sync", "a", LONG).await.unwrap());
+    assert!(store.lock_one("sync", "a", LONG).await.unwrap());
     store.unlock("sync", "b").await.unwrap();
-    assert!(!store.lock("sync", "b", LONG).await.unwrap());
+    assert!(!store.lock_one("sync", "b", LONG).await.unwrap());
     store.unlock("sync", "a").await.unwrap();
     store.unlock("sync", "a").await.unwrap();
-    assert!(store.lock("sync", "b", LONG).await.unwrap());
+    assert!(store.lock_one("sync", "b", LONG).await.unwrap());
+}
+
+/// A key of capacity N has at most N holders at once, even when many ask at the same
+/// time; a refused owner learns when the earliest hold ends.
+pub async fn a_lock_of_capacity_n_has_at_most_n_holders(store: Store) {
+    let ask = |owner: String, ttl_ms: Millis| {
+        let store = store.clone();
+        async move {
+            let request = LockRequest {
+                key: "transcode",
+                capacity: 3,
+                owner: &owner,
+                ttl_ms,
+            };
+            store.lock(&request).await.unwrap()
+        }
+    };
+    let mut racers = Vec::new();
+    for i in 0..10 {
+        racers.push(tokio::spawn(ask(format!("w{i}"), LONG)));
+    }
+    let mut taken = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Locked::Taken => taken += 1,
+            Locked::Busy { until } => assert!(
+                until > now_ms() + LONG / 2,
+                "a busy answer named a time that has passed"
+            ),
+        }
+    }
+    assert_eq!(taken, 3, "a capacity-3 key had {taken} holders");
+    for i in 0..10 {
+        store.unlock("transcode", &format!("w{i}")).await.unwrap();
+    }
+    // Short holds lapse and make room again; the busy answer says when.
+    for owner in ["a", "b", "c"] {
+        assert_eq!(ask(owner.into(), SHORT).await, Locked::Taken);
+    }
+    let asked_at = now_ms();
+    match ask("d".into(), LONG).await {
+        Locked::Busy { until } => assert!(
+            until >= asked_at && until <= asked_at + SHORT + 500,
+            "the busy answer named {} ms from now",
+            until - asked_at
+        ),
+        Locked::Taken => panic!("a fourth holder took a capacity-3 key"),
+    }
+    sleep_ms(SHORT as u64 + 300).await;
+    assert_eq!(ask("d".into(), LONG).await, Locked::Taken);
 }
 
 /// Stats count ready, scheduled, reserved and failed jobs per queue.
 pub async fn stats_count_each_state_per_queue(store: Store) {
     push(&store, "s", "default", "{}").await;
     push(&store, "s", "default", "{}").await;
-    let mut later = NewJob::now("s", "default", "{}");
-    later.available_at = now_ms() + 60_000;
-    store.push(later).await.unwrap();
+    push_later(&store, "s", "default", 60_000).await;
     push(&store, "s", "high", "{}").await;
     let r = take_one(&store, &["high"]).await;
     push(&store, "s", "high", "{}").await;
@@ -696,6 +1036,333 @@ pub async fn queues_lists_every_queue_with_jobs(store: Store) {
     let mut got = store.queues().await.unwrap();
     got.sort();
     assert_eq!(got, ["emails", "low"]);
+}
+
+/// Paging through a state with a small limit gives every job in that state exactly once,
+/// for each of the five states.
+pub async fn listing_gives_each_job_of_a_state_once_page_by_page(store: Store) {
+    let mut pending = Vec::new();
+    for i in 0..7 {
+        let queue = ["default", "low"][i % 2];
+        pending.push(push(&store, "listed", queue, &format!("{{\"i\":{i}}}")).await);
+    }
+    let scheduled = [
+        push_later(&store, "listed", "default", 60_000).await,
+        push_later(&store, "listed", "low", 60_000).await,
+    ];
+    let running: Vec<JobId> = take(&store, &["default", "low"], 3, LONG)
+        .await
+        .into_iter()
+        .map(|r| r.job.id)
+        .collect();
+    pending.retain(|id| !running.contains(id));
+    let doomed = take_one(&store, &["default", "low"]).await;
+    store.fail(&doomed.lease, "broken").await.unwrap();
+    pending.retain(|id| id != &doomed.job.id);
+    let cancelled = pending.pop().unwrap();
+    assert_eq!(
+        store.cancel(&cancelled).await.unwrap(),
+        CancelOutcome::Removed
+    );
+
+    let expect = [
+        (State::Pending, pending.clone()),
+        (State::Scheduled, scheduled.to_vec()),
+        (State::Running, running.clone()),
+        (State::Failed, vec![doomed.job.id.clone()]),
+        (State::Cancelled, vec![cancelled.clone()]),
+    ];
+    for (state, ids) in expect {
+        let got = listed(&store, JobQuery::new(state, 2)).await;
+        assert_eq!(
+            got.len(),
+            ids.len(),
+            "{state:?}: a job listed twice or missed"
+        );
+        assert_eq!(set(&got), set(&ids), "{state:?} lists other jobs");
+    }
+    // Pages stay stable while other states change: finishing a running job does not
+    // disturb a walk through the pending ones.
+    let first = store.jobs(&JobQuery::new(State::Pending, 1)).await.unwrap();
+    let r = take_one(&store, &["default", "low"]).await;
+    store.ack(&r.lease).await.unwrap();
+    let rest = listed(
+        &store,
+        JobQuery::new(State::Pending, 1).after(&first.next.expect("more than one pending")),
+    )
+    .await;
+    let mut walked: Vec<JobId> = first.jobs.iter().map(|j| j.id.clone()).collect();
+    walked.extend(rest);
+    let left: HashSet<JobId> = set(&pending)
+        .into_iter()
+        .filter(|id| id != &r.job.id)
+        .collect();
+    let walked: HashSet<JobId> = set(&walked)
+        .into_iter()
+        .filter(|id| id != &r.job.id)
+        .collect();
+    assert_eq!(walked, left, "a walk missed a job that stayed pending");
+}
+
+/// A listing can be narrowed to one queue, one job name, or both.
+pub async fn listing_filters_by_queue_and_name(store: Store) {
+    let a_high = push(&store, "alpha", "high", "{}").await;
+    let b_high = push(&store, "beta", "high", "{}").await;
+    let a_low = push(&store, "alpha", "low", "{}").await;
+    let query = |queue: Option<&str>, name: Option<&str>| {
+        let mut q = JobQuery::new(State::Pending, 10);
+        q.queue = queue.map(str::to_string);
+        q.name = name.map(str::to_string);
+        q
+    };
+    let high = listed(&store, query(Some("high"), None)).await;
+    assert_eq!(set(&high), set(&[a_high.clone(), b_high]));
+    let alpha = listed(&store, query(None, Some("alpha"))).await;
+    assert_eq!(set(&alpha), set(&[a_high.clone(), a_low]));
+    let both = listed(&store, query(Some("high"), Some("alpha"))).await;
+    assert_eq!(both, [a_high]);
+    assert!(
+        listed(&store, query(Some("nowhere"), None))
+            .await
+            .is_empty()
+    );
+}
+
+/// A cursor that is not one the store gave is refused with an error, not misread.
+pub async fn a_cursor_the_store_did_not_give_is_refused(store: Store) {
+    for _ in 0..3 {
+        push(&store, "paged", "default", "{}").await;
+    }
+    for state in [State::Pending, State::Failed] {
+        let bad = JobQuery::new(state, 1).after("not a cursor; DROP TABLE jobs");
+        assert!(
+            matches!(store.jobs(&bad).await, Err(crate::DriverError::Invalid(_))),
+            "{state:?}: a tampered cursor was accepted"
+        );
+    }
+}
+
+/// A job's details tell its payload, attempts, due time, lease, worker and last error.
+pub async fn a_job_shows_its_payload_attempts_due_time_lease_worker_and_error(store: Store) {
+    let id = push(&store, "shown", "default", r#"{"to":"<a@b.c>"}"#).await;
+    let waiting = store
+        .job(&id)
+        .await
+        .unwrap()
+        .expect("a pending job is shown");
+    assert_eq!(waiting.state, State::Pending);
+    assert_eq!(waiting.payload, r#"{"to":"<a@b.c>"}"#);
+    assert!(waiting.due_at.is_some_and(|d| d <= now_ms()));
+    assert_eq!((waiting.worker.as_deref(), waiting.attempts), (None, 0));
+
+    let r = take_one(&store, &["default"]).await;
+    let running = store.job(&id).await.unwrap().unwrap();
+    assert_eq!(running.state, State::Running);
+    assert_eq!(running.worker.as_deref(), Some(WORKER));
+    assert_eq!(running.attempts, 1);
+    assert!(
+        running
+            .lease_until
+            .is_some_and(|until| until > now_ms() + LONG / 2)
+    );
+
+    let retry_at = now_ms() + 60_000;
+    store
+        .retry(&r.lease, retry_at, "smtp said no")
+        .await
+        .unwrap();
+    let retrying = store.job(&id).await.unwrap().unwrap();
+    assert_eq!(retrying.state, State::Scheduled);
+    assert_eq!(retrying.last_error.as_deref(), Some("smtp said no"));
+    assert_eq!(retrying.due_at, Some(retry_at));
+    assert_eq!(retrying.lease_until, None);
+
+    assert!(store.job(&JobId::generate()).await.unwrap().is_none());
+}
+
+/// Cancelling a pending or scheduled job removes it from its queue at once and keeps it in
+/// the failed store as cancelled, from where it can be retried.
+pub async fn cancelling_a_waiting_job_keeps_it_as_cancelled(store: Store) {
+    let pending = push(&store, "victim", "default", r#"{"n":1}"#).await;
+    let scheduled = push_later(&store, "victim", "default", 60_000).await;
+    for id in [&pending, &scheduled] {
+        assert_eq!(store.cancel(id).await.unwrap(), CancelOutcome::Removed);
+        assert_eq!(store.cancel(id).await.unwrap(), CancelOutcome::NotFound);
+        let shown = store
+            .job(id)
+            .await
+            .unwrap()
+            .expect("the cancelled job is kept");
+        assert_eq!(shown.state, State::Cancelled);
+    }
+    assert!(take(&store, &["default"], 10, LONG).await.is_empty());
+    assert_eq!(
+        store.cancel(&JobId::generate()).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert!(
+        listed(&store, JobQuery::new(State::Failed, 10))
+            .await
+            .is_empty(),
+        "a cancelled job shows as failed"
+    );
+    assert_eq!(
+        store
+            .retry_failed(&FailedSelect::One(pending.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    let back = take_one(&store, &["default"]).await;
+    assert_eq!((back.job.id, back.job.cancelled), (pending, false));
+}
+
+/// Cancelling a running job leaves it with its worker, which sees the cancel at its next
+/// renewal and fails it as cancelled; if that worker died, the next one to reserve it is
+/// told it was cancelled.
+pub async fn cancelling_a_running_job_is_seen_at_its_next_renewal(store: Store) {
+    let id = push(&store, "long-report", "default", "{}").await;
+    let r = take_one(&store, &["default"]).await;
+    assert_eq!(store.cancel(&id).await.unwrap(), CancelOutcome::Requested);
+    let shown = store.job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (shown.state, shown.cancel_requested),
+        (State::Running, true)
+    );
+    assert_eq!(
+        store.extend_one(&r.lease, LONG).await.unwrap(),
+        LeaseState::Cancelled
+    );
+    let cancel = Finish::Fail {
+        lease: r.lease.clone(),
+        error: "cancelled while running".into(),
+        cancelled: true,
+    };
+    assert!(store.complete_one(cancel).await.unwrap());
+    assert_eq!(
+        store.job(&id).await.unwrap().unwrap().state,
+        State::Cancelled
+    );
+
+    // A worker that dies after the cancel: the job comes back marked, to be failed unrun.
+    let id = push(&store, "long-report", "default", "{}").await;
+    take(&store, &["default"], 1, SHORT).await;
+    assert_eq!(store.cancel(&id).await.unwrap(), CancelOutcome::Requested);
+    sleep_ms(SHORT as u64 + 300).await;
+    let again = take_one(&store, &["default"]).await;
+    assert_eq!((again.job.id, again.job.cancelled), (id, true));
+}
+
+/// Cancels racing claims: a job is either cancelled before any worker took it, and then
+/// never handed out, or taken first, and then only asked to stop.
+pub async fn a_cancel_racing_claims_never_lets_a_cancelled_job_run(store: Store) {
+    const JOBS: usize = 60;
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", "default", &format!("{{\"i\":{i}}}")))
+        .collect();
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+    store.push(jobs).await.unwrap();
+    let canceller = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut removed = HashSet::new();
+            for id in &ids {
+                if store.cancel(id).await.unwrap() == CancelOutcome::Removed {
+                    removed.insert(id.clone());
+                }
+                tokio::task::yield_now().await;
+            }
+            removed
+        })
+    };
+    let mut taken = HashSet::new();
+    loop {
+        let done = canceller.is_finished();
+        let got = take(&store, &["default"], 2, LONG).await;
+        if got.is_empty() && done {
+            break;
+        }
+        taken.extend(got.into_iter().map(|r| r.job.id));
+        tokio::task::yield_now().await;
+    }
+    let removed = canceller.await.unwrap();
+    assert!(
+        taken.is_disjoint(&removed),
+        "a job was both cancelled and handed to a worker"
+    );
+    assert_eq!(
+        taken.len() + removed.len(),
+        JOBS,
+        "a job was neither cancelled nor taken"
+    );
+}
+
+/// Entries of a kind are set, replaced, removed and listed by key; an entry with a time to
+/// live is gone once it ran out; kinds never mix.
+pub async fn entries_expire_and_kinds_are_kept_apart(store: Store) {
+    store
+        .put_entry("workers", "w1", r#"{"pid":1}"#, Some(1_000))
+        .await
+        .unwrap();
+    store
+        .put_entry("workers", "w2", r#"{"pid":2}"#, None)
+        .await
+        .unwrap();
+    store.put_entry("paused", "low", "", None).await.unwrap();
+    store
+        .put_entry("workers", "w2", r#"{"pid":22}"#, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.entries("workers").await.unwrap(),
+        [
+            ("w1".to_string(), r#"{"pid":1}"#.to_string()),
+            ("w2".to_string(), r#"{"pid":22}"#.to_string())
+        ]
+    );
+    assert_eq!(
+        store.entries("paused").await.unwrap(),
+        [("low".to_string(), String::new())]
+    );
+    sleep_ms(2_500).await;
+    assert_eq!(
+        store.entries("workers").await.unwrap(),
+        [("w2".to_string(), r#"{"pid":22}"#.to_string())],
+        "an entry outlived its time to live"
+    );
+    store.remove_entry("paused", "low").await.unwrap();
+    store.remove_entry("paused", "never-there").await.unwrap();
+    assert!(store.entries("paused").await.unwrap().is_empty());
+    assert!(store.entries("nothing").await.unwrap().is_empty());
+}
+
+/// Throughput counts add up per queue and minute, and are read back from a given minute on.
+pub async fn throughput_adds_up_per_queue_and_minute(store: Store) {
+    let minute = now_ms() / 60_000 * 60_000;
+    let count = |queue: &str, minute: Millis, done: u64, failed: u64| MinuteCount {
+        queue: queue.to_string(),
+        minute,
+        done,
+        failed,
+    };
+    store
+        .add_throughput(&[
+            count("default", minute - 120_000, 5, 0),
+            count("default", minute, 10, 1),
+            count("high", minute, 3, 0),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_throughput(&[count("default", minute, 7, 2)])
+        .await
+        .unwrap();
+    store.add_throughput(&[]).await.unwrap();
+    assert_eq!(
+        store.throughput(minute - 60_000).await.unwrap(),
+        [count("default", minute, 17, 3), count("high", minute, 3, 0)]
+    );
+    assert_eq!(store.throughput(minute - 180_000).await.unwrap().len(), 3);
 }
 
 /// `wait` never sleeps much past its timeout, and wakes early where the store can signal.
@@ -755,7 +1422,7 @@ pub async fn concurrent_reservers_never_share_a_job(store: Store) {
             let mut mine = Vec::new();
             loop {
                 let got = store
-                    .reserve(&ReserveRequest::new(&qs, 3, LONG))
+                    .reserve(&ReserveRequest::new(&qs, 3, LONG, WORKER))
                     .await
                     .unwrap();
                 if got.is_empty() {
@@ -782,12 +1449,12 @@ pub async fn concurrent_reservers_never_share_a_job(store: Store) {
 pub async fn a_refused_batch_stores_nothing(store: Store) {
     let first = NewJob::now("bulk", "default", "{}");
     let reused = first.id.clone();
-    assert_eq!(store.push(first).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(store.push_one(first).await.unwrap(), PushOutcome::Stored);
     let mut batch: Vec<NewJob> = (0..1_500)
         .map(|_| NewJob::now("bulk", "default", "{}"))
         .collect();
     batch[1_200].id = reused.clone();
-    let refused = store.push_many(batch).await;
+    let refused = store.push(batch).await;
     assert!(refused.is_err(), "a reused id is refused");
     let left: Vec<JobId> = take(&store, &["default"], 2_000, LONG)
         .await

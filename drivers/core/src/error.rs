@@ -32,6 +32,16 @@ pub enum DriverError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The store refused in a way that waiting cannot mend: tables of another dialect or
+    /// version, a missing column, a value out of range, a permission denied. A worker that
+    /// meets it stops instead of retrying.
+    #[error("the job store {store} cannot be used as it is: {reason}")]
+    Broken {
+        /// The store, with any password redacted.
+        store: String,
+        /// What is wrong and how to mend it, as one clause.
+        reason: String,
+    },
     /// Any other failure reported by the store.
     #[error("the job store failed: {0}")]
     Store(String),
@@ -56,5 +66,20 @@ impl DriverError {
     /// ```
     pub fn is_unreachable(&self) -> bool {
         matches!(self, DriverError::Unreachable { .. })
+    }
+
+    /// True when waiting cannot mend the error (a missing or wrong schema, a broken
+    /// store), so a worker should stop and say so rather than try again.
+    ///
+    /// ```
+    /// let e = rakit_job_core::DriverError::MissingSchema { store: "sqlite jobs.db".into() };
+    /// assert!(e.is_permanent());
+    /// assert!(!rakit_job_core::DriverError::store("timeout").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            DriverError::MissingSchema { .. } | DriverError::Broken { .. }
+        )
     }
 }

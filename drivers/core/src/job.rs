@@ -1,4 +1,4 @@
-//! The records a driver stores and hands back.
+//! The records a store keeps and hands back.
 
 use crate::{DriverError, Millis, now_ms};
 use std::fmt;
@@ -21,10 +21,14 @@ impl JobId {
     }
 
     /// Reads an id typed by a user or read from a store.
-    pub fn parse(s: &str) -> Result<Self, crate::DriverError> {
+    ///
+    /// ```
+    /// assert!(rakit_job_core::JobId::parse("not-an-id").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, DriverError> {
         match uuid::Uuid::try_parse(s.trim()) {
             Ok(u) => Ok(JobId(u.hyphenated().to_string())),
-            Err(_) => Err(crate::DriverError::Invalid(format!(
+            Err(_) => Err(DriverError::Invalid(format!(
                 "{:?} is not a job id; job ids look like 0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e",
                 s.chars().take(60).collect::<String>()
             ))),
@@ -66,8 +70,16 @@ pub struct NewJob {
     pub created_at: Millis,
     /// Jobs sharing this key never run at the same time.
     pub overlap_key: Option<String>,
-    /// While a job with this key is stored, another push with it is skipped.
+    /// With `unique_for` unset: while a job with this key is stored, another push with it
+    /// is skipped. With `unique_for` set: see there.
     pub unique_key: Option<String>,
+    /// A window in milliseconds: a push whose `unique_key` was accepted less than this long
+    /// ago is skipped, whatever became of the job accepted then. The key is held by the
+    /// window alone, not by the stored job.
+    pub unique_for: Option<Millis>,
+    /// Text the runtime keeps with the job (its chain, for one) and the store carries
+    /// through every state, failed included, without reading it.
+    pub meta: Option<String>,
 }
 
 impl NewJob {
@@ -83,10 +95,13 @@ impl NewJob {
             created_at: now,
             overlap_key: None,
             unique_key: None,
+            unique_for: None,
+            meta: None,
         }
     }
 
-    /// Refuses what no store may keep: a bad queue name or an oversized payload.
+    /// Refuses what no store may keep: a bad queue name, an oversized payload, or a
+    /// unique window without a key.
     ///
     /// ```
     /// use rakit_job_core::NewJob;
@@ -103,11 +118,17 @@ impl NewJob {
                 crate::MAX_PAYLOAD_BYTES
             )));
         }
+        if self.unique_for.is_some() && self.unique_key.is_none() {
+            return Err(DriverError::Invalid(format!(
+                "job {} has a unique window but no unique key; give it a key or drop the window",
+                self.name
+            )));
+        }
         Ok(())
     }
 }
 
-/// A job as read back from the store.
+/// A job as read back from the store when it is reserved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredJob {
     /// Its id.
@@ -128,22 +149,27 @@ pub struct StoredJob {
     pub unique_key: Option<String>,
     /// The error of the previous attempt, if it failed.
     pub last_error: Option<String>,
+    /// The runtime's text, as pushed.
+    pub meta: Option<String>,
+    /// A cancel was asked while an earlier holder ran it: the worker must fail it as
+    /// cancelled without running it.
+    pub cancelled: bool,
 }
 
-/// The proof that a worker holds a job: only the current holder's ack, retry, release
-/// or fail takes effect, so a worker whose lease expired cannot undo another's work.
+/// The proof that a worker holds a job: only the current holder's writes take effect,
+/// so a worker whose lease expired cannot undo another's work.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Lease {
     /// The job held.
     pub id: JobId,
-    /// Its queue (drivers keyed by queue need it).
+    /// Its queue (stores keyed by queue need it).
     pub queue: String,
     /// Random per reservation; a later reservation of the same job gets another.
     pub token: u64,
 }
 
 impl Lease {
-    /// A lease on `id` with a fresh random token (drivers call this when reserving).
+    /// A lease on `id` with a fresh random token (stores call this when reserving).
     ///
     /// ```
     /// let id = rakit_job_core::JobId::generate();
@@ -153,18 +179,32 @@ impl Lease {
     /// assert!(a.token <= i64::MAX as u64);
     /// ```
     pub fn new(id: JobId, queue: &str) -> Self {
-        let (_, low) = uuid::Uuid::new_v4().as_u64_pair();
         Lease {
             id,
             queue: queue.to_string(),
-            token: low >> 1,
+            token: fresh_token(),
         }
     }
 
-    /// The token as text, used as the owner of no-overlap locks.
+    /// The lease as a lock owner: locks taken for this run are held by it.
+    ///
+    /// ```
+    /// let lease = rakit_job_core::Lease::new(rakit_job_core::JobId::generate(), "default");
+    /// assert!(lease.owner().starts_with(lease.id.as_str()));
+    /// ```
     pub fn owner(&self) -> String {
         format!("{}#{}", self.id, self.token)
     }
+}
+
+/// A random lease token that fits a signed 64-bit column.
+///
+/// ```
+/// assert!(rakit_job_core::fresh_token() <= i64::MAX as u64);
+/// ```
+pub fn fresh_token() -> u64 {
+    let (_, low) = uuid::Uuid::new_v4().as_u64_pair();
+    low >> 1
 }
 
 /// A reserved job and the lease that proves it.
@@ -172,73 +212,6 @@ impl Lease {
 pub struct Reserved {
     /// The job.
     pub job: StoredJob,
-    /// The lease to pass back to ack, retry, release or fail.
+    /// The lease to pass back when the job finishes.
     pub lease: Lease,
-}
-
-/// One retry to write back: the held job waits until `available_at`, keeping its attempts,
-/// with `error` as its last error. [`Driver::retry_many`](crate::Driver::retry_many) takes a batch.
-///
-/// ```
-/// use rakit_job_core::{Driver, MemoryDriver, NewJob, ReserveRequest, Retry, now_ms};
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let driver = MemoryDriver::new();
-/// driver.push(NewJob::now("send-email", "default", "{}")).await?;
-/// let queues = vec!["default".to_string()];
-/// let taken = driver.reserve(&ReserveRequest::new(&queues, 1, 30_000)).await?;
-/// let retry = Retry {
-///     lease: taken[0].lease.clone(),
-///     available_at: now_ms() + 10_000,
-///     error: "the mail server timed out".into(),
-/// };
-/// assert_eq!(driver.retry_many(&[retry]).await?, [true]);
-/// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Retry {
-    /// The lease on the job whose attempt failed.
-    pub lease: Lease,
-    /// When the job may run again.
-    pub available_at: Millis,
-    /// The failed attempt's error, kept as the job's last error.
-    pub error: String,
-}
-
-/// A job in the failed-jobs store.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FailedJob {
-    /// The job's id (kept from when it was dispatched).
-    pub id: JobId,
-    /// The job's slug.
-    pub name: String,
-    /// Its queue.
-    pub queue: String,
-    /// The payload as JSON text.
-    pub payload: String,
-    /// The error text of the last attempt.
-    pub error: String,
-    /// How many times it ran.
-    pub attempts: u32,
-    /// Its no-overlap key, kept so a retried job still never overlaps.
-    pub overlap_key: Option<String>,
-    /// When it was dispatched.
-    pub created_at: Millis,
-    /// When it failed for good.
-    pub failed_at: Millis,
-}
-
-/// How many jobs a queue holds in each state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct QueueStats {
-    /// The queue.
-    pub queue: String,
-    /// Due and waiting for a worker.
-    pub ready: u64,
-    /// Waiting for their time (scheduled or retrying).
-    pub scheduled: u64,
-    /// Held by a worker right now.
-    pub reserved: u64,
-    /// In the failed-jobs store.
-    pub failed: u64,
 }
