@@ -95,6 +95,7 @@ fn job_spec(target: &Target, job: &Job) -> TokenStream {
                 retries: #retries,
                 timeout: #timeout,
                 backoff: #backoff,
+                ..::rakit_job::JobOptions::DEFAULT
             };
         }
     }

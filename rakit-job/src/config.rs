@@ -6,18 +6,22 @@ use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 
-/// The settings of a connection and its workers (DESIGN §6).
+/// The settings of a connection and its workers: `config/job.toml`, each key overridable
+/// by a `RAKIT_JOB_<KEY>` variable (docs/configuration.md lists them all).
 ///
 /// ```
-/// let config = rakit_job::Config::from_toml("driver = \"database\"\nmax_retries = 5").unwrap();
+/// let config = rakit_job::Config::from_toml("max_retries = 5").unwrap();
 /// assert_eq!(config.max_retries, 5);
 /// assert_eq!(config.store_url(), "sqlite://storage/jobs.db");
+/// let pg = rakit_job::Config::from_toml("url = \"postgres://app@db/app\"").unwrap();
+/// assert_eq!(pg.store_kind(), rakit_job::StoreKind::Sql);
 /// assert!(rakit_job::Config::from_toml("max_retires = 5").is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `database`, `redis`, `memcached`, `file`, or `memory` (tests only).
+    /// `sqlite`, `postgres`, `mysql` (or `database`: any of the three, by the url), `redis`,
+    /// `memcached`, `file`, or `memory` (tests only); empty means "follow the url's scheme".
     pub driver: String,
     /// Where the store is; empty means the driver's default (see [`Config::store_url`]).
     pub url: String,
@@ -25,7 +29,9 @@ pub struct Config {
     pub table: String,
     /// The failed-jobs table (database driver).
     pub failed_table: String,
-    /// Jobs a worker process runs before it exits, so a supervisor restarts it fresh; 0 means no limit.
+    /// Jobs a `job:runall` worker process runs before it exits, so its supervisor restarts
+    /// it fresh; 0 means no limit. Workers built in code run until stopped unless they set
+    /// [`Worker::max_jobs`](crate::Worker::max_jobs).
     pub max_job: u64,
     /// Retries after a job's first run, unless the job or the worker says otherwise.
     pub max_retries: u32,
@@ -37,12 +43,30 @@ pub struct Config {
     pub key: String,
     /// How long a reserved job's lease lasts, in milliseconds; renewed every third of it.
     pub lease_ms: u64,
+    /// SQLite's `synchronous` setting: `normal` (a committed dispatch survives a crash of
+    /// the process, not a power cut) or `full` (survives both; an fsync per commit).
+    pub sqlite_synchronous: String,
+}
+
+/// The kind of store a [`Config`] names, from its `driver` or its url.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite, PostgreSQL or MySQL/MariaDB: the dialect follows the url.
+    Sql,
+    /// Redis (one server or a Cluster).
+    Redis,
+    /// memcached.
+    Memcached,
+    /// A folder.
+    File,
+    /// Process memory, for tests.
+    Memory,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            driver: "database".into(),
+            driver: String::new(),
             url: String::new(),
             table: "rakit_jobs".into(),
             failed_table: "rakit_failed_jobs".into(),
@@ -52,6 +76,7 @@ impl Default for Config {
             logging: true,
             key: "rakit.job".into(),
             lease_ms: 30_000,
+            sqlite_synchronous: "normal".into(),
         }
     }
 }
@@ -68,6 +93,7 @@ const KEYS: &[&str] = &[
     "logging",
     "key",
     "lease_ms",
+    "sqlite_synchronous",
 ];
 
 impl Config {
@@ -128,6 +154,7 @@ impl Config {
                 "table" => self.table = value,
                 "failed_table" => self.failed_table = value,
                 "key" => self.key = value,
+                "sqlite_synchronous" => self.sqlite_synchronous = value,
                 "max_job" => self.max_job = value.parse().map_err(|_| bad("a whole number"))?,
                 "max_retries" => {
                     self.max_retries = value.parse().map_err(|_| bad("a whole number"))?
@@ -152,29 +179,59 @@ impl Config {
         Ok(())
     }
 
+    /// The kind of store: the `driver` named, or the one the url's scheme implies.
+    pub fn store_kind(&self) -> StoreKind {
+        match self.driver.as_str() {
+            "redis" => StoreKind::Redis,
+            "memcached" => StoreKind::Memcached,
+            "file" => StoreKind::File,
+            "memory" => StoreKind::Memory,
+            "" => kind_of_url(&self.url),
+            _ => StoreKind::Sql,
+        }
+    }
+
     /// The store's url: `url`, or the driver's default store when it is empty.
     pub fn store_url(&self) -> String {
         if !self.url.is_empty() {
             return self.url.clone();
         }
-        match self.driver.as_str() {
-            "file" => "storage/jobs",
-            "redis" => "redis://127.0.0.1:6379",
-            "memcached" => "memcache://127.0.0.1:11211",
-            "memory" => "memory",
-            _ => "sqlite://storage/jobs.db",
+        match self.store_kind() {
+            StoreKind::File => "storage/jobs",
+            StoreKind::Redis => "redis://127.0.0.1:6379",
+            StoreKind::Memcached => "memcache://127.0.0.1:11211",
+            StoreKind::Memory => "memory",
+            StoreKind::Sql => "sqlite://storage/jobs.db",
         }
         .to_string()
     }
 
     /// Checks every value; the error names the key and how to fix it.
     pub fn validate(&self) -> Result<(), Error> {
-        let drivers = ["database", "redis", "memcached", "file", "memory"];
-        if !drivers.contains(&self.driver.as_str()) {
+        const DRIVERS: &str = "sqlite, postgres, mysql, redis, memcached or file";
+        let sql = ["database", "sqlite", "postgres", "postgresql", "mysql", "mariadb"];
+        let others = ["", "redis", "memcached", "file", "memory"];
+        if !sql.contains(&self.driver.as_str()) && !others.contains(&self.driver.as_str()) {
             return Err(Error::Config(format!(
-                "the driver {:?} is unknown; use one of database, redis, memcached or file",
+                "the driver {:?} is unknown; use one of {DRIVERS}, or leave `driver` out to follow the url",
                 self.driver
             )));
+        }
+        if let Some(dialect) = sql_dialect(&self.driver) {
+            if self.url.is_empty() && dialect != "sqlite" {
+                return Err(Error::Config(format!(
+                    "`driver = \"{}\"` needs a `url`, e.g. {dialect}://app:secret@127.0.0.1/app",
+                    self.driver
+                )));
+            }
+            let scheme = sql_dialect(url_scheme(&self.store_url()));
+            if !self.url.is_empty() && scheme != Some(dialect) {
+                return Err(Error::Config(format!(
+                    "`driver = \"{}\"` does not match the url {}; give a {dialect} url or leave `driver` out",
+                    self.driver,
+                    self.redacted_url()
+                )));
+            }
         }
         validate_identifier(&self.table, false)
             .map_err(|e| Error::Config(format!("`table`: {e}")))?;
@@ -197,6 +254,12 @@ impl Config {
                 "`sleep_ms` must be at least 1; an idle worker would spin".into(),
             ));
         }
+        if !["normal", "full"].contains(&self.sqlite_synchronous.as_str()) {
+            return Err(Error::Config(format!(
+                "`sqlite_synchronous` is {:?}; use \"normal\" or \"full\"",
+                self.sqlite_synchronous
+            )));
+        }
         Ok(())
     }
 
@@ -211,6 +274,34 @@ impl Config {
     }
 }
 
+/// The scheme of a url (`postgres` in `postgres://…`, `sqlite` in `sqlite:jobs.db`).
+fn url_scheme(url: &str) -> &str {
+    url.split_once(':').map_or("", |(scheme, _)| scheme)
+}
+
+/// The SQL dialect a driver name or url scheme means, if it means one.
+fn sql_dialect(name: &str) -> Option<&'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "sqlite" => Some("sqlite"),
+        "postgres" | "postgresql" => Some("postgres"),
+        "mysql" | "mariadb" => Some("mysql"),
+        _ => None,
+    }
+}
+
+/// The kind of store a url's scheme implies; a bare path is a folder.
+fn kind_of_url(url: &str) -> StoreKind {
+    match url_scheme(url).to_ascii_lowercase().as_str() {
+        "" if url.is_empty() => StoreKind::Sql,
+        "redis" | "rediss" | "redis+cluster" => StoreKind::Redis,
+        "memcache" | "memcached" => StoreKind::Memcached,
+        "memory" => StoreKind::Memory,
+        "file" => StoreKind::File,
+        scheme if sql_dialect(scheme).is_some() => StoreKind::Sql,
+        _ => StoreKind::File,
+    }
+}
+
 fn unknown_key(message: &str) -> Option<String> {
     let start = message.find("unknown field `")? + "unknown field `".len();
     let end = message[start..].find('`')?;
@@ -219,37 +310,25 @@ fn unknown_key(message: &str) -> Option<String> {
 
 /// The list of keys, led by the closest one to `typo`.
 fn suggest(typo: &str) -> String {
-    let closest = KEYS
-        .iter()
-        .min_by_key(|k| distance(k, typo))
-        .copied()
-        .unwrap_or("driver");
     let list = KEYS
         .iter()
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    if distance(closest, typo) <= 2 {
-        format!("{list} (did you mean `{closest}`?)")
-    } else {
-        list
+    match closest(typo, KEYS) {
+        Some(key) => format!("{list} (did you mean `{key}`?)"),
+        None => list,
     }
 }
 
-/// Levenshtein distance, for did-you-mean hints.
-pub(crate) fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+/// The candidate closest to `typo`, when it is close enough to be what was meant.
+pub(crate) fn closest<'a>(typo: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(c, typo), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -292,6 +371,11 @@ mod tests {
         assert!(Config::from_toml("table = \"jobs; drop table x\"").is_err());
         assert!(Config::from_toml("lease_ms = 500").is_err());
         assert!(Config::from_toml("driver = \"rabbit\"").is_err());
+        assert!(Config::from_toml("driver = \"postgres\"").is_err());
+        assert!(
+            Config::from_toml("driver = \"postgres\"\nurl = \"mysql://root@db/app\"").is_err()
+        );
+        assert!(Config::from_toml("sqlite_synchronous = \"off\"").is_err());
         assert!(Config::from_toml("max_job = \"many\"").is_err());
         let err = Config::default()
             .apply_env(env(&[("RAKIT_JOB_LOGGING", "maybe")]))
@@ -309,6 +393,18 @@ mod tests {
             Config::from_toml("driver = \"redis\"").unwrap().store_url(),
             "redis://127.0.0.1:6379"
         );
+    }
+
+    #[test]
+    fn the_store_follows_the_driver_or_the_url() {
+        let kind = |toml: &str| Config::from_toml(toml).unwrap().store_kind();
+        assert_eq!(kind(""), StoreKind::Sql);
+        assert_eq!(kind("driver = \"postgres\"\nurl = \"postgres://db/app\""), StoreKind::Sql);
+        assert_eq!(kind("driver = \"database\""), StoreKind::Sql);
+        assert_eq!(kind("url = \"redis://127.0.0.1/\""), StoreKind::Redis);
+        assert_eq!(kind("url = \"memcache://127.0.0.1:11211\""), StoreKind::Memcached);
+        assert_eq!(kind("url = \"storage/jobs\""), StoreKind::File);
+        assert_eq!(kind("url = \"mariadb://root@db/app\""), StoreKind::Sql);
     }
 
     #[test]

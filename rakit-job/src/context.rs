@@ -1,7 +1,5 @@
 //! What a running job knows about itself: [`JobContext`].
 
-use crate::dispatch::PendingDispatch;
-use crate::job::JobSpec;
 use crate::queue::Queue;
 use rakit_job_core::{JobId, Millis};
 use std::sync::Arc;
@@ -32,7 +30,8 @@ pub struct JobContext {
     pub(crate) attempt: u32,
     pub(crate) dispatched_at: Millis,
     pub(crate) cancel: CancelSignal,
-    pub(crate) queue: Queue,
+    /// Where the job's own dispatches go.
+    pub(crate) connection: Queue,
 }
 
 impl JobContext {
@@ -61,19 +60,37 @@ impl JobContext {
         UNIX_EPOCH + Duration::from_millis(self.dispatched_at.max(0) as u64)
     }
 
-    /// True once the worker wants the job to stop (timeout, lost lease or shutdown).
+    /// True once the worker wants the job to stop: its timeout passed, it was cancelled,
+    /// its lease was lost, or the worker is shutting down. The job is stopped for good at
+    /// its next `.await` after a short grace; a job that checks this can stop cleanly first.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
-    /// Completes when the worker wants the job to stop; select on it in long loops.
+    /// Completes when the worker wants the job to stop (see [`is_cancelled`](Self::is_cancelled));
+    /// select on it in long loops.
+    ///
+    /// ```
+    /// use rakit_job::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// #[job(timeout = "1h")]
+    /// pub struct Export { pub rows: u64 }
+    ///
+    /// impl Jobable for Export {
+    ///     async fn run(&self, ctx: &JobContext) -> JobResult {
+    ///         for _row in 0..self.rows {
+    ///             tokio::select! {
+    ///                 _ = ctx.cancelled() => return Err("stopped before the export was complete".into()),
+    ///                 _ = tokio::time::sleep(Duration::from_millis(1)) => {} // one row's work
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
-    }
-
-    /// Starts a follow-up dispatch on the same connection this job came from.
-    pub fn dispatch<J: JobSpec>(&self, job: J) -> PendingDispatch<J> {
-        J::dispatch(job).via(&self.queue)
     }
 }
 

@@ -1,20 +1,24 @@
-//! Dispatch: the builder that stores a job when awaited.
+//! Dispatch: the builder that stores one job, or many, when awaited, and the one path
+//! every dispatch ends on (checks, the `dispatch` span, log lines, metrics, wake-up).
 
 use crate::error::Error;
-use crate::job::{JobSpec, KeyRule};
+use crate::observe;
+use crate::options::{JobOptions, KeyRule};
 use crate::queue::{Queue, default_queue};
-use crate::registry;
-pub use crate::when::When;
-use rakit_job_core::{JobId, MAX_PAYLOAD_BYTES, NewJob, PushOutcome, now_ms, slug, validate_queue};
+use crate::when::When;
+use rakit_job_core::{
+    DriverError, JobId, MAX_PAYLOAD_BYTES, NewJob, PushOutcome, now_ms, validate_queue,
+};
 use serde_json::Value;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::time::Duration;
 use tracing::Instrument;
 
 /// Something that can be dispatched: a `#[job]` value, or a name with a JSON payload.
 pub trait DispatchSource: Send + 'static {
-    /// The job's name, default queue, payload and key rules, or why it cannot be stored.
+    /// The job's name, default queue, payload and options, or why it cannot be stored.
     fn into_parts(self) -> Result<JobParts, Error>;
 }
 
@@ -27,80 +31,116 @@ pub struct JobParts {
     pub queue: String,
     /// The payload.
     pub payload: Value,
-    /// Its no-overlap rule.
-    pub no_overlap: KeyRule,
-    /// Its unique rule.
-    pub unique: KeyRule,
+    /// Its options (keys, limits).
+    pub options: JobOptions,
 }
 
-impl<J: JobSpec> DispatchSource for J {
-    fn into_parts(self) -> Result<JobParts, Error> {
-        let payload = serde_json::to_value(&self).map_err(|e| {
-            Error::InvalidPayload(format!(
-                "the `{}` job cannot be turned into JSON: {e}",
-                J::NAME
-            ))
-        })?;
-        Ok(JobParts {
-            name: J::NAME.to_string(),
-            queue: J::QUEUE.to_string(),
-            payload,
-            no_overlap: J::OPTIONS.no_overlap,
-            unique: J::OPTIONS.unique,
-        })
+/// What a dispatch builder holds: one source, or [`Many`].
+pub trait Sources: Send + 'static {
+    /// The parts of every job, in order.
+    fn parts(self) -> Result<Vec<JobParts>, Error>;
+}
+
+impl<S: DispatchSource> Sources for S {
+    fn parts(self) -> Result<Vec<JobParts>, Error> {
+        Ok(vec![self.into_parts()?])
     }
 }
 
-/// A job named at run time with a JSON payload: what [`crate::Job::dispatch`] sends.
-pub struct NamedJob {
-    name: String,
-    payload: Value,
-}
+/// The jobs of a bulk dispatch.
+pub struct Many<S>(Vec<S>);
 
-impl NamedJob {
-    /// A job of `name` (any spelling of its slug) carrying `payload`.
-    pub fn new(name: &str, payload: Value) -> Self {
-        NamedJob {
-            name: name.to_string(),
-            payload,
-        }
+impl<S: DispatchSource> Sources for Many<S> {
+    fn parts(self) -> Result<Vec<JobParts>, Error> {
+        self.0.into_iter().map(DispatchSource::into_parts).collect()
     }
 }
 
-impl DispatchSource for NamedJob {
-    fn into_parts(self) -> Result<JobParts, Error> {
-        let name = slug(&self.name);
-        if name.is_empty() {
-            return Err(Error::InvalidPayload(format!(
-                "{:?} is not a job name; use letters, digits and dashes, e.g. \"send-email\"",
-                self.name
-            )));
-        }
-        match registry::find(&name) {
-            Some(entry) => {
-                entry.check(&self.payload).map_err(|e| {
-                    Error::InvalidPayload(format!(
-                        "the payload does not fit the `{name}` job ({}): {e}; send the fields it declares",
-                        entry.type_name
-                    ))
-                })?;
-                Ok(JobParts {
-                    name,
-                    queue: entry.queue.to_string(),
-                    payload: self.payload,
-                    no_overlap: entry.options.no_overlap,
-                    unique: entry.options.unique,
-                })
-            }
-            None => Ok(JobParts {
-                name,
-                queue: "default".into(),
-                payload: self.payload,
-                no_overlap: KeyRule::Off,
-                unique: KeyRule::Off,
+/// What awaiting a dispatch gives, by kind of dispatch.
+pub trait Mode: Send + 'static {
+    /// The awaited value.
+    type Output: Send + 'static;
+    /// Whether every job is unique (skipped while a job with its key is pending).
+    const UNIQUE: bool;
+    /// The value, from what the store did with each job.
+    fn output(pushed: Vec<Pushed>) -> Result<Self::Output, Error>;
+}
+
+/// What became of one job of a dispatch.
+#[derive(Debug)]
+pub struct Pushed {
+    /// Its id.
+    pub id: JobId,
+    /// Its name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// Its unique key, if it has one.
+    pub unique_key: Option<String>,
+    /// Stored, or skipped as a duplicate.
+    pub outcome: PushOutcome,
+}
+
+/// A dispatch that stores its job (or errors): awaiting it gives the job's id.
+pub struct Always;
+
+/// A dispatch skipped while a job with the same key is pending: awaiting it gives `Option<JobId>`.
+pub struct Unique;
+
+/// A bulk dispatch: awaiting it gives the ids of the jobs stored, in order.
+pub struct Bulk;
+
+impl Mode for Always {
+    type Output = JobId;
+    const UNIQUE: bool = false;
+    fn output(pushed: Vec<Pushed>) -> Result<JobId, Error> {
+        match pushed.into_iter().next() {
+            Some(Pushed {
+                id,
+                outcome: PushOutcome::Stored,
+                ..
+            }) => Ok(id),
+            Some(p) => Err(Error::Duplicate {
+                name: p.name,
+                key: p.unique_key.unwrap_or_default(),
             }),
+            None => Err(Error::Driver(DriverError::store("the store answered nothing"))),
         }
     }
+}
+
+impl Mode for Unique {
+    type Output = Option<JobId>;
+    const UNIQUE: bool = true;
+    fn output(pushed: Vec<Pushed>) -> Result<Option<JobId>, Error> {
+        Ok(pushed
+            .into_iter()
+            .next()
+            .filter(|p| p.outcome == PushOutcome::Stored)
+            .map(|p| p.id))
+    }
+}
+
+impl Mode for Bulk {
+    type Output = Vec<JobId>;
+    const UNIQUE: bool = false;
+    fn output(pushed: Vec<Pushed>) -> Result<Vec<JobId>, Error> {
+        Ok(pushed
+            .into_iter()
+            .filter(|p| p.outcome == PushOutcome::Stored)
+            .map(|p| p.id)
+            .collect())
+    }
+}
+
+/// Where and when the jobs of a dispatch go.
+#[derive(Clone, Default)]
+struct Placement {
+    queue: Option<String>,
+    at: Option<When>,
+    delay: Duration,
+    via: Option<Queue>,
+    no_overlap: bool,
 }
 
 /// A dispatch being built; nothing is stored until it is awaited.
@@ -124,35 +164,49 @@ impl DispatchSource for NamedJob {
 /// ```
 #[must_use = "a dispatch stores nothing until it is awaited"]
 pub struct PendingDispatch<S, M = Always> {
-    source: S,
-    queue: Option<String>,
-    at: Option<When>,
-    delay: Duration,
-    via: Option<Queue>,
-    no_overlap: bool,
-    mode: std::marker::PhantomData<M>,
+    sources: S,
+    place: Placement,
+    mode: PhantomData<M>,
 }
-
-/// A dispatch that always stores (or errors): awaiting it gives the job's id.
-pub struct Always;
-
-/// A dispatch skipped while a job with the same key is pending: awaiting it gives `Option<JobId>`.
-pub struct Unique;
 
 /// A dispatch that is skipped while a job with the same key is pending; see [`PendingDispatch::unique`].
 pub type UniqueDispatch<S> = PendingDispatch<S, Unique>;
+
+/// A bulk dispatch being built: many jobs stored in a few round trips, for imports and
+/// fan-outs; nothing is stored until it is awaited.
+///
+/// Every job is checked (queue name, payload, keys) before any is stored, so one bad job
+/// refuses the whole batch. SQL stores write each batch of up to 5,000 jobs in one
+/// transaction; Redis sends it in one pipeline. Awaiting it gives the ids of the stored
+/// jobs, in order; a job of a `unique` type whose key is taken is skipped.
+///
+/// ```no_run
+/// use rakit_job::prelude::*;
+///
+/// #[job]
+/// pub struct SendEmail { pub to: String }
+/// # impl Jobable for SendEmail { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+///
+/// # async fn demo() -> Result<(), rakit_job::Error> {
+/// let users = ["a@example.com", "b@example.com"];
+/// let ids = SendEmail::dispatch_many(users.iter().map(|to| SendEmail { to: to.to_string() }))
+///     .on_queue("low")
+///     .await?;
+/// assert_eq!(ids.len(), 2);
+/// # Ok(()) }
+/// ```
+pub type PendingBatch<S> = PendingDispatch<Many<S>, Bulk>;
+
+/// The most jobs handed to the store in one call; SQL stores cut it further into statements.
+const BULK_CHUNK: usize = 5_000;
 
 impl<S: DispatchSource> PendingDispatch<S> {
     /// Starts a dispatch of `source` with its own defaults.
     pub fn new(source: S) -> Self {
         PendingDispatch {
-            source,
-            queue: None,
-            at: None,
-            delay: Duration::ZERO,
-            via: None,
-            no_overlap: false,
-            mode: std::marker::PhantomData,
+            sources: source,
+            place: Placement::default(),
+            mode: PhantomData,
         }
     }
 
@@ -161,112 +215,136 @@ impl<S: DispatchSource> PendingDispatch<S> {
     /// insert are one atomic step in the store.
     pub fn unique(self) -> UniqueDispatch<S> {
         PendingDispatch {
-            source: self.source,
-            queue: self.queue,
-            at: self.at,
-            delay: self.delay,
-            via: self.via,
-            no_overlap: self.no_overlap,
-            mode: std::marker::PhantomData,
+            sources: self.sources,
+            place: self.place,
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: DispatchSource, M> PendingDispatch<S, M> {
+impl<S: DispatchSource> PendingBatch<S> {
+    /// Starts a bulk dispatch of `sources`, each with its own defaults.
+    pub fn many(sources: impl IntoIterator<Item = S>) -> Self {
+        PendingDispatch {
+            sources: Many(sources.into_iter().collect()),
+            place: Placement::default(),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<S: Sources, M: Mode> PendingDispatch<S, M> {
     /// Sends the job to `queue` instead of its default one.
     pub fn on_queue(mut self, queue: &str) -> Self {
-        self.queue = Some(queue.to_string());
+        self.place.queue = Some(queue.to_string());
         self
     }
 
     /// Runs the job no earlier than `delay` from now (added to [`at`](Self::at) if both are set).
     pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
+        self.place.delay = delay;
         self
     }
 
     /// Runs the job no earlier than `when`.
     pub fn at(mut self, when: impl Into<When>) -> Self {
-        self.at = Some(when.into());
+        self.place.at = Some(when.into());
         self
     }
 
     /// Stores the job through `queue` instead of the default connection.
     pub fn via(mut self, queue: &Queue) -> Self {
-        self.via = Some(queue.clone());
+        self.place.via = Some(queue.clone());
         self
     }
 
     /// Never runs this job while another job with the same name (or the job's own
     /// no-overlap key) is running, on any worker.
     pub fn without_overlapping(mut self) -> Self {
-        self.no_overlap = true;
+        self.place.no_overlap = true;
         self
     }
 
-    async fn store(self, force_unique: bool) -> Result<Option<JobId>, Error> {
-        let mut seen = crate::observe::Dispatch::start();
-        let span = seen.span();
-        let result = async {
-            let (queue, job) = self.prepare(force_unique).await?;
-            seen.job(&job);
-            let summary = Summary::of(&job);
-            let outcome = queue.driver().push(job).await?;
-            summary.finish(&queue, outcome, force_unique)
-        }
-        .instrument(span)
-        .await;
-        seen.end(&result);
-        result
-    }
-
-    /// Checks everything and builds the record; nothing is stored yet.
-    pub(crate) async fn prepare(self, force_unique: bool) -> Result<(Queue, NewJob), Error> {
-        let parts = self.source.into_parts()?;
-        let queue_name = self.queue.unwrap_or(parts.queue);
-        validate_queue(&queue_name)?;
-        let text = serde_json::to_string(&parts.payload).map_err(|e| {
-            Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}"))
-        })?;
-        if text.len() > MAX_PAYLOAD_BYTES {
-            return Err(Error::InvalidPayload(format!(
-                "the `{}` payload is {} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; store the data elsewhere and dispatch its id",
-                parts.name,
-                text.len()
-            )));
-        }
+    /// Checks everything and builds the records; nothing is stored yet.
+    async fn prepare(self) -> Result<(Queue, Vec<NewJob>), Error> {
+        let place = self.place;
         let now = now_ms();
-        let mut available_at = match &self.at {
+        let mut available_at = match &place.at {
             Some(when) => when.millis()?,
             None => now,
         };
         available_at =
-            available_at.saturating_add(self.delay.as_millis().min(i64::MAX as u128) as i64);
-        let overlap_rule = match (parts.no_overlap, self.no_overlap) {
-            (KeyRule::Off, true) => KeyRule::Name,
-            (rule, _) => rule,
-        };
-        let unique_rule = match (parts.unique, force_unique) {
-            (KeyRule::Off, true) => KeyRule::Name,
-            (rule, _) => rule,
-        };
-        let overlap_key = key_for(overlap_rule, &parts.name, &parts.payload)?;
-        let unique_key = key_for(unique_rule, &parts.name, &parts.payload)?;
-        let queue = match self.via.or_else(crate::testing::scoped_queue) {
+            available_at.saturating_add(place.delay.as_millis().min(i64::MAX as u128) as i64);
+        let jobs = self
+            .sources
+            .parts()?
+            .into_iter()
+            .map(|parts| record(parts, &place, M::UNIQUE, now, available_at))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let queue = match place.via {
             Some(q) => q,
             None => default_queue().await?,
         };
-        let job = NewJob {
-            id: JobId::generate(),
-            name: parts.name,
-            queue: queue_name,
-            payload: text,
-            available_at,
-            created_at: now,
-            overlap_key,
-            unique_key,
-        };
-        Ok((queue, job))
+        Ok((queue, jobs))
+    }
+
+    /// Stores the jobs with `push` on the one path every dispatch ends on: the `dispatch`
+    /// span around it all (refusals included), a log line and a metric per stored job,
+    /// and one wake-up of this process's idle workers.
+    async fn send<F, Fut>(self, push: F) -> Result<M::Output, Error>
+    where
+        F: FnOnce(Queue, Vec<NewJob>) -> Fut,
+        Fut: Future<Output = Result<Vec<PushOutcome>, Error>>,
+    {
+        let seen = observe::Dispatch::start();
+        let pushed = async {
+            let (queue, jobs) = self.prepare().await?;
+            seen.jobs(&jobs);
+            let sent: Vec<Pushed> = jobs
+                .iter()
+                .map(|j| Pushed {
+                    id: j.id.clone(),
+                    name: j.name.clone(),
+                    queue: j.queue.clone(),
+                    unique_key: j.unique_key.clone(),
+                    outcome: PushOutcome::Duplicate,
+                })
+                .collect();
+            let outcomes = push(queue.clone(), jobs).await?;
+            let pushed: Vec<Pushed> = sent
+                .into_iter()
+                .zip(outcomes)
+                .map(|(p, outcome)| Pushed { outcome, ..p })
+                .collect();
+            let stored = pushed.iter().filter(|p| p.outcome == PushOutcome::Stored);
+            if queue.config().logging {
+                for p in stored.clone() {
+                    tracing::info!(target: "rakit_job", "Job added: {} - #{} (queue: {})", p.name, p.id, p.queue);
+                }
+            }
+            if stored.count() > 0 {
+                queue.notify_pushed();
+            }
+            Ok(pushed)
+        }
+        .instrument(seen.span())
+        .await;
+        seen.end(&pushed);
+        M::output(pushed?)
+    }
+
+    /// Stores the jobs in the queue's store, in chunks of at most [`BULK_CHUNK`].
+    async fn store(self) -> Result<M::Output, Error> {
+        self.send(|queue, jobs| async move {
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            let mut jobs = jobs.into_iter().peekable();
+            while jobs.peek().is_some() {
+                let chunk: Vec<NewJob> = jobs.by_ref().take(BULK_CHUNK).collect();
+                outcomes.extend(queue.driver().push(chunk).await?);
+            }
+            Ok(outcomes)
+        })
+        .await
     }
 
     /// Stores the job inside the application's own SQL transaction: workers see it only
@@ -292,68 +370,64 @@ impl<S: DispatchSource, M> PendingDispatch<S, M> {
     pub async fn with_tx<DB: rakit_job_sql::TransactionDatabase>(
         self,
         tx: &mut rakit_job_sql::sqlx::Transaction<'_, DB>,
-    ) -> Result<JobId, Error> {
-        let mut seen = crate::observe::Dispatch::start();
-        let span = seen.span();
-        let result = async {
-            let (queue, job) = self.prepare(false).await?;
-            seen.job(&job);
+    ) -> Result<M::Output, Error> {
+        self.send(|queue, jobs| async move {
             let Some(sql) = queue.sql_driver() else {
                 return Err(Error::Config(format!(
                     "{} is not an SQL database, so a transaction cannot hold its jobs; dispatch without `with_tx`",
                     queue.describe()
                 )));
             };
-            let summary = Summary::of(&job);
-            let outcome = sql.push_in(tx, job).await?;
-            summary.finish(&queue, outcome, false)
-        }
-        .instrument(span)
-        .await;
-        seen.end(&result);
-        Ok(result?.expect("a non-unique dispatch either stores or errors"))
-    }
-}
-
-/// What is logged and returned about a push, kept while the record itself is moved into the store.
-struct Summary {
-    id: JobId,
-    name: String,
-    queue: String,
-    unique_key: Option<String>,
-}
-
-impl Summary {
-    fn of(job: &NewJob) -> Self {
-        Summary {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            queue: job.queue.clone(),
-            unique_key: job.unique_key.clone(),
-        }
-    }
-
-    fn finish(
-        self,
-        queue: &Queue,
-        outcome: PushOutcome,
-        force_unique: bool,
-    ) -> Result<Option<JobId>, Error> {
-        match outcome {
-            PushOutcome::Stored => {
-                if queue.config().logging {
-                    tracing::info!(target: "rakit_job", "Job added: {} - #{} (queue: {})", self.name, self.id, self.queue);
-                }
-                queue.notify_pushed();
-                Ok(Some(self.id))
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                outcomes.push(sql.push_in(&mut *tx, job).await?);
             }
-            PushOutcome::Duplicate if force_unique => Ok(None),
-            PushOutcome::Duplicate => Err(Error::Duplicate {
-                name: self.name,
-                key: self.unique_key.unwrap_or_default(),
-            }),
-        }
+            Ok(outcomes)
+        })
+        .await
     }
+}
+
+/// The record of one job: its parts with the builder's placement applied, checked.
+fn record(
+    parts: JobParts,
+    place: &Placement,
+    unique: bool,
+    now: rakit_job_core::Millis,
+    available_at: rakit_job_core::Millis,
+) -> Result<NewJob, Error> {
+    let queue = place.queue.clone().unwrap_or(parts.queue);
+    validate_queue(&queue)?;
+    let payload = serde_json::to_string(&parts.payload)
+        .map_err(|e| Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}")))?;
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::InvalidPayload(format!(
+            "the `{}` payload is {} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; store the data elsewhere and dispatch its id",
+            parts.name,
+            payload.len()
+        )));
+    }
+    let options = parts.options;
+    let overlap_rule = match (options.no_overlap, place.no_overlap) {
+        (KeyRule::Off, true) => KeyRule::Name,
+        (rule, _) => rule,
+    };
+    let unique_rule = match (options.unique, unique) {
+        (KeyRule::Off, true) => KeyRule::Name,
+        (rule, _) => rule,
+    };
+    Ok(NewJob {
+        id: JobId::generate(),
+        overlap_key: key_for(overlap_rule, &parts.name, &parts.payload)?,
+        unique_key: key_for(unique_rule, &parts.name, &parts.payload)?,
+        unique_for: None,
+        meta: None,
+        name: parts.name,
+        queue,
+        payload,
+        available_at,
+        created_at: now,
+    })
 }
 
 /// The key a rule gives for this payload: the name, or the name plus one field's value.
@@ -376,23 +450,44 @@ fn key_for(rule: KeyRule, name: &str, payload: &Value) -> Result<Option<String>,
     })
 }
 
-impl<S: DispatchSource> IntoFuture for PendingDispatch<S> {
-    type Output = Result<JobId, Error>;
+impl<S: Sources, M: Mode> IntoFuture for PendingDispatch<S, M> {
+    type Output = Result<M::Output, Error>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let stored = self.store(false).await?;
-            Ok(stored.expect("a non-unique dispatch either stores or errors"))
-        })
+        Box::pin(self.store())
     }
 }
 
-impl<S: DispatchSource> IntoFuture for UniqueDispatch<S> {
-    type Output = Result<Option<JobId>, Error>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NamedJob;
+    use serde_json::json;
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.store(true))
+    #[tokio::test]
+    async fn every_job_of_a_bulk_dispatch_is_stored_and_a_bad_job_refuses_it_whole() {
+        let queue = Queue::memory();
+        let jobs = (0..12_000).map(|n| NamedJob::new("import-row", json!({ "n": n })));
+        let ids = PendingBatch::many(jobs)
+            .on_queue("imports")
+            .via(&queue)
+            .await
+            .unwrap();
+        assert_eq!(ids.len(), 12_000, "three store calls, every job stored");
+        let stats = queue.driver().stats().await.unwrap();
+        assert_eq!(
+            (stats[0].queue.as_str(), stats[0].ready),
+            ("imports", 12_000)
+        );
+
+        let bad = [NamedJob::new("ok", json!({})), NamedJob::new("", json!({}))];
+        let refused = PendingBatch::many(bad).on_queue("other").via(&queue).await;
+        assert!(
+            matches!(refused, Err(Error::InvalidPayload(_))),
+            "{refused:?}"
+        );
+        let stats = queue.driver().stats().await.unwrap();
+        assert_eq!(stats.len(), 1, "nothing of the refused batch was stored");
     }
 }

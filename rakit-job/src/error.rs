@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// Why a job run failed. Any `std::error::Error` converts into it with `?`.
+/// Why a job run failed. Any `std::error::Error` (that is `Send + Sync`) converts into it
+/// with `?`, and a message with `.into()`.
 ///
 /// ```
 /// use rakit_job::JobError;
@@ -10,6 +11,10 @@ use std::fmt;
 ///     Ok(s.parse::<u32>()?)
 /// }
 /// assert!(parse("x").is_err());
+/// let e: JobError = "the mail server said no".into();
+/// assert_eq!(e.message(), "the mail server said no");
+/// let e: JobError = format!("{} rows left", 3).into();
+/// assert!(!e.is_permanent());
 /// let e = JobError::permanent("the order was deleted");
 /// assert!(e.is_permanent());
 /// ```
@@ -46,8 +51,12 @@ impl JobError {
     }
 }
 
-impl<E: std::error::Error> From<E> for JobError {
+impl<E> From<E> for JobError
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     fn from(e: E) -> Self {
+        let e: Box<dyn std::error::Error + Send + Sync> = e.into();
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(cause) = source {

@@ -1,9 +1,13 @@
-//! [`Job`]: the by-name facade, as in Rakit's `Job::dispatch('send-email', [...])`.
+//! [`Job`]: the by-name facade, as in Rakit's `Job::dispatch('send-email', [...])`, and
+//! [`NamedJob`], a job named at run time.
 
-use crate::dispatch::{NamedJob, PendingDispatch};
+use crate::dispatch::{DispatchSource, JobParts, PendingDispatch};
 use crate::error::Error;
+use crate::options::JobOptions;
 use crate::queue::default_queue;
+use crate::registry;
 use crate::worker::{Worker, WorkerReport};
+use rakit_job_core::slug;
 use serde_json::Value;
 
 /// Dispatch and run jobs by name, for code that does not see the job's type.
@@ -33,6 +37,7 @@ impl Job {
     }
 
     /// Runs the ready jobs named `name` in this process, then returns (the legacy `Job::run`).
+    /// It takes no signal handler: Ctrl-C and SIGTERM keep their usual effect on the process.
     pub async fn run(name: &str) -> Result<WorkerReport, Error> {
         let queue = default_queue().await?;
         Worker::new(&queue)
@@ -43,9 +48,60 @@ impl Job {
             .await
     }
 
-    /// Runs every ready job of every queue in this process, then returns (the legacy `Job::runall`).
+    /// Runs every ready job of every queue in this process, then returns (the legacy
+    /// `Job::runall`). Like [`Job::run`], it leaves the process's signals alone.
     pub async fn runall() -> Result<WorkerReport, Error> {
         let queue = default_queue().await?;
         Worker::new(&queue).stop_when_empty().quiet().run().await
+    }
+}
+
+/// A job named at run time with a JSON payload: what [`Job::dispatch`] sends.
+pub struct NamedJob {
+    name: String,
+    payload: Value,
+}
+
+impl NamedJob {
+    /// A job of `name` (any spelling of its slug) carrying `payload`.
+    pub fn new(name: &str, payload: Value) -> Self {
+        NamedJob {
+            name: name.to_string(),
+            payload,
+        }
+    }
+}
+
+impl DispatchSource for NamedJob {
+    fn into_parts(self) -> Result<JobParts, Error> {
+        let name = slug(&self.name);
+        if name.is_empty() {
+            return Err(Error::InvalidPayload(format!(
+                "{:?} is not a job name; use letters, digits and dashes, e.g. \"send-email\"",
+                self.name
+            )));
+        }
+        match registry::find(&name) {
+            Some(entry) => {
+                entry.check(&self.payload).map_err(|e| {
+                    Error::InvalidPayload(format!(
+                        "the payload does not fit the `{name}` job ({}): {e}; send the fields it declares",
+                        entry.type_name
+                    ))
+                })?;
+                Ok(JobParts {
+                    name,
+                    queue: entry.queue.to_string(),
+                    payload: self.payload,
+                    options: entry.options,
+                })
+            }
+            None => Ok(JobParts {
+                name,
+                queue: "default".into(),
+                payload: self.payload,
+                options: JobOptions::DEFAULT,
+            }),
+        }
     }
 }

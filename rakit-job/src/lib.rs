@@ -30,35 +30,36 @@
 //!
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
-mod batch;
 mod config;
 mod context;
-mod dispatch;
+pub mod dispatch;
 mod error;
 mod facade;
-mod job;
+pub mod inspect;
+mod options;
 mod queue;
-pub mod registry;
+mod registry;
+mod spec;
 mod when;
 mod worker;
 
-pub mod cli;
 pub mod observe;
 pub mod testing;
 
-pub use batch::PendingBatch;
-pub use config::Config;
+pub use config::{Config, StoreKind};
 pub use context::JobContext;
-pub use dispatch::{DispatchSource, JobParts, NamedJob, PendingDispatch, UniqueDispatch};
+pub use dispatch::{DispatchSource, JobParts, PendingBatch, PendingDispatch, UniqueDispatch};
 pub use error::{Error, JobError};
-pub use facade::Job;
-pub use job::{Backoff, JobOptions, JobResult, JobSpec, Jobable, KeyRule};
+pub use facade::{Job, NamedJob};
+pub use inspect::{Cancelled, JobInfo, JobPage, ListJobs, WorkerInfo};
+pub use options::{Backoff, JobOptions, KeyRule};
 pub use queue::{Queue, init, install};
-pub use rakit_job_core::{FailedJob, JobId, QueueStats};
+pub use rakit_job_core::{FailedSelect, JobId, MinuteCount, QueueStats, State};
 pub use rakit_job_macros::job;
 pub use registry::listen;
+pub use spec::{JobResult, JobSpec, Jobable};
 pub use when::When;
-pub use worker::{Worker, WorkerReport};
+pub use worker::{ShutdownHandle, Worker, WorkerReport, signals as shutdown_signal};
 
 /// Everything a job definition and its dispatch need: `use rakit_job::prelude::*;`.
 pub mod prelude {
@@ -72,9 +73,18 @@ pub mod prelude {
 #[cfg(feature = "_sql")]
 pub use rakit_job_sql::sqlx;
 
-/// The store seam, for writing or testing a driver. Not needed by applications.
+/// The store seam, for writing or testing a store; applications do not need it. A store
+/// implements [`Store`](driver::Store) (the hot path) and [`Admin`](driver::Admin) (seeing
+/// and steering), and passes the conformance suite of `rakit-job-core` (feature
+/// `conformance`); docs/architecture.md shows where each trait is called.
 pub mod driver {
-    pub use rakit_job_core::*;
+    pub use rakit_job_core::{
+        Admin, CancelOutcome, Capabilities, Driver, DriverError, FailedSelect, Finish, Hooks,
+        JobId, JobInfo, JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked,
+        MemoryDriver, Millis, MinuteCount, NewJob, PushOutcome, QueueStats, ReserveRequest,
+        Reserved, State, Store, StoreExt, StoredJob, Watched, now_ms, MAX_PAYLOAD_BYTES,
+        redact_url, slug, validate_identifier, validate_queue,
+    };
 }
 
 /// The guide, one page per topic, as in `docs/`; every Rust snippet in it is compiled as a doc test.
@@ -132,7 +142,7 @@ pub mod guide {
 /// What `#[job]` expands to calls into this module; it is not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{JOBS, JobEntry};
+    pub use crate::registry::{JOBS, JobEntry, all, duplicates, find};
     pub use linkme;
     pub use serde;
     pub use std::time::Duration;

@@ -77,10 +77,9 @@ pub const RUN_SECONDS: &str = "rakit_job_run_seconds";
 /// ```
 pub const QUEUE_DEPTH: &str = "rakit_job_queue_depth";
 
-/// The span of one dispatch, and what it learns along the way.
+/// The span of one dispatch (of one job or many).
 pub(crate) struct Dispatch {
     span: Span,
-    job: Option<(String, String)>,
 }
 
 impl Dispatch {
@@ -92,35 +91,42 @@ impl Dispatch {
             id = Empty,
             queue = Empty,
             delay_ms = Empty,
+            count = Empty,
             outcome = Empty
         );
-        Dispatch { span, job: None }
+        Dispatch { span }
     }
 
     pub(crate) fn span(&self) -> Span {
         self.span.clone()
     }
 
-    /// Records the job about to be pushed.
-    pub(crate) fn job(&mut self, job: &NewJob) {
-        self.span.record("job", job.name.as_str());
-        self.span.record("id", job.id.as_str());
-        self.span.record("queue", job.queue.as_str());
-        self.span
-            .record("delay_ms", (job.available_at - job.created_at).max(0));
-        self.job = Some((job.name.clone(), job.queue.clone()));
+    /// Records the jobs about to be pushed: their number, and the first one's details.
+    pub(crate) fn jobs(&self, jobs: &[NewJob]) {
+        self.span.record("count", jobs.len());
+        if let Some(job) = jobs.first() {
+            self.span.record("job", job.name.as_str());
+            self.span.record("queue", job.queue.as_str());
+            self.span
+                .record("delay_ms", (job.available_at - job.created_at).max(0));
+            if jobs.len() == 1 {
+                self.span.record("id", job.id.as_str());
+            }
+        }
     }
 
-    /// Records how the dispatch ended.
-    pub(crate) fn end<T>(self, result: &Result<Option<T>, crate::Error>) {
+    /// Records how the dispatch ended: `stored` when any job was, `skipped` when a unique
+    /// key turned every one away, `refused` on an error.
+    pub(crate) fn end(self, result: &Result<Vec<crate::dispatch::Pushed>, crate::Error>) {
+        use rakit_job_core::PushOutcome::Stored;
         let outcome = match result {
-            Ok(Some(_)) => "stored",
-            Ok(None) => "skipped",
+            Ok(pushed) if pushed.iter().any(|p| p.outcome == Stored) => "stored",
+            Ok(_) => "skipped",
             Err(_) => "refused",
         };
         self.span.record("outcome", outcome);
-        if let (Ok(Some(_)), Some((job, queue))) = (result, &self.job) {
-            meter::dispatched(job, queue);
+        for p in result.iter().flatten().filter(|p| p.outcome == Stored) {
+            meter::dispatched(&p.name, &p.queue);
         }
     }
 }

@@ -2,7 +2,8 @@
 //! run-time listeners of the legacy event API.
 
 use crate::context::JobContext;
-use crate::job::{JobOptions, JobResult, Jobable};
+use crate::options::JobOptions;
+use crate::spec::{JobResult, Jobable};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -77,28 +78,12 @@ fn by_name() -> &'static HashMap<&'static str, &'static JobEntry> {
 }
 
 /// The registered job with this name (any spelling of its slug).
-///
-/// ```
-/// use rakit_job::prelude::*;
-/// #[job(name = "send-email")]
-/// pub struct SendEmail { pub to: String }
-/// # impl Jobable for SendEmail { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
-///
-/// assert_eq!(rakit_job::registry::find("Send Email").unwrap().name, "send-email");
-/// assert!(rakit_job::registry::find("nope").is_none());
-/// ```
 pub fn find(name: &str) -> Option<&'static JobEntry> {
     let entry = by_name().get(name).copied();
     entry.or_else(|| by_name().get(rakit_job_core::slug(name).as_str()).copied())
 }
 
 /// Every registered job, sorted by name.
-///
-/// ```
-/// for job in rakit_job::registry::all() {
-///     println!("{} ({})", job.name, job.type_name);
-/// }
-/// ```
 pub fn all() -> Vec<&'static JobEntry> {
     let mut all: Vec<&'static JobEntry> = JOBS.iter().collect();
     all.sort_by_key(|e| (e.name, e.type_name));
@@ -106,10 +91,6 @@ pub fn all() -> Vec<&'static JobEntry> {
 }
 
 /// Job names registered by more than one type, as `(name, first type, second type)`.
-///
-/// ```standalone_crate
-/// assert!(rakit_job::registry::duplicates().is_empty());
-/// ```
 pub fn duplicates() -> Vec<(&'static str, &'static str, &'static str)> {
     let all = all();
     all.windows(2)
@@ -136,28 +117,78 @@ fn listeners() -> &'static RwLock<HashMap<String, Listener>> {
     LISTENERS.get_or_init(Default::default)
 }
 
+/// The prefix of Rakit's hook for running a job (`rakit.jobs.run: send-notification`).
+const RAKIT_RUN_HOOK: &str = "rakit.jobs.run:";
+
 /// Registers a closure that runs every job named `name` (the legacy event API).
 ///
 /// A `#[job]` type of the same name takes precedence. The closure gets the payload as JSON.
+/// Rakit's hook name for the same thing, `rakit.jobs.run: NAME`, is accepted too.
+///
+/// # Panics
+///
+/// On another Rakit hook name (`rakit.jobs.process`, `rakit.jobs.forget: …`): rakit-job
+/// fires no such hooks, so a listener on one would never run.
 ///
 /// ```
 /// rakit_job::listen("send-notification", |payload: serde_json::Value| async move {
 ///     println!("notify {}", payload["to"]);
 ///     Ok(())
 /// });
+/// // The same listener, written as in Rakit:
+/// rakit_job::listen("rakit.jobs.run: send-notification", |_payload| async move { Ok(()) });
 /// ```
 pub fn listen<F, Fut>(name: &str, handler: F)
 where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = JobResult> + Send + 'static,
 {
+    let name = listened_name(name).unwrap_or_else(|message| panic!("{message}"));
     let handler: Listener = Arc::new(move |payload| Box::pin(handler(payload)));
     let mut map = listeners().write().unwrap_or_else(|p| p.into_inner());
-    map.insert(rakit_job_core::slug(name), handler);
+    map.insert(name, handler);
+}
+
+/// The job a listener name means: the slug of `NAME` or of `rakit.jobs.run: NAME`.
+fn listened_name(name: &str) -> Result<String, String> {
+    let trimmed = name.trim();
+    let job = match trimmed.strip_prefix(RAKIT_RUN_HOOK) {
+        Some(job) => job,
+        None if trimmed.starts_with("rakit.jobs.") => {
+            return Err(format!(
+                "cannot listen on {trimmed:?}: rakit-job fires no such Rakit hook; listen on the job's name, e.g. \"send-notification\""
+            ));
+        }
+        None => trimmed,
+    };
+    let slug = rakit_job_core::slug(job);
+    if slug.is_empty() {
+        return Err(format!(
+            "cannot listen on {name:?}: it names no job; use letters, digits and dashes, e.g. \"send-notification\""
+        ));
+    }
+    Ok(slug)
 }
 
 /// The listener for this name, if one was registered.
 pub(crate) fn listener(name: &str) -> Option<Listener> {
     let map = listeners().read().unwrap_or_else(|p| p.into_inner());
     map.get(name).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listened_name;
+
+    #[test]
+    fn rakit_hook_names_mean_the_job_they_run() {
+        assert_eq!(
+            listened_name("rakit.jobs.run: send-notification").unwrap(),
+            "send-notification"
+        );
+        assert_eq!(listened_name("Send Notification").unwrap(), "send-notification");
+        assert!(listened_name("rakit.jobs.process").is_err());
+        assert!(listened_name("rakit.jobs.forget: x").is_err());
+        assert!(listened_name("!!!").is_err());
+    }
 }

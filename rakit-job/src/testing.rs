@@ -36,26 +36,16 @@
 use crate::config::Config;
 use crate::dispatch::DispatchSource;
 use crate::error::{Error, JobError};
-use crate::job::{JobResult, JobSpec, Jobable};
-use crate::queue::Queue;
-use crate::registry::BoxJobFuture;
+use crate::queue::{FollowUps, Queue};
+use crate::spec::{JobResult, JobSpec, Jobable};
 use crate::worker::{Worker, WorkerReport};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MemoryDriver, Millis, NewJob,
-    PushOutcome, QueueStats, ReserveRequest, Reserved,
+    Finish, Hooks, JobId, MemoryDriver, Millis, NewJob, PushOutcome, StoreExt, Watched,
 };
 use serde_json::Value;
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How a fake's store names itself; the worker uses it to keep a job's plain dispatches on the fake.
-const FAKE_STORE: &str = "fake (in memory)";
-
-tokio::task_local! {
-    /// The queue plain dispatches go to inside [`QueueFake::scope`].
-    static SCOPED: Queue;
-}
 
 /// A queue for tests that records every dispatch, runs jobs on demand, and asserts.
 ///
@@ -88,7 +78,7 @@ tokio::task_local! {
 #[derive(Clone)]
 pub struct QueueFake {
     queue: Queue,
-    store: Arc<FakeStore>,
+    record: Arc<Record>,
 }
 
 /// One dispatch the fake recorded.
@@ -202,13 +192,9 @@ impl QueueFake {
     /// fake.assert_nothing_dispatched();
     /// ```
     pub fn new() -> Self {
-        let store = Arc::new(FakeStore::default());
-        let config = Config {
-            driver: "memory".into(),
-            ..Config::default()
-        };
-        let queue = Queue::with_driver(store.clone(), config);
-        QueueFake { queue, store }
+        let record = Arc::new(Record::default());
+        let queue = fake_queue(record.clone(), FollowUps::Same);
+        QueueFake { queue, record }
     }
 
     /// The fake's queue, for `.via(fake.queue())`, a [`Worker`], or your application's state.
@@ -241,7 +227,7 @@ impl QueueFake {
     /// # });
     /// ```
     pub fn scope<F: IntoFuture>(&self, future: F) -> impl Future<Output = F::Output> {
-        SCOPED.scope(self.queue.clone(), future.into_future())
+        self.queue.scope(future.into_future())
     }
 
     /// Installs the fake as the process's default connection, as [`crate::install`] does;
@@ -268,7 +254,7 @@ impl QueueFake {
     /// assert!(fake.records().is_empty());
     /// ```
     pub fn records(&self) -> Vec<Dispatched> {
-        self.store.journal().clone()
+        self.record.journal().clone()
     }
 
     /// The recorded dispatches of job type `J`, decoded, oldest first.
@@ -291,7 +277,7 @@ impl QueueFake {
     /// # });
     /// ```
     pub fn dispatched<J: JobSpec>(&self) -> Vec<J> {
-        self.store
+        self.record
             .journal()
             .iter()
             .filter_map(Dispatched::decode)
@@ -438,7 +424,7 @@ impl QueueFake {
     /// ```
     #[track_caller]
     pub fn assert_nothing_dispatched(&self) {
-        let count = self.store.journal().len();
+        let count = self.record.journal().len();
         if count > 0 {
             self.fail(format!(
                 "expected no job to be dispatched, but {} {count}",
@@ -524,14 +510,12 @@ impl QueueFake {
     pub async fn run_inline<J: Jobable>(&self, job: J) -> JobResult {
         let parts = job.into_parts().map_err(|e| JobError::new(e.to_string()))?;
         let payload = serde_json::to_string(&parts.payload).map_err(JobError::from)?;
-        let inline = Arc::new(FakeStore {
-            forward_pushes_to: Some(self.store.clone()),
-            ..FakeStore::default()
-        });
+        // The job runs from a store of its own; what it dispatches goes to this fake.
+        let inline = Arc::new(Record::default());
+        let queue = fake_queue(inline.clone(), FollowUps::To(self.queue.clone()));
         let stored = NewJob::now(&parts.name, &parts.queue, &payload);
         let id = stored.id.clone();
-        inline.memory.push(stored).await.map_err(JobError::from)?;
-        let queue = Queue::with_driver(inline.clone(), self.queue.config().clone());
+        queue.driver().push_one(stored).await.map_err(JobError::from)?;
         test_worker(&queue)
             .queues([parts.queue])
             .max_jobs(1)
@@ -555,7 +539,7 @@ impl QueueFake {
 
     /// The recorded dispatches of job type `J`.
     fn of<J: JobSpec>(&self) -> Vec<Dispatched> {
-        self.store
+        self.record
             .journal()
             .iter()
             .filter(|d| d.name == J::NAME)
@@ -566,7 +550,7 @@ impl QueueFake {
     /// Fails the test with `expected`, followed by everything that was dispatched.
     #[track_caller]
     fn fail(&self, expected: String) -> ! {
-        let journal = self.store.journal().clone();
+        let journal = self.record.journal().clone();
         if journal.is_empty() {
             panic!("{expected}; nothing was dispatched");
         }
@@ -581,7 +565,6 @@ impl QueueFake {
 /// A worker fit for tests: no signal handlers, no start-up line, stops once nothing is ready.
 fn test_worker(queue: &Queue) -> Worker {
     Worker::new(queue)
-        .handle_signals(false)
         .quiet()
         .stop_when_empty()
         .sleep(Duration::from_millis(10))
@@ -604,32 +587,24 @@ fn system_time(ms: Millis) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
-/// The queue plain dispatches go to inside a [`QueueFake::scope`], if any.
-pub(crate) fn scoped_queue() -> Option<Queue> {
-    SCOPED.try_with(Queue::clone).ok()
+/// A queue on a fresh in-memory store whose pushes and outcomes go to `record`.
+fn fake_queue(record: Arc<Record>, follow_ups: FollowUps) -> Queue {
+    let store = Arc::new(Watched::new(Arc::new(MemoryDriver::new()), Recorder(record)));
+    let config = Config {
+        driver: "memory".into(),
+        ..Config::default()
+    };
+    Queue::with_follow_ups(store, config, follow_ups)
 }
 
-/// Keeps a job run by a fake's worker inside the fake's scope, so the job's own plain
-/// dispatches are recorded by the fake rather than sent to the real default store.
-pub(crate) fn keep_in_fake(queue: &Queue, job: BoxJobFuture) -> BoxJobFuture {
-    if queue.describe() == FAKE_STORE {
-        Box::pin(SCOPED.scope(queue.clone(), job))
-    } else {
-        job
-    }
-}
-
-/// The fake's store: the in-memory driver, plus a journal of pushes and of run outcomes.
+/// What a fake saw: the jobs stored, and how each run ended.
 #[derive(Default)]
-struct FakeStore {
-    memory: MemoryDriver,
+struct Record {
     journal: Mutex<Vec<Dispatched>>,
     outcomes: Mutex<Vec<(JobId, Result<(), String>)>>,
-    /// For an inline run: the fake whose journal and store the job's own dispatches go to.
-    forward_pushes_to: Option<Arc<FakeStore>>,
 }
 
-impl FakeStore {
+impl Record {
     fn journal(&self) -> MutexGuard<'_, Vec<Dispatched>> {
         self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -637,118 +612,46 @@ impl FakeStore {
     fn outcomes(&self) -> MutexGuard<'_, Vec<(JobId, Result<(), String>)>> {
         self.outcomes.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn ended(&self, lease: &Lease, written: &Result<bool, DriverError>, end: Result<(), String>) {
-        if matches!(written, Ok(true)) {
-            self.outcomes().push((lease.id.clone(), end));
-        }
-    }
 }
 
-#[async_trait::async_trait]
-impl Driver for FakeStore {
-    fn describe(&self) -> String {
-        FAKE_STORE.to_string()
+/// The fake's observer of its in-memory store.
+struct Recorder(Arc<Record>);
+
+impl Hooks for Recorder {
+    fn describe(&self, _inner: String) -> String {
+        "fake (in memory)".to_string()
     }
 
-    fn capabilities(&self) -> Capabilities {
-        self.memory.capabilities()
-    }
-
-    async fn check(&self) -> Result<(), DriverError> {
-        self.memory.check().await
-    }
-
-    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        if let Some(fake) = &self.forward_pushes_to {
-            return fake.push(job).await;
+    fn pushed(&self, jobs: &[NewJob], outcomes: &[PushOutcome]) {
+        let stored = jobs
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| **o == PushOutcome::Stored);
+        let mut journal = self.0.journal();
+        for (job, _) in stored {
+            journal.push(Dispatched {
+                id: job.id.clone(),
+                name: job.name.clone(),
+                queue: job.queue.clone(),
+                payload: serde_json::from_str(&job.payload)
+                    .unwrap_or_else(|_| Value::String(job.payload.clone())),
+                dispatched_at: system_time(job.created_at),
+                available_at: system_time(job.available_at),
+                overlap_key: job.overlap_key.clone(),
+                unique_key: job.unique_key.clone(),
+            });
         }
-        let record = Dispatched {
-            id: job.id.clone(),
-            name: job.name.clone(),
-            queue: job.queue.clone(),
-            payload: serde_json::from_str(&job.payload)
-                .unwrap_or_else(|_| Value::String(job.payload.clone())),
-            dispatched_at: system_time(job.created_at),
-            available_at: system_time(job.available_at),
-            overlap_key: job.overlap_key.clone(),
-            unique_key: job.unique_key.clone(),
-        };
-        let outcome = self.memory.push(job).await?;
-        if outcome == PushOutcome::Stored {
-            self.journal().push(record);
+    }
+
+    fn completed(&self, finished: &[Finish], written: &[bool]) {
+        let mut outcomes = self.0.outcomes();
+        for (finish, _) in finished.iter().zip(written).filter(|(_, w)| **w) {
+            let end = match finish {
+                Finish::Ack { .. } => Ok(()),
+                Finish::Retry { error, .. } | Finish::Fail { error, .. } => Err(error.clone()),
+                Finish::Release { .. } => continue,
+            };
+            outcomes.push((finish.lease().id.clone(), end));
         }
-        Ok(outcome)
-    }
-
-    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-        self.memory.reserve(request).await
-    }
-
-    async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
-        self.memory.extend(lease, lease_ms).await
-    }
-
-    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let written = self.memory.ack(lease).await;
-        self.ended(lease, &written, Ok(()));
-        written
-    }
-
-    async fn retry(
-        &self,
-        lease: &Lease,
-        available_at: Millis,
-        error: &str,
-    ) -> Result<bool, DriverError> {
-        let written = self.memory.retry(lease, available_at, error).await;
-        self.ended(lease, &written, Err(error.to_string()));
-        written
-    }
-
-    async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
-        self.memory.release(lease, available_at).await
-    }
-
-    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-        let written = self.memory.fail(lease, error).await;
-        self.ended(lease, &written, Err(error.to_string()));
-        written
-    }
-
-    async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
-        self.memory.lock(key, owner, ttl_ms).await
-    }
-
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        self.memory.unlock(key, owner).await
-    }
-
-    async fn queues(&self) -> Result<Vec<String>, DriverError> {
-        self.memory.queues().await
-    }
-
-    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-        self.memory.stats().await
-    }
-
-    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-        self.memory.failed(limit).await
-    }
-
-    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        self.memory.retry_failed(id).await
-    }
-
-    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        self.memory.forget_failed(id).await
-    }
-
-    async fn flush_failed(&self) -> Result<u64, DriverError> {
-        self.memory.flush_failed().await
-    }
-
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        self.memory.wait(queues, timeout).await
     }
 }

@@ -42,7 +42,7 @@ impl Jobable for IstanbulReport {
 fn a_job_name_is_slugged_by_the_macro_as_by_the_runtime() {
     assert_eq!(IstanbulReport::NAME, "istanbul-report");
     assert_eq!(IstanbulReport::NAME, slug("İstanbul Report"));
-    let found = rakit_job::registry::find("İstanbul Report").expect("found by any spelling");
+    let found = rakit_job::__private::find("İstanbul Report").expect("found by any spelling");
     assert_eq!(found.name, IstanbulReport::NAME);
 }
 

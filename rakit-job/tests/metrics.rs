@@ -150,8 +150,7 @@ fn dispatches_and_runs_are_counted_and_timed_and_queue_depth_is_gauged() {
                 .await
                 .unwrap();
             let report = Worker::new(&queue)
-                .handle_signals(false)
-                .quiet()
+                    .quiet()
                 .stop_when_empty()
                 .run()
                 .await

@@ -209,7 +209,6 @@ fn each_job_run_has_a_span_with_attempt_outcome_duration_and_error() {
         .await
         .unwrap();
         let report = Worker::new(&queue)
-            .handle_signals(false)
             .quiet()
             .stop_when_empty()
             .run()

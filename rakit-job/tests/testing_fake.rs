@@ -308,8 +308,14 @@ async fn run_all_runs_ready_jobs_and_their_follow_ups_through_the_worker() {
     fake.assert_dispatched_times::<MakeThumbnail>(2);
     fake.assert_dispatched_on::<MakeThumbnail>("low");
     fake.assert_dispatched_where::<MakeThumbnail>(|job| job.size == 64 && job.file == "c.jpg");
-    let failed = fake.queue().driver().failed(10).await.unwrap();
-    assert_eq!(failed[0].error, "the upload has no file");
+    let failed = fake
+        .queue()
+        .jobs()
+        .state(rakit_job::State::Failed)
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(failed[0].error.as_deref(), Some("the upload has no file"));
 }
 
 #[tokio::test]

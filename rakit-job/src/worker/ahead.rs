@@ -2,13 +2,14 @@
 //! per round trip instead of one job per finished job.
 //!
 //! How far ahead is bounded by time, not only by count: each claim asks for about
-//! [`HORIZON`] of work beyond what is running, judged from how long recent jobs took (with
-//! two claims in flight, the buffer holds at most about twice that).
+//! [`HORIZON`] of work beyond what is running, judged from how long recent jobs took.
 //! Fast jobs are claimed in batches; slow jobs are claimed as slots free up, so they are
-//! never parked here while another worker idles.
+//! never parked here while another worker idles. Jobs wait in priority order (their
+//! queue's rank first, then claim order), and the worker checks the higher queues before
+//! it starts one of a lower queue, so claiming ahead never breaks strict priority.
 
 use rakit_job_core::Reserved;
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How much work, in time, may wait in the buffer.
@@ -16,17 +17,20 @@ const HORIZON: Duration = Duration::from_millis(50);
 
 pub(crate) struct ClaimAhead {
     limit: usize,
-    buffer: VecDeque<(Instant, Reserved)>,
-    /// Moving average of how long a job occupies a slot, outcome written; `None` before the first.
+    /// Jobs by (their queue's rank, arrival), with when they arrived.
+    buffer: BTreeMap<(usize, u64), (Instant, Reserved)>,
+    arrivals: u64,
+    /// Moving average of how long a job occupies a slot; `None` before the first.
     typical_run: Option<Duration>,
 }
 
 impl ClaimAhead {
-    /// A buffer holding at most `limit` claimed jobs (0 turns claiming ahead off).
+    /// A buffer holding at most `limit` claimed jobs beyond the free slots (0 turns it off).
     pub(crate) fn new(limit: usize) -> Self {
         ClaimAhead {
             limit,
-            buffer: VecDeque::new(),
+            buffer: BTreeMap::new(),
+            arrivals: 0,
             typical_run: None,
         }
     }
@@ -59,26 +63,52 @@ impl ClaimAhead {
         self.buffer.is_empty()
     }
 
-    pub(crate) fn push(&mut self, job: Reserved) {
-        self.buffer.push_back((Instant::now(), job));
+    /// Adds a claimed job whose queue has priority `rank` (0 is the highest).
+    pub(crate) fn push(&mut self, rank: usize, job: Reserved) {
+        self.arrivals += 1;
+        self.buffer
+            .insert((rank, self.arrivals), (Instant::now(), job));
     }
 
+    /// The rank of the job that would start next.
+    pub(crate) fn next_rank(&self) -> Option<usize> {
+        self.buffer.keys().next().map(|(rank, _)| *rank)
+    }
+
+    /// The job to start next: the highest queue's oldest.
     pub(crate) fn pop(&mut self) -> Option<Reserved> {
-        self.buffer.pop_front().map(|(_, job)| job)
+        self.buffer.pop_first().map(|(_, (_, job))| job)
     }
 
     /// Every buffered job, when the oldest has waited longer than `max_wait`: they are
     /// handed back so their leases never run short before they start.
     pub(crate) fn take_if_stale(&mut self, max_wait: Duration) -> Vec<Reserved> {
-        match self.buffer.front() {
-            Some((at, _)) if at.elapsed() > max_wait => self.take_all(),
+        match self.buffer.values().map(|(at, _)| *at).min() {
+            Some(at) if at.elapsed() > max_wait => self.take_all(),
             _ => Vec::new(),
         }
     }
 
+    /// The buffered jobs of the queues in `paused`, to hand back.
+    pub(crate) fn take_queues(&mut self, paused: &[String]) -> Vec<Reserved> {
+        let keys: Vec<(usize, u64)> = self
+            .buffer
+            .iter()
+            .filter(|(_, (_, job))| paused.contains(&job.job.queue))
+            .map(|(key, _)| *key)
+            .collect();
+        keys.iter()
+            .filter_map(|key| self.buffer.remove(key))
+            .map(|(_, job)| job)
+            .collect()
+    }
+
     /// Empties the buffer (on shutdown, the jobs are handed back).
     pub(crate) fn take_all(&mut self) -> Vec<Reserved> {
-        self.buffer.drain(..).map(|(_, job)| job).collect()
+        std::mem::take(&mut self.buffer)
+            .into_values()
+            .map(|(_, job)| job)
+            .collect()
     }
 }
 
@@ -117,31 +147,37 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_buffer_is_handed_back_whole_and_order_is_kept() {
+    fn jobs_leave_in_priority_then_claim_order_and_a_stale_buffer_is_handed_back_whole() {
         let mut ahead = ClaimAhead::new(10);
-        let (first, second) = (reserved(), reserved());
-        let first_id = first.job.id.clone();
-        ahead.push(first);
-        ahead.push(second);
+        let (low, high, low2) = (reserved("low"), reserved("high"), reserved("low"));
+        let (low_id, high_id) = (low.job.id.clone(), high.job.id.clone());
+        ahead.push(2, low);
+        ahead.push(0, high);
+        ahead.push(2, low2);
         assert!(ahead.take_if_stale(Duration::from_secs(60)).is_empty());
-        assert_eq!(ahead.pop().unwrap().job.id, first_id);
-        let stale = ahead.take_if_stale(Duration::ZERO);
-        assert_eq!(stale.len(), 1);
+        assert_eq!(ahead.next_rank(), Some(0));
+        assert_eq!(ahead.pop().unwrap().job.id, high_id);
+        assert_eq!(ahead.pop().unwrap().job.id, low_id);
+        assert_eq!(ahead.take_queues(&["low".to_string()]).len(), 1);
+        ahead.push(1, reserved("default"));
+        assert_eq!(ahead.take_if_stale(Duration::ZERO).len(), 1);
         assert!(ahead.pop().is_none());
     }
 
-    fn reserved() -> Reserved {
+    fn reserved(queue: &str) -> Reserved {
         use rakit_job_core::{JobId, Lease, StoredJob};
         let job = StoredJob {
             id: JobId::generate(),
             name: "x".into(),
-            queue: "default".into(),
+            queue: queue.into(),
             payload: "{}".into(),
             attempts: 1,
             created_at: 0,
             overlap_key: None,
             unique_key: None,
             last_error: None,
+            meta: None,
+            cancelled: false,
         };
         let lease = Lease::new(job.id.clone(), &job.queue);
         Reserved { job, lease }

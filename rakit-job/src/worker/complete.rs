@@ -1,13 +1,67 @@
-//! Completing a job: writing its outcome back to the store, and logging it in the guide's shape.
+//! Completing: the one owner of every final write — ack, retry, fail, cancel, release and
+//! the hand-back of claimed jobs. Each job's outcome is decided here ([`Completer`]) and
+//! written by one writer task ([`Writer`]) that gathers the writes of jobs finishing
+//! together into one [`Store::complete`](rakit_job_core::Store::complete) call, and counts
+//! them for the throughput chart with one more write per batch.
+//!
+//! The at-least-once rule lives here: a job leaves its queue only through a write that
+//! names its current lease. Until that write lands, the job holds its lease, so a crash
+//! in between only means it runs again; a write whose lease was lost changes nothing.
 
-use super::execute::{Outcome, Policy};
-use crate::job::Backoff;
-use rakit_job_core::{Driver, DriverError, Lease, Millis, Retry, StoredJob, now_ms};
+use super::running::Counters;
+use crate::options::Backoff;
+use crate::queue::Queue;
+use rakit_job_core::{
+    Admin, DriverError, Finish, Lease, Millis, MinuteCount, NewJob, Reserved, Store, StoredJob,
+    now_ms,
+};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Writes one job's outcome; a store error is logged and the lease left to expire,
-/// so the job runs again rather than being lost.
+/// The worker-wide settings a job run needs.
+#[derive(Clone)]
+pub(crate) struct Policy {
+    pub(crate) queue: Queue,
+    pub(crate) worker: Arc<str>,
+    pub(crate) retries: u32,
+    pub(crate) sleep: Duration,
+    pub(crate) lease_ms: Millis,
+    pub(crate) grace: Duration,
+    pub(crate) logging: bool,
+    pub(crate) writer: Writer,
+    pub(crate) running: Arc<super::running::RunningJobs>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// What became of a reserved job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Succeeded,
+    Retried,
+    Failed,
+    Cancelled,
+    Released,
+    LeaseLost,
+}
+
+impl Outcome {
+    /// The outcome's name in spans and metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Released => "released",
+            Outcome::LeaseLost => "lease_lost",
+        }
+    }
+}
+
+/// Decides and writes one job's outcome, and logs it in the guide's shape. A store error
+/// is logged and the lease left to expire, so the job runs again rather than being lost.
 pub(crate) struct Completer<'a> {
     pub(crate) policy: &'a Policy,
     pub(crate) job: &'a StoredJob,
@@ -17,28 +71,34 @@ pub(crate) struct Completer<'a> {
 }
 
 impl Completer<'_> {
-    /// Queues the ack and frees the slot without waiting for the write (only for room in
-    /// the queue): the writer batches it with the acks of other jobs and logs a failure itself. Until it is written the job holds its lease,
-    /// so a crash in between only means the job runs again (delivery is at least once).
-    pub(crate) async fn ack(&self) -> Outcome {
-        self.policy
-            .acker
-            .ack_later(self.lease, &self.job.name)
-            .await;
+    /// Queues the ack (with the follow-ups to store in the same step) and frees the slot
+    /// without waiting for the write; the writer logs a failure.
+    pub(crate) async fn ack(&self, then: Vec<NewJob>) -> Outcome {
+        let finish = Finish::Ack {
+            lease: self.lease.clone(),
+            then,
+        };
+        self.policy.writer.write_later(finish, &self.job.name).await;
         if self.policy.logging {
             tracing::info!(target: "rakit_job", "Job executed: {} - #{} (attempt {})", self.job.name, self.job.id, self.job.attempts);
         }
         Outcome::Succeeded
     }
 
+    /// Schedules another attempt with backoff, or fails the job for good when it is
+    /// permanent or its attempts are spent.
     pub(crate) async fn retry_or_fail(&self, error: &str, permanent: bool) -> Outcome {
         if permanent || self.job.attempts >= self.max_attempts {
             return self.fail(error).await;
         }
         crate::observe::run_error(error);
         let delay = self.backoff.delay(self.job.attempts, self.policy.sleep);
-        let at = now_ms() + delay.as_millis() as Millis;
-        let written = self.policy.acker.retry(self.lease, at, error).await;
+        let finish = Finish::Retry {
+            lease: self.lease.clone(),
+            available_at: now_ms() + delay.as_millis() as Millis,
+            error: error.to_string(),
+        };
+        let written = self.policy.writer.write(finish).await;
         if self.policy.logging {
             tracing::warn!(
                 target: "rakit_job",
@@ -49,38 +109,54 @@ impl Completer<'_> {
         self.settle(written, Outcome::Retried, "schedule the retry of")
     }
 
+    /// Moves the job to the failed store.
     pub(crate) async fn fail(&self, error: &str) -> Outcome {
         crate::observe::run_error(error);
-        let written = self.policy.queue.driver().fail(self.lease, error).await;
+        let finish = Finish::Fail {
+            lease: self.lease.clone(),
+            error: error.to_string(),
+            cancelled: false,
+        };
+        let written = self.policy.writer.write(finish).await;
         if self.policy.logging {
             tracing::error!(
                 target: "rakit_job",
-                "Job failed: {} - #{} ::: {error} (after {} attempts)",
-                self.job.name, self.job.id, self.job.attempts
+                "Job failed: {} - #{} ::: {error} ({})",
+                self.job.name, self.job.id, attempts(self.job.attempts)
             );
         }
         self.settle(written, Outcome::Failed, "record the failure of")
     }
 
+    /// Records the job as cancelled: kept in the failed store, not retried.
+    pub(crate) async fn cancelled(&self, why: &str) -> Outcome {
+        crate::observe::run_error(why);
+        let finish = Finish::Fail {
+            lease: self.lease.clone(),
+            error: why.to_string(),
+            cancelled: true,
+        };
+        let written = self.policy.writer.write(finish).await;
+        if self.policy.logging {
+            tracing::warn!(target: "rakit_job", "Job cancelled: {} - #{} ::: {why}", self.job.name, self.job.id);
+        }
+        self.settle(written, Outcome::Cancelled, "record the cancel of")
+    }
+
+    /// Hands the job back untouched, due at `available_at`; the attempt is not counted.
     pub(crate) async fn release(&self, available_at: Millis) -> Outcome {
-        let written = self
-            .policy
-            .queue
-            .driver()
-            .release(self.lease, available_at)
-            .await;
+        let finish = Finish::Release {
+            lease: self.lease.clone(),
+            available_at,
+        };
+        let written = self.policy.writer.write(finish).await;
         if written.as_ref().is_ok_and(|w| *w) && available_at <= now_ms() {
             self.policy.queue.notify_pushed();
         }
         self.settle(written, Outcome::Released, "hand back")
     }
 
-    fn settle(
-        &self,
-        written: Result<bool, rakit_job_core::DriverError>,
-        outcome: Outcome,
-        verb: &str,
-    ) -> Outcome {
+    fn settle(&self, written: Result<bool, DriverError>, outcome: Outcome, verb: &str) -> Outcome {
         match written {
             Ok(true) => outcome,
             Ok(false) => {
@@ -95,22 +171,40 @@ impl Completer<'_> {
     }
 }
 
-/// Gathers the acks and retries of jobs that finish at about the same time into one
-/// `ack_many` and one `retry_many` call, so a busy worker writes its outcomes without a
-/// round trip per job.
-#[derive(Clone)]
-pub(crate) struct Acker {
-    requests: mpsc::Sender<(Write, Reply)>,
+/// "1 attempt", "3 attempts".
+fn attempts(n: u32) -> String {
+    match n {
+        1 => "after 1 attempt".to_string(),
+        n => format!("after {n} attempts"),
+    }
 }
 
-/// The acker's writer task; awaiting it after the last `Acker` is dropped waits until every
-/// queued write is done.
-pub(crate) type Writer = tokio::task::JoinHandle<()>;
+/// Gives claimed-but-unstarted jobs back to the store, ready now and with the attempt
+/// uncounted, in one batch; a job that cannot be handed back runs again when its lease
+/// expires.
+pub(crate) async fn hand_back(policy: &Policy, jobs: Vec<Reserved>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    let finishes: Vec<Finish> = jobs
+        .iter()
+        .map(|job| Finish::Release {
+            lease: job.lease.clone(),
+            available_at: now,
+        })
+        .collect();
+    if let Err(e) = policy.writer.write_all(finishes).await {
+        tracing::warn!(target: "rakit_job", "could not hand back {} claimed job(s): {e}; they run again when their leases expire", jobs.len());
+    }
+    policy.queue.notify_pushed();
+}
 
-/// A final write the acker batches.
-enum Write {
-    Ack(Lease),
-    Retry(Retry),
+/// The handle to the writer task: writes queued here are written in batches. Awaiting the
+/// task after the last `Writer` is dropped waits until every queued write is done.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    requests: mpsc::Sender<(Finish, Reply)>,
 }
 
 /// Where a write's result goes.
@@ -118,123 +212,138 @@ enum Reply {
     /// The caller awaits it.
     Waiting(oneshot::Sender<Result<bool, DriverError>>),
     /// Nobody waits (an ack queued after its slot was freed): the writer logs a failure.
-    Logged { name: String, lease: Lease },
+    Logged(String),
 }
 
 /// The most writes gathered into one batch.
 const BATCH: usize = 256;
 
-/// The most writes waiting for the writer. When the store writes slower than jobs finish
-/// (a file or memcached store acks one by one), finished jobs wait here for room, so the
-/// backlog, and the time an ack waits, stay bounded: leases cannot run out in the queue.
+/// The most writes waiting for the writer. When the store writes slower than jobs finish,
+/// finished jobs wait here for room, so the backlog, and the time an ack waits, stay
+/// bounded: leases cannot run out in the queue.
 const QUEUED: usize = 2 * BATCH;
 
-impl Acker {
-    /// Starts the task that writes acks and retries; it ends when the last `Acker` is dropped.
-    pub(crate) fn start(driver: Arc<dyn Driver>) -> (Acker, Writer) {
-        let (requests, mut pending) = mpsc::channel::<(Write, Reply)>(QUEUED);
-        let writer = tokio::spawn(async move {
+impl Writer {
+    /// Starts the task that writes outcomes to `queue`'s store; it ends when the last
+    /// `Writer` is dropped and every write is done.
+    pub(crate) fn start(queue: Queue) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (requests, mut pending) = mpsc::channel::<(Finish, Reply)>(QUEUED);
+        let task = tokio::spawn(async move {
+            let store = queue.driver().clone();
             let mut batch = Vec::new();
             while pending.recv_many(&mut batch, BATCH).await > 0 {
-                let (mut acks, mut ack_replies) = (Vec::new(), Vec::new());
-                let (mut retries, mut retry_replies) = (Vec::new(), Vec::new());
-                for (write, reply) in batch.drain(..) {
-                    match write {
-                        Write::Ack(lease) => {
-                            acks.push(lease);
-                            ack_replies.push(reply);
-                        }
-                        Write::Retry(retry) => {
-                            retries.push(retry);
-                            retry_replies.push(reply);
-                        }
-                    }
+                let (finishes, replies): (Vec<Finish>, Vec<Reply>) = batch.drain(..).unzip();
+                let written = store.complete(&finishes).await;
+                if let Ok(written) = &written {
+                    count_throughput(store.as_ref(), &finishes, written).await;
                 }
-                if !acks.is_empty() {
-                    answer(ack_replies, driver.ack_many(&acks).await);
-                }
-                if !retries.is_empty() {
-                    answer(retry_replies, driver.retry_many(&retries).await);
-                }
+                answer(replies, &finishes, written);
             }
         });
-        (Acker { requests }, writer)
+        (Writer { requests }, task)
     }
 
-    /// Acks one job as part of the next batch and waits for the result.
-    #[cfg(test)]
-    pub(crate) async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        self.write(Write::Ack(lease.clone())).await
-    }
-
-    /// Acks one job as part of the next batch without waiting; a failure is logged.
-    pub(crate) async fn ack_later(&self, lease: &Lease, name: &str) {
-        let reply = Reply::Logged {
-            name: name.to_string(),
-            lease: lease.clone(),
-        };
-        if let Err(unsent) = self.requests.send((Write::Ack(lease.clone()), reply)).await {
-            let (_, reply) = unsent.0;
-            reply.send(Err(DriverError::store(
-                "the worker's ack and retry writer stopped",
-            )));
-        }
-    }
-
-    /// Makes one failed job wait until `available_at`, as part of the next batch.
-    pub(crate) async fn retry(
-        &self,
-        lease: &Lease,
-        available_at: Millis,
-        error: &str,
-    ) -> Result<bool, DriverError> {
-        self.write(Write::Retry(Retry {
-            lease: lease.clone(),
-            available_at,
-            error: error.to_string(),
-        }))
-        .await
-    }
-
-    async fn write(&self, write: Write) -> Result<bool, DriverError> {
-        let stopped = || DriverError::store("the worker's ack and retry writer stopped");
+    /// Writes one outcome as part of the next batch and waits for the result.
+    pub(crate) async fn write(&self, finish: Finish) -> Result<bool, DriverError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((write, Reply::Waiting(reply)))
+            .send((finish, Reply::Waiting(reply)))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+
+    /// Writes several outcomes and waits for them all; the first error, if any.
+    pub(crate) async fn write_all(&self, finishes: Vec<Finish>) -> Result<(), DriverError> {
+        let mut answers = Vec::with_capacity(finishes.len());
+        for finish in finishes {
+            let (reply, answer) = oneshot::channel();
+            self.requests
+                .send((finish, Reply::Waiting(reply)))
+                .await
+                .map_err(|_| stopped())?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            answer.await.map_err(|_| stopped())??;
+        }
+        Ok(())
+    }
+
+    /// Writes one outcome as part of the next batch without waiting; a failure is logged.
+    pub(crate) async fn write_later(&self, finish: Finish, name: &str) {
+        let reply = Reply::Logged(name.to_string());
+        if let Err(unsent) = self.requests.send((finish, reply)).await {
+            let (finish, reply) = unsent.0;
+            reply.send(&finish, Err(stopped()));
+        }
+    }
+}
+
+fn stopped() -> DriverError {
+    DriverError::store("the worker's outcome writer stopped")
+}
+
+/// Adds a written batch's outcomes to the per-minute counts: one write per batch, and a
+/// failed one only costs the chart a point, never a job.
+async fn count_throughput<S: Store + Admin + ?Sized>(store: &S, finishes: &[Finish], written: &[bool]) {
+    let minute = now_ms() / 60_000 * 60_000;
+    let mut counts: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (finish, _) in finishes.iter().zip(written).filter(|(_, w)| **w) {
+        let (done, failed) = match finish {
+            Finish::Ack { .. } => (1, 0),
+            Finish::Retry { .. } | Finish::Fail { .. } => (0, 1),
+            Finish::Release { .. } => continue,
+        };
+        let slot = counts.entry(finish.lease().queue.as_str()).or_default();
+        slot.0 += done;
+        slot.1 += failed;
+    }
+    if counts.is_empty() {
+        return;
+    }
+    let counts: Vec<MinuteCount> = counts
+        .into_iter()
+        .map(|(queue, (done, failed))| MinuteCount {
+            queue: queue.to_string(),
+            minute,
+            done,
+            failed,
+        })
+        .collect();
+    if let Err(e) = store.add_throughput(&counts).await {
+        tracing::debug!(target: "rakit_job", "could not count throughput: {e}");
+    }
 }
 
 /// Sends each writer its result from one batch call, in order.
-fn answer(replies: Vec<Reply>, written: Result<Vec<bool>, DriverError>) {
+fn answer(replies: Vec<Reply>, finishes: &[Finish], written: Result<Vec<bool>, DriverError>) {
     match written {
         Ok(done) => {
-            for (reply, ok) in replies.into_iter().zip(done) {
-                reply.send(Ok(ok));
+            for ((reply, finish), ok) in replies.into_iter().zip(finishes).zip(done) {
+                reply.send(finish, Ok(ok));
             }
         }
         Err(e) => {
-            for reply in replies {
-                reply.send(Err(e.clone()));
+            for (reply, finish) in replies.into_iter().zip(finishes) {
+                reply.send(finish, Err(e.clone()));
             }
         }
     }
 }
 
 impl Reply {
-    fn send(self, result: Result<bool, DriverError>) {
+    fn send(self, finish: &Finish, result: Result<bool, DriverError>) {
         match (self, result) {
             (Reply::Waiting(to), result) => {
                 let _ = to.send(result);
             }
-            (Reply::Logged { .. }, Ok(true)) => {}
-            (Reply::Logged { name, lease }, Ok(false)) => {
-                tracing::warn!(target: "rakit_job", "could not acknowledge {name} #{}: its lease had expired and another worker took it", lease.id);
+            (Reply::Logged(_), Ok(true)) => {}
+            (Reply::Logged(name), Ok(false)) => {
+                tracing::warn!(target: "rakit_job", "could not acknowledge {name} #{}: its lease had expired and another worker took it", finish.lease().id);
             }
-            (Reply::Logged { name, lease }, Err(e)) => {
-                tracing::error!(target: "rakit_job", "could not acknowledge {name} #{}: {e}; it will run again when its lease expires", lease.id);
+            (Reply::Logged(name), Err(e)) => {
+                tracing::error!(target: "rakit_job", "could not acknowledge {name} #{}: {e}; it will run again when its lease expires", finish.lease().id);
             }
         }
     }
@@ -244,34 +353,50 @@ impl Reply {
 mod tests {
     use super::*;
     use crate::worker::spy::Spy;
-    use rakit_job_core::{NewJob, ReserveRequest};
+    use rakit_job_core::{NewJob, ReserveRequest, StoreExt};
 
     #[tokio::test]
-    async fn acks_and_retries_finishing_together_are_written_in_one_call_each() {
-        let driver = Arc::new(Spy::default());
+    async fn outcomes_finishing_together_are_written_in_one_call_and_counted_once() {
+        let spy = Spy::new();
+        let store = spy.store();
         for _ in 0..4 {
-            driver
-                .push(NewJob::now("batch", "default", "{}"))
+            store
+                .push_one(NewJob::now("batch", "default", "{}"))
                 .await
                 .unwrap();
         }
         let queues = vec!["default".to_string()];
-        let held = driver
-            .reserve(&ReserveRequest::new(&queues, 4, 60_000))
+        let held = store
+            .reserve(&ReserveRequest::new(&queues, 4, 60_000, "w"))
             .await
             .unwrap();
-        let (acker, _writer) = Acker::start(driver.clone());
+        let (writer, _task) = Writer::start(spy.queue());
         let later = now_ms() + 60_000;
+        let ack = |r: &Reserved| Finish::Ack {
+            lease: r.lease.clone(),
+            then: vec![],
+        };
+        let retry = |r: &Reserved| Finish::Retry {
+            lease: r.lease.clone(),
+            available_at: later,
+            error: "boom".into(),
+        };
         // All four requests are queued before the writer task first runs.
         let written = tokio::join!(
-            acker.ack(&held[0].lease),
-            acker.retry(&held[1].lease, later, "boom"),
-            acker.ack(&held[2].lease),
-            acker.retry(&held[3].lease, later, "boom"),
+            writer.write(ack(&held[0])),
+            writer.write(retry(&held[1])),
+            writer.write(ack(&held[2])),
+            writer.write(retry(&held[3])),
         );
         assert!(matches!(written, (Ok(true), Ok(true), Ok(true), Ok(true))));
-        assert_eq!(*driver.batches.lock().unwrap(), [("ack", 2), ("retry", 2)]);
-        let stats = driver.stats().await.unwrap();
+        assert_eq!(spy.batches(), [4], "one complete() call for the four outcomes");
+        let stats = store.stats().await.unwrap();
         assert_eq!((stats[0].scheduled, stats[0].ready), (2, 0));
+        let counted = store.throughput(0).await.unwrap();
+        assert_eq!(
+            counted.iter().map(|c| (c.queue.as_str(), c.done, c.failed)).collect::<Vec<_>>(),
+            [("default", 2, 2)],
+            "{counted:?}"
+        );
     }
 }

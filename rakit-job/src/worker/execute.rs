@@ -1,83 +1,61 @@
-//! Executing one reserved job: find its code, hold its no-overlap lock, keep its lease
-//! alive, enforce its timeout, catch its panic, and hand the outcome to `complete`.
+//! Executing one reserved job: find its code, take its locks, run it under its timeout
+//! and stop requests, catch its panic, and hand the outcome to the completer.
 
-use super::complete;
+use super::complete::{Completer, Outcome, Policy};
+use super::running::{HeldLock, Stop, StopReason};
 use crate::context::{CancelSignal, JobContext};
-use crate::job::JobOptions;
-use crate::queue::Queue;
+use crate::options::JobOptions;
 use crate::registry::{self, BoxJobFuture};
-use rakit_job_core::{Lease, Millis, Reserved, now_ms};
-use std::time::Duration;
+use rakit_job_core::{Lease, LockRequest, Locked, Millis, Reserved, now_ms};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// The worker-wide settings a job run needs.
-#[derive(Clone)]
-pub(crate) struct Policy {
-    pub(crate) queue: Queue,
-    pub(crate) retries: u32,
-    pub(crate) sleep: Duration,
-    pub(crate) lease_ms: Millis,
-    pub(crate) logging: bool,
-    pub(crate) acker: complete::Acker,
+/// How long a job asked to stop (timeout, cancel, lost lease) may take to stop on its own
+/// before it is aborted at its next `.await`. At shutdown the worker's grace applies.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs one reserved job to an outcome inside its `run` span; never panics, whatever the
+/// job does. Gives the outcome and how long the job held its slot.
+pub(crate) async fn run(policy: Policy, reserved: Reserved) -> (Outcome, Duration) {
+    let started = Instant::now();
+    let job = &reserved.job;
+    let observed =
+        crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
+    let outcome = handle(policy, reserved)
+        .instrument(observed.span())
+        .await;
+    observed.end(outcome.label());
+    (outcome, started.elapsed())
 }
 
-/// What became of a reserved job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Succeeded,
-    Retried,
-    Failed,
-    Released,
-    LeaseLost,
-}
-
-/// How a job's run ended, before it is written back.
-pub(crate) enum RunEnd {
+/// How a job's code ended.
+enum RunEnd {
     Ok,
     Err { message: String, permanent: bool },
+    Cancelled,
     HandedBack,
     LeaseLost,
 }
 
-impl Outcome {
-    /// The outcome's name in spans and metrics.
-    fn label(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Retried => "retried",
-            Outcome::Failed => "failed",
-            Outcome::Released => "released",
-            Outcome::LeaseLost => "lease_lost",
-        }
-    }
-}
-
-/// Runs one reserved job to an outcome inside its `run` span; never panics, whatever the job does.
-pub(crate) async fn run(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> Outcome {
-    let job = &reserved.job;
-    let observed =
-        crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
-    let outcome = handle(policy, reserved, hand_back)
-        .instrument(observed.span())
-        .await;
-    observed.end(outcome.label());
-    outcome
-}
-
-async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> Outcome {
+async fn handle(policy: Policy, reserved: Reserved) -> Outcome {
     let Reserved { job, lease } = reserved;
     let entry = registry::find(&job.name);
     let options = entry.map_or(JobOptions::DEFAULT, |e| e.options);
-    let max_attempts = options.retries.unwrap_or(policy.retries).saturating_add(1);
-    let done = complete::Completer {
+    let done = Completer {
         policy: &policy,
         job: &job,
         lease: &lease,
-        max_attempts,
+        max_attempts: options.retries.unwrap_or(policy.retries).saturating_add(1),
         backoff: options.backoff,
     };
 
-    if job.attempts > max_attempts {
+    if job.cancelled {
+        return done
+            .cancelled("cancelled while it ran on a worker that has since stopped")
+            .await;
+    }
+    if job.attempts > done.max_attempts {
         let previous = job
             .last_error
             .as_deref()
@@ -86,86 +64,43 @@ async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> 
         return done
             .fail(&format!(
                 "gave up after {} attempts: its worker stopped before finishing it{previous}",
-                max_attempts
+                done.max_attempts
             ))
             .await;
     }
 
+    let cancel = CancelSignal::default();
     let ctx = JobContext {
         id: job.id.clone(),
         name: job.name.clone(),
         queue_name: job.queue.clone(),
         attempt: job.attempts,
         dispatched_at: job.created_at,
-        cancel: CancelSignal::default(),
-        queue: policy.queue.clone(),
+        cancel: cancel.clone(),
+        connection: policy
+            .queue
+            .follow_up_queue()
+            .unwrap_or_else(|| policy.queue.clone()),
     };
-    let started: Result<BoxJobFuture, String> = match (
-        entry,
-        entry
-            .is_none()
-            .then(|| registry::listener(&job.name))
-            .flatten(),
-    ) {
-        (Some(entry), _) => entry.start(&job.payload, ctx.clone()).map_err(|e| {
-            format!(
-                "the stored payload does not fit the `{}` job ({}): {e}",
-                job.name, entry.type_name
-            )
-        }),
-        (None, Some(listener)) => match serde_json::from_str(&job.payload) {
-            Ok(value) => Ok(listener(value)),
-            Err(e) => Err(format!(
-                "the stored payload of `{}` is not JSON: {e}",
-                job.name
-            )),
-        },
-        (None, None) => Err(format!(
-            "no job named `{}` is registered in this worker; link the crate that defines it (`use my_jobs as _;`) or register a listener",
-            job.name
-        )),
-    };
-    let future = match started {
+    let future = match start(&job, entry, ctx) {
         Ok(future) => future,
         Err(reason) => return done.fail(&reason).await,
     };
 
-    let owner = lease.owner();
-    if let Some(key) = &job.overlap_key {
-        match policy
-            .queue
-            .driver()
-            .lock(key, &owner, policy.lease_ms)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return done.release(now_ms() + overlap_retry_ms(&lease)).await,
-            Err(e) => {
-                tracing::warn!(target: "rakit_job", "cannot take the no-overlap lock of {}: {e}", job.name);
-                return done.release(now_ms() + 1000).await;
-            }
-        }
+    let locks = locks_of(&job, &options);
+    if let Some(until) = take_locks(&policy, &lease, &locks).await {
+        return done.release(until).await;
     }
+    let stop = Arc::new(Stop::new(cancel));
+    policy.running.add(&lease, locks.clone(), stop.clone());
+    let end = supervise(&policy, &job.name, future, options.timeout, &stop).await;
+    policy.running.remove(&lease);
+    free_locks(&policy, &lease, &locks).await;
 
-    let end = supervise(
-        &policy,
-        &lease,
-        job.overlap_key.as_deref(),
-        &ctx,
-        future,
-        options.timeout,
-        &hand_back,
-    )
-    .await;
-
-    if let Some(key) = &job.overlap_key
-        && let Err(e) = policy.queue.driver().unlock(key, &owner).await
-    {
-        tracing::warn!(target: "rakit_job", "cannot free the no-overlap lock of {}: {e}; it expires with the lease", job.name);
-    }
     match end {
-        RunEnd::Ok => done.ack().await,
+        RunEnd::Ok => done.ack(Vec::new()).await,
         RunEnd::Err { message, permanent } => done.retry_or_fail(&message, permanent).await,
+        RunEnd::Cancelled => done.cancelled("cancelled while it was running").await,
         RunEnd::HandedBack => done.release(now_ms()).await,
         RunEnd::LeaseLost => {
             tracing::warn!(target: "rakit_job", "lost the lease of {} #{}; another worker may run it again", job.name, job.id);
@@ -174,63 +109,151 @@ async fn handle(policy: Policy, reserved: Reserved, hand_back: CancelSignal) -> 
     }
 }
 
-/// Runs the job in its own task (so a panic is caught), renewing its lease and lock
-/// every third of the lease, until it ends, times out, or is handed back.
+/// The job's code, started: its `#[job]` type, else a legacy listener; the error says why
+/// neither can run it.
+fn start(
+    job: &rakit_job_core::StoredJob,
+    entry: Option<&'static registry::JobEntry>,
+    ctx: JobContext,
+) -> Result<BoxJobFuture, String> {
+    if let Some(entry) = entry {
+        return entry.start(&job.payload, ctx).map_err(|e| {
+            format!(
+                "the stored payload does not fit the `{}` job ({}): {e}",
+                job.name, entry.type_name
+            )
+        });
+    }
+    let Some(listener) = registry::listener(&job.name) else {
+        return Err(format!(
+            "no job named `{}` is registered in this worker; link the crate that defines it (`use my_jobs as _;`) or register a listener",
+            job.name
+        ));
+    };
+    match serde_json::from_str(&job.payload) {
+        Ok(value) => Ok(listener(value)),
+        Err(e) => Err(format!(
+            "the stored payload of `{}` is not JSON: {e}",
+            job.name
+        )),
+    }
+}
+
+/// The locks a run of this job must hold: its no-overlap key, one holder at a time.
+fn locks_of(job: &rakit_job_core::StoredJob, _options: &JobOptions) -> Vec<HeldLock> {
+    job.overlap_key
+        .iter()
+        .map(|key| HeldLock {
+            key: key.clone(),
+            capacity: 1,
+        })
+        .collect()
+}
+
+/// Takes every lock the run needs, each for one lease; on a busy lock, frees those taken
+/// and says when to try again.
+async fn take_locks(policy: &Policy, lease: &Lease, locks: &[HeldLock]) -> Option<Millis> {
+    let store = policy.queue.driver();
+    let owner = lease.owner();
+    for (i, lock) in locks.iter().enumerate() {
+        let request = LockRequest {
+            key: &lock.key,
+            capacity: lock.capacity,
+            owner: &owner,
+            ttl_ms: policy.lease_ms,
+        };
+        let retry_at = match store.lock(&request).await {
+            Ok(Locked::Taken) => continue,
+            Ok(Locked::Busy { .. }) => now_ms() + overlap_retry_ms(lease),
+            Err(e) => {
+                tracing::warn!(target: "rakit_job", "cannot take the lock `{}`: {e}", lock.key);
+                now_ms() + 1000
+            }
+        };
+        free_locks(policy, lease, &locks[..i]).await;
+        return Some(retry_at);
+    }
+    None
+}
+
+async fn free_locks(policy: &Policy, lease: &Lease, locks: &[HeldLock]) {
+    let owner = lease.owner();
+    for lock in locks {
+        if let Err(e) = policy.queue.driver().unlock(&lock.key, &owner).await {
+            tracing::warn!(target: "rakit_job", "cannot free the lock `{}`: {e}; it expires with the lease", lock.key);
+        }
+    }
+}
+
+/// Runs the job in its own task (so a panic is caught) until it ends. A stop request (its
+/// timeout, a cancel, a lost lease, shutdown) fires the job's cancellation at once; a job
+/// still running after the grace is aborted at its next `.await`. It returns only once the
+/// job's code has really ended, so the caller holds the lease and locks until then; code
+/// that blocks without yielding cannot be stopped, and is reported while it runs on.
 async fn supervise(
     policy: &Policy,
-    lease: &Lease,
-    overlap_key: Option<&str>,
-    ctx: &JobContext,
+    name: &str,
     future: BoxJobFuture,
     timeout: Option<Duration>,
-    hand_back: &CancelSignal,
+    stop: &Stop,
 ) -> RunEnd {
-    let job =
-        crate::testing::keep_in_fake(&policy.queue, future).instrument(tracing::Span::current());
-    let mut task = tokio::spawn(job);
-    let renew_every = Duration::from_millis((policy.lease_ms / 3).max(1) as u64);
-    let mut renew =
-        tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+    let job: BoxJobFuture = match policy.queue.follow_up_queue() {
+        Some(queue) => Box::pin(queue.scope(future)),
+        None => future,
+    };
+    let mut task = tokio::spawn(job.instrument(tracing::Span::current()));
     let deadline = tokio::time::sleep(timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(deadline);
-    let driver = policy.queue.driver();
-    let end = loop {
+    let grace = tokio::time::sleep(Duration::MAX / 4);
+    tokio::pin!(grace);
+    let mut asked: Option<StopReason> = None;
+    let mut aborted = false;
+    let result = loop {
         tokio::select! {
-            result = &mut task => break match result {
-                Ok(Ok(())) => RunEnd::Ok,
-                Ok(Err(e)) => RunEnd::Err { message: e.message().to_string(), permanent: e.is_permanent() },
-                Err(join) if join.is_panic() => RunEnd::Err { message: format!("the job panicked: {}", panic_text(join.into_panic())), permanent: false },
-                Err(_) => RunEnd::Err { message: "the job was cancelled".into(), permanent: false },
-            },
-            _ = &mut deadline, if timeout.is_some() => {
-                break RunEnd::Err {
-                    message: format!("the job timed out after {}", humanize(timeout.unwrap_or_default())),
-                    permanent: false,
-                };
+            result = &mut task => break result,
+            _ = &mut deadline, if timeout.is_some() && asked.is_none() => stop.request(StopReason::Timeout),
+            reason = stop.requested(), if asked.is_none() => {
+                asked = Some(reason);
+                let wait = if reason == StopReason::Shutdown { policy.grace } else { STOP_GRACE };
+                grace.as_mut().reset(tokio::time::Instant::now() + wait);
             }
-            _ = hand_back.cancelled() => break RunEnd::HandedBack,
-            _ = renew.tick() => {
-                match driver.extend(lease, policy.lease_ms).await {
-                    Ok(true) => {}
-                    Ok(false) => break RunEnd::LeaseLost,
-                    Err(e) => tracing::warn!(target: "rakit_job", "cannot renew the lease of {}: {e}", ctx.name()),
+            _ = &mut grace, if asked.is_some() => {
+                if aborted {
+                    tracing::warn!(target: "rakit_job", "{name} still runs {}s after it was asked to stop: its code does not yield (blocking code cannot be stopped); its lease and locks stay held until it returns", STOP_GRACE.as_secs());
+                } else {
+                    task.abort();
+                    aborted = true;
                 }
-                if let Some(key) = overlap_key
-                    && let Err(e) = driver.lock(key, &lease.owner(), policy.lease_ms).await
-                {
-                    tracing::warn!(target: "rakit_job", "cannot renew the no-overlap lock of {}: {e}", ctx.name());
-                }
+                grace.as_mut().reset(tokio::time::Instant::now() + STOP_GRACE);
             }
         }
     };
-    if !task.is_finished() {
-        ctx.cancel.cancel();
-        task.abort();
+    match (result, stop.reason()) {
+        (Ok(Ok(())), Some(StopReason::LeaseLost)) => RunEnd::LeaseLost,
+        (Ok(Ok(())), _) => RunEnd::Ok,
+        (_, Some(StopReason::Cancelled)) => RunEnd::Cancelled,
+        (_, Some(StopReason::LeaseLost)) => RunEnd::LeaseLost,
+        (_, Some(StopReason::Shutdown)) => RunEnd::HandedBack,
+        (_, Some(StopReason::Timeout)) => RunEnd::Err {
+            message: format!("the job timed out after {}", humanize(timeout.unwrap_or_default())),
+            permanent: false,
+        },
+        (Ok(Err(e)), None) => RunEnd::Err {
+            message: e.message().to_string(),
+            permanent: e.is_permanent(),
+        },
+        (Err(join), None) if join.is_panic() => RunEnd::Err {
+            message: format!("the job panicked: {}", panic_text(join.into_panic())),
+            permanent: false,
+        },
+        (Err(_), None) => RunEnd::Err {
+            message: "the job was cancelled".into(),
+            permanent: false,
+        },
     }
-    end
 }
 
-/// A short, spread-out wait before a job whose no-overlap key is taken is tried again.
+/// A short, spread-out wait before a job whose lock is taken is tried again.
 fn overlap_retry_ms(lease: &Lease) -> Millis {
     250 + (lease.token % 750) as Millis
 }

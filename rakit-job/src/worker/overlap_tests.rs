@@ -6,8 +6,7 @@
 //! API), so each test has its own job name and handler.
 
 use super::spy::{Gate, Spy};
-use crate::{Config, Job, Queue, Worker};
-use std::sync::Arc;
+use crate::{Job, Queue, Worker};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -19,8 +18,8 @@ const JOBS_QUEUED: usize = 300;
 /// one job started before the claim can run during it, so the second was started while
 /// the claim was in flight: had the worker waited for the claim before running the jobs it
 /// already had, nothing would ever open the gate.
-async fn gated_queue(name: &str, hold: usize) -> (Queue, Arc<Spy>) {
-    let spy = Arc::new(Spy::gated(Gate::new(hold)));
+async fn gated_queue(name: &str, hold: usize) -> (Queue, Spy) {
+    let spy = Spy::gated(Gate::new(hold));
     let seen = spy.clone();
     crate::listen(name, move |_| {
         let spy = seen.clone();
@@ -34,7 +33,7 @@ async fn gated_queue(name: &str, hold: usize) -> (Queue, Arc<Spy>) {
             Ok(())
         }
     });
-    let queue = Queue::with_driver(spy.clone(), Config::default());
+    let queue = spy.queue();
     for _ in 0..JOBS_QUEUED {
         Job::dispatch(name, serde_json::json!({}))
             .via(&queue)
@@ -53,9 +52,8 @@ async fn jobs_already_claimed_keep_running_while_the_next_claim_waits() {
     // about half of that batch is still waiting, and is held until two of those jobs ran.
     let (queue, spy) = gated_queue("overlap-tick", 3).await;
     let worker = Worker::new(&queue)
-        .handle_signals(false)
+        .queues(["default"])
         .concurrency(1)
-        .max_jobs(0)
         .stop_when_empty()
         .run();
     let report = tokio::time::timeout(GUARD, worker)
@@ -75,7 +73,7 @@ async fn a_claim_in_flight_at_shutdown_hands_its_jobs_back() {
     // The second claim (a batch) is held; the worker is told to stop while it waits, then
     // the store answers: every job it claimed must go back to the queue, ready at once.
     let (queue, spy) = gated_queue("shutdown-tick", 2).await;
-    let worker = Worker::new(&queue).handle_signals(false).concurrency(1);
+    let worker = Worker::new(&queue).queues(["default"]).concurrency(1);
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
     tokio::time::timeout(GUARD, spy.gate().started.notified())

@@ -1,13 +1,10 @@
-//! A store for the worker's tests: the in-memory driver, recording the batch writes it is
-//! asked for, and able to hold one chosen claim until the test lets it go.
+//! A store for the worker's tests: the in-memory store, watched — it records the size of
+//! each batch of final writes, and can hold one chosen claim until the test lets it go.
 
-use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, MemoryDriver, Millis, NewJob,
-    PushOutcome, QueueStats, ReserveRequest, Reserved, Retry,
-};
-use std::sync::Mutex;
+use crate::{Config, Queue};
+use rakit_job_core::{Driver, Finish, Hooks, MemoryDriver, ReserveRequest, Watched};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 
 /// Holds the `hold`-th claim until [`open`](Gate::open) is called.
@@ -39,32 +36,17 @@ impl Gate {
     }
 }
 
-/// The in-memory driver, watched.
+/// What the spy watches for.
 #[derive(Default)]
-pub(crate) struct Spy {
-    memory: MemoryDriver,
-    /// Each `ack_many` and `retry_many` call, with its size.
-    pub(crate) batches: Mutex<Vec<(&'static str, usize)>>,
+struct Watch {
+    /// The size of each `complete` call.
+    batches: Mutex<Vec<usize>>,
     gate: Option<Gate>,
 }
 
-impl Spy {
-    /// A spy whose claims pass through the gate.
-    pub(crate) fn gated(gate: Gate) -> Spy {
-        Spy {
-            gate: Some(gate),
-            ..Spy::default()
-        }
-    }
-
-    pub(crate) fn gate(&self) -> &Gate {
-        self.gate.as_ref().expect("this spy has no gate")
-    }
-}
-
 #[async_trait::async_trait]
-impl Driver for Spy {
-    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
+impl Hooks for Watch {
+    async fn reserving(&self, _request: &ReserveRequest<'_>) {
         if let Some(gate) = &self.gate
             && gate.claims.fetch_add(1, Ordering::SeqCst) + 1 == gate.hold
         {
@@ -73,71 +55,49 @@ impl Driver for Spy {
             gate.open.acquire().await.unwrap().forget();
             gate.holding.store(false, Ordering::SeqCst);
         }
-        self.memory.reserve(request).await
     }
-    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        self.batches.lock().unwrap().push(("ack", leases.len()));
-        self.memory.ack_many(leases).await
+
+    fn completed(&self, finished: &[Finish], _written: &[bool]) {
+        self.batches.lock().unwrap().push(finished.len());
     }
-    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
-        self.batches.lock().unwrap().push(("retry", retries.len()));
-        self.memory.retry_many(retries).await
+}
+
+/// The in-memory store, watched; clones share it.
+#[derive(Clone)]
+pub(crate) struct Spy(Arc<Watched<Watch>>);
+
+impl Spy {
+    pub(crate) fn new() -> Spy {
+        Spy::with(Watch::default())
     }
-    fn describe(&self) -> String {
-        self.memory.describe()
+
+    /// A spy whose claims pass through the gate.
+    pub(crate) fn gated(gate: Gate) -> Spy {
+        Spy::with(Watch {
+            gate: Some(gate),
+            ..Watch::default()
+        })
     }
-    fn capabilities(&self) -> Capabilities {
-        self.memory.capabilities()
+
+    fn with(watch: Watch) -> Spy {
+        Spy(Arc::new(Watched::new(Arc::new(MemoryDriver::new()), watch)))
     }
-    async fn check(&self) -> Result<(), DriverError> {
-        self.memory.check().await
+
+    pub(crate) fn store(&self) -> Arc<dyn Driver> {
+        self.0.clone()
     }
-    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        self.memory.push(job).await
+
+    /// A queue on this store.
+    pub(crate) fn queue(&self) -> Queue {
+        Queue::with_driver(self.store(), Config::default())
     }
-    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
-        self.memory.push_many(jobs).await
+
+    pub(crate) fn gate(&self) -> &Gate {
+        self.0.hooks().gate.as_ref().expect("this spy has no gate")
     }
-    async fn extend(&self, lease: &Lease, ms: Millis) -> Result<bool, DriverError> {
-        self.memory.extend(lease, ms).await
-    }
-    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        self.memory.ack(lease).await
-    }
-    async fn retry(&self, lease: &Lease, at: Millis, e: &str) -> Result<bool, DriverError> {
-        self.memory.retry(lease, at, e).await
-    }
-    async fn release(&self, lease: &Lease, at: Millis) -> Result<bool, DriverError> {
-        self.memory.release(lease, at).await
-    }
-    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-        self.memory.fail(lease, error).await
-    }
-    async fn lock(&self, key: &str, owner: &str, ttl: Millis) -> Result<bool, DriverError> {
-        self.memory.lock(key, owner, ttl).await
-    }
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        self.memory.unlock(key, owner).await
-    }
-    async fn queues(&self) -> Result<Vec<String>, DriverError> {
-        self.memory.queues().await
-    }
-    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-        self.memory.stats().await
-    }
-    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-        self.memory.failed(limit).await
-    }
-    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        self.memory.retry_failed(id).await
-    }
-    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        self.memory.forget_failed(id).await
-    }
-    async fn flush_failed(&self) -> Result<u64, DriverError> {
-        self.memory.flush_failed().await
-    }
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        self.memory.wait(queues, timeout).await
+
+    /// The size of each batch of final writes so far.
+    pub(crate) fn batches(&self) -> Vec<usize> {
+        self.0.hooks().batches.lock().unwrap().clone()
     }
 }
