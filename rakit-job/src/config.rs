@@ -209,7 +209,14 @@ impl Config {
     /// Checks every value; the error names the key and how to fix it.
     pub fn validate(&self) -> Result<(), Error> {
         const DRIVERS: &str = "sqlite, postgres, mysql, redis, memcached or file";
-        let sql = ["database", "sqlite", "postgres", "postgresql", "mysql", "mariadb"];
+        let sql = [
+            "database",
+            "sqlite",
+            "postgres",
+            "postgresql",
+            "mysql",
+            "mariadb",
+        ];
         let others = ["", "redis", "memcached", "file", "memory"];
         if !sql.contains(&self.driver.as_str()) && !others.contains(&self.driver.as_str()) {
             return Err(Error::Config(format!(
@@ -372,9 +379,7 @@ mod tests {
         assert!(Config::from_toml("lease_ms = 500").is_err());
         assert!(Config::from_toml("driver = \"rabbit\"").is_err());
         assert!(Config::from_toml("driver = \"postgres\"").is_err());
-        assert!(
-            Config::from_toml("driver = \"postgres\"\nurl = \"mysql://root@db/app\"").is_err()
-        );
+        assert!(Config::from_toml("driver = \"postgres\"\nurl = \"mysql://root@db/app\"").is_err());
         assert!(Config::from_toml("sqlite_synchronous = \"off\"").is_err());
         assert!(Config::from_toml("max_job = \"many\"").is_err());
         let err = Config::default()
@@ -399,10 +404,16 @@ mod tests {
     fn the_store_follows_the_driver_or_the_url() {
         let kind = |toml: &str| Config::from_toml(toml).unwrap().store_kind();
         assert_eq!(kind(""), StoreKind::Sql);
-        assert_eq!(kind("driver = \"postgres\"\nurl = \"postgres://db/app\""), StoreKind::Sql);
+        assert_eq!(
+            kind("driver = \"postgres\"\nurl = \"postgres://db/app\""),
+            StoreKind::Sql
+        );
         assert_eq!(kind("driver = \"database\""), StoreKind::Sql);
         assert_eq!(kind("url = \"redis://127.0.0.1/\""), StoreKind::Redis);
-        assert_eq!(kind("url = \"memcache://127.0.0.1:11211\""), StoreKind::Memcached);
+        assert_eq!(
+            kind("url = \"memcache://127.0.0.1:11211\""),
+            StoreKind::Memcached
+        );
         assert_eq!(kind("url = \"storage/jobs\""), StoreKind::File);
         assert_eq!(kind("url = \"mariadb://root@db/app\""), StoreKind::Sql);
     }

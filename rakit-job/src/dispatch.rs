@@ -104,7 +104,9 @@ impl Mode for Always {
                 name: p.name,
                 key: p.unique_key.unwrap_or_default(),
             }),
-            None => Err(Error::Driver(DriverError::store("the store answered nothing"))),
+            None => Err(Error::Driver(DriverError::store(
+                "the store answered nothing",
+            ))),
         }
     }
 }
@@ -398,8 +400,9 @@ fn record(
 ) -> Result<NewJob, Error> {
     let queue = place.queue.clone().unwrap_or(parts.queue);
     validate_queue(&queue)?;
-    let payload = serde_json::to_string(&parts.payload)
-        .map_err(|e| Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}")))?;
+    let payload = serde_json::to_string(&parts.payload).map_err(|e| {
+        Error::InvalidPayload(format!("the payload cannot be written as JSON: {e}"))
+    })?;
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(Error::InvalidPayload(format!(
             "the `{}` payload is {} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; store the data elsewhere and dispatch its id",

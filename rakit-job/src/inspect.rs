@@ -5,8 +5,8 @@
 use crate::error::Error;
 use crate::queue::Queue;
 use rakit_job_core::{
-    CancelOutcome, DriverError, FailedSelect, JobId, JobQuery, Millis, MinuteCount,
-    PAUSED, QueueStats, State, WORKERS, now_ms, slug, validate_queue,
+    CancelOutcome, DriverError, FailedSelect, JobId, JobQuery, Millis, MinuteCount, PAUSED,
+    QueueStats, State, WORKERS, now_ms, slug, validate_queue,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -48,8 +48,7 @@ pub struct JobInfo {
 impl JobInfo {
     fn from_store(info: rakit_job_core::JobInfo) -> JobInfo {
         JobInfo {
-            payload: serde_json::from_str(&info.payload)
-                .unwrap_or(Value::String(info.payload)),
+            payload: serde_json::from_str(&info.payload).unwrap_or(Value::String(info.payload)),
             id: info.id,
             name: info.name,
             queue: info.queue,
@@ -134,7 +133,11 @@ pub struct WorkerInfo {
 
 impl WorkerInfo {
     /// This process's worker `id`, before any job ran.
-    pub(crate) fn of_this_process(id: &str, queues: Option<Vec<String>>, concurrency: usize) -> Self {
+    pub(crate) fn of_this_process(
+        id: &str,
+        queues: Option<Vec<String>>,
+        concurrency: usize,
+    ) -> Self {
         WorkerInfo {
             id: id.to_string(),
             host: host_name(),
@@ -274,8 +277,14 @@ impl ListJobs {
                 after: store_cursor.take(),
                 limit: self.limit - page.jobs.len(),
             };
-            let got = self.queue.driver().jobs(&query).await.map_err(stale_cursor)?;
-            page.jobs.extend(got.jobs.into_iter().map(JobInfo::from_store));
+            let got = self
+                .queue
+                .driver()
+                .jobs(&query)
+                .await
+                .map_err(stale_cursor)?;
+            page.jobs
+                .extend(got.jobs.into_iter().map(JobInfo::from_store));
             match got.next {
                 Some(next) if page.jobs.len() >= self.limit => {
                     page.cursor = Some(Cursor::write(at, &next, fingerprint));
@@ -311,7 +320,8 @@ impl ListJobs {
 fn stale_cursor(e: DriverError) -> Error {
     match e {
         DriverError::Invalid(_) => Error::Usage(
-            "the cursor is not one this listing gave (or it was changed); start again without it".into(),
+            "the cursor is not one this listing gave (or it was changed); start again without it"
+                .into(),
         ),
         other => other.into(),
     }
@@ -335,7 +345,8 @@ impl Cursor {
             )
         };
         let mut parts = text.trim().splitn(3, '.');
-        let (Some(state), Some(print), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(state), Some(print), Some(hex)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(refused());
         };
         let state: usize = state.parse().map_err(|_| refused())?;
@@ -493,7 +504,10 @@ impl Queue {
     /// ```
     pub async fn prune_failed(&self, older_than: Duration) -> Result<u64, Error> {
         let age = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
-        Ok(self.driver().prune_failed(now_ms().saturating_sub(age)).await?)
+        Ok(self
+            .driver()
+            .prune_failed(now_ms().saturating_sub(age))
+            .await?)
     }
 }
 
@@ -513,7 +527,10 @@ mod tests {
     async fn a_walk_over_every_state_gives_each_job_once_and_refuses_foreign_cursors() {
         let q = Queue::memory();
         for n in 0..5 {
-            Job::dispatch("walk", json!({ "n": n })).via(&q).await.unwrap();
+            Job::dispatch("walk", json!({ "n": n }))
+                .via(&q)
+                .await
+                .unwrap();
         }
         Job::dispatch("walk", json!({}))
             .via(&q)
@@ -524,7 +541,9 @@ mod tests {
         let mut page = q.jobs().limit(2).await.unwrap();
         loop {
             seen.extend(page.jobs.iter().map(|j| j.id.clone()));
-            let Some(cursor) = page.cursor.clone() else { break };
+            let Some(cursor) = page.cursor.clone() else {
+                break;
+            };
             assert!(
                 q.jobs().on_queue("default").after(&cursor).await.is_err(),
                 "a cursor of another listing was accepted"

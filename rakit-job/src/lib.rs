@@ -81,9 +81,9 @@ pub mod driver {
     pub use rakit_job_core::{
         Admin, CancelOutcome, Capabilities, Driver, DriverError, FailedSelect, Finish, Hooks,
         JobId, JobInfo, JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked,
-        MemoryDriver, Millis, MinuteCount, NewJob, PushOutcome, QueueStats, ReserveRequest,
-        Reserved, State, Store, StoreExt, StoredJob, Watched, now_ms, MAX_PAYLOAD_BYTES,
-        redact_url, slug, validate_identifier, validate_queue,
+        MAX_PAYLOAD_BYTES, MemoryDriver, Millis, MinuteCount, NewJob, PushOutcome, QueueStats,
+        ReserveRequest, Reserved, State, Store, StoreExt, StoredJob, Watched, now_ms, redact_url,
+        slug, validate_identifier, validate_queue,
     };
 }
 

@@ -108,7 +108,11 @@ impl Queue {
     }
 
     /// The same store, with jobs run from it dispatching to `follow_ups` by default.
-    pub(crate) fn with_follow_ups(driver: Arc<dyn Driver>, config: Config, follow_ups: FollowUps) -> Queue {
+    pub(crate) fn with_follow_ups(
+        driver: Arc<dyn Driver>,
+        config: Config,
+        follow_ups: FollowUps,
+    ) -> Queue {
         let mut queue = Queue::with_driver(driver, config);
         if let Some(inner) = Arc::get_mut(&mut queue.inner) {
             inner.follow_ups = follow_ups;
@@ -209,7 +213,9 @@ async fn open_sql(_config: &Config, _url: &str) -> Result<Queue, Error> {
 
 #[cfg(feature = "redis")]
 async fn open_redis(config: &Config, url: &str) -> Result<Arc<dyn Driver>, Error> {
-    Ok(Arc::new(rakit_job_redis::RedisDriver::connect(url, &config.key).await?))
+    Ok(Arc::new(
+        rakit_job_redis::RedisDriver::connect(url, &config.key).await?,
+    ))
 }
 
 #[cfg(not(feature = "redis"))]

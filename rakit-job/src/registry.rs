@@ -186,7 +186,10 @@ mod tests {
             listened_name("rakit.jobs.run: send-notification").unwrap(),
             "send-notification"
         );
-        assert_eq!(listened_name("Send Notification").unwrap(), "send-notification");
+        assert_eq!(
+            listened_name("Send Notification").unwrap(),
+            "send-notification"
+        );
         assert!(listened_name("rakit.jobs.process").is_err());
         assert!(listened_name("rakit.jobs.forget: x").is_err());
         assert!(listened_name("!!!").is_err());

@@ -515,7 +515,11 @@ impl QueueFake {
         let queue = fake_queue(inline.clone(), FollowUps::To(self.queue.clone()));
         let stored = NewJob::now(&parts.name, &parts.queue, &payload);
         let id = stored.id.clone();
-        queue.driver().push_one(stored).await.map_err(JobError::from)?;
+        queue
+            .driver()
+            .push_one(stored)
+            .await
+            .map_err(JobError::from)?;
         test_worker(&queue)
             .queues([parts.queue])
             .max_jobs(1)
@@ -589,7 +593,10 @@ fn system_time(ms: Millis) -> SystemTime {
 
 /// A queue on a fresh in-memory store whose pushes and outcomes go to `record`.
 fn fake_queue(record: Arc<Record>, follow_ups: FollowUps) -> Queue {
-    let store = Arc::new(Watched::new(Arc::new(MemoryDriver::new()), Recorder(record)));
+    let store = Arc::new(Watched::new(
+        Arc::new(MemoryDriver::new()),
+        Recorder(record),
+    ));
     let config = Config {
         driver: "memory".into(),
         ..Config::default()

@@ -150,7 +150,7 @@ fn dispatches_and_runs_are_counted_and_timed_and_queue_depth_is_gauged() {
                 .await
                 .unwrap();
             let report = Worker::new(&queue)
-                    .quiet()
+                .quiet()
                 .stop_when_empty()
                 .run()
                 .await

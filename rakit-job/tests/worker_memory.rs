@@ -147,7 +147,10 @@ async fn spent_retries_move_the_job_to_the_failed_store_with_its_error() {
         "retries = 2 means at most 3 runs"
     );
     let failed = &failed(&queue).await[0];
-    assert_eq!(failed.error.as_deref().unwrap_or_default(), "attempt 3 failed on purpose");
+    assert_eq!(
+        failed.error.as_deref().unwrap_or_default(),
+        "attempt 3 failed on purpose"
+    );
     assert_eq!(failed.attempt, 3);
     assert_eq!(failed.name, "flaky");
 }
@@ -194,7 +197,10 @@ async fn a_job_over_its_timeout_is_stopped_and_failed() {
     let report = worker(&queue).run().await.unwrap();
     assert_eq!(report.failed, 1);
     let failed = &failed(&queue).await[0];
-    assert_eq!(failed.error.as_deref().unwrap_or_default(), "the job timed out after 200ms");
+    assert_eq!(
+        failed.error.as_deref().unwrap_or_default(),
+        "the job timed out after 200ms"
+    );
     assert!(
         runs_of("sleepy").is_empty(),
         "the timed-out job kept running"
@@ -240,7 +246,11 @@ async fn undecodable_payloads_go_straight_to_the_failed_store() {
     assert_eq!(report.failed, 1);
     let failed = &failed(&queue).await[0];
     assert!(
-        failed.error.as_deref().unwrap_or_default().contains("does not fit the `flaky` job"),
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not fit the `flaky` job"),
         "{:?}",
         failed.error
     );
@@ -328,8 +338,7 @@ async fn queues_are_served_in_strict_priority_order() {
 #[tokio::test]
 async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep() {
     let queue = Queue::memory();
-    let worker = Worker::new(&queue)
-        .sleep(Duration::from_secs(3600));
+    let worker = Worker::new(&queue).sleep(Duration::from_secs(3600));
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -365,11 +374,7 @@ async fn max_jobs_stops_the_worker_after_that_many() {
         .await
         .unwrap();
     }
-    let report = Worker::new(&queue)
-        .max_jobs(2)
-        .run()
-        .await
-        .unwrap();
+    let report = Worker::new(&queue).max_jobs(2).run().await.unwrap();
     assert_eq!(report.succeeded, 2);
     assert_eq!(queue.driver().stats().await.unwrap()[0].ready, 3);
 }

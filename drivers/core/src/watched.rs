@@ -26,6 +26,10 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// Called after final outcomes were written, with what each write did.
     fn completed(&self, _finished: &[Finish], _written: &[bool]) {}
+
+    /// Called after a renewal with what the store found; a test may change the answer
+    /// here to play a lost lease.
+    fn renewed(&self, _leases: &[Lease], _states: &mut [LeaseState]) {}
 }
 
 /// A store that forwards to another and reports to its [`Hooks`].
@@ -91,7 +95,9 @@ impl<H: Hooks> Store for Watched<H> {
         self.inner.reserve(request).await
     }
     async fn extend(&self, leases: &[Lease], ms: Millis) -> Result<Vec<LeaseState>, DriverError> {
-        self.inner.extend(leases, ms).await
+        let mut states = self.inner.extend(leases, ms).await?;
+        self.hooks.renewed(leases, &mut states);
+        Ok(states)
     }
     async fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
         let written = self.inner.complete(finished).await?;

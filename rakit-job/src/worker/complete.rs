@@ -286,7 +286,11 @@ fn stopped() -> DriverError {
 
 /// Adds a written batch's outcomes to the per-minute counts: one write per batch, and a
 /// failed one only costs the chart a point, never a job.
-async fn count_throughput<S: Store + Admin + ?Sized>(store: &S, finishes: &[Finish], written: &[bool]) {
+async fn count_throughput<S: Store + Admin + ?Sized>(
+    store: &S,
+    finishes: &[Finish],
+    written: &[bool],
+) {
     let minute = now_ms() / 60_000 * 60_000;
     let mut counts: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (finish, _) in finishes.iter().zip(written).filter(|(_, w)| **w) {
@@ -389,12 +393,19 @@ mod tests {
             writer.write(retry(&held[3])),
         );
         assert!(matches!(written, (Ok(true), Ok(true), Ok(true), Ok(true))));
-        assert_eq!(spy.batches(), [4], "one complete() call for the four outcomes");
+        assert_eq!(
+            spy.batches(),
+            [4],
+            "one complete() call for the four outcomes"
+        );
         let stats = store.stats().await.unwrap();
         assert_eq!((stats[0].scheduled, stats[0].ready), (2, 0));
         let counted = store.throughput(0).await.unwrap();
         assert_eq!(
-            counted.iter().map(|c| (c.queue.as_str(), c.done, c.failed)).collect::<Vec<_>>(),
+            counted
+                .iter()
+                .map(|c| (c.queue.as_str(), c.done, c.failed))
+                .collect::<Vec<_>>(),
             [("default", 2, 2)],
             "{counted:?}"
         );

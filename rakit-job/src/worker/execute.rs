@@ -22,9 +22,7 @@ pub(crate) async fn run(policy: Policy, reserved: Reserved) -> (Outcome, Duratio
     let job = &reserved.job;
     let observed =
         crate::observe::JobRun::start(&job.name, job.id.as_str(), &job.queue, job.attempts);
-    let outcome = handle(policy, reserved)
-        .instrument(observed.span())
-        .await;
+    let outcome = handle(policy, reserved).instrument(observed.span()).await;
     observed.end(outcome.label());
     (outcome, started.elapsed())
 }
@@ -235,7 +233,10 @@ async fn supervise(
         (_, Some(StopReason::LeaseLost)) => RunEnd::LeaseLost,
         (_, Some(StopReason::Shutdown)) => RunEnd::HandedBack,
         (_, Some(StopReason::Timeout)) => RunEnd::Err {
-            message: format!("the job timed out after {}", humanize(timeout.unwrap_or_default())),
+            message: format!(
+                "the job timed out after {}",
+                humanize(timeout.unwrap_or_default())
+            ),
             permanent: false,
         },
         (Ok(Err(e)), None) => RunEnd::Err {

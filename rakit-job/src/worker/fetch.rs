@@ -74,7 +74,10 @@ impl Fetcher {
     /// Re-reads the paused queues when the last read is older than [`PAUSE_CHECK`]; the
     /// paused ones, newly read or not.
     pub(crate) async fn paused(&mut self) -> Result<&[String], DriverError> {
-        if self.paused_read.is_none_or(|at| at.elapsed() >= PAUSE_CHECK) {
+        if self
+            .paused_read
+            .is_none_or(|at| at.elapsed() >= PAUSE_CHECK)
+        {
             let entries = self.queue.driver().entries(PAUSED).await?;
             self.paused = entries.into_iter().map(|(queue, _)| queue).collect();
             self.paused_read = Some(Instant::now());
@@ -101,14 +104,24 @@ impl Fetcher {
 
     /// Starts claiming up to `limit` jobs from the served queues, highest priority first,
     /// after re-reading the queue names if they are stale or the last claim found nothing.
-    pub(crate) async fn start(&mut self, limit: usize, lease_ms: Millis) -> Result<Claim, DriverError> {
+    pub(crate) async fn start(
+        &mut self,
+        limit: usize,
+        lease_ms: Millis,
+    ) -> Result<Claim, DriverError> {
         let fresh = self.refresh_queues().await?;
         self.paused().await?;
         Ok(self.claim(self.served(), limit, lease_ms, fresh))
     }
 
     /// Starts a claim of up to `limit` jobs from `queues` only.
-    pub(crate) fn claim(&self, queues: Vec<String>, limit: usize, lease_ms: Millis, fresh: bool) -> Claim {
+    pub(crate) fn claim(
+        &self,
+        queues: Vec<String>,
+        limit: usize,
+        lease_ms: Millis,
+        fresh: bool,
+    ) -> Claim {
         let name = self.only_named.clone();
         let store = self.queue.driver().clone();
         let worker = self.worker.clone();
@@ -131,7 +144,11 @@ impl Fetcher {
 
     /// Notes what a claim brought. True when it found nothing but the served queues changed
     /// since it started (a job may wait on a queue created meanwhile): worth claiming again now.
-    pub(crate) async fn finished(&mut self, claim: &Claim, got: usize) -> Result<bool, DriverError> {
+    pub(crate) async fn finished(
+        &mut self,
+        claim: &Claim,
+        got: usize,
+    ) -> Result<bool, DriverError> {
         self.outages = 0;
         self.last_was_empty = got == 0;
         if got > 0 || claim.fresh || self.fixed.is_some() {
@@ -185,9 +202,17 @@ mod tests {
     async fn every_queue_is_served_high_default_low_then_by_name_and_paused_ones_not_at_all() {
         let queue = Queue::memory();
         for q in ["zeta", "low", "alpha", "default", "high", "held"] {
-            queue.driver().push_one(NewJob::now("x", q, "{}")).await.unwrap();
+            queue
+                .driver()
+                .push_one(NewJob::now("x", q, "{}"))
+                .await
+                .unwrap();
         }
-        queue.driver().put_entry(PAUSED, "held", "", None).await.unwrap();
+        queue
+            .driver()
+            .put_entry(PAUSED, "held", "", None)
+            .await
+            .unwrap();
         let mut fetcher = Fetcher::new(&queue, "w".into(), None, None);
         let mut order = Vec::new();
         for _ in 0..6 {
