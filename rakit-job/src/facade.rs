@@ -48,6 +48,33 @@ impl Job {
             .await
     }
 
+    /// The names of the `#[job]` types linked into this program, sorted.
+    ///
+    /// ```
+    /// use rakit_job::prelude::*;
+    /// #[job]
+    /// pub struct SendEmail { pub to: String }
+    /// # impl Jobable for SendEmail { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    /// assert!(Job::names().contains(&"send-email"));
+    /// ```
+    pub fn names() -> Vec<&'static str> {
+        registry::all().iter().map(|e| e.name).collect()
+    }
+
+    /// True when a `#[job]` type or a listener runs jobs named `name` (any spelling).
+    ///
+    /// ```
+    /// use rakit_job::prelude::*;
+    /// #[job]
+    /// pub struct SendEmail { pub to: String }
+    /// # impl Jobable for SendEmail { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    /// assert!(Job::is_known("Send Email"));
+    /// assert!(!Job::is_known("nobody"));
+    /// ```
+    pub fn is_known(name: &str) -> bool {
+        registry::find(name).is_some() || registry::listener(&slug(name)).is_some()
+    }
+
     /// Runs every ready job of every queue in this process, then returns (the legacy
     /// `Job::runall`). Like [`Job::run`], it leaves the process's signals alone.
     pub async fn runall() -> Result<WorkerReport, Error> {

@@ -30,7 +30,6 @@ macro_rules! bad_input_tests {
 
 fn worker(h: &Harness) -> Worker {
     Worker::new(&h.queue)
-        .handle_signals(false)
         .sleep(Duration::from_millis(50))
         .retries(0)
         .quiet()
@@ -61,7 +60,7 @@ pub async fn stored_records_that_do_not_decode_fail_with_the_reason_and_spare_th
     ];
     for (name, payload, _) in &cases {
         driver
-            .push(NewJob::now(name, "default", payload))
+            .push(vec![NewJob::now(name, "default", payload)])
             .await
             .unwrap();
     }
@@ -76,7 +75,7 @@ pub async fn stored_records_that_do_not_decode_fail_with_the_reason_and_spare_th
     let report = worker(&h).run().await.unwrap();
     assert_eq!((report.failed, report.succeeded), (3, 1));
     assert_eq!(read_log(&log).len(), 1, "the good job did not run");
-    let failed = driver.failed(10).await.unwrap();
+    let failed = h.failed().await;
     for (name, payload, reason) in &cases {
         let f = failed
             .iter()
@@ -185,7 +184,7 @@ pub async fn a_job_that_never_returns_is_stopped_by_its_timeout(h: Harness) {
     .expect("the worker hung with the job")
     .unwrap();
     assert_eq!((report.failed, report.succeeded), (1, 1));
-    let f = &h.queue.driver().failed(10).await.unwrap()[0];
+    let f = &h.failed().await[0];
     assert_eq!(f.error, "the job timed out after 300ms");
     assert!(
         !read_log(&log).iter().any(|e| e.event == "end"),
@@ -208,10 +207,10 @@ pub async fn times_far_in_the_past_or_future_are_handled_without_panic(h: Harnes
     let mut past = NewJob::now(RecordRun::NAME, "default", &payload("epoch"));
     past.available_at = 0;
     past.created_at = 0;
-    driver.push(past).await.unwrap();
+    driver.push(vec![past]).await.unwrap();
     let mut future = NewJob::now(RecordRun::NAME, "default", &payload("year-9999"));
     future.available_at = 253_402_300_799_000;
-    driver.push(future).await.unwrap();
+    driver.push(vec![future]).await.unwrap();
     let report = worker(&h).run().await.unwrap();
     assert_eq!(report.succeeded, 1);
     let ran: Vec<String> = read_log(&log).into_iter().map(|e| e.label).collect();

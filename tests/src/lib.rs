@@ -12,29 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 pub mod bad_input;
+pub mod control;
 pub mod faults;
+pub mod stores;
 pub mod suite;
 
-/// A unique name for this test's tables, prefix or folder: `<prefix>_<pid>_<counter>_<nanos>`.
-pub fn unique_name(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{n}_{nanos:x}", std::process::id())
-}
-
-/// A fresh temporary folder for one test.
-pub fn temp_dir(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join("rakit-job-tests")
-        .join(unique_name(label));
-    std::fs::create_dir_all(&dir).expect("cannot create a temporary folder");
-    dir
-}
+pub use rakit_job_core::test_support::{temp_dir, unique_name};
 
 /// One test's store, a connection to it, and the means to start worker processes on it.
 pub struct Harness {
@@ -61,7 +44,7 @@ impl Harness {
             worker_bin: PathBuf::from(worker_bin),
             more_env: Vec::new(),
         };
-        if harness.config.driver == "database" {
+        if harness.config.store_kind() == rakit_job::StoreKind::Sql {
             let path = harness.dir.join("migrations");
             let path = path.to_str().expect("utf-8 temp path");
             harness.cli_ok(&["job:table", "--path", path]).await;
@@ -155,6 +138,29 @@ impl Harness {
         self.dir.join(name).display().to_string()
     }
 
+    /// The failed (and cancelled) jobs, as the store keeps them.
+    pub async fn failed(&self) -> Vec<Failed> {
+        use rakit_job::driver::{JobQuery, State};
+        let mut all = Vec::new();
+        for state in [State::Failed, State::Cancelled] {
+            let page = self
+                .queue
+                .driver()
+                .jobs(&JobQuery::new(state, 1000))
+                .await
+                .expect("cannot list the failed jobs");
+            all.extend(page.jobs.into_iter().map(|j| Failed {
+                error: j.last_error.unwrap_or_default(),
+                id: j.id,
+                name: j.name,
+                queue: j.queue,
+                payload: j.payload,
+                attempts: j.attempts,
+            }));
+        }
+        all
+    }
+
     /// Counts of (ready, scheduled, reserved, failed) over every queue.
     pub async fn totals(&self) -> (u64, u64, u64, u64) {
         let stats = self.queue.driver().stats().await.expect("stats failed");
@@ -167,6 +173,23 @@ impl Harness {
             )
         })
     }
+}
+
+/// A job in the failed store, with its payload as stored.
+#[derive(Debug)]
+pub struct Failed {
+    /// Its id.
+    pub id: rakit_job::JobId,
+    /// Its name.
+    pub name: String,
+    /// Its queue.
+    pub queue: String,
+    /// The payload text.
+    pub payload: String,
+    /// Why it failed.
+    pub error: String,
+    /// How many times it ran.
+    pub attempts: u32,
 }
 
 /// Waits until `check` holds, re-checking every 20 ms; fails the test after `limit`.

@@ -46,7 +46,6 @@ const LONG: Duration = Duration::from_secs(60);
 
 fn worker(h: &Harness) -> Worker {
     Worker::new(&h.queue)
-        .handle_signals(false)
         .sleep(Duration::from_millis(50))
         .quiet()
 }
@@ -175,7 +174,7 @@ pub async fn spent_retries_leave_a_failed_record_with_the_error(h: Harness) {
         events(&read_log(&log)),
         ["fail fail-times #1", "fail fail-times #2"]
     );
-    let failed = h.queue.driver().failed(10).await.unwrap();
+    let failed = h.failed().await;
     assert_eq!(failed.len(), 1);
     let f = &failed[0];
     assert_eq!(f.id, id);
@@ -214,7 +213,7 @@ pub async fn a_panic_fails_the_job_and_the_worker_carries_on(h: Harness) {
         .unwrap();
     assert_eq!((report.failed, report.succeeded), (1, 1));
     assert_eq!(events(&read_log(&log)), ["panic panics #1", "run after #1"]);
-    let failed = &h.queue.driver().failed(10).await.unwrap()[0];
+    let failed = &h.failed().await[0];
     assert_eq!(
         failed.error,
         format!("the job panicked: {}", Panics::MESSAGE)

@@ -32,7 +32,6 @@ impl Jobable for DailyReport {
 async fn a_worker_refuses_to_start_and_names_both_types() {
     let queue = rakit_job::Queue::memory();
     let err = Worker::new(&queue)
-        .handle_signals(false)
         .stop_when_empty()
         .run()
         .await

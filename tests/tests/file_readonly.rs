@@ -68,7 +68,7 @@ async fn a_read_only_folder_refuses_writes_clearly_and_keeps_its_jobs() {
         let queues = vec!["default".to_string()];
         let reserve = queue
             .driver()
-            .reserve(&rakit_job::driver::ReserveRequest::new(&queues, 1, 30_000))
+            .reserve(&rakit_job::driver::ReserveRequest::new(&queues, 1, 30_000, "test"))
             .await;
         let err = reserve
             .expect_err("a claim on a read-only folder claimed success")
@@ -79,7 +79,6 @@ async fn a_read_only_folder_refuses_writes_clearly_and_keeps_its_jobs() {
 
     // Writable again: the job stored before is still there and runs.
     let report = rakit_job::Worker::new(&queue)
-        .handle_signals(false)
         .quiet()
         .stop_when_empty()
         .run()

@@ -1,23 +1,14 @@
 //! The worker suite on mysql: each test gets its own tables.
 
 use rakit_job::Config;
-use rakit_job_tests::unique_name;
+use rakit_job_tests::stores::TestStore;
 
 async fn config() -> Config {
-    let name = unique_name("rk");
-    Config {
-        driver: "database".into(),
-        url: "mysql://root@127.0.0.1:3306/test".to_string(),
-        table: name.clone(),
-        failed_table: format!("{name}_failed"),
-        key: name.replace('_', "."),
-        lease_ms: 1000,
-        sleep_ms: 100,
-        ..Config::default()
-    }
+    rakit_job_tests::stores::config(TestStore::Mysql)
 }
 
 rakit_job_tests::worker_suite!(config);
+rakit_job_tests::control_suite!(config);
 rakit_job_tests::big_drain_test!(config, 20_000, 4, counted_in_a_table);
 rakit_job_tests::bad_input_tests!(config);
 rakit_job_tests::crash_storm_test!(config);
@@ -29,7 +20,7 @@ async fn a_dispatch_inside_a_transaction_appears_only_if_it_commits() {
     use rakit_job::JobSpec;
     use rakit_test_jobs::RecordRun;
     let h = rakit_job_tests::Harness::new(config().await, env!("CARGO_BIN_EXE_test-worker")).await;
-    let pool = rakit_job::sqlx::MySqlPool::connect("mysql://root@127.0.0.1:3306/test")
+    let pool = rakit_job::sqlx::MySqlPool::connect(&rakit_job_core::test_support::mysql_url())
         .await
         .unwrap();
     let job = |tag: &str| RecordRun {
@@ -65,7 +56,6 @@ async fn a_dispatch_inside_a_transaction_appears_only_if_it_commits() {
     );
 
     let report = rakit_job::Worker::new(&h.queue)
-        .handle_signals(false)
         .quiet()
         .stop_when_empty()
         .run()

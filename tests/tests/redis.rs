@@ -1,23 +1,14 @@
 //! The worker suite on redis: each test gets its own key prefix.
 
 use rakit_job::Config;
-use rakit_job_tests::unique_name;
+use rakit_job_tests::stores::TestStore;
 
 async fn config() -> Config {
-    let name = unique_name("rk");
-    Config {
-        driver: "redis".into(),
-        url: "redis://127.0.0.1:6379".to_string(),
-        table: name.clone(),
-        failed_table: format!("{name}_failed"),
-        key: name.replace('_', "."),
-        lease_ms: 1000,
-        sleep_ms: 100,
-        ..Config::default()
-    }
+    rakit_job_tests::stores::config(TestStore::Redis)
 }
 
 rakit_job_tests::worker_suite!(config);
+rakit_job_tests::control_suite!(config);
 rakit_job_tests::big_drain_test!(config, 20_000, 4);
 rakit_job_tests::bad_input_tests!(config);
 rakit_job_tests::crash_storm_test!(config);

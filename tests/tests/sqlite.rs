@@ -1,20 +1,15 @@
 //! The worker suite on SQLite files, plus SQLite's own set-up rules.
 
 use rakit_job::Config;
+use rakit_job_tests::stores::TestStore;
 use rakit_job_tests::{Harness, temp_dir};
 
 async fn config() -> Config {
-    let dir = temp_dir("sqlite");
-    Config {
-        driver: "database".into(),
-        url: format!("sqlite://{}/jobs.db", dir.display()),
-        lease_ms: 1000,
-        sleep_ms: 100,
-        ..Config::default()
-    }
+    rakit_job_tests::stores::config(TestStore::Sqlite)
 }
 
 rakit_job_tests::worker_suite!(config);
+rakit_job_tests::control_suite!(config);
 rakit_job_tests::big_drain_test!(config, 10_000, 4);
 rakit_job_tests::bad_input_tests!(config);
 rakit_job_tests::crash_storm_test!(config);

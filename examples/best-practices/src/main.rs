@@ -166,16 +166,18 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
             .stop_when_empty()
     };
     let mut retried = 0;
-    while queue.driver().failed(10).await?.is_empty() {
+    while failed(&queue).await?.is_empty() {
         retried += worker().run().await?.retried;
         tokio::time::sleep(Duration::from_millis(120)).await;
     }
     worker().run().await?; // the last alert
-    let failed = queue.driver().failed(10).await?;
+    let failed = failed(&queue).await?;
     let alerts = ALERTS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     println!(
         "  failed store: {} after {} attempts ::: {}",
-        failed[0].name, failed[0].attempts, failed[0].error
+        failed[0].name,
+        failed[0].attempt,
+        failed[0].error.as_deref().unwrap_or_default()
     );
     proves(retried == 2, "the import was retried twice")?;
     proves(
@@ -211,4 +213,9 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The jobs in the failed store.
+async fn failed(queue: &Queue) -> Result<Vec<rakit_job::JobInfo>, rakit_job::Error> {
+    Ok(queue.jobs().state(rakit_job::State::Failed).await?.jobs)
 }

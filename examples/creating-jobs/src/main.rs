@@ -8,7 +8,7 @@
 //! Run it with `cargo run -p example-creating-jobs`.
 
 use rakit_job::prelude::*;
-use rakit_job::{Queue, registry};
+use rakit_job::Queue;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -126,11 +126,8 @@ fn proves(ok: bool, claim: &str) -> Result<(), String> {
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     println!("The jobs linked into this program:");
-    for entry in registry::all() {
-        println!(
-            "  {:<16} {:<40} queue {:<8} retries {:?}",
-            entry.name, entry.type_name, entry.queue, entry.options.retries
-        );
+    for name in Job::names() {
+        println!("  {name}");
     }
     proves(
         SendEmail::NAME == "send-email" && SendEmail::QUEUE == "high",
@@ -147,7 +144,7 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     for spelling in ["Send Email", "send_email", "send-email"] {
         proves(
-            registry::find(spelling).is_some_and(|e| e.name == "send-email"),
+            Job::is_known(spelling),
             &format!("{spelling:?} names the send-email job"),
         )?;
     }

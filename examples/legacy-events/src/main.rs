@@ -83,14 +83,16 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         report.retried == 1,
         "the listener's error made its job wait for a retry",
     )?;
-    let failed = queue.driver().failed(10).await?;
+    let failed = queue.jobs().state(rakit_job::State::Failed).await?.jobs;
     if let Some(f) = failed.first() {
-        println!("  failed: {} ::: {}", f.name, f.error);
+        println!("  failed: {} ::: {}", f.name, f.error.as_deref().unwrap_or_default());
     }
     proves(
         failed.len() == 1
             && failed[0]
                 .error
+                .as_deref()
+                .unwrap_or_default()
                 .contains("no job named `nobody-listens` is registered"),
         "a job nobody listens to is failed with the reason",
     )?;

@@ -98,10 +98,7 @@ async fn serve(address: &str) -> Result<(), Box<dyn std::error::Error>> {
         uploads,
         users: Arc::new(Mutex::new(Vec::new())),
     };
-    let worker = Worker::new(&queue)
-        .queues(["high", "default", "low"])
-        .max_jobs(0)
-        .handle_signals(false);
+    let worker = Worker::new(&queue).queues(["high", "default", "low"]);
     let stop = worker.shutdown_handle();
     let running = tokio::spawn(worker.run());
     let listener = tokio::net::TcpListener::bind(address).await?;

@@ -97,7 +97,6 @@ async fn an_upload_is_saved_answered_at_once_and_processed_by_a_worker() {
     assert_eq!(std::fs::metadata(&saved[0]).unwrap().len(), 1000);
 
     let report = Worker::new(&queue)
-        .handle_signals(false)
         .stop_when_empty()
         .run()
         .await

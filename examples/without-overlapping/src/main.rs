@@ -142,7 +142,13 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
         "the 2024-11 report ran alongside a 2024-12 one",
     )?;
     proves(
-        released >= 1 && queue.driver().failed(10).await?.is_empty(),
+        released >= 1
+            && queue
+                .jobs()
+                .state(rakit_job::State::Failed)
+                .await?
+                .jobs
+                .is_empty(),
         "the waiting report was handed back, not failed",
     )?;
 

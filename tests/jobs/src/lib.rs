@@ -16,7 +16,6 @@
 //!
 //! assert_eq!(RecordRun::NAME, "record-run");
 //! assert_eq!(NoOverlapSleep::OPTIONS.no_overlap, rakit_job::KeyRule::Field("key"));
-//! assert!(rakit_job::registry::find("record-run").is_some());
 //! ```
 
 pub mod runs;
@@ -85,6 +84,23 @@ impl Jobable for Panics {
     async fn run(&self, ctx: &JobContext) -> JobResult {
         append(&self.log, "panic", ctx.name(), ctx)?;
         panic!("{}", Panics::MESSAGE);
+    }
+}
+
+/// Appends `start`, then waits until its worker asks it to stop (a cancel, a lost lease,
+/// shutdown), appends `stopped` and ends with an error.
+#[job]
+pub struct UntilStopped {
+    /// The log file to append to.
+    pub log: String,
+}
+
+impl Jobable for UntilStopped {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        append(&self.log, "start", ctx.name(), ctx)?;
+        ctx.cancelled().await;
+        append(&self.log, "stopped", ctx.name(), ctx)?;
+        Err("stopped when asked".into())
     }
 }
 
