@@ -451,26 +451,10 @@ pub(crate) fn kebab_case(ident: &str) -> String {
     slug(&out)
 }
 
-/// Rakit's slug, exactly as the runtime's `rakit_job_core::slug`: lowercase letters and
-/// digits; spaces, `-` and `_` become one `-`; other punctuation is dropped.
-pub(crate) fn slug(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            // `İ` lowercases to `i` and a combining dot: keep the letters and digits only.
-            out.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
-        } else if (c == '-' || c == '_' || c.is_whitespace())
-            && !out.is_empty()
-            && !out.ends_with('-')
-        {
-            out.push('-');
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
-}
+/// Rakit's slug: the very function the runtime uses (`rakit_job_core::slug`), compiled here too.
+#[path = "../../drivers/core/src/slug.rs"]
+mod one_slug;
+pub(crate) use one_slug::slug;
 
 #[cfg(test)]
 mod tests {

@@ -25,11 +25,13 @@
 //! ```
 
 mod admin;
+mod blocking;
 mod error;
 mod ext;
 mod job;
 mod memory;
 mod names;
+mod slug;
 mod store;
 mod time;
 mod watched;
@@ -42,6 +44,7 @@ pub mod test_support;
 pub use admin::{
     Admin, CancelOutcome, FailedSelect, JobInfo, JobPage, JobQuery, MinuteCount, QueueStats, State,
 };
+pub use blocking::{BlockingDriver, run_blocking};
 pub use error::DriverError;
 pub use ext::StoreExt;
 pub use job::{JobId, Lease, NewJob, Reserved, StoredJob, fresh_token};

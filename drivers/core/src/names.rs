@@ -11,7 +11,7 @@ use crate::DriverError;
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Turns a job name into its slug, as Rakit does: `"Send Email"`, `"send_email"` and
-/// `"send-email"` all become `"send-email"`.
+/// `"send-email"` all become `"send-email"`. `#[job]` names jobs with the very same code.
 ///
 /// ```
 /// assert_eq!(rakit_job_core::slug("Send Email"), "send-email");
@@ -19,22 +19,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// assert_eq!(rakit_job_core::slug("  Report: Monthly!! "), "report-monthly");
 /// ```
 pub fn slug(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            // `İ` lowercases to `i` and a combining dot: keep the letters and digits only.
-            out.extend(c.to_lowercase().filter(|l| l.is_alphanumeric()));
-        } else if (c == '-' || c == '_' || c.is_whitespace())
-            && !out.is_empty()
-            && !out.ends_with('-')
-        {
-            out.push('-');
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
+    crate::slug::slug(name)
 }
 
 /// Checks a queue name: 1 to 64 ASCII letters, digits, `-` or `_`.
