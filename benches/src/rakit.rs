@@ -40,7 +40,7 @@ impl Rakit {
     pub fn config(target: &Target, sleep_ms: u64) -> Config {
         Config {
             driver: match target.store {
-                Store::Sqlite | Store::Postgres | Store::Mysql => "database",
+                Store::Sqlite | Store::Postgres | Store::Mysql => "",
                 Store::Redis => "redis",
                 Store::File => "file",
                 Store::Memcached => "memcached",
@@ -103,7 +103,8 @@ impl System for Rakit {
         match store {
             Store::Postgres => "LISTEN/NOTIFY".into(),
             Store::Redis => "blocking pop on a signal list".into(),
-            _ => "polls every sleep_ms".into(),
+            Store::File => "inotify on the queue folders".into(),
+            _ => "polls, sooner while jobs flow".into(),
         }
     }
 
@@ -111,7 +112,7 @@ impl System for Rakit {
         std::fs::create_dir_all(&target.dir)
             .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", target.dir.display())))?;
         let config = Rakit::config(target, 1000);
-        if config.driver == "database" {
+        if config.store_kind() == rakit_job::StoreKind::Sql {
             Rakit::migrate(target, &config).await?;
         }
         let queue = Queue::connect(&config).await.map_err(BenchError::store)?;
@@ -129,8 +130,6 @@ impl System for Rakit {
         let worker = Worker::new(&queue)
             .queues(["default"])
             .concurrency(ctx.concurrency)
-            .max_jobs(0)
-            .handle_signals(false)
             .grace(Duration::from_secs(20))
             .quiet();
         let stop = worker.shutdown_handle();
@@ -218,27 +217,45 @@ impl Client for RakitClient {
     }
 }
 
-/// Drops the namespace's jobs, failed-jobs and locks tables.
+/// Drops every table of the namespace (the store's tables are all named after it).
 async fn drop_tables(t: &Target) -> Result<(), BenchError> {
     use rakit_job::sqlx::{self, AssertSqlSafe, Connection};
     let ns = &t.ns;
-    let sql = format!("DROP TABLE IF EXISTS {ns}_jobs_locks, {ns}_failed, {ns}_jobs");
+    let like = format!("{ns}\\_%");
     if t.store == Store::Postgres {
         let mut conn = sqlx::PgConnection::connect(&t.url())
             .await
             .map_err(BenchError::store)?;
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .map_err(BenchError::store)?;
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+        )
+        .bind(&like)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(BenchError::store)?;
+        for (name,) in names {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {name} CASCADE")))
+                .execute(&mut conn)
+                .await
+                .map_err(BenchError::store)?;
+        }
     } else {
         let mut conn = sqlx::MySqlConnection::connect(&t.url())
             .await
             .map_err(BenchError::store)?;
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(&mut conn)
-            .await
-            .map_err(BenchError::store)?;
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?",
+        )
+        .bind(&like)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(BenchError::store)?;
+        for (name,) in names {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+                .execute(&mut conn)
+                .await
+                .map_err(BenchError::store)?;
+        }
     }
     Ok(())
 }

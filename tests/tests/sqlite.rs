@@ -79,3 +79,29 @@ async fn a_worker_on_a_database_without_the_tables_says_to_run_job_table_and_mig
     );
     let _ = Harness::new;
 }
+
+/// A store error that waiting cannot mend (here: a column the claim needs is gone) stops
+/// the worker with one sentence instead of retrying it every 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_on_a_broken_table_stops_with_the_reason_instead_of_looping() {
+    use rakit_job::sqlx::{self, Connection};
+    let config = config().await;
+    let h = Harness::new(config.clone(), env!("CARGO_BIN_EXE_test-worker")).await;
+    rakit_job::Job::dispatch("record-run", serde_json::json!({"log": "x", "tag": "y"}))
+        .via(&h.queue)
+        .await
+        .unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&config.url).await.unwrap();
+    let drop = format!("ALTER TABLE {} DROP COLUMN payload", config.table);
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let run = rakit_job::Worker::new(&h.queue).quiet().stop_when_empty().run();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("the worker kept retrying a broken table");
+    let error = result.expect_err("a broken table is an error").to_string();
+    assert!(error.contains("cannot be used as it is"), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+}
