@@ -1,4 +1,5 @@
 //! Jobs defined in another crate (`rakit-test-jobs`) are registered here once it is linked.
+use rakit_job::{Job, JobSpec};
 use rakit_test_jobs as _;
 
 fn main() {
@@ -8,15 +9,13 @@ fn main() {
         "panics",
         "sleeps",
         "no-overlap-sleep",
+        "until-stopped",
     ] {
-        let entry =
-            rakit_job::registry::find(name).unwrap_or_else(|| panic!("{name} is not registered"));
-        assert!(
-            entry.type_name.starts_with("rakit_test_jobs::"),
-            "{}",
-            entry.type_name
-        );
+        assert!(Job::is_known(name), "{name} is not registered");
+        assert!(Job::names().contains(&name), "{name} is not listed");
     }
-    let overlap = rakit_job::registry::find("no-overlap-sleep").unwrap();
-    assert_eq!(overlap.options.no_overlap, rakit_job::KeyRule::Field("key"));
+    assert_eq!(
+        rakit_test_jobs::NoOverlapSleep::OPTIONS.no_overlap,
+        rakit_job::KeyRule::Field("key")
+    );
 }

@@ -39,7 +39,7 @@ fn main() {
     assert_eq!(Ping::NAME, "ping");
     assert_eq!(Resize::NAME, "resize");
 
-    let names: Vec<&str> = rakit_job::registry::all().iter().map(|e| e.name).collect();
+    let names: Vec<&str> = rakit_job::__private::all().iter().map(|e| e.name).collect();
     for name in ["generate-html-report", "ping", "resize", "send-email"] {
         assert!(names.contains(&name), "{name} is not registered: {names:?}");
     }

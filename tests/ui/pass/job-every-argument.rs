@@ -61,7 +61,7 @@ fn main() {
     );
     assert_eq!(MonthlyReport::OPTIONS.backoff, Backoff::Fixed);
 
-    let entry = rakit_job::registry::find("send-email").expect("SendEmail is registered");
+    let entry = rakit_job::__private::find("send-email").expect("SendEmail is registered");
     assert!(
         entry.type_name.ends_with("::SendEmail"),
         "{}",
@@ -69,6 +69,6 @@ fn main() {
     );
     assert_eq!(entry.queue, "high");
     assert_eq!(entry.options, SendEmail::OPTIONS);
-    assert!(rakit_job::registry::find("Monthly Report").is_some());
-    assert!(rakit_job::registry::duplicates().is_empty());
+    assert!(rakit_job::__private::find("Monthly Report").is_some());
+    assert!(rakit_job::__private::duplicates().is_empty());
 }

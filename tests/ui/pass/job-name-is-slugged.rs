@@ -29,7 +29,7 @@ fn main() {
     assert_eq!(Upload::NAME, "process-upload");
     for spelling in ["Send Email", "send_email", "send-email"] {
         assert_eq!(
-            rakit_job::registry::find(spelling).unwrap().name,
+            rakit_job::__private::find(spelling).unwrap().name,
             "send-email"
         );
     }
