@@ -21,9 +21,38 @@ pub(crate) const RETRIES: &str = "retries";
 pub(crate) const TIMEOUT: &str = "timeout";
 /// Delay between attempts.
 pub(crate) const BACKOFF: &str = "backoff";
+/// How long an accepted dispatch keeps its unique key.
+pub(crate) const UNIQUE_FOR: &str = "unique_for";
+/// At most N starts per window, across every process: `"100/1m"`.
+pub(crate) const RATE_LIMIT: &str = "rate_limit";
+/// The field the rate limit is counted per.
+pub(crate) const RATE_KEY: &str = "rate_key";
+/// At most N running at once, across every process.
+pub(crate) const MAX_RUNNING: &str = "max_running";
+/// The field the running cap is counted per.
+pub(crate) const MAX_RUNNING_KEY: &str = "max_running_key";
+/// A cron schedule: 5 fields, or 6 with seconds first.
+pub(crate) const CRON: &str = "cron";
+/// The IANA time zone the schedule is read in.
+pub(crate) const TZ: &str = "tz";
 
 /// Every argument, in the order the docs list them.
-pub(crate) const KEYS: &[&str] = &[NAME, QUEUE, NO_OVERLAP, UNIQUE, RETRIES, TIMEOUT, BACKOFF];
+pub(crate) const KEYS: &[&str] = &[
+    NAME,
+    QUEUE,
+    NO_OVERLAP,
+    UNIQUE,
+    UNIQUE_FOR,
+    RETRIES,
+    TIMEOUT,
+    BACKOFF,
+    RATE_LIMIT,
+    RATE_KEY,
+    MAX_RUNNING,
+    MAX_RUNNING_KEY,
+    CRON,
+    TZ,
+];
 
 /// The arguments as written; `None` where an argument is absent or its value had the wrong shape.
 #[derive(Default)]
@@ -35,6 +64,13 @@ pub(crate) struct Args {
     pub retries: Option<u32>,
     pub timeout: Option<Arg<LitStr>>,
     pub backoff: Option<Arg<LitStr>>,
+    pub unique_for: Option<Arg<LitStr>>,
+    pub rate_limit: Option<Arg<LitStr>>,
+    pub rate_key: Option<Arg<LitStr>>,
+    pub max_running: Option<Arg<(u32, Span)>>,
+    pub max_running_key: Option<Arg<LitStr>>,
+    pub cron: Option<Arg<LitStr>>,
+    pub tz: Option<Arg<LitStr>>,
 }
 
 /// A value and the position of its argument in the list, so that the errors `valid`
@@ -168,6 +204,21 @@ impl Args {
             UNIQUE => {
                 self.unique = key_rule(key, value, errors).map(|v| Arg { position, value: v })
             }
+            UNIQUE_FOR => self.unique_for = duration(key, value, errors).map(at),
+            RATE_LIMIT => self.rate_limit = string(key, value, "\"100/1m\"", errors).map(at),
+            RATE_KEY => self.rate_key = string(key, value, "\"tenant\"", errors).map(at),
+            MAX_RUNNING => {
+                let span = key.span();
+                self.max_running = integer(key, value, errors).map(|n| Arg {
+                    position,
+                    value: (n, span),
+                })
+            }
+            MAX_RUNNING_KEY => {
+                self.max_running_key = string(key, value, "\"file\"", errors).map(at)
+            }
+            CRON => self.cron = string(key, value, "\"0 3 * * *\"", errors).map(at),
+            TZ => self.tz = string(key, value, "\"Europe/Berlin\"", errors).map(at),
             _ => unreachable!("every key of KEYS is handled"),
         }
     }
@@ -298,7 +349,8 @@ fn key_rule(key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<Key
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
+/// The candidate closest to `word`, if it is close enough to be a likely typo: at most one
+/// edit (insert, delete, substitute, swap two neighbours) per three letters.
 pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -306,7 +358,7 @@ pub(crate) fn did_you_mean<'a>(
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (strsim::osa_distance(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -322,33 +374,6 @@ pub(crate) fn backticked(words: &[&str], conjunction: &str) -> String {
         Some((last, _)) => last.clone(),
         None => String::new(),
     }
-}
-
-/// Edits (insert, delete, substitute, swap two neighbours) turning `a` into `b`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // rows[i][j]: distance between a[..i] and b[..j]
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = best;
-        }
-    }
-    rows[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -474,7 +499,9 @@ mod tests {
         );
         assert_eq!(did_you_mean("queu", KEYS.iter().copied()), Some("queue"));
         assert_eq!(did_you_mean("colour", KEYS.iter().copied()), None);
-        assert_eq!(edit_distance("ab", "ba"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            did_you_mean("ratelimit", KEYS.iter().copied()),
+            Some("rate_limit")
+        );
     }
 }

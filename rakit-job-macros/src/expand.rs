@@ -26,7 +26,7 @@ pub(crate) fn job(args: TokenStream, item: Item) -> TokenStream {
         Ok(()) => {
             let item = with_serde(&target);
             let spec = job_spec(&target, &job);
-            let entry = registration(&target);
+            let entry = registration(&target, &job);
             quote!(#item #spec #entry)
         }
         Err(e) => fallback(&target, &job, e),
@@ -84,6 +84,20 @@ fn job_spec(target: &Target, job: &Job) -> TokenStream {
             quote!(::rakit_job::Backoff::List(&[#(#steps),*]))
         }
     };
+    let unique_for = optional(job.unique_for.map(duration));
+    let rate_limit = optional(job.rate_limit.as_ref().map(|(count, per, key)| {
+        let per = duration(*per);
+        let key = key_rule(key);
+        quote!(::rakit_job::RateLimit { count: #count, per: #per, key: #key })
+    }));
+    let max_running = optional(job.max_running.as_ref().map(|(count, key)| {
+        let key = key_rule(key);
+        quote!(::rakit_job::MaxRunning { count: #count, key: #key })
+    }));
+    let cron = optional(job.cron.as_ref().map(|(expression, tz, _)| {
+        let tz = optional(tz.as_ref().map(|tz| quote!(#tz)));
+        quote!(::rakit_job::Cron { expression: #expression, tz: #tz })
+    }));
     quote! {
         #[automatically_derived]
         impl ::rakit_job::JobSpec for #ident {
@@ -92,28 +106,50 @@ fn job_spec(target: &Target, job: &Job) -> TokenStream {
             const OPTIONS: ::rakit_job::JobOptions = ::rakit_job::JobOptions {
                 no_overlap: #no_overlap,
                 unique: #unique,
+                unique_for: #unique_for,
                 retries: #retries,
                 timeout: #timeout,
                 backoff: #backoff,
-                ..::rakit_job::JobOptions::DEFAULT
+                rate_limit: #rate_limit,
+                max_running: #max_running,
+                cron: #cron,
             };
         }
     }
 }
 
-/// The job's entry in the link-time slice workers look jobs up in.
-fn registration(target: &Target) -> TokenStream {
+/// The job's entry in the link-time slice workers look jobs up in, and for a `cron` job
+/// its schedule in the slice every worker's scheduler reads.
+fn registration(target: &Target, job: &Job) -> TokenStream {
     let ident = &target.input.ident;
     let path_suffix = format!("::{}", ident.unraw());
     // Spanned on the struct's name, so a missing `impl Jobable` is reported there.
     let entry = quote_spanned!(ident.span()=> ::rakit_job::__private::JobEntry::of::<#ident>);
+    // Spanned on the cron string, so a struct without `Default` is reported there.
+    let schedule = job.cron.as_ref().map(|(_, _, span)| {
+        let of = quote_spanned!(*span=> ::rakit_job::__private::ScheduleEntry::of::<#ident>);
+        quote! {
+            #[::rakit_job::__private::linkme::distributed_slice(::rakit_job::__private::SCHEDULES)]
+            #[linkme(crate = ::rakit_job::__private::linkme)]
+            static SCHEDULE: ::rakit_job::__private::ScheduleEntry = #of();
+        }
+    });
     quote! {
         const _: () = {
             #[::rakit_job::__private::linkme::distributed_slice(::rakit_job::__private::JOBS)]
             #[linkme(crate = ::rakit_job::__private::linkme)]
             static ENTRY: ::rakit_job::__private::JobEntry =
                 #entry(::core::concat!(::core::module_path!(), #path_suffix));
+            #schedule
         };
+    }
+}
+
+/// `Some(value)` or `None` as tokens.
+fn optional(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
     }
 }
 

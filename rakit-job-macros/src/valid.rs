@@ -28,6 +28,12 @@ pub(crate) struct Job {
     pub retries: Option<u32>,
     pub timeout: Option<Duration>,
     pub backoff: Backoff,
+    pub unique_for: Option<Duration>,
+    pub rate_limit: Option<(u32, Duration, Key)>,
+    pub max_running: Option<(u32, Key)>,
+    /// The checked cron expression and time zone, and the span to blame when the struct
+    /// cannot be built with `Default`.
+    pub cron: Option<(String, Option<String>, proc_macro2::Span)>,
 }
 
 /// A checked `no_overlap` / `unique` rule.
@@ -161,6 +167,153 @@ pub(crate) fn check(target: &Target, args: Args, errors: &mut Errors) -> Job {
         retries: args.retries,
         timeout: checked(args.timeout, errors, check_timeout),
         backoff: checked(args.backoff, errors, check_backoff).unwrap_or(Backoff::Exponential),
+        unique_for: checked(args.unique_for, errors, |lit, e| {
+            check_window(attr::UNIQUE_FOR, lit, e)
+        }),
+        rate_limit: check_rate_limit(args.rate_limit, args.rate_key, input, errors),
+        max_running: check_max_running(args.max_running, args.max_running_key, input, errors),
+        cron: check_cron(args.cron, args.tz, errors),
+    }
+}
+
+/// A window (`unique_for`): a duration longer than zero.
+fn check_window(key: &str, lit: LitStr, errors: &mut Errors) -> Option<Duration> {
+    match duration::parse(&lit.value()) {
+        Ok(d) if d.is_zero() => {
+            errors.spanned(lit, format!("`{key}` must be longer than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(message) => {
+            errors.spanned(lit, message);
+            None
+        }
+    }
+}
+
+/// `rate_limit = "N/window"` (N at least 1), and `rate_key`, a field, only with it.
+fn check_rate_limit(
+    limit: Option<Arg<LitStr>>,
+    key: Option<Arg<LitStr>>,
+    input: &DeriveInput,
+    errors: &mut Errors,
+) -> Option<(u32, Duration, Key)> {
+    let per_key = checked(key, errors, |lit, e| {
+        Some(check_key(attr::RATE_KEY, KeyArg::Field(lit), input, e))
+    });
+    let Some(limit) = limit else {
+        if per_key.is_some() {
+            errors.about(attr::ITEM);
+            errors.at(
+                input.ident.span(),
+                "`rate_key` needs a `rate_limit`, like `rate_limit = \"100/1m\"`",
+            );
+        }
+        return None;
+    };
+    errors.about(limit.position);
+    let lit = limit.value;
+    let text = lit.value();
+    let parsed = text.split_once('/').and_then(|(n, window)| {
+        let n: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let window = duration::parse(window.trim())
+            .ok()
+            .filter(|d| !d.is_zero())?;
+        Some((n, window))
+    });
+    match parsed {
+        Some((n, window)) => Some((n, window, per_key.unwrap_or(Key::Name))),
+        None => {
+            errors.spanned(
+                lit,
+                format!("`rate_limit` {text:?} is not a count per window; write it like \"100/1m\" (at least 1, per a duration)"),
+            );
+            None
+        }
+    }
+}
+
+/// `max_running = N` (at least 1), and `max_running_key`, a field, only with it.
+fn check_max_running(
+    cap: Option<Arg<(u32, proc_macro2::Span)>>,
+    key: Option<Arg<LitStr>>,
+    input: &DeriveInput,
+    errors: &mut Errors,
+) -> Option<(u32, Key)> {
+    let per_key = checked(key, errors, |lit, e| {
+        Some(check_key(
+            attr::MAX_RUNNING_KEY,
+            KeyArg::Field(lit),
+            input,
+            e,
+        ))
+    });
+    let Some(cap) = cap else {
+        if per_key.is_some() {
+            errors.about(attr::ITEM);
+            errors.at(
+                input.ident.span(),
+                "`max_running_key` needs a `max_running`, like `max_running = 5`",
+            );
+        }
+        return None;
+    };
+    errors.about(cap.position);
+    let (n, span) = cap.value;
+    if n == 0 {
+        errors.at(
+            span,
+            "`max_running` must be at least 1; leave it out for no cap",
+        );
+        return None;
+    }
+    Some((n, per_key.unwrap_or(Key::Name)))
+}
+
+/// `cron`: 5 fields, or 6 with seconds first; `tz`: an IANA time zone, only with `cron`.
+fn check_cron(
+    cron: Option<Arg<LitStr>>,
+    tz: Option<Arg<LitStr>>,
+    errors: &mut Errors,
+) -> Option<(String, Option<String>, proc_macro2::Span)> {
+    let zone = checked(tz, errors, |lit, e| {
+        let name = lit.value();
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(_) => Some((name, lit.span())),
+            Err(_) => {
+                e.spanned(
+                    lit,
+                    format!("unknown time zone {name:?}; use an IANA name such as \"Europe/Berlin\" or \"UTC\""),
+                );
+                None
+            }
+        }
+    });
+    let Some(cron) = cron else {
+        if let Some((_, span)) = zone {
+            errors.at(
+                span,
+                "`tz` needs a `cron` schedule, like `cron = \"0 3 * * *\"`",
+            );
+        }
+        return None;
+    };
+    errors.about(cron.position);
+    let lit = cron.value;
+    let expression = lit.value();
+    let parser = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build();
+    match parser.parse(&expression) {
+        Ok(_) => Some((expression, zone.map(|(name, _)| name), lit.span())),
+        Err(e) => {
+            errors.spanned(
+                lit,
+                format!("invalid cron expression {expression:?}: {e}; write 5 fields (minute hour day month weekday) or 6 with seconds first, like \"0 3 * * *\""),
+            );
+            None
+        }
     }
 }
 

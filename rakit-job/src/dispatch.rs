@@ -23,7 +23,7 @@ pub trait DispatchSource: Send + 'static {
 }
 
 /// What a dispatch stores, before the builder's options apply.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct JobParts {
     /// The job's slug.
     pub name: String,
@@ -39,6 +39,12 @@ pub struct JobParts {
 pub trait Sources: Send + 'static {
     /// The parts of every job, in order.
     fn parts(self) -> Result<Vec<JobParts>, Error>;
+}
+
+impl DispatchSource for JobParts {
+    fn into_parts(self) -> Result<JobParts, Error> {
+        Ok(self)
+    }
 }
 
 impl<S: DispatchSource> Sources for S {
@@ -143,6 +149,12 @@ struct Placement {
     delay: Duration,
     via: Option<Queue>,
     no_overlap: bool,
+    /// A unique window set by the builder, for jobs that do not set their own.
+    unique_for: Option<Duration>,
+    /// A unique key chosen by the runtime (a cron tick's), instead of the job's rule.
+    unique_key: Option<String>,
+    /// When the job counts as dispatched, if not now (a cron tick: its tick).
+    dispatched_at: Option<rakit_job_core::Millis>,
 }
 
 /// A dispatch being built; nothing is stored until it is awaited.
@@ -222,6 +234,43 @@ impl<S: DispatchSource> PendingDispatch<S> {
             mode: PhantomData,
         }
     }
+
+    /// Skips the dispatch when one with the same key (the job's `unique` key, or its name)
+    /// was accepted less than `window` ago, whatever became of that job; resolves to `None`
+    /// when it was skipped. The check and the insert are one atomic step in the store.
+    ///
+    /// ```no_run
+    /// use rakit_job::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// #[job(unique = "account")]
+    /// pub struct SyncAccount { pub account: u64 }
+    /// # impl Jobable for SyncAccount { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    ///
+    /// # async fn demo() -> Result<(), rakit_job::Error> {
+    /// let first = SyncAccount::dispatch(SyncAccount { account: 7 })
+    ///     .unique_for(Duration::from_secs(600))
+    ///     .await?;
+    /// assert!(first.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn unique_for(mut self, window: Duration) -> UniqueDispatch<S> {
+        self.place.unique_for = Some(window);
+        self.unique()
+    }
+
+    /// The dispatch of a cron tick: dispatched at `tick`, kept apart by `key` for `window`
+    /// whatever the job's own rules, so each tick is stored once across every process.
+    pub(crate) fn tick(
+        mut self,
+        tick: rakit_job_core::Millis,
+        key: String,
+        window: Duration,
+    ) -> UniqueDispatch<S> {
+        self.place.unique_key = Some(key);
+        self.place.dispatched_at = Some(tick);
+        self.unique_for(window)
+    }
 }
 
 impl<S: DispatchSource> PendingBatch<S> {
@@ -270,7 +319,7 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
     /// Checks everything and builds the records; nothing is stored yet.
     async fn prepare(self) -> Result<(Queue, Vec<NewJob>), Error> {
         let place = self.place;
-        let now = now_ms();
+        let now = place.dispatched_at.unwrap_or_else(now_ms);
         let mut available_at = match &place.at {
             Some(when) => when.millis()?,
             None => now,
@@ -415,15 +464,20 @@ fn record(
         (KeyRule::Off, true) => KeyRule::Name,
         (rule, _) => rule,
     };
-    let unique_rule = match (options.unique, unique) {
+    let unique_for = place.unique_for.or(options.unique_for);
+    let unique_rule = match (options.unique, unique || unique_for.is_some()) {
         (KeyRule::Off, true) => KeyRule::Name,
         (rule, _) => rule,
+    };
+    let unique_key = match &place.unique_key {
+        Some(key) => Some(key.clone()),
+        None => key_for(unique_rule, &parts.name, &parts.payload)?,
     };
     Ok(NewJob {
         id: JobId::generate(),
         overlap_key: key_for(overlap_rule, &parts.name, &parts.payload)?,
-        unique_key: key_for(unique_rule, &parts.name, &parts.payload)?,
-        unique_for: None,
+        unique_key,
+        unique_for: unique_for.map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX).max(1)),
         meta: None,
         name: parts.name,
         queue,
@@ -434,7 +488,7 @@ fn record(
 }
 
 /// The key a rule gives for this payload: the name, or the name plus one field's value.
-fn key_for(rule: KeyRule, name: &str, payload: &Value) -> Result<Option<String>, Error> {
+pub(crate) fn key_for(rule: KeyRule, name: &str, payload: &Value) -> Result<Option<String>, Error> {
     Ok(match rule {
         KeyRule::Off => None,
         KeyRule::Name => Some(name.to_string()),

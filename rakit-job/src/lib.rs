@@ -30,8 +30,12 @@
 //!
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod config;
 mod context;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod dispatch;
 mod error;
 mod facade;
@@ -39,6 +43,7 @@ pub mod inspect;
 mod options;
 mod queue;
 mod registry;
+mod schedule;
 mod spec;
 mod when;
 mod worker;
@@ -52,11 +57,12 @@ pub use dispatch::{DispatchSource, JobParts, PendingBatch, PendingDispatch, Uniq
 pub use error::{Error, JobError};
 pub use facade::{Job, NamedJob};
 pub use inspect::{Cancelled, JobInfo, JobPage, ListJobs, WorkerInfo};
-pub use options::{Backoff, JobOptions, KeyRule};
+pub use options::{Backoff, Cron, JobOptions, KeyRule, MaxRunning, RateLimit};
 pub use queue::{Queue, init, install};
 pub use rakit_job_core::{FailedSelect, JobId, MinuteCount, QueueStats, State};
 pub use rakit_job_macros::job;
 pub use registry::listen;
+pub use schedule::{Schedule, schedules};
 pub use spec::{JobResult, JobSpec, Jobable};
 pub use when::When;
 pub use worker::{ShutdownHandle, Worker, WorkerReport, signals as shutdown_signal};
@@ -142,7 +148,7 @@ pub mod guide {
 /// What `#[job]` expands to calls into this module; it is not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{JOBS, JobEntry, all, duplicates, find};
+    pub use crate::registry::{JOBS, JobEntry, SCHEDULES, ScheduleEntry, all, duplicates, find};
     pub use linkme;
     pub use serde;
     pub use std::time::Duration;

@@ -52,6 +52,38 @@ impl Backoff {
     }
 }
 
+/// `#[job(rate_limit = "100/1m", rate_key = "tenant")]`: at most `count` runs start per
+/// `per`, across every worker process, per key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Starts allowed per window.
+    pub count: u32,
+    /// The window: any stretch of this long holds at most `count` starts.
+    pub per: Duration,
+    /// What is counted apart: the job's name, or the name plus one field's value.
+    pub key: KeyRule,
+}
+
+/// `#[job(max_running = 5)]`: at most `count` runs at once, across every worker process,
+/// per key. `no_overlap` is the case of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxRunning {
+    /// Runs allowed at once.
+    pub count: u32,
+    /// What is capped apart: the job's name, or the name plus one field's value.
+    pub key: KeyRule,
+}
+
+/// `#[job(cron = "0 3 * * *", tz = "Europe/Berlin")]`: when every worker's scheduler
+/// dispatches the job (its `Default` value), once per tick across every host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cron {
+    /// 5 fields (minute hour day month weekday), or 6 with seconds first.
+    pub expression: &'static str,
+    /// The IANA time zone the expression is read in; UTC when `None`.
+    pub tz: Option<&'static str>,
+}
+
 /// The options `#[job(...)]` sets; the defaults are what a job without arguments gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobOptions {
@@ -59,12 +91,20 @@ pub struct JobOptions {
     pub no_overlap: KeyRule,
     /// A dispatch is skipped while a job with the same key is stored.
     pub unique: KeyRule,
+    /// A dispatch is skipped when one with the same key was accepted less than this long ago.
+    pub unique_for: Option<Duration>,
     /// Retries after the first run; `None` uses the worker's or the config's.
     pub retries: Option<u32>,
     /// Longest run before the job is stopped and counted as failed.
     pub timeout: Option<Duration>,
     /// Delay between attempts.
     pub backoff: Backoff,
+    /// At most so many starts per window.
+    pub rate_limit: Option<RateLimit>,
+    /// At most so many running at once.
+    pub max_running: Option<MaxRunning>,
+    /// A schedule the workers dispatch the job on.
+    pub cron: Option<Cron>,
 }
 
 impl JobOptions {
@@ -77,8 +117,12 @@ impl JobOptions {
     pub const DEFAULT: JobOptions = JobOptions {
         no_overlap: KeyRule::Off,
         unique: KeyRule::Off,
+        unique_for: None,
         retries: None,
         timeout: None,
         backoff: Backoff::Exponential,
+        rate_limit: None,
+        max_running: None,
+        cron: None,
     };
 }

@@ -66,6 +66,45 @@ fn check_payload<T: Jobable>(payload: &Value) -> Result<(), String> {
 #[linkme::distributed_slice]
 pub static JOBS: [JobEntry];
 
+/// A `#[job(cron = ...)]` type: its schedule and how to make the payload it dispatches.
+pub struct ScheduleEntry {
+    /// The job's slug.
+    pub name: &'static str,
+    /// Its schedule.
+    pub cron: crate::options::Cron,
+    payload: fn() -> Result<Value, String>,
+}
+
+impl ScheduleEntry {
+    /// The schedule of job type `T`, dispatched as `T::default()`; `#[job]` calls this.
+    pub const fn of<T: Jobable + Default>() -> ScheduleEntry {
+        ScheduleEntry {
+            name: T::NAME,
+            cron: match T::OPTIONS.cron {
+                Some(cron) => cron,
+                None => crate::options::Cron {
+                    expression: "",
+                    tz: None,
+                },
+            },
+            payload: default_payload::<T>,
+        }
+    }
+
+    /// The payload each tick dispatches.
+    pub(crate) fn payload(&self) -> Result<Value, String> {
+        (self.payload)()
+    }
+}
+
+fn default_payload<T: Jobable + Default>() -> Result<Value, String> {
+    serde_json::to_value(T::default()).map_err(|e| e.to_string())
+}
+
+/// Every scheduled job type linked into this binary.
+#[linkme::distributed_slice]
+pub static SCHEDULES: [ScheduleEntry];
+
 fn by_name() -> &'static HashMap<&'static str, &'static JobEntry> {
     static INDEX: OnceLock<HashMap<&'static str, &'static JobEntry>> = OnceLock::new();
     INDEX.get_or_init(|| {

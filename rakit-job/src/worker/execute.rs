@@ -4,6 +4,7 @@
 use super::complete::{Completer, Outcome, Policy};
 use super::running::{HeldLock, Stop, StopReason};
 use crate::context::{CancelSignal, JobContext};
+use crate::dispatch::key_for;
 use crate::options::JobOptions;
 use crate::registry::{self, BoxJobFuture};
 use rakit_job_core::{Lease, LockRequest, Locked, Millis, Reserved, now_ms};
@@ -85,8 +86,15 @@ async fn handle(policy: Policy, reserved: Reserved) -> Outcome {
         Err(reason) => return done.fail(&reason).await,
     };
 
-    let locks = locks_of(&job, &options);
+    let (locks, rate) = match limits_of(&job, &options) {
+        Ok(limits) => limits,
+        Err(reason) => return done.fail(&reason).await,
+    };
     if let Some(until) = take_locks(&policy, &lease, &locks).await {
+        return done.release(until).await;
+    }
+    if let Some(until) = take_rate(&policy, &lease, rate).await {
+        free_locks(&policy, &lease, &locks).await;
         return done.release(until).await;
     }
     let stop = Arc::new(Stop::new(cancel));
@@ -137,15 +145,77 @@ fn start(
     }
 }
 
-/// The locks a run of this job must hold: its no-overlap key, one holder at a time.
-fn locks_of(job: &rakit_job_core::StoredJob, _options: &JobOptions) -> Vec<HeldLock> {
-    job.overlap_key
+/// A run's share of a rate limit: one of `count` starts on `key` per `per`.
+struct RateShare {
+    key: String,
+    count: u32,
+    per: Duration,
+}
+
+/// What a run of this job must hold while it runs — its no-overlap key (one holder) and
+/// its running cap (N holders), the same machinery — and the rate-limit share it takes
+/// to start. Field keys read the payload; an error says which field is missing.
+fn limits_of(
+    job: &rakit_job_core::StoredJob,
+    options: &JobOptions,
+) -> Result<(Vec<HeldLock>, Option<RateShare>), String> {
+    let mut locks: Vec<HeldLock> = job
+        .overlap_key
         .iter()
         .map(|key| HeldLock {
             key: key.clone(),
             capacity: 1,
         })
-        .collect()
+        .collect();
+    let payload = || serde_json::from_str(&job.payload).unwrap_or(serde_json::Value::Null);
+    let key = |rule| match rule {
+        crate::options::KeyRule::Field(_) => key_for(rule, &job.name, &payload()),
+        rule => key_for(rule, &job.name, &serde_json::Value::Null),
+    };
+    if let Some(cap) = options.max_running {
+        let key = key(cap.key).map_err(|e| e.to_string())?.unwrap_or_default();
+        locks.push(HeldLock {
+            key: format!("running:{key}"),
+            capacity: cap.count,
+        });
+    }
+    let rate = match options.rate_limit {
+        Some(rate) => Some(RateShare {
+            key: format!(
+                "rate:{}",
+                key(rate.key)
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_default()
+            ),
+            count: rate.count,
+            per: rate.per,
+        }),
+        None => None,
+    };
+    Ok((locks, rate))
+}
+
+/// Takes one start of the rate limit, a hold that lapses after the window and is never
+/// given back, so no window of that length sees more starts; when every start of the
+/// window is taken, says when the earliest lapses (the job waits until then, its attempt
+/// not counted).
+async fn take_rate(policy: &Policy, lease: &Lease, rate: Option<RateShare>) -> Option<Millis> {
+    let rate = rate?;
+    let owner = format!("{}@{}", lease.owner(), now_ms());
+    let request = LockRequest {
+        key: &rate.key,
+        capacity: rate.count,
+        owner: &owner,
+        ttl_ms: i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX),
+    };
+    match policy.queue.driver().lock(&request).await {
+        Ok(Locked::Taken) => None,
+        Ok(Locked::Busy { until }) => Some(until.max(now_ms()) + (lease.token % 100) as Millis),
+        Err(e) => {
+            tracing::warn!(target: "rakit_job", "cannot take a start of the rate limit `{}`: {e}", rate.key);
+            Some(now_ms() + 1000)
+        }
+    }
 }
 
 /// Takes every lock the run needs, each for one lease; on a busy lock, frees those taken

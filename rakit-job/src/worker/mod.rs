@@ -66,6 +66,7 @@ pub struct Worker {
     quiet: bool,
     shutdown: ShutdownHandle,
     shutdown_on: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    schedules: Vec<Result<crate::Schedule, Error>>,
 }
 
 /// What a worker did before it stopped.
@@ -118,6 +119,7 @@ impl Worker {
             quiet: false,
             shutdown: ShutdownHandle::default(),
             shutdown_on: None,
+            schedules: Vec::new(),
         }
     }
 
@@ -208,6 +210,31 @@ impl Worker {
     /// ```
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.shutdown_on = Some(Box::pin(signal));
+        self
+    }
+
+    /// Dispatches `job` at each tick of the cron `expression` (5 fields, or 6 with seconds
+    /// first, in UTC), once across every worker process and host — as `#[job(cron = ...)]`
+    /// does for a job without a payload. An invalid expression makes [`run`](Self::run) fail.
+    ///
+    /// ```no_run
+    /// use rakit_job::prelude::*;
+    ///
+    /// #[job]
+    /// pub struct Digest { pub team: String }
+    /// # impl Jobable for Digest { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    ///
+    /// # async fn demo() -> Result<(), rakit_job::Error> {
+    /// let queue = rakit_job::init().await?;
+    /// Worker::new(&queue)
+    ///     .schedule("0 9 * * MON-FRI", Digest { team: "ops".into() })
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn schedule(mut self, expression: &str, job: impl crate::DispatchSource) -> Self {
+        self.schedules
+            .push(crate::Schedule::new(expression, None, job));
         self
     }
 

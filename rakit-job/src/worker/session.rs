@@ -47,6 +47,7 @@ pub(super) struct Session {
     signal: Option<JoinHandle<()>>,
     progress: Progress,
     upkeep: Upkeep,
+    scheduler: Option<JoinHandle<()>>,
     writer: JoinHandle<()>,
     fatal: Option<DriverError>,
 }
@@ -58,6 +59,17 @@ impl Session {
         for queue in worker.queues.iter().flatten() {
             rakit_job_core::validate_queue(queue)?;
         }
+        // A worker that runs until stopped runs the scheduler too.
+        let schedules = match worker.stop_when_empty || worker.only_named.is_some() {
+            true => Vec::new(),
+            false => {
+                let mut all = crate::schedule::schedules()?;
+                for schedule in worker.schedules {
+                    all.push(schedule?);
+                }
+                all
+            }
+        };
         worker.queue.driver().check().await?;
         let config = worker.queue.config().clone();
         let id: Arc<str> = JobId::generate().to_string().into();
@@ -87,6 +99,7 @@ impl Session {
         };
         let info = WorkerInfo::of_this_process(&id, worker.queues.clone(), worker.concurrency);
         let upkeep = Upkeep::start(policy.clone(), info).await;
+        let scheduler = crate::schedule::start(worker.queue.clone(), schedules);
         let signal = worker.shutdown_on.map(|signal| {
             let handle = worker.shutdown.clone();
             tokio::spawn(async move {
@@ -114,6 +127,7 @@ impl Session {
             signal,
             progress: Progress::new(worker.progress),
             upkeep,
+            scheduler,
             writer: writer_task,
             fatal: None,
             policy,
@@ -243,6 +257,9 @@ impl Session {
     pub(super) async fn stop(mut self) -> Result<WorkerReport, Error> {
         if let Some(signal) = self.signal.take() {
             signal.abort();
+        }
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.abort();
         }
         while let Some(mut claim) = self.claims.pop_front() {
             if let Ok(jobs) = claim.jobs().await {

@@ -1,0 +1,231 @@
+//! Cron schedules: a job dispatched at each tick of a cron expression, once across every
+//! worker process and host. Every long-running worker runs the scheduler; each tick is
+//! dispatched with a unique key of its own (`cron:<job>:<tick>`) held for a window of two
+//! periods, so the first process to reach the store stores it and the others are turned
+//! away — also when workers restart or their clocks differ by a second. After downtime
+//! only the latest missed tick is dispatched.
+
+use crate::dispatch::{JobParts, PendingDispatch};
+use crate::error::Error;
+use crate::queue::Queue;
+use crate::registry::{self, SCHEDULES};
+use chrono::{DateTime, TimeZone, Utc};
+use rakit_job_core::{JobId, Millis, now_ms};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::task::JoinHandle;
+
+/// A job and the cron expression it is dispatched on.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use rakit_job::prelude::*;
+///
+/// #[job]
+/// pub struct Backup { pub target: String }
+/// # impl Jobable for Backup { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+///
+/// let nightly = rakit_job::Schedule::new("0 3 * * *", Some("Europe/Berlin"), Backup { target: "s3".into() })?;
+/// assert_eq!(nightly.name(), "backup");
+/// assert_eq!(nightly.upcoming(3).len(), 3);
+/// assert!(rakit_job::Schedule::new("61 * * * *", None, Backup { target: "x".into() }).is_err());
+/// # Ok::<(), rakit_job::Error>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Schedule {
+    expression: String,
+    tz: Option<chrono_tz::Tz>,
+    cron: Arc<croner::Cron>,
+    job: JobParts,
+}
+
+impl Schedule {
+    /// `job` on the cron `expression` (5 fields, or 6 with seconds first), read in the IANA
+    /// time zone `tz` (UTC when `None`); an invalid expression or zone is an error.
+    pub fn new(
+        expression: &str,
+        tz: Option<&str>,
+        job: impl crate::DispatchSource,
+    ) -> Result<Schedule, Error> {
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .year(croner::parser::Year::Disallowed)
+            .build();
+        let cron = parser.parse(expression).map_err(|e| {
+            Error::Config(format!(
+                "the cron expression {expression:?} is invalid ({e}); write 5 fields (minute hour day month weekday) or 6 with seconds first"
+            ))
+        })?;
+        let tz = match tz {
+            Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| {
+                Error::Config(format!(
+                    "the time zone {name:?} is unknown; use an IANA name such as \"Europe/Berlin\""
+                ))
+            })?),
+            None => None,
+        };
+        Ok(Schedule {
+            expression: expression.to_string(),
+            tz,
+            cron: Arc::new(cron),
+            job: job.into_parts()?,
+        })
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.job.name
+    }
+
+    /// The cron expression.
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// The time zone the expression is read in.
+    pub fn time_zone(&self) -> &str {
+        self.tz.as_ref().map_or("UTC", |tz| tz.name())
+    }
+
+    /// The next `n` ticks from now, in ms since the Unix epoch.
+    pub fn upcoming(&self, n: usize) -> Vec<Millis> {
+        let mut ticks = Vec::with_capacity(n);
+        let mut at = now_ms();
+        while ticks.len() < n {
+            match self.next_after(at) {
+                Some(tick) => {
+                    ticks.push(tick);
+                    at = tick;
+                }
+                None => break,
+            }
+        }
+        ticks
+    }
+
+    /// The first tick strictly after `at`.
+    pub(crate) fn next_after(&self, at: Millis) -> Option<Millis> {
+        self.find(at, true)
+    }
+
+    /// The latest tick at or before `at`.
+    pub(crate) fn latest_until(&self, at: Millis) -> Option<Millis> {
+        self.find(at, false)
+    }
+
+    fn find(&self, at: Millis, forward: bool) -> Option<Millis> {
+        fn step<Z: TimeZone>(cron: &croner::Cron, t: DateTime<Z>, forward: bool) -> Option<Millis> {
+            let found = match forward {
+                true => cron.find_next_occurrence(&t, false),
+                false => cron.find_previous_occurrence(&t, true),
+            };
+            found.ok().map(|d| d.timestamp_millis())
+        }
+        let utc = Utc.timestamp_millis_opt(at).single()?;
+        match &self.tz {
+            Some(tz) => step(&self.cron, utc.with_timezone(tz), forward),
+            None => step(&self.cron, utc, forward),
+        }
+    }
+
+    /// How long a tick's key is held: two periods (at least a minute, at most a week), so
+    /// every process that reaches the tick late, or restarts after it, is turned away.
+    fn window(&self, tick: Millis) -> Duration {
+        let period = self.next_after(tick).map_or(60_000, |next| next - tick);
+        let window = (2 * period).clamp(60_000, 7 * 86_400_000);
+        Duration::from_millis(window as u64)
+    }
+
+    /// Dispatches the tick at `tick` unless any process already did; its id when this
+    /// call stored it.
+    pub(crate) async fn fire(&self, queue: &Queue, tick: Millis) -> Result<Option<JobId>, Error> {
+        let key = format!("cron:{}:{tick}", self.job.name);
+        let at = UNIX_EPOCH + Duration::from_millis(tick.max(0) as u64);
+        PendingDispatch::new(self.job.clone())
+            .via(queue)
+            .at(SystemTime::from(at))
+            .tick(tick, key, self.window(tick))
+            .await
+    }
+}
+
+/// The schedules of the `#[job(cron = ...)]` types linked into this program, in name order.
+///
+/// ```
+/// for schedule in rakit_job::schedules()? {
+///     println!("{} on {:?} ({})", schedule.name(), schedule.expression(), schedule.time_zone());
+/// }
+/// # Ok::<(), rakit_job::Error>(())
+/// ```
+pub fn schedules() -> Result<Vec<Schedule>, Error> {
+    let mut all = Vec::new();
+    for entry in SCHEDULES.iter() {
+        let payload = entry.payload().map_err(|e| {
+            Error::InvalidPayload(format!(
+                "the scheduled job `{}` cannot be written as JSON: {e}",
+                entry.name
+            ))
+        })?;
+        let Some(job) = registry::find(entry.name) else {
+            continue;
+        };
+        let parts = JobParts {
+            name: job.name.to_string(),
+            queue: job.queue.to_string(),
+            payload,
+            options: job.options,
+        };
+        all.push(Schedule::new(entry.cron.expression, entry.cron.tz, parts)?);
+    }
+    all.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(all)
+}
+
+/// Runs the schedules on `queue` until the task is aborted: first the latest tick each
+/// missed (already stored ones are turned away), then every tick as it comes.
+pub(crate) fn start(queue: Queue, schedules: Vec<Schedule>) -> Option<JoinHandle<()>> {
+    if schedules.is_empty() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut last: Vec<Option<Millis>> = Vec::with_capacity(schedules.len());
+        for schedule in &schedules {
+            let tick = schedule.latest_until(now_ms());
+            if let Some(tick) = tick {
+                fire(&queue, schedule, tick).await;
+            }
+            last.push(tick);
+        }
+        loop {
+            let now = now_ms();
+            let next: Vec<Option<Millis>> = schedules
+                .iter()
+                .zip(&last)
+                .map(|(s, last)| s.next_after(last.unwrap_or(now).max(now)))
+                .collect();
+            let Some(soonest) = next.iter().flatten().min().copied() else {
+                return;
+            };
+            let wait = (soonest - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            for ((schedule, tick), last) in schedules.iter().zip(&next).zip(last.iter_mut()) {
+                if *tick == Some(soonest) {
+                    fire(&queue, schedule, soonest).await;
+                    *last = Some(soonest);
+                }
+            }
+        }
+    }))
+}
+
+async fn fire(queue: &Queue, schedule: &Schedule, tick: Millis) {
+    match schedule.fire(queue, tick).await {
+        Ok(Some(id)) => {
+            tracing::debug!(target: "rakit_job", "scheduled {} #{id} for its tick at {tick}", schedule.name())
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(target: "rakit_job", "could not dispatch the tick of {} at {tick}: {e}", schedule.name())
+        }
+    }
+}
