@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 pub mod bad_input;
 pub mod control;
 pub mod faults;
+pub mod limits;
 pub mod stores;
 pub mod suite;
 
@@ -57,6 +58,11 @@ impl Harness {
             )
         });
         harness
+    }
+
+    /// The `test-worker` program worker processes run.
+    pub fn worker_bin(&self) -> &std::path::Path {
+        &self.worker_bin
     }
 
     /// Sets a variable for the processes started from now on, e.g. where a job writes.

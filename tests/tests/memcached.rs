@@ -9,6 +9,7 @@ async fn config() -> Config {
 
 rakit_job_tests::worker_suite!(config);
 rakit_job_tests::control_suite!(config);
+rakit_job_tests::limits_suite!(config);
 rakit_job_tests::big_drain_test!(config, 4_000, 4);
 rakit_job_tests::bad_input_tests!(config);
 rakit_job_tests::no_overlap_under_fire_test!(config);

@@ -104,6 +104,60 @@ impl Jobable for UntilStopped {
     }
 }
 
+/// Appends `run` (labelled with `tenant`); at most 50 start per 2 seconds, across every process.
+#[job(rate_limit = "50/2s")]
+pub struct RateLimited {
+    /// The log file to append to.
+    pub log: String,
+    /// The line's label.
+    pub tenant: String,
+}
+
+impl Jobable for RateLimited {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        append(&self.log, "run", &self.tenant, ctx)?;
+        Ok(())
+    }
+}
+
+/// Like [`Sleeps`], but at most two run at once across every process.
+#[job(max_running = 2)]
+pub struct Capped {
+    /// How long to sleep, in milliseconds.
+    pub ms: u64,
+    /// The log file to append to.
+    pub log: String,
+}
+
+impl Jobable for Capped {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        append(&self.log, "start", ctx.name(), ctx)?;
+        pause(Duration::from_millis(self.ms)).await;
+        append(&self.log, "end", ctx.name(), ctx)?;
+        Ok(())
+    }
+}
+
+/// Appends `tick` labelled with the tick it was dispatched for (ms since the epoch): what
+/// a cron schedule dispatches in the cross-process tests.
+#[job]
+pub struct RecordTick {
+    /// The log file to append to.
+    pub log: String,
+}
+
+impl Jobable for RecordTick {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        let tick = ctx
+            .dispatched_at()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        append(&self.log, "tick", &tick.to_string(), ctx)?;
+        Ok(())
+    }
+}
+
 /// Appends `start`, waits `ms` milliseconds without blocking the runtime, appends `end`.
 ///
 /// A run stopped by a timeout or a crash leaves a `start` without its `end`.

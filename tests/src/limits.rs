@@ -1,0 +1,180 @@
+//! Time and limits across processes, on every durable store: cron ticks dispatched once
+//! across worker processes (one of them killed and restarted), a rate limit shared by
+//! four processes, and a running cap that holds under SIGKILLs.
+
+use crate::{Harness, signal, wait_until};
+use rakit_job::JobSpec;
+use rakit_test_jobs::{Capped, RateLimited, read_log};
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::Child;
+
+/// Expands to one `#[tokio::test]` per rule, each on a fresh store from `$config`.
+#[macro_export]
+macro_rules! limits_suite {
+    ($config:path) => {
+        $crate::limits_suite!(@cases $config;
+            each_cron_tick_runs_once_across_processes_that_die_and_restart,
+            a_rate_limit_holds_across_four_processes,
+            a_running_cap_holds_under_sigkills
+        );
+    };
+    (@cases $config:path; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let harness = $crate::Harness::new($config().await, env!("CARGO_BIN_EXE_test-worker")).await;
+                $crate::limits::$case(harness).await;
+            }
+        )*
+    };
+}
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn now_ms() -> u64 {
+    rakit_job::driver::now_ms() as u64
+}
+
+/// A worker process that also dispatches a `record-tick` job every second.
+fn cron_worker(h: &Harness, log: &str) -> Child {
+    let file = std::fs::File::create(h.dir.join(format!("cron-{}.log", now_ms())))
+        .expect("cannot create a worker log file");
+    tokio::process::Command::new(h.worker_bin())
+        .args(["cron-worker", log])
+        .envs(h.env())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start test-worker")
+}
+
+/// Three worker processes run a one-second schedule for a minute; one is SIGKILLed and
+/// restarted midway. Every tick from the first to the last runs exactly once.
+pub async fn each_cron_tick_runs_once_across_processes_that_die_and_restart(h: Harness) {
+    let log = h.log("ticks.log");
+    let mut workers: Vec<Child> = (0..3).map(|_| cron_worker(&h, &log)).collect();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    signal(&workers[0], 9);
+    workers[0].wait().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    workers[0] = cron_worker(&h, &log);
+    let run_for = Duration::from_secs(64);
+    tokio::time::sleep(run_for.saturating_sub(started.elapsed())).await;
+    for worker in &workers {
+        signal(worker, 15);
+    }
+    for worker in &mut workers {
+        worker.wait().await.unwrap();
+    }
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for entry in read_log(&log).iter().filter(|e| e.event == "tick") {
+        *counts.entry(entry.label.parse().expect("a tick time")).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "ticks ran more than once: {twice:?}");
+    let (first, last) = (*counts.keys().next().unwrap(), *counts.keys().last().unwrap());
+    let missing: Vec<u64> = (first / 1000..=last / 1000)
+        .map(|s| s * 1000)
+        .filter(|t| !counts.contains_key(t))
+        .collect();
+    assert!(missing.is_empty(), "ticks never ran: {missing:?}");
+    assert!(counts.len() >= 60, "only {} ticks ran in a minute", counts.len());
+}
+
+/// Four processes share a limit of 50 starts per 2 seconds: no 2-second window sees more,
+/// and all 300 jobs run.
+pub async fn a_rate_limit_holds_across_four_processes(h: Harness) {
+    let log = h.log("rate.log");
+    let jobs = (0..300).map(|i| RateLimited {
+        log: log.clone(),
+        tenant: format!("t{i}"),
+    });
+    RateLimited::dispatch_many(jobs)
+        .via(&h.queue)
+        .await
+        .unwrap();
+    let mut workers: Vec<Child> = (0..4)
+        .map(|_| h.spawn_worker(&["--concurrency=8"]))
+        .collect();
+    wait_until("all 300 limited jobs to run", LONG, || async {
+        read_log(&log).len() >= 300
+    })
+    .await;
+    for worker in &workers {
+        signal(worker, 15);
+    }
+    for worker in &mut workers {
+        worker.wait().await.unwrap();
+    }
+    let mut starts: Vec<u64> = read_log(&log).iter().map(|e| e.at_ms).collect();
+    assert_eq!(starts.len(), 300, "a limited job ran twice");
+    starts.sort();
+    let window = RateLimited::OPTIONS.rate_limit.unwrap().per.as_millis() as u64;
+    for (i, first) in starts.iter().enumerate() {
+        let within = starts[i..].iter().take_while(|s| **s < first + window).count();
+        assert!(within <= 50, "{within} starts within 2 s from {first}");
+    }
+}
+
+/// Three processes run jobs capped at two at once; one is SIGKILLed twice. Never three run.
+pub async fn a_running_cap_holds_under_sigkills(h: Harness) {
+    let log = h.log("cap.log");
+    let jobs = (0..40).map(|_| Capped {
+        ms: 150,
+        log: log.clone(),
+    });
+    Capped::dispatch_many(jobs).via(&h.queue).await.unwrap();
+    let mut workers: Vec<Child> = (0..3)
+        .map(|_| h.spawn_worker(&["--concurrency=4"]))
+        .collect();
+    let mut killed: Vec<(u32, u64)> = Vec::new();
+    for round in 0..2 {
+        wait_until("some capped jobs to run", LONG, || async {
+            read_log(&log).iter().filter(|e| e.event == "end").count() >= 8 * (round + 1)
+        })
+        .await;
+        killed.push((workers[0].id().unwrap(), now_ms()));
+        signal(&workers[0], 9);
+        workers[0].wait().await.unwrap();
+        workers[0] = h.spawn_worker(&["--concurrency=4"]);
+    }
+    wait_until("every capped job to end", LONG, || async {
+        let entries = read_log(&log);
+        let ends = entries.iter().filter(|e| e.event == "end").count();
+        ends >= 40
+    })
+    .await;
+    for worker in &workers {
+        signal(worker, 15);
+    }
+    for worker in &mut workers {
+        worker.wait().await.unwrap();
+    }
+    // Each run from its start to its end, or to the kill of its process.
+    let entries = read_log(&log);
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for start in entries.iter().filter(|e| e.event == "start") {
+        let end = entries
+            .iter()
+            .find(|e| e.event == "end" && e.id == start.id && e.attempt == start.attempt)
+            .map(|e| e.at_ms)
+            .or_else(|| {
+                killed
+                    .iter()
+                    .find(|(pid, at)| *pid == start.pid && *at >= start.at_ms)
+                    .map(|(_, at)| *at)
+            })
+            .unwrap_or(u64::MAX);
+        runs.push((start.at_ms, end));
+    }
+    let most = runs
+        .iter()
+        .map(|(s, _)| runs.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 2, "{most} capped jobs ran at once");
+}
