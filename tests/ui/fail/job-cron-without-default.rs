@@ -1,0 +1,14 @@
+use rakit_job::prelude::*;
+
+#[job(cron = "0 3 * * *")]
+pub struct Nightly {
+    pub account: u64,
+}
+
+impl Jobable for Nightly {
+    async fn run(&self, _ctx: &JobContext) -> JobResult {
+        Ok(())
+    }
+}
+
+fn main() {}
