@@ -74,3 +74,13 @@ if ! port_open 11211; then
   memcached -d -u root -l 127.0.0.1 -p 11211 -m 256 -c 4096 || true
 fi
 wait_for memcached port_open 11211 || fail "memcached is not reachable at 127.0.0.1:11211; start it and run again"
+
+# Chromium and its WebDriver, for the dashboard's browser tests (tests/tests/dashboard.rs).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  say "installing chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || fail "apt-get update failed; chromium cannot be installed"
+  apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || fail "apt-get install chromium chromium-driver failed; the dashboard's browser tests need them"
+fi
+chromium --version >/dev/null 2>&1 || fail "chromium is installed but does not start; reinstall it and run again"

@@ -143,6 +143,10 @@ pub mod guide {
     pub mod memcached {}
     #[doc = include_str!("../../docs/coming-from-rakit.md")]
     pub mod coming_from_rakit {}
+    #[doc = include_str!("../../docs/inspect.md")]
+    pub mod inspect {}
+    #[doc = include_str!("../../docs/architecture.md")]
+    pub mod architecture {}
 }
 
 /// What `#[job]` expands to calls into this module; it is not public API.

@@ -3,11 +3,10 @@
 //! Renaming that file is a compare-and-swap (only one process's rename of a given name
 //! succeeds), creating the cell is exclusive (a prepared folder is renamed into place,
 //! which fails when a non-empty one is there), and a crash at any point leaves either
-//! the old value or the new one, never a cell that is stuck. Locks and unique keys are
-//! cells.
+//! the old value or the new one, never a cell that is stuck. Lock slots, unique keys,
+//! unique windows and throughput counters are cells.
 
 use crate::fsio;
-use crate::layout::hashed;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// How many times a read retries while other processes are changing the cell.
 const READ_TRIES: usize = 50;
 
-/// One cell, named after the hash of its key.
+/// One cell: the folder `<parent>/<name>`.
 pub(crate) struct Cell {
     parent: PathBuf,
     dir: PathBuf,
@@ -24,10 +23,10 @@ pub(crate) struct Cell {
 }
 
 impl Cell {
-    pub(crate) fn new(parent: &Path, key: &str, durable: bool) -> Self {
+    pub(crate) fn new(parent: &Path, name: &str, durable: bool) -> Self {
         Cell {
             parent: parent.to_path_buf(),
-            dir: parent.join(hashed(key)),
+            dir: parent.join(name),
             durable,
         }
     }
@@ -66,6 +65,7 @@ impl Cell {
         let staging = self
             .parent
             .join(format!(".init-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir_all(&self.parent)?;
         fs::create_dir(&staging)?;
         let result =
             fs::File::create(staging.join(value)).and_then(|_| fs::rename(&staging, &self.dir));

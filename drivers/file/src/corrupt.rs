@@ -3,7 +3,7 @@
 //! moved to `<root>/corrupt/` and reported with a warning, for a person to inspect.
 
 use crate::fsio;
-use crate::layout::Layout;
+use crate::keys::Layout;
 use rakit_job_core::now_ms;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,35 +1,54 @@
-//! [`FileDriver`]: the [`Driver`] trait over a folder, every file step on tokio's
-//! blocking pool so the async runtime never stalls on the disk.
+//! [`FileDriver`]: the store's operations over a folder, as a [`BlockingDriver`], which
+//! rakit-job-core turns into a `Store` and an `Admin` running each call on tokio's
+//! blocking pool.
 
-use crate::layout::Layout;
+use crate::keys::Layout;
 use crate::watch::Waker;
-use crate::{corrupt, failed, fsio, keys, queue, stats};
+use crate::{
+    cancel, corrupt, entries, failed, files, followups, fsio, jobs, listing, locks, notes,
+    throughput,
+};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, now_ms, validate_queue,
+    BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
+    JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
+    PushOutcome, QueueStats, ReserveRequest, Reserved, now_ms, run_blocking, validate_queue,
 };
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often a worker process looks for acks a crash left half-way.
+const RECOVER_EVERY: Duration = Duration::from_secs(5);
+/// How often it clears unique windows that ran out and error texts a crash left behind.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
 /// A job store in a folder: a folder per queue, a file per job, claimed by an atomic
-/// rename, so any number of worker processes on one machine can share it.
+/// rename, so any number of worker processes on one machine can share it. Clones share
+/// one store.
 ///
 /// ```no_run
-/// use rakit_job_core::{Driver, NewJob};
+/// use rakit_job_core::{NewJob, StoreExt};
 ///
 /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 /// let driver = rakit_job_file::FileDriver::open("storage/jobs").await?;
-/// driver.push(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
+/// driver.push_one(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct FileDriver {
-    layout: Arc<Layout>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    layout: Layout,
     waker: Waker,
+    /// When this process last recovered half-done acks, and last swept.
+    upkeep: Mutex<(Instant, Instant)>,
 }
 
 impl FileDriver {
-    /// Opens the store in `folder`, creating the folder and its layout if needed.
+    /// Opens the store in `folder`, creating the folder and its layout if needed, and
+    /// finishing any ack a crash left half-way.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
@@ -37,24 +56,24 @@ impl FileDriver {
     /// # Ok(()) }
     /// ```
     pub async fn open(folder: impl AsRef<Path>) -> Result<FileDriver, DriverError> {
-        let root = folder.as_ref().to_path_buf();
-        let layout = Layout::new(root.clone());
-        let store = format!("file {}", root.display());
+        let layout = Layout::new(folder.as_ref().to_path_buf());
+        let store = format!("file {}", layout.root().display());
         let prepared = layout.clone();
-        blocking(move || {
+        run_blocking(move || {
             for dir in prepared.fixed_folders() {
                 fsio::ensure_dir(&dir)?;
             }
-            Ok(())
+            followups::recover(&prepared)
         })
         .await
-        .map_err(|e| DriverError::Unreachable {
-            store,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| unreachable(store, e))?;
+        let now = Instant::now();
         Ok(FileDriver {
-            layout: Arc::new(layout),
-            waker: Waker::new(),
+            inner: Arc::new(Inner {
+                layout,
+                waker: Waker::new(),
+                upkeep: Mutex::new((now, now)),
+            }),
         })
     }
 
@@ -67,7 +86,7 @@ impl FileDriver {
     /// # Ok(()) }
     /// ```
     pub fn folder(&self) -> &Path {
-        self.layout.root()
+        self.inner.layout.root()
     }
 
     /// Files set aside as corrupt (half-written by a crash, unreadable, or not job files),
@@ -82,162 +101,114 @@ impl FileDriver {
     /// # Ok(()) }
     /// ```
     pub async fn corrupt_files(&self) -> Result<Vec<PathBuf>, DriverError> {
-        self.run(|layout| {
+        let layout = self.inner.layout.clone();
+        run_blocking(move || {
             let dir = layout.corrupt();
-            corrupt::list(layout).map_err(|e| fsio::io_error(&dir, e))
+            corrupt::list(&layout).map_err(|e| fsio::io_error(&dir, e))
         })
         .await
     }
 
-    async fn run<T, F>(&self, work: F) -> Result<T, DriverError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Layout) -> Result<T, DriverError> + Send + 'static,
-    {
-        let layout = self.layout.clone();
-        blocking(move || work(&layout)).await
+    fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    /// Wakes this process's idle workers when `due_now`.
+    fn wake_if(&self, due_now: bool) {
+        if due_now {
+            self.inner.waker.poke();
+        }
+    }
+
+    /// Now and then, from a worker's claim: finishes acks a crash left half-way, and
+    /// sweeps what ran out.
+    fn upkeep(&self) -> Result<(), DriverError> {
+        let (recover, sweep) = {
+            let mut last = self.inner.upkeep.lock().unwrap_or_else(|p| p.into_inner());
+            let recover = last.0.elapsed() >= RECOVER_EVERY;
+            let sweep = last.1.elapsed() >= SWEEP_EVERY;
+            if recover {
+                last.0 = Instant::now();
+            }
+            if sweep {
+                last.1 = Instant::now();
+            }
+            (recover, sweep)
+        };
+        if recover {
+            let due_now = followups::recover(self.layout())?;
+            self.wake_if(due_now);
+        }
+        if sweep {
+            locks::sweep_windows(self.layout())?;
+            notes::sweep(self.layout())?;
+        }
+        Ok(())
     }
 }
 
-/// Runs file-system work on the blocking pool.
-async fn blocking<T, F>(work: F) -> Result<T, DriverError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, DriverError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| DriverError::store(format!("a file driver task stopped: {e}")))?
+fn unreachable(store: String, e: DriverError) -> DriverError {
+    match e {
+        DriverError::Broken { .. } | DriverError::Invalid(_) => e,
+        other => DriverError::Unreachable {
+            store,
+            reason: other.to_string(),
+        },
+    }
 }
 
-#[async_trait::async_trait]
-impl Driver for FileDriver {
+impl BlockingDriver for FileDriver {
     fn describe(&self) -> String {
-        format!("file {}", self.layout.root().display())
+        format!("file {}", self.layout().root().display())
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             wakes_across_processes: true,
             durable: true,
-            has_schema: false,
         }
     }
 
-    async fn check(&self) -> Result<(), DriverError> {
-        let store = self.describe();
-        self.run(|layout| {
+    fn check(&self) -> Result<(), DriverError> {
+        let layout = self.layout();
+        let probed = (|| {
             for dir in layout.fixed_folders() {
                 fsio::ensure_dir(&dir)?;
             }
-            let probe = fsio::write_temp(layout.root(), b"")
-                .map_err(|e| fsio::io_error(layout.root(), e))?;
+            let root = layout.root();
+            let probe = fsio::write_temp(root, b"", true).map_err(|e| fsio::io_error(root, e))?;
             std::fs::remove_file(&probe).map_err(|e| fsio::io_error(&probe, e))
-        })
-        .await
-        .map_err(|e| DriverError::Unreachable {
-            store,
-            reason: e.to_string(),
-        })
+        })();
+        probed.map_err(|e| unreachable(self.describe(), e))
     }
 
-    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        let outcome = self.run(move |layout| queue::push(layout, &job)).await?;
-        if outcome == PushOutcome::Stored {
-            self.waker.poke();
-        }
-        Ok(outcome)
+    fn push(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        let outcomes = jobs::push(self.layout(), &jobs)?;
+        self.wake_if(outcomes.contains(&PushOutcome::Stored));
+        Ok(outcomes)
     }
 
-    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-        let want = queue::Want {
-            queues: request.queues.to_vec(),
-            name: request.name.map(str::to_string),
-            limit: request.limit,
-            lease_ms: request.lease_ms,
-        };
-        self.run(move |layout| queue::reserve(layout, &want)).await
+    fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
+        self.upkeep()?;
+        jobs::reserve(self.layout(), request)
     }
 
-    async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        self.run(move |layout| queue::extend(layout, &lease, lease_ms))
-            .await
+    fn extend(&self, leases: &[Lease], lease_ms: Millis) -> Result<Vec<LeaseState>, DriverError> {
+        jobs::extend(self.layout(), leases, lease_ms)
     }
 
-    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        self.run(move |layout| queue::ack(layout, &lease)).await
+    fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
+        let completed = jobs::complete(self.layout(), finished)?;
+        self.wake_if(completed.due_now);
+        Ok(completed.written)
     }
 
-    async fn retry(
-        &self,
-        lease: &Lease,
-        available_at: Millis,
-        error: &str,
-    ) -> Result<bool, DriverError> {
-        let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |layout| queue::retry(layout, &lease, available_at, &error))
-            .await
+    fn lock(&self, request: &LockRequest<'_>) -> Result<Locked, DriverError> {
+        locks::lock(self.layout(), request)
     }
 
-    async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        let released = self
-            .run(move |layout| queue::release(layout, &lease, available_at))
-            .await?;
-        if released {
-            self.waker.poke();
-        }
-        Ok(released)
-    }
-
-    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-        let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |layout| queue::fail(layout, &lease, &error))
-            .await
-    }
-
-    async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
-        let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |layout| keys::lock(layout, &key, &owner, ttl_ms))
-            .await
-    }
-
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |layout| keys::unlock(layout, &key, &owner))
-            .await
-    }
-
-    async fn queues(&self) -> Result<Vec<String>, DriverError> {
-        self.run(stats::queues).await
-    }
-
-    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-        self.run(stats::stats).await
-    }
-
-    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-        self.run(move |layout| failed::list(layout, limit)).await
-    }
-
-    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        let id = id.clone();
-        let retried = self.run(move |layout| failed::retry(layout, &id)).await?;
-        if retried {
-            self.waker.poke();
-        }
-        Ok(retried)
-    }
-
-    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        let id = id.clone();
-        self.run(move |layout| failed::forget(layout, &id)).await
-    }
-
-    async fn flush_failed(&self) -> Result<u64, DriverError> {
-        self.run(failed::flush).await
+    fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
+        locks::unlock(self.layout(), key, owner)
     }
 
     async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
@@ -246,22 +217,80 @@ impl Driver for FileDriver {
             .filter(|q| validate_queue(q).is_ok())
             .cloned()
             .collect();
-        let (dirs, next_due) = self
-            .run(move |layout| {
-                let mut dirs = Vec::with_capacity(queues.len());
-                for queue in &queues {
-                    queue::guard(layout, queue)?;
-                    fsio::ensure_dir(&layout.ready(queue))?;
-                    fsio::ensure_dir(&layout.reserved(queue))?;
-                    dirs.push(layout.ready(queue));
-                }
-                Ok((dirs, stats::next_due(layout, &queues, now_ms())))
-            })
-            .await?;
+        let layout = self.layout().clone();
+        let (dirs, next_due) = run_blocking(move || {
+            let mut dirs = Vec::with_capacity(queues.len());
+            for queue in &queues {
+                files::prepare(&layout, queue)?;
+                dirs.push(layout.ready(queue));
+            }
+            Ok((dirs, listing::next_due(&layout, &queues, now_ms())))
+        })
+        .await?;
         // Sleep no longer than until the next scheduled job or lease expiry comes due.
         let until_due = next_due.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64 + 1));
         let limit = until_due.map_or(timeout, |d| d.min(timeout));
-        self.waker.wait(&dirs, limit).await;
+        self.inner.waker.wait(&dirs, limit).await;
         Ok(())
+    }
+
+    fn queues(&self) -> Result<Vec<String>, DriverError> {
+        listing::queues(self.layout())
+    }
+
+    fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
+        listing::stats(self.layout())
+    }
+
+    fn jobs(&self, query: &JobQuery) -> Result<JobPage, DriverError> {
+        listing::jobs(self.layout(), query)
+    }
+
+    fn job(&self, id: &JobId) -> Result<Option<JobInfo>, DriverError> {
+        listing::job(self.layout(), id)
+    }
+
+    fn cancel(&self, id: &JobId) -> Result<CancelOutcome, DriverError> {
+        cancel::cancel(self.layout(), id)
+    }
+
+    fn retry_failed(&self, which: &FailedSelect) -> Result<u64, DriverError> {
+        let retried = failed::retry(self.layout(), which)?;
+        self.wake_if(retried > 0);
+        Ok(retried)
+    }
+
+    fn forget_failed(&self, which: &FailedSelect) -> Result<u64, DriverError> {
+        failed::forget(self.layout(), which)
+    }
+
+    fn prune_failed(&self, before: Millis) -> Result<u64, DriverError> {
+        failed::prune(self.layout(), before)
+    }
+
+    fn put_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        ttl_ms: Option<Millis>,
+    ) -> Result<(), DriverError> {
+        entries::put(self.layout(), kind, key, value, ttl_ms)
+    }
+
+    fn remove_entry(&self, kind: &str, key: &str) -> Result<(), DriverError> {
+        entries::remove(self.layout(), kind, key)
+    }
+
+    fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError> {
+        entries::list(self.layout(), kind)
+    }
+
+    fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
+        throughput::add(self.layout(), counts)
+    }
+
+    fn throughput(&self, since: Millis) -> Result<Vec<MinuteCount>, DriverError> {
+        throughput::read(self.layout(), since)
     }
 }

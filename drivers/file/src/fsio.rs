@@ -98,8 +98,9 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
-/// Writes `bytes` to a fresh temp file in `dir` and syncs it; the caller renames it.
-pub(crate) fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+/// Writes `bytes` to a fresh temp file in `dir`, synced to disk when `durable`; the
+/// caller renames it into place.
+pub(crate) fn write_temp(dir: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
     let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
         let mut file = OpenOptions::new()
@@ -107,7 +108,10 @@ pub(crate) fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
             .create_new(true)
             .open(&path)?;
         file.write_all(bytes)?;
-        file.sync_all()
+        if durable {
+            file.sync_all()?;
+        }
+        Ok(())
     })();
     match written {
         Ok(()) => Ok(path),
@@ -120,7 +124,7 @@ pub(crate) fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
 
 /// Writes `bytes` as `dir/name` all at once: temp file, sync, rename, sync the folder.
 pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let temp = write_temp(dir, bytes)?;
+    let temp = write_temp(dir, bytes, true)?;
     if let Err(e) = fs::rename(&temp, dir.join(name)) {
         let _ = fs::remove_file(&temp);
         return Err(e);
@@ -172,7 +176,18 @@ pub(crate) fn is_stale(path: &Path) -> bool {
         .is_ok_and(|age| age > STALE_TEMP)
 }
 
-/// Turns an I/O error into a driver error naming the path.
+/// Turns an I/O error into a driver error naming the path. A folder the process may not
+/// write is [`DriverError::Broken`]: waiting will not mend it, a person must.
 pub(crate) fn io_error(path: &Path, e: io::Error) -> DriverError {
-    DriverError::Store(format!("{}: {e}", path.display()))
+    match e.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            DriverError::Broken {
+                store: format!("file {}", path.display()),
+                reason: format!(
+                    "{e}; give the user running the workers write access to the job folder"
+                ),
+            }
+        }
+        _ => DriverError::Store(format!("{}: {e}", path.display())),
+    }
 }

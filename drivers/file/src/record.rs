@@ -1,11 +1,12 @@
-//! The JSON inside a job file, and in a failed job's file.
+//! The JSON inside a job file. It is written once, when the job is pushed, and never
+//! rewritten: what changes later (attempts, holder, flags) is in the file's name, and the
+//! last error is a file of its own, so every later step is a rename.
 
-use crate::layout::JobName;
-use rakit_job_core::{FailedJob, JobId, Millis, NewJob, StoredJob};
+use crate::keys::JobName;
+use rakit_job_core::{JobId, Millis, NewJob, StoredJob};
 use serde::{Deserialize, Serialize};
 
-/// One job as written to disk. The same shape serves the queue folders and the failed
-/// folder; `failed_at` is set only in the latter.
+/// One job as written to disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Record {
     pub(crate) id: String,
@@ -13,18 +14,16 @@ pub(crate) struct Record {
     pub(crate) queue: String,
     pub(crate) payload: String,
     pub(crate) created_at: Millis,
-    /// Reservations when the file was written. In the queue folders the count in the
-    /// file name is the current one (it changes on every claim without a rewrite).
-    #[serde(default)]
-    pub(crate) attempts: u32,
     #[serde(default)]
     pub(crate) overlap_key: Option<String>,
+    /// The unique key as pushed; the job holds it only while its name has the `u` flag.
     #[serde(default)]
     pub(crate) unique_key: Option<String>,
+    /// The unique window as pushed, so a follow-up that is never stored gives it back.
     #[serde(default)]
-    pub(crate) last_error: Option<String>,
+    pub(crate) unique_for: Option<Millis>,
     #[serde(default)]
-    pub(crate) failed_at: Option<Millis>,
+    pub(crate) meta: Option<String>,
 }
 
 impl Record {
@@ -35,11 +34,10 @@ impl Record {
             queue: job.queue.clone(),
             payload: job.payload.clone(),
             created_at: job.created_at,
-            attempts: 0,
             overlap_key: job.overlap_key.clone(),
             unique_key: job.unique_key.clone(),
-            last_error: None,
-            failed_at: None,
+            unique_for: job.unique_for,
+            meta: job.meta.clone(),
         }
     }
 
@@ -66,8 +64,18 @@ impl Record {
         Ok(record)
     }
 
-    /// The job as handed to a worker; the attempt count comes from the file name.
-    pub(crate) fn to_stored(&self, name: &JobName) -> StoredJob {
+    /// The unique key the job holds: the pushed one while its name says so.
+    pub(crate) fn held_key(&self, name_says_held: bool) -> Option<String> {
+        self.unique_key.clone().filter(|_| name_says_held)
+    }
+
+    /// The job as handed to a worker; attempts and flags come from the file name.
+    pub(crate) fn to_stored(
+        &self,
+        name: &JobName,
+        last_error: Option<String>,
+        cancelled: bool,
+    ) -> StoredJob {
         StoredJob {
             id: name.id.clone(),
             name: self.name.clone(),
@@ -76,32 +84,10 @@ impl Record {
             attempts: name.attempts,
             created_at: self.created_at,
             overlap_key: self.overlap_key.clone(),
-            unique_key: self.unique_key.clone(),
-            last_error: self.last_error.clone(),
-        }
-    }
-
-    /// The record as it goes into the failed folder. A failed job no longer holds its
-    /// unique key, and a retried one comes back without it, as in every store.
-    pub(crate) fn into_failed(mut self, attempts: u32, error: &str, now: Millis) -> Record {
-        self.attempts = attempts;
-        self.last_error = Some(error.to_string());
-        self.failed_at = Some(now);
-        self.unique_key = None;
-        self
-    }
-
-    pub(crate) fn to_failed(&self, id: JobId) -> FailedJob {
-        FailedJob {
-            id,
-            name: self.name.clone(),
-            queue: self.queue.clone(),
-            payload: self.payload.clone(),
-            error: self.last_error.clone().unwrap_or_default(),
-            attempts: self.attempts,
-            overlap_key: self.overlap_key.clone(),
-            created_at: self.created_at,
-            failed_at: self.failed_at.unwrap_or(self.created_at),
+            unique_key: self.held_key(name.flags.unique),
+            last_error,
+            meta: self.meta.clone(),
+            cancelled,
         }
     }
 }

@@ -1,31 +1,59 @@
 //! The file driver passes the shared conformance suite on a real folder, and keeps its
-//! promises across several driver instances and several processes sharing one folder.
+//! promises across several driver instances and several processes sharing one folder,
+//! with crash leftovers, strangers and links in it, and when it may not write.
 
-use rakit_job_core::{Driver, DriverError, JobId, NewJob, PushOutcome, ReserveRequest, now_ms};
+use rakit_job_core::test_support::{started_before, temp_dir};
+use rakit_job_core::{
+    Admin, DriverError, JobId, LockRequest, Locked, NewJob, PushOutcome, ReserveRequest, Store,
+    StoreExt, now_ms,
+};
 use rakit_job_file::FileDriver;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// A fresh folder under cargo's temp dir for integration tests.
+/// The prefix of every folder these tests make.
+const PREFIX: &str = "file";
+
+/// A fresh folder, after removing the ones runs older than an hour left behind.
 fn fresh_folder() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("rakit-file-{}", uuid::Uuid::new_v4().simple()))
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let dir = temp_dir(PREFIX);
+    SWEEP.call_once(|| {
+        for entry in std::fs::read_dir(dir.parent().unwrap()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if started_before(&name, PREFIX, 3600) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    dir
+}
+
+async fn open(root: &Path) -> FileDriver {
+    FileDriver::open(root)
+        .await
+        .expect("the test folder can be opened")
 }
 
 async fn store() -> rakit_job_core::conformance::Store {
-    Arc::new(
-        FileDriver::open(fresh_folder())
-            .await
-            .expect("the test folder can be created"),
-    )
+    Arc::new(open(&fresh_folder()).await)
 }
 
 rakit_job_core::conformance_tests!(store);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_batches_are_written_whole() {
+    rakit_job_core::conformance::big_batches_are_written_whole(store().await, 600).await;
+}
+
 fn queues(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
+}
+
+fn request(queues: &[String], limit: usize, lease_ms: i64) -> ReserveRequest<'_> {
+    ReserveRequest::new(queues, limit, lease_ms, "file-test")
 }
 
 fn ready_dir(root: &Path, queue: &str) -> PathBuf {
@@ -35,9 +63,9 @@ fn ready_dir(root: &Path, queue: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
     let root = fresh_folder();
-    let driver = FileDriver::open(&root).await.unwrap();
+    let driver = open(&root).await;
     let good = NewJob::now("good", "default", "{}");
-    driver.push(good.clone()).await.unwrap();
+    driver.push_one(good.clone()).await.unwrap();
     let ready = ready_dir(&root, "default");
 
     // A job file cut short by a crash, named to sort before the good job.
@@ -69,10 +97,8 @@ async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
     )
     .unwrap();
 
-    let got = driver
-        .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
-        .await
-        .unwrap();
+    let qs = queues(&["default"]);
+    let got = driver.reserve(&request(&qs, 10, 60_000)).await.unwrap();
     assert_eq!(got.len(), 1, "only the good job may be claimed");
     assert_eq!(got[0].job.id, good.id);
 
@@ -95,24 +121,33 @@ async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
     assert_eq!(std::fs::read(&outside).unwrap(), b"secret");
     assert!(
         driver
-            .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
+            .reserve(&request(&qs, 10, 60_000))
             .await
             .unwrap()
             .is_empty()
     );
+    // The listing shows the good job running and nothing of the rest.
+    let shown = driver.job(&good.id).await.unwrap().unwrap();
+    assert_eq!(shown.worker.as_deref(), Some("file-test"));
+    assert!(driver.job(&torn_id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_names_that_could_escape_the_folder_are_refused() {
     let root = fresh_folder();
-    let driver = FileDriver::open(&root).await.unwrap();
+    let driver = open(&root).await;
     for bad in ["..", "../escape", "a/b", "/abs", "a\\b", "", "a b", "a.b"] {
-        let err = driver.push(NewJob::now("x", bad, "{}")).await.unwrap_err();
-        assert!(matches!(err, DriverError::Invalid(_)), "{bad:?} gave {err}");
         let err = driver
-            .reserve(&ReserveRequest::new(&queues(&[bad]), 1, 1_000))
+            .push_one(NewJob::now("x", bad, "{}"))
             .await
             .unwrap_err();
+        assert!(matches!(err, DriverError::Invalid(_)), "{bad:?} gave {err}");
+        let qs = queues(&[bad]);
+        let err = driver.reserve(&request(&qs, 1, 1_000)).await.unwrap_err();
+        assert!(matches!(err, DriverError::Invalid(_)), "{bad:?} gave {err}");
+        let listing =
+            rakit_job_core::JobQuery::new(rakit_job_core::State::Pending, 5).on_queue(bad);
+        let err = driver.jobs(&listing).await.unwrap_err();
         assert!(matches!(err, DriverError::Invalid(_)), "{bad:?} gave {err}");
     }
     assert!(!root.join("escape").exists() && !root.with_file_name("escape").exists());
@@ -122,7 +157,7 @@ async fn queue_names_that_could_escape_the_folder_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_folder_that_is_a_link_is_not_followed() {
     let root = fresh_folder();
-    let driver = FileDriver::open(&root).await.unwrap();
+    let driver = open(&root).await;
     let elsewhere = root.with_extension("elsewhere");
     let planted = ready_dir(&elsewhere, "default");
     std::fs::create_dir_all(&planted).unwrap();
@@ -137,13 +172,13 @@ async fn a_queue_folder_that_is_a_link_is_not_followed() {
     )
     .unwrap();
     let qs = queues(&["linked"]);
+    assert!(driver.reserve(&request(&qs, 1, 1_000)).await.is_err());
     assert!(
         driver
-            .reserve(&ReserveRequest::new(&qs, 1, 1_000))
+            .push_one(NewJob::now("x", "linked", "{}"))
             .await
             .is_err()
     );
-    assert!(driver.push(NewJob::now("x", "linked", "{}")).await.is_err());
     assert_eq!(
         std::fs::read_dir(&planted).unwrap().count(),
         1,
@@ -151,36 +186,92 @@ async fn a_queue_folder_that_is_a_link_is_not_followed() {
     );
 }
 
+/// Makes `dir` unwritable for this process: by its mode, or, for root (whom modes do not
+/// stop), by the immutable attribute. `thaw` undoes it.
+fn freeze(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let probe = dir.join("probe");
+    if std::fs::write(&probe, b"").is_ok() {
+        std::fs::remove_file(&probe).unwrap();
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot make {} read-only for this test (running as root needs chattr and an ext2/3/4 or XFS folder)",
+            dir.display()
+        );
+    }
+    assert!(
+        std::fs::write(&probe, b"").is_err(),
+        "the folder is still writable"
+    );
+}
+
+fn thaw(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(dir)
+        .status();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_the_process_may_not_write_is_broken_and_keeps_its_jobs() {
+    let root = fresh_folder();
+    let driver = open(&root).await;
+    let kept = NewJob::now("kept", "default", "{}");
+    driver.push_one(kept.clone()).await.unwrap();
+    let ready = ready_dir(&root, "default");
+    freeze(&ready);
+    let pushed = driver.push_one(NewJob::now("more", "default", "{}")).await;
+    let qs = queues(&["default"]);
+    let reserved = driver.reserve(&request(&qs, 1, 60_000)).await;
+    thaw(&ready);
+    let err = pushed.unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("write access"), "{err}");
+    let err = reserved.unwrap_err();
+    assert!(matches!(err, DriverError::Broken { .. }), "{err}");
+    let got = driver.reserve(&request(&qs, 5, 60_000)).await.unwrap();
+    let ids: Vec<JobId> = got.into_iter().map(|r| r.job.id).collect();
+    assert_eq!(ids, [kept.id], "the stored job was kept, and only it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_instances_on_one_folder_never_share_a_job() {
     const JOBS: usize = 300;
     let root = fresh_folder();
-    let first = FileDriver::open(&root).await.unwrap();
-    let mut pushed = HashSet::new();
-    for i in 0..JOBS {
-        let job = NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}");
-        pushed.insert(job.id.clone());
-        first.push(job).await.unwrap();
-    }
+    let first = open(&root).await;
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}"))
+        .collect();
+    let pushed: HashSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+    first.push(jobs).await.unwrap();
     let mut workers = Vec::new();
     for _ in 0..4 {
         // Each worker has its own instance, as separate processes would.
-        let driver = FileDriver::open(&root).await.unwrap();
+        let driver = open(&root).await;
         workers.push(tokio::spawn(async move {
             let qs = queues(&["high", "default"]);
             let mut mine = Vec::new();
             loop {
-                let got = driver
-                    .reserve(&ReserveRequest::new(&qs, 4, 60_000))
-                    .await
-                    .unwrap();
+                let got = driver.reserve(&request(&qs, 4, 60_000)).await.unwrap();
                 if got.is_empty() {
                     return mine;
                 }
-                for r in got {
-                    assert!(driver.ack(&r.lease).await.unwrap());
-                    mine.push(r.job.id);
-                }
+                let acks: Vec<_> = got
+                    .iter()
+                    .map(|r| rakit_job_core::Finish::Ack {
+                        lease: r.lease.clone(),
+                        then: vec![],
+                    })
+                    .collect();
+                assert!(driver.complete(&acks).await.unwrap().iter().all(|a| *a));
+                mine.extend(got.into_iter().map(|r| r.job.id));
             }
         }));
     }
@@ -196,8 +287,8 @@ async fn several_instances_on_one_folder_never_share_a_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_wakes_on_a_push_from_another_instance() {
     let root = fresh_folder();
-    let waiter = FileDriver::open(&root).await.unwrap();
-    let pusher = FileDriver::open(&root).await.unwrap();
+    let waiter = open(&root).await;
+    let pusher = open(&root).await;
     // The first wait starts the watcher.
     waiter
         .wait(&queues(&["default"]), Duration::from_millis(50))
@@ -213,7 +304,7 @@ async fn wait_wakes_on_a_push_from_another_instance() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     pusher
-        .push(NewJob::now("wake", "default", "{}"))
+        .push_one(NewJob::now("wake", "default", "{}"))
         .await
         .unwrap();
     let slept = tokio::time::timeout(Duration::from_secs(10), waiting)
@@ -226,10 +317,10 @@ async fn wait_wakes_on_a_push_from_another_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_wakes_when_a_scheduled_job_comes_due() {
     let root = fresh_folder();
-    let driver = FileDriver::open(&root).await.unwrap();
+    let driver = open(&root).await;
     let mut later = NewJob::now("later", "default", "{}");
     later.available_at = now_ms() + 300;
-    driver.push(later).await.unwrap();
+    driver.push_one(later).await.unwrap();
     driver
         .wait(&queues(&["default"]), Duration::from_millis(10))
         .await
@@ -245,22 +336,37 @@ async fn wait_wakes_when_a_scheduled_job_comes_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_locks_and_unique_keys_survive_reopening_and_are_shared_by_instances() {
     let root = fresh_folder();
-    let a = FileDriver::open(&root).await.unwrap();
+    let a = open(&root).await;
     let mut job = NewJob::now("report", "default", r#"{"month":"2024-01"}"#);
     job.unique_key = Some("report:2024-01".into());
-    assert_eq!(a.push(job.clone()).await.unwrap(), PushOutcome::Stored);
-    assert!(a.lock("sync", "worker-a", 60_000).await.unwrap());
+    assert_eq!(a.push_one(job.clone()).await.unwrap(), PushOutcome::Stored);
+    let transcode = |owner| LockRequest {
+        key: "transcode",
+        capacity: 2,
+        owner,
+        ttl_ms: 60_000,
+    };
+    assert!(a.lock_one("sync", "worker-a", 60_000).await.unwrap());
+    assert_eq!(a.lock(&transcode("a")).await.unwrap(), Locked::Taken);
+    a.put_entry("paused", "low", "", None).await.unwrap();
     drop(a);
 
-    let b = FileDriver::open(&root).await.unwrap();
+    let b = open(&root).await;
     let mut again = job.clone();
     again.id = JobId::generate();
-    assert_eq!(b.push(again).await.unwrap(), PushOutcome::Duplicate);
-    assert!(!b.lock("sync", "worker-b", 60_000).await.unwrap());
-    let got = b
-        .reserve(&ReserveRequest::new(&queues(&["default"]), 5, 60_000))
-        .await
-        .unwrap();
+    assert_eq!(b.push_one(again).await.unwrap(), PushOutcome::Duplicate);
+    assert!(!b.lock_one("sync", "worker-b", 60_000).await.unwrap());
+    assert_eq!(b.lock(&transcode("b")).await.unwrap(), Locked::Taken);
+    assert!(matches!(
+        b.lock(&transcode("c")).await.unwrap(),
+        Locked::Busy { .. }
+    ));
+    assert_eq!(
+        b.entries("paused").await.unwrap(),
+        [("low".to_string(), String::new())]
+    );
+    let qs = queues(&["default"]);
+    let got = b.reserve(&request(&qs, 5, 60_000)).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job.payload, job.payload);
     assert_eq!(got[0].job.unique_key.as_deref(), Some("report:2024-01"));
@@ -268,9 +374,29 @@ async fn jobs_locks_and_unique_keys_survive_reopening_and_are_shared_by_instance
     let mut third = job.clone();
     third.id = JobId::generate();
     assert_eq!(
-        b.push(third).await.unwrap(),
+        b.push_one(third).await.unwrap(),
         PushOutcome::Stored,
         "an acked job kept its unique key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_on_one_instance_is_seen_by_the_holder_on_another() {
+    let root = fresh_folder();
+    let (worker, admin) = (open(&root).await, open(&root).await);
+    worker
+        .push_one(NewJob::now("long", "default", "{}"))
+        .await
+        .unwrap();
+    let qs = queues(&["default"]);
+    let held = worker.reserve(&request(&qs, 1, 60_000)).await.unwrap();
+    assert_eq!(
+        admin.cancel(&held[0].job.id).await.unwrap(),
+        rakit_job_core::CancelOutcome::Requested
+    );
+    assert_eq!(
+        worker.extend_one(&held[0].lease, 60_000).await.unwrap(),
+        rakit_job_core::LeaseState::Cancelled
     );
 }
 
@@ -335,16 +461,18 @@ fn four_worker_processes_drain_ten_thousand_jobs_each_exactly_once() {
 }
 
 async fn push_many(root: &Path, jobs: usize) -> HashSet<String> {
-    let driver = Arc::new(FileDriver::open(root).await.unwrap());
+    let driver = Arc::new(open(root).await);
     let mut pushers = Vec::new();
     for p in 0..8 {
         let driver = driver.clone();
         pushers.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for i in (p..jobs).step_by(8) {
-                let job = NewJob::now("drain", "default", &format!("{{\"i\":{i}}}"));
-                ids.push(job.id.to_string());
-                driver.push(job).await.unwrap();
+            let batch: Vec<NewJob> = (p..jobs)
+                .step_by(8)
+                .map(|i| NewJob::now("drain", "default", &format!("{{\"i\":{i}}}")))
+                .collect();
+            let ids: Vec<String> = batch.iter().map(|j| j.id.to_string()).collect();
+            for chunk in batch.chunks(100) {
+                driver.push(chunk.to_vec()).await.unwrap();
             }
             ids
         }));
@@ -357,12 +485,13 @@ async fn push_many(root: &Path, jobs: usize) -> HashSet<String> {
 }
 
 async fn work_as_child(root: PathBuf) {
-    let driver = FileDriver::open(&root).await.unwrap();
+    let driver = open(&root).await;
     let qs = queues(&["default"]);
+    let worker = format!("child-{}", std::process::id());
     let mut idle = 0;
     while idle < 3 {
         let got = driver
-            .reserve(&ReserveRequest::new(&qs, 8, 600_000))
+            .reserve(&ReserveRequest::new(&qs, 8, 600_000, &worker))
             .await
             .unwrap();
         if got.is_empty() {
@@ -371,11 +500,16 @@ async fn work_as_child(root: PathBuf) {
             continue;
         }
         idle = 0;
-        for r in got {
-            assert!(
-                driver.ack(&r.lease).await.unwrap(),
-                "a held lease could not ack"
-            );
+        let acks: Vec<_> = got
+            .iter()
+            .map(|r| rakit_job_core::Finish::Ack {
+                lease: r.lease.clone(),
+                then: vec![],
+            })
+            .collect();
+        let acked = driver.complete(&acks).await.unwrap();
+        for (r, ok) in got.iter().zip(acked) {
+            assert!(ok, "a held lease could not ack");
             println!("{RAN}{}", r.job.id);
         }
     }

@@ -1,9 +1,9 @@
 //! Job files the `stored_job` fuzz target (in `fuzz/`) once broke the file driver with,
 //! kept as tests so they stay fixed.
 
-use rakit_job_core::{Driver, NewJob, ReserveRequest};
+use rakit_job_core::test_support::temp_dir;
+use rakit_job_core::{NewJob, ReserveRequest, Store, StoreExt};
 use rakit_job_file::{FileDriver, decode_job_file};
-use std::path::{Path, PathBuf};
 
 const ID: &str = "0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e";
 
@@ -28,17 +28,12 @@ fn a_file_name_counting_u32_max_attempts_is_claimed_without_overflow() {
     assert_eq!(failed.attempts, u32::MAX);
 }
 
-fn fresh_folder() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("rakit-file-fuzz-{}", uuid::Uuid::new_v4().simple()))
-}
-
 #[tokio::test]
 async fn a_stored_job_counting_u32_max_attempts_is_handed_out_with_that_count() {
-    let root = fresh_folder();
+    let root = temp_dir("file-fuzz");
     let driver = FileDriver::open(&root).await.unwrap();
     let job = NewJob::now("send-email", "default", "{}");
-    driver.push(job.clone()).await.unwrap();
+    driver.push_one(job.clone()).await.unwrap();
 
     let ready = root.join("queues").join("default").join("ready");
     let file = std::fs::read_dir(&ready)
@@ -56,7 +51,7 @@ async fn a_stored_job_counting_u32_max_attempts_is_handed_out_with_that_count() 
 
     let queues = vec!["default".to_string()];
     let taken = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 30_000))
+        .reserve(&ReserveRequest::new(&queues, 1, 30_000, "fuzz"))
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);

@@ -97,6 +97,13 @@ impl Mc {
             .collect())
     }
 
+    /// Stores `value` under `key`, whatever was there.
+    pub(crate) fn set(&self, key: &str, value: &[u8], ttl_secs: u32) -> Result<(), DriverError> {
+        self.client
+            .set(key, value, ttl(ttl_secs))
+            .map_err(|e| self.fail(e))
+    }
+
     /// Stores `value` only if `key` is absent; false when it exists.
     pub(crate) fn add(&self, key: &str, value: &[u8], ttl_secs: u32) -> Result<bool, DriverError> {
         match self.client.add(key, value, ttl(ttl_secs)) {
@@ -131,6 +138,13 @@ impl Mc {
     pub(crate) fn delete(&self, key: &str) -> Result<bool, DriverError> {
         self.client.delete(key).map_err(|e| self.fail(e))
     }
+}
+
+/// Whole seconds for memcached's own expiry of something that ends in `ttl_ms`: past the
+/// precise end (which the value itself keeps, in milliseconds), never zero (forever).
+pub(crate) fn ttl_secs(ttl_ms: rakit_job_core::Millis) -> u32 {
+    let secs = (ttl_ms.max(0) as u64).div_ceil(1000) + 1;
+    secs.min(u32::MAX as u64) as u32
 }
 
 fn ttl(secs: u32) -> u32 {

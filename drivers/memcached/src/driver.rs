@@ -1,13 +1,17 @@
-//! [`MemcachedDriver`]: the [`Driver`] trait over memcached. The `memcache` client
-//! blocks, so every operation runs on tokio's blocking pool and never stalls the runtime.
+//! [`MemcachedDriver`]: the store's operations over memcached, as a [`BlockingDriver`],
+//! which rakit-job-core turns into a `Store` and an `Admin` running each call on tokio's
+//! blocking pool (the `memcache` client blocks).
 
 use crate::client::Mc;
+use crate::jobs::Woke;
 use crate::keys::Keys;
-use crate::store::Store;
-use crate::{failed, jobs, locks, queues};
+use crate::server::Server;
+use crate::{cancel, entries, failed, jobs, listing, locks, throughput};
 use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, redact_url, validate_identifier,
+    BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
+    JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
+    PushOutcome, QueueStats, ReserveRequest, Reserved, redact_url, run_blocking,
+    validate_identifier,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,21 +19,27 @@ use tokio::sync::Notify;
 
 /// A job store in memcached: fast and shared by every process that reaches the server,
 /// but not durable — an evicted or restarted server loses jobs (see `docs/memcached.md`).
+/// Clones share one connection pool.
 ///
 /// ```no_run
-/// use rakit_job_core::{Driver, NewJob};
+/// use rakit_job_core::{NewJob, StoreExt};
 ///
 /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 /// let driver = rakit_job_memcached::MemcachedDriver::connect("memcache://127.0.0.1:11211", "rakit.job").await?;
-/// driver.push(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
+/// driver.push_one(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct MemcachedDriver {
-    store: Arc<Store>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    server: Server,
     url: String,
     prefix: String,
-    /// Wakes this process's idle workers after a push through this driver.
-    pushed: Notify,
+    /// Wakes this process's idle workers when a job became due through this driver.
+    due: Notify,
 }
 
 impl MemcachedDriver {
@@ -42,19 +52,16 @@ impl MemcachedDriver {
     /// ```
     pub async fn connect(url: &str, prefix: &str) -> Result<MemcachedDriver, DriverError> {
         validate_identifier(prefix, true)?;
-        let store_name = format!("memcached {}", redact_url(url));
-        let (target, described) = (url.to_string(), store_name.clone());
-        let mc = tokio::task::spawn_blocking(move || Mc::connect(&target, described))
-            .await
-            .map_err(|e| DriverError::Unreachable {
-                store: store_name,
-                reason: e.to_string(),
-            })??;
+        let store = format!("memcached {}", redact_url(url));
+        let target = url.to_string();
+        let mc = run_blocking(move || Mc::connect(&target, store)).await?;
         Ok(MemcachedDriver {
-            store: Arc::new(Store::new(mc, Keys::new(prefix))),
-            url: redact_url(url),
-            prefix: prefix.to_string(),
-            pushed: Notify::new(),
+            inner: Arc::new(Inner {
+                server: Server::new(mc, Keys::new(prefix)),
+                url: redact_url(url),
+                prefix: prefix.to_string(),
+                due: Notify::new(),
+            }),
         })
     }
 
@@ -70,141 +77,139 @@ impl MemcachedDriver {
     /// # Ok(()) }
     /// ```
     pub fn vanished_jobs(&self) -> Vec<JobId> {
-        self.store.vanished()
+        self.inner.server.vanished()
     }
 
-    async fn run<T, F>(&self, work: F) -> Result<T, DriverError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, DriverError> + Send + 'static,
-    {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .map_err(|e| DriverError::store(format!("a memcached driver task stopped: {e}")))?
+    fn server(&self) -> &Server {
+        &self.inner.server
+    }
+
+    /// Wakes this process's idle workers when `due_now`.
+    fn wake_if(&self, due_now: bool) {
+        if due_now {
+            self.inner.due.notify_waiters();
+        }
     }
 }
 
-#[async_trait::async_trait]
-impl Driver for MemcachedDriver {
+impl BlockingDriver for MemcachedDriver {
     fn describe(&self) -> String {
-        format!("memcached {} (prefix {})", self.url, self.prefix)
+        format!(
+            "memcached {} (prefix {})",
+            self.inner.url, self.inner.prefix
+        )
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             wakes_across_processes: false,
             durable: false,
-            has_schema: false,
         }
     }
 
-    async fn check(&self) -> Result<(), DriverError> {
-        self.run(|store| store.mc.version().map(|_| ())).await
+    fn check(&self) -> Result<(), DriverError> {
+        self.server().mc.version().map(|_| ())
     }
 
-    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        let outcome = self.run(move |store| jobs::push(store, &job)).await?;
-        if outcome == PushOutcome::Stored {
-            self.pushed.notify_waiters();
-        }
-        Ok(outcome)
+    fn push(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
+        let outcomes = jobs::push(self.server(), &jobs)?;
+        let due_now = jobs
+            .iter()
+            .zip(&outcomes)
+            .any(|(j, o)| *o == PushOutcome::Stored && j.available_at <= rakit_job_core::now_ms());
+        self.wake_if(due_now);
+        Ok(outcomes)
     }
 
-    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-        let want = jobs::Want {
-            queues: request.queues.to_vec(),
-            name: request.name.map(str::to_string),
-            limit: request.limit,
-            lease_ms: request.lease_ms,
-        };
-        self.run(move |store| jobs::reserve(store, &want)).await
+    fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
+        let mut woke = Woke::default();
+        let taken = jobs::reserve(self.server(), request, &mut woke)?;
+        self.wake_if(woke.due_now);
+        Ok(taken)
     }
 
-    async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        self.run(move |store| jobs::extend(store, &lease, lease_ms))
-            .await
+    fn extend(&self, leases: &[Lease], lease_ms: Millis) -> Result<Vec<LeaseState>, DriverError> {
+        jobs::extend(self.server(), leases, lease_ms)
     }
 
-    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        self.run(move |store| jobs::ack(store, &lease)).await
+    fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
+        let mut woke = Woke::default();
+        let written = jobs::complete(self.server(), finished, &mut woke)?;
+        self.wake_if(woke.due_now);
+        Ok(written)
     }
 
-    async fn retry(
-        &self,
-        lease: &Lease,
-        available_at: Millis,
-        error: &str,
-    ) -> Result<bool, DriverError> {
-        let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |store| jobs::retry(store, &lease, available_at, &error))
-            .await
+    fn lock(&self, request: &LockRequest<'_>) -> Result<Locked, DriverError> {
+        locks::lock(self.server(), request)
     }
 
-    async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
-        let lease = lease.clone();
-        let released = self
-            .run(move |store| jobs::release(store, &lease, available_at))
-            .await?;
-        if released {
-            self.pushed.notify_waiters();
-        }
-        Ok(released)
-    }
-
-    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-        let (lease, error) = (lease.clone(), error.to_string());
-        self.run(move |store| jobs::fail(store, &lease, &error))
-            .await
-    }
-
-    async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
-        let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |store| locks::lock(store, &key, &owner, ttl_ms))
-            .await
-    }
-
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        let (key, owner) = (key.to_string(), owner.to_string());
-        self.run(move |store| locks::unlock(store, &key, &owner))
-            .await
-    }
-
-    async fn queues(&self) -> Result<Vec<String>, DriverError> {
-        self.run(queues::queues).await
-    }
-
-    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-        self.run(queues::stats).await
-    }
-
-    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-        self.run(move |store| failed::list(store, limit)).await
-    }
-
-    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        let id = id.clone();
-        let retried = self.run(move |store| failed::retry(store, &id)).await?;
-        if retried {
-            self.pushed.notify_waiters();
-        }
-        Ok(retried)
-    }
-
-    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        let id = id.clone();
-        self.run(move |store| failed::forget(store, &id)).await
-    }
-
-    async fn flush_failed(&self) -> Result<u64, DriverError> {
-        self.run(failed::flush).await
+    fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
+        locks::unlock(self.server(), key, owner)
     }
 
     async fn wait(&self, _queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        // memcached cannot signal; only pushes through this driver wake early.
-        let _ = tokio::time::timeout(timeout, self.pushed.notified()).await;
+        // memcached cannot signal; only jobs made due through this driver wake early.
+        let _ = tokio::time::timeout(timeout, self.inner.due.notified()).await;
         Ok(())
+    }
+
+    fn queues(&self) -> Result<Vec<String>, DriverError> {
+        listing::queues(self.server())
+    }
+
+    fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
+        listing::stats(self.server())
+    }
+
+    fn jobs(&self, query: &JobQuery) -> Result<JobPage, DriverError> {
+        listing::jobs(self.server(), query)
+    }
+
+    fn job(&self, id: &JobId) -> Result<Option<JobInfo>, DriverError> {
+        listing::job(self.server(), id)
+    }
+
+    fn cancel(&self, id: &JobId) -> Result<CancelOutcome, DriverError> {
+        cancel::cancel(self.server(), id)
+    }
+
+    fn retry_failed(&self, which: &FailedSelect) -> Result<u64, DriverError> {
+        let retried = failed::retry(self.server(), which)?;
+        self.wake_if(retried > 0);
+        Ok(retried)
+    }
+
+    fn forget_failed(&self, which: &FailedSelect) -> Result<u64, DriverError> {
+        failed::forget(self.server(), which)
+    }
+
+    fn prune_failed(&self, before: Millis) -> Result<u64, DriverError> {
+        failed::prune(self.server(), before)
+    }
+
+    fn put_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        ttl_ms: Option<Millis>,
+    ) -> Result<(), DriverError> {
+        entries::put(self.server(), kind, key, value, ttl_ms)
+    }
+
+    fn remove_entry(&self, kind: &str, key: &str) -> Result<(), DriverError> {
+        entries::remove(self.server(), kind, key)
+    }
+
+    fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError> {
+        entries::list(self.server(), kind)
+    }
+
+    fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
+        throughput::add(self.server(), counts)
+    }
+
+    fn throughput(&self, since: Millis) -> Result<Vec<MinuteCount>, DriverError> {
+        throughput::read(self.server(), since)
     }
 }

@@ -13,8 +13,8 @@
 //! late to a closed slot sees its `add` fail and takes another slot, so no entry is ever
 //! written behind the head.
 
-use crate::record::Record;
-use crate::store::Store;
+use crate::record::{GRACE_MS, Record};
+use crate::server::Server;
 use rakit_job_core::{DriverError, Millis, now_ms};
 
 /// Slots read per round trip.
@@ -23,8 +23,6 @@ pub(crate) const PAGE: u64 = 64;
 const CLOSED: &[u8] = b"-";
 /// Closed slots expire after a day; nobody writes a slot that long after taking its number.
 const CLOSED_TTL: u32 = 24 * 3600;
-/// How long a fresh entry whose record does not (yet) point to it is left alone.
-pub(crate) const GRACE_MS: Millis = 60_000;
 
 /// One index: a queue's, or the failed jobs'.
 pub(crate) struct Index {
@@ -67,8 +65,18 @@ enum Slot {
 }
 
 impl Index {
-    pub(crate) fn new(base: String) -> Self {
-        Index { base }
+    /// The index of `queue`.
+    pub(crate) fn queue(server: &Server, queue: &str) -> Self {
+        Index {
+            base: server.keys.queue_index(queue),
+        }
+    }
+
+    /// The index of the failed store.
+    pub(crate) fn failed(server: &Server) -> Self {
+        Index {
+            base: server.keys.failed_index(),
+        }
     }
 
     fn tail(&self) -> String {
@@ -84,13 +92,13 @@ impl Index {
     }
 
     /// Takes a fresh slot number.
-    pub(crate) fn next(&self, store: &Store) -> Result<u64, DriverError> {
-        let n = store.mc.incr(&self.tail(), 1)?;
-        let head = match store.known_head(&self.base) {
+    pub(crate) fn next(&self, server: &Server) -> Result<u64, DriverError> {
+        let n = server.mc.incr(&self.tail(), 1)?;
+        let head = match server.known_head(&self.base) {
             Some(head) => head,
             None => {
-                let head = self.read_head(store)?;
-                store.note_head(&self.base, head);
+                let head = self.read_head(server)?;
+                server.note_head(&self.base, head);
                 head
             }
         };
@@ -102,11 +110,11 @@ impl Index {
             index = self.base,
             "an index counter was lost in memcached; moving it past the head"
         );
-        store.mc.incr(&self.tail(), head - n)
+        server.mc.incr(&self.tail(), head - n)
     }
 
-    fn read_head(&self, store: &Store) -> Result<u64, DriverError> {
-        Ok(store
+    fn read_head(&self, server: &Server) -> Result<u64, DriverError> {
+        Ok(server
             .mc
             .get(&self.head())?
             .and_then(|(v, _)| number(&v))
@@ -114,24 +122,24 @@ impl Index {
     }
 
     /// Writes `id` into slot `n`; false when the slot was closed meanwhile.
-    pub(crate) fn publish(&self, store: &Store, n: u64, id: &str) -> Result<bool, DriverError> {
+    pub(crate) fn publish(&self, server: &Server, n: u64, id: &str) -> Result<bool, DriverError> {
         let value = format!("{id} {}", now_ms());
-        store.mc.add(&self.slot(n), value.as_bytes(), 0)
+        server.mc.add(&self.slot(n), value.as_bytes(), 0)
     }
 
     /// Takes a fresh slot and writes `id` into it.
-    pub(crate) fn append(&self, store: &Store, id: &str) -> Result<u64, DriverError> {
+    pub(crate) fn append(&self, server: &Server, id: &str) -> Result<u64, DriverError> {
         loop {
-            let n = self.next(store)?;
-            if self.publish(store, n, id)? {
+            let n = self.next(server)?;
+            if self.publish(server, n, id)? {
                 return Ok(n);
             }
         }
     }
 
     /// True when slot `n` holds the entry of job `id`.
-    pub(crate) fn holds(&self, store: &Store, n: u64, id: &str) -> Result<bool, DriverError> {
-        Ok(store
+    pub(crate) fn holds(&self, server: &Server, n: u64, id: &str) -> Result<bool, DriverError> {
+        Ok(server
             .mc
             .get(&self.slot(n))?
             .is_some_and(|(v, _)| match parse_entry(&v) {
@@ -141,14 +149,14 @@ impl Index {
     }
 
     /// Removes a slot whose entry is finished or a leftover.
-    pub(crate) fn clear(&self, store: &Store, n: u64) -> Result<(), DriverError> {
-        store.mc.delete(&self.slot(n))?;
+    pub(crate) fn clear(&self, server: &Server, n: u64) -> Result<(), DriverError> {
+        server.mc.delete(&self.slot(n))?;
         Ok(())
     }
 
-    fn bounds(&self, store: &Store) -> Result<Option<Bounds>, DriverError> {
+    fn bounds(&self, server: &Server) -> Result<Option<Bounds>, DriverError> {
         let keys = [self.head(), self.tail()];
-        let got = store.mc.get_many(&keys)?;
+        let got = server.mc.get_many(&keys)?;
         let Some(last) = got.get(&keys[1]).and_then(|(v, _)| number(v)) else {
             return Ok(None);
         };
@@ -158,8 +166,8 @@ impl Index {
         };
         // The head only moves forward, so one this process saw before is a safe floor
         // when memcached has dropped the head key.
-        let head = head.max(store.known_head(&self.base).unwrap_or(0));
-        store.note_head(&self.base, head);
+        let head = head.max(server.known_head(&self.base).unwrap_or(0));
+        server.note_head(&self.base, head);
         Ok(Some(Bounds {
             head,
             head_cas,
@@ -167,30 +175,30 @@ impl Index {
         }))
     }
 
-    fn advance(&self, store: &Store, bounds: &Bounds, to: u64) -> Result<(), DriverError> {
+    fn advance(&self, server: &Server, bounds: &Bounds, to: u64) -> Result<(), DriverError> {
         if to <= bounds.head {
             return Ok(());
         }
         let value = to.to_string();
         // Losing this race is fine: whoever won moved the head at least as far.
         let moved = match bounds.head_cas {
-            Some(cas) => store.mc.cas(&self.head(), value.as_bytes(), 0, cas)?,
-            None => store.mc.add(&self.head(), value.as_bytes(), 0)?,
+            Some(cas) => server.mc.cas(&self.head(), value.as_bytes(), 0, cas)?,
+            None => server.mc.add(&self.head(), value.as_bytes(), 0)?,
         };
         if moved {
-            store.note_head(&self.base, to);
+            server.note_head(&self.base, to);
         }
         Ok(())
     }
 
     fn read_page(
         &self,
-        store: &Store,
+        server: &Server,
         from: u64,
         to: u64,
     ) -> Result<Vec<(u64, Slot)>, DriverError> {
         let keys: Vec<String> = (from..=to).map(|n| self.slot(n)).collect();
-        let got = store.mc.get_many(&keys)?;
+        let got = server.mc.get_many(&keys)?;
         Ok((from..=to)
             .zip(keys)
             .map(|(n, key)| {
@@ -211,12 +219,12 @@ impl Index {
     /// An entry whose record is gone from the server is reported as vanished and dropped.
     pub(crate) fn walk(
         &self,
-        store: &Store,
+        server: &Server,
         queue_of_entries: &str,
         is_live: impl Fn(&Record, u64) -> bool,
         mut visit: impl FnMut(Vec<Live>) -> Result<Flow, DriverError>,
     ) -> Result<Walked, DriverError> {
-        let Some(bounds) = self.bounds(store)? else {
+        let Some(bounds) = self.bounds(server)? else {
             return Ok(Walked::default());
         };
         let now = now_ms();
@@ -226,26 +234,26 @@ impl Index {
         let mut from = bounds.head;
         while from <= bounds.last {
             let to = bounds.last.min(from + PAGE - 1);
-            let page = self.read_page(store, from, to)?;
+            let page = self.read_page(server, from, to)?;
             let record_keys: Vec<String> = page
                 .iter()
                 .filter_map(|(_, s)| match s {
-                    Slot::Entry { id, .. } => Some(store.keys.job(id)),
+                    Slot::Entry { id, .. } => Some(server.keys.job(id)),
                     _ => None,
                 })
                 .collect();
-            let records = store.mc.get_many(&record_keys)?;
+            let records = server.mc.get_many(&record_keys)?;
             let mut live = Vec::new();
             for (n, slot) in page {
                 let finished = match slot {
                     Slot::Closed => true,
                     // Not written yet, or finished: close it so a late writer moves on.
-                    Slot::Missing => open && self.close(store, n)?,
+                    Slot::Missing => open && self.close(server, n)?,
                     Slot::Entry { id, published_at } => {
-                        let key = store.keys.job(&id);
+                        let key = server.keys.job(&id);
                         let young = now.saturating_sub(published_at) < GRACE_MS;
                         match records.get(&key) {
-                            None => self.vanished(store, n, &id, queue_of_entries)?,
+                            None => self.vanished(server, n, &id, queue_of_entries)?,
                             Some((bytes, cas)) => match Record::parse(&key, bytes) {
                                 Ok(record) if record.id == id && is_live(&record, n) => {
                                     if open {
@@ -262,7 +270,7 @@ impl Index {
                                 // A move or a failed race in progress: leave it for now.
                                 Ok(_) if young => false,
                                 Ok(_) => {
-                                    self.clear(store, n)?;
+                                    self.clear(server, n)?;
                                     true
                                 }
                                 Err(e) => {
@@ -286,24 +294,30 @@ impl Index {
                 break;
             }
         }
-        self.advance(store, &bounds, head)?;
+        self.advance(server, &bounds, head)?;
         Ok(Walked {
             window: (bounds.last + 1).saturating_sub(head),
             blocker,
         })
     }
 
-    fn close(&self, store: &Store, n: u64) -> Result<bool, DriverError> {
-        store.mc.add(&self.slot(n), CLOSED, CLOSED_TTL)
+    fn close(&self, server: &Server, n: u64) -> Result<bool, DriverError> {
+        server.mc.add(&self.slot(n), CLOSED, CLOSED_TTL)
     }
 
     /// An entry whose record is missing: finished in the meantime, or evicted. Every
     /// step of the driver removes an entry before its record, so an entry still there
     /// after a second look names a record memcached dropped.
-    fn vanished(&self, store: &Store, n: u64, id: &str, queue: &str) -> Result<bool, DriverError> {
-        if self.holds(store, n, id)? {
-            store.report_vanished(id, queue);
-            self.clear(store, n)?;
+    fn vanished(
+        &self,
+        server: &Server,
+        n: u64,
+        id: &str,
+        queue: &str,
+    ) -> Result<bool, DriverError> {
+        if self.holds(server, n, id)? {
+            server.report_vanished(id, queue);
+            self.clear(server, n)?;
         }
         Ok(true)
     }

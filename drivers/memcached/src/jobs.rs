@@ -1,114 +1,79 @@
-//! Jobs on their queues: push, claim, and what a lease holder may do.
+//! The hot path: push, reserve, extend and complete.
 //!
 //! A claim is a compare-and-swap of the job record from ready (or reserved with an
-//! expired lease) to reserved with a fresh token and deadline: of several workers that
-//! read the same record, exactly one swap succeeds. Every later step checks the token
-//! inside the same compare-and-swap, so a stale lease changes nothing.
+//! expired lease) to reserved with a fresh token, deadline and worker: of several workers
+//! that read the same record, exactly one swap succeeds. Every later step checks the token
+//! inside the same compare-and-swap, so a stale lease changes nothing. Renewals and final
+//! writes read all their records in one multi-get and swap each from that read, so an
+//! uncontended batch costs one round trip plus one per job.
 
+use crate::client::Versioned;
+use crate::enqueue;
+use crate::failed;
+use crate::followups;
 use crate::index::{Flow, Index, Live};
 use crate::locks;
-use crate::queues;
 use crate::record::{Record, State};
-use crate::store::{Change, Store};
+use crate::server::{Change, Server};
 use rakit_job_core::{
-    DriverError, Lease, MAX_PAYLOAD_BYTES, Millis, NewJob, PushOutcome, Reserved, now_ms,
-    validate_queue,
+    DriverError, Finish, Lease, LeaseState, Millis, NewJob, PushOutcome, ReserveRequest, Reserved,
+    now_ms, validate_queue,
 };
+use std::collections::HashMap;
 
 /// A queue's index stops the head this many slots behind the tail before a parked job
 /// (scheduled far ahead, or running long) at its start is moved to the end.
 const ROTATE_AFTER: u64 = 4 * crate::index::PAGE;
 
-pub(crate) fn queue_index(store: &Store, queue: &str) -> Index {
-    Index::new(store.keys.queue_index(queue))
+/// Stores jobs one after the other; one outcome per job.
+pub(crate) fn push(server: &Server, jobs: &[NewJob]) -> Result<Vec<PushOutcome>, DriverError> {
+    jobs.iter().try_for_each(NewJob::check)?;
+    jobs.iter().map(|job| enqueue::put(server, job)).collect()
 }
 
-/// True when `record` is a waiting or running job named by slot `n` of its queue index.
-pub(crate) fn in_queue(record: &Record, n: u64) -> bool {
-    matches!(record.state, State::Ready | State::Reserved) && record.slot == Some(n)
-}
-
-/// Stores a job: its record first, then (after the unique check) its index entry.
-pub(crate) fn push(store: &Store, job: &NewJob) -> Result<PushOutcome, DriverError> {
-    validate_queue(&job.queue)?;
-    if job.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(DriverError::Invalid(format!(
-            "the payload of job {} is {} bytes, over the limit of {MAX_PAYLOAD_BYTES}; store large data elsewhere and pass a reference",
-            job.name,
-            job.payload.len()
-        )));
-    }
-    queues::register(store, &job.queue)?;
-    let index = queue_index(store, &job.queue);
-    let key = store.keys.job_of(&job.id);
-    let mut slot = index.next(store)?;
-    if !store.mc.add(&key, &Record::new(job, slot).to_bytes(), 0)? {
-        return Err(DriverError::Invalid(format!(
-            "a job with id {} is already stored",
-            job.id
-        )));
-    }
-    if let Some(unique) = &job.unique_key
-        && !locks::claim_unique(store, unique, &job.id)?
-    {
-        store.mc.delete(&key)?;
-        return Ok(PushOutcome::Duplicate);
-    }
-    // The record names its slot before the slot names it; if a walker closed the slot
-    // meanwhile, take another and point the record at it.
-    while !index.publish(store, slot, job.id.as_str())? {
-        let old = slot;
-        slot = index.next(store)?;
-        let moved = store.update(&key, |r| {
-            r.slot == Some(old) && {
-                r.slot = Some(slot);
-                true
-            }
-        })?;
-        if !matches!(moved, Change::Done { .. }) {
-            return Err(DriverError::store(format!(
-                "job {} changed while it was being pushed",
-                job.id
-            )));
-        }
-    }
-    Ok(PushOutcome::Stored)
-}
-
-/// What a worker asks `reserve` for, owned so it can move to a blocking thread.
-pub(crate) struct Want {
-    pub(crate) queues: Vec<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) limit: usize,
-    pub(crate) lease_ms: Millis,
+/// What a batch of final writes or a claim did beyond its answer.
+#[derive(Default)]
+pub(crate) struct Woke {
+    /// A job became due now, so this process's idle workers should look.
+    pub(crate) due_now: bool,
 }
 
 /// Claims up to `limit` due jobs, queue by queue, oldest first within a page of the index.
-pub(crate) fn reserve(store: &Store, want: &Want) -> Result<Vec<Reserved>, DriverError> {
+pub(crate) fn reserve(
+    server: &Server,
+    request: &ReserveRequest<'_>,
+    woke: &mut Woke,
+) -> Result<Vec<Reserved>, DriverError> {
     let mut taken = Vec::new();
-    for queue in &want.queues {
-        if taken.len() >= want.limit {
+    for queue in request.queues {
+        if taken.len() >= request.limit {
             break;
         }
         validate_queue(queue)?;
-        let index = queue_index(store, queue);
-        let walked = index.walk(store, queue, in_queue, |page| {
+        let index = Index::queue(server, queue);
+        let walked = index.walk(server, queue, Record::is_in_queue, |page| {
             let now = now_ms();
-            let mut due: Vec<(Millis, Live)> = page
-                .into_iter()
-                .filter(|l| want.name.as_ref().is_none_or(|n| &l.record.name == n))
-                .filter_map(|l| l.record.due_at(now).map(|t| (t, l)))
-                .collect();
+            let mut due = Vec::new();
+            for live in page {
+                if live.record.state == State::Done {
+                    // An ack whose acker died after its commit: finish storing its follow-ups.
+                    woke.due_now |= followups::finish(server, &live.record)?;
+                } else if let Some(at) = live.record.due_at(now)
+                    && request.name.is_none_or(|n| live.record.name == n)
+                {
+                    due.push((at, live));
+                }
+            }
             due.sort_by(|a, b| (a.0, &a.1.record.id).cmp(&(b.0, &b.1.record.id)));
             for (_, live) in due {
-                if taken.len() >= want.limit {
+                if taken.len() >= request.limit {
                     break;
                 }
-                if let Some(r) = claim(store, queue, live, want)? {
+                if let Some(r) = claim(server, queue, live, request)? {
                     taken.push(r);
                 }
             }
-            Ok(if taken.len() >= want.limit {
+            Ok(if taken.len() >= request.limit {
                 Flow::Stop
             } else {
                 Flow::Continue
@@ -118,73 +83,74 @@ pub(crate) fn reserve(store: &Store, want: &Want) -> Result<Vec<Reserved>, Drive
             && let Some((slot, record)) = walked.blocker
             && record.due_at(now_ms()).is_none()
         {
-            rotate(store, &index, slot, &record)?;
+            rotate(server, &index, slot, &record)?;
         }
     }
     Ok(taken)
 }
 
 fn claim(
-    store: &Store,
+    server: &Server,
     queue: &str,
     live: Live,
-    want: &Want,
+    request: &ReserveRequest<'_>,
 ) -> Result<Option<Reserved>, DriverError> {
-    let id = rakit_job_core::JobId::parse(&live.record.id)?;
-    let lease = Lease::new(id, queue);
-    let key = store.keys.job_of(&lease.id);
-    let take = |r: &mut Record| r.claim(lease.token, now_ms() + want.lease_ms);
-    // First try with the record as the walk read it; on a conflict, read it again.
-    let mut record = live.record;
-    take(&mut record);
-    let claimed = if store.mc.cas(&key, &record.to_bytes(), 0, live.cas)? {
-        Some(record)
-    } else {
-        let slot = live.slot;
-        match store.update(&key, |r| {
-            let ok = r.slot == Some(slot) && r.due_at(now_ms()).is_some();
-            if ok {
-                take(r);
-            }
-            ok
-        })? {
-            Change::Done { after, .. } => Some(*after),
-            Change::Refused | Change::Missing => None,
+    let lease = Lease::new(live.record.job_id()?, queue);
+    let key = server.keys.job_of(&lease.id);
+    let slot = live.slot;
+    let read = Some((live.record.to_bytes(), live.cas));
+    let claimed = server.update_from(&key, read, |r| {
+        let now = now_ms();
+        r.slot == Some(slot) && r.due_at(now).is_some() && {
+            r.claim(lease.token, now + request.lease_ms, request.worker);
+            true
         }
-    };
+    })?;
     match claimed {
-        Some(record) => Ok(Some(Reserved {
-            job: record.to_stored()?,
+        Change::Done { after, .. } => Ok(Some(Reserved {
+            job: after.to_stored()?,
             lease,
         })),
-        None => Ok(None),
+        Change::Refused | Change::Missing => Ok(None),
     }
 }
 
 /// Moves a parked job's entry to the end of the index so the head can move on.
-fn rotate(store: &Store, index: &Index, slot: u64, record: &Record) -> Result<(), DriverError> {
-    let fresh = index.append(store, &record.id)?;
-    let key = store.keys.job(&record.id);
-    let moved = store.update(&key, |r| {
+fn rotate(server: &Server, index: &Index, slot: u64, record: &Record) -> Result<(), DriverError> {
+    let fresh = index.append(server, &record.id)?;
+    let key = server.keys.job(&record.id);
+    let moved = server.update(&key, |r| {
         r.slot == Some(slot) && {
             r.slot = Some(fresh);
             true
         }
     })?;
     match moved {
-        Change::Done { .. } => index.clear(store, slot),
-        Change::Refused | Change::Missing => index.clear(store, fresh),
+        Change::Done { .. } => index.clear(server, slot),
+        Change::Refused | Change::Missing => index.clear(server, fresh),
     }
 }
 
-/// Applies `change` to the job of `lease` if the lease is still its current one.
+/// The records of a batch of leases, read in one round trip.
+fn read_all(server: &Server, leases: &[&Lease]) -> Result<HashMap<String, Versioned>, DriverError> {
+    let keys: Vec<String> = leases.iter().map(|l| server.keys.job_of(&l.id)).collect();
+    server.mc.get_many(&keys)
+}
+
+/// Applies `change` to the job of `lease` if the lease is still its current one, starting
+/// from the record `reads` holds for it.
 fn with_lease(
-    store: &Store,
+    server: &Server,
+    reads: &mut HashMap<String, Versioned>,
     lease: &Lease,
     mut change: impl FnMut(&mut Record),
 ) -> Result<Option<(Record, Record)>, DriverError> {
-    let key = store.keys.job_of(&lease.id);
-    let result = store.update(&key, |r| {
+    let key = server.keys.job_of(&lease.id);
+    let Some(read) = reads.remove(&key) else {
+        server.report_vanished(lease.id.as_str(), &lease.queue);
+        return Ok(None);
+    };
+    let result = server.update_from(&key, Some(read), |r| {
         let held = r.held_by(lease.token);
         if held {
             change(r);
@@ -195,82 +161,109 @@ fn with_lease(
         Change::Done { before, after } => Ok(Some((*before, *after))),
         Change::Refused => Ok(None),
         Change::Missing => {
-            store.report_vanished(lease.id.as_str(), &lease.queue);
+            server.report_vanished(lease.id.as_str(), &lease.queue);
             Ok(None)
         }
     }
 }
 
-/// Pushes the lease deadline to now + `lease_ms`.
-pub(crate) fn extend(store: &Store, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
-    Ok(with_lease(store, lease, |r| r.deadline = Some(now_ms() + lease_ms))?.is_some())
+/// Pushes each held lease's deadline to now + `lease_ms`.
+pub(crate) fn extend(
+    server: &Server,
+    leases: &[Lease],
+    lease_ms: Millis,
+) -> Result<Vec<LeaseState>, DriverError> {
+    let mut reads = read_all(server, &leases.iter().collect::<Vec<_>>())?;
+    leases
+        .iter()
+        .map(|lease| {
+            let renewed = with_lease(server, &mut reads, lease, |r| {
+                r.deadline = Some(now_ms() + lease_ms);
+            })?;
+            Ok(match renewed {
+                None => LeaseState::Lost,
+                Some((_, after)) if after.cancelled => LeaseState::Cancelled,
+                Some(_) => LeaseState::Held,
+            })
+        })
+        .collect()
 }
 
-/// Removes a finished job: marks it done (the fence), then clears its key, entry and record.
-pub(crate) fn ack(store: &Store, lease: &Lease) -> Result<bool, DriverError> {
-    let Some((_, done)) = with_lease(store, lease, |r| r.state = State::Done)? else {
-        return Ok(false);
-    };
-    finish(store, &done)?;
-    store.mc.delete(&store.keys.job_of(&lease.id))?;
-    Ok(true)
-}
-
-/// Gives a job's unique key back and removes its queue entry, once it left the queue.
-fn finish(store: &Store, record: &Record) -> Result<(), DriverError> {
-    if let Some(key) = &record.unique_key {
-        locks::release_unique(store, key, &record.id)?;
+/// Writes the final outcome of each run; one result per item.
+pub(crate) fn complete(
+    server: &Server,
+    finished: &[Finish],
+    woke: &mut Woke,
+) -> Result<Vec<bool>, DriverError> {
+    finished
+        .iter()
+        .filter_map(|f| match f {
+            Finish::Ack { then, .. } => Some(then),
+            _ => None,
+        })
+        .flatten()
+        .try_for_each(NewJob::check)?;
+    let leases: Vec<&Lease> = finished.iter().map(Finish::lease).collect();
+    let mut reads = read_all(server, &leases)?;
+    let now = now_ms();
+    let mut written = Vec::with_capacity(finished.len());
+    for finish in finished {
+        let lease = finish.lease();
+        let done = match finish {
+            Finish::Ack { then, .. } if then.is_empty() => {
+                let Some((_, done)) = with_lease(server, &mut reads, lease, |r| {
+                    r.state = State::Done;
+                })?
+                else {
+                    written.push(false);
+                    continue;
+                };
+                if let Some(unique) = &done.unique_key {
+                    locks::release_unique(server, unique, &done.id)?;
+                }
+                followups::finish(server, &done)?;
+                true
+            }
+            Finish::Ack { then, .. } => {
+                let read = reads.remove(&server.keys.job_of(&lease.id));
+                let stored = followups::ack(server, lease, read, then)?;
+                woke.due_now |= stored == Some(true);
+                stored.is_some()
+            }
+            Finish::Retry {
+                available_at,
+                error,
+                ..
+            } => {
+                let retried = with_lease(server, &mut reads, lease, |r| {
+                    r.back_to_ready(*available_at);
+                    r.set_error(error);
+                })?;
+                woke.due_now |= retried.is_some() && *available_at <= now;
+                retried.is_some()
+            }
+            Finish::Release { available_at, .. } => {
+                let released = with_lease(server, &mut reads, lease, |r| {
+                    r.back_to_ready(*available_at);
+                    r.attempts = r.attempts.saturating_sub(1);
+                })?;
+                woke.due_now |= released.is_some() && *available_at <= now;
+                released.is_some()
+            }
+            Finish::Fail {
+                error, cancelled, ..
+            } => {
+                let read = reads.remove(&server.keys.job_of(&lease.id));
+                let held = |r: &Record| r.held_by(lease.token);
+                let change =
+                    failed::enter(server, lease.id.as_str(), read, held, error, *cancelled)?;
+                if matches!(change, Change::Missing) {
+                    server.report_vanished(lease.id.as_str(), &lease.queue);
+                }
+                matches!(change, Change::Done { .. })
+            }
+        };
+        written.push(done);
     }
-    if let Some(slot) = record.slot {
-        queue_index(store, &record.queue).clear(store, slot)?;
-    }
-    Ok(())
-}
-
-/// Puts a failed attempt back, due at `available_at`, with its attempts and error.
-pub(crate) fn retry(
-    store: &Store,
-    lease: &Lease,
-    available_at: Millis,
-    error: &str,
-) -> Result<bool, DriverError> {
-    let changed = with_lease(store, lease, |r| {
-        r.back_to_ready(available_at);
-        r.set_error(error);
-    })?;
-    Ok(changed.is_some())
-}
-
-/// Hands a job back untouched, due at `available_at`, without counting the attempt.
-pub(crate) fn release(
-    store: &Store,
-    lease: &Lease,
-    available_at: Millis,
-) -> Result<bool, DriverError> {
-    let changed = with_lease(store, lease, |r| {
-        r.back_to_ready(available_at);
-        r.attempts = r.attempts.saturating_sub(1);
-    })?;
-    Ok(changed.is_some())
-}
-
-/// Moves a job to the failed store: a failed-index entry first, then the record's state.
-pub(crate) fn fail(store: &Store, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-    let failed_index = crate::failed::index(store);
-    let failed_slot = failed_index.append(store, lease.id.as_str())?;
-    let changed = with_lease(store, lease, |r| {
-        r.state = State::Failed;
-        r.token = None;
-        r.deadline = None;
-        r.failed_slot = Some(failed_slot);
-        r.failed_at = Some(now_ms());
-        r.unique_key = None;
-        r.set_error(error);
-    })?;
-    let Some((before, _)) = changed else {
-        failed_index.clear(store, failed_slot)?;
-        return Ok(false);
-    };
-    finish(store, &before)?;
-    Ok(true)
+    Ok(written)
 }

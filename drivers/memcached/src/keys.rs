@@ -1,18 +1,24 @@
 //! Key names. Every key starts with the configured prefix, so several applications (or
-//! tests) can share one server. User text (lock and unique keys) is hashed, so a key is
-//! always short and free of the spaces and control characters memcached refuses.
+//! tests) can share one server. User text (lock keys, unique keys, entry kinds and keys)
+//! is hashed, so a key is always short and free of the spaces and control characters
+//! memcached refuses.
 //!
 //! ```text
-//! <prefix>:job:<id>               a job's record (its state, lease, attempts, error)
-//! <prefix>:q:<queue>:tail|head    counters bounding the queue's index
-//! <prefix>:q:<queue>:<n>          index slot n: the id of one job
-//! <prefix>:failed:tail|head|<n>   the failed jobs' index, same shape
-//! <prefix>:queues                 the names of the queues ever used
-//! <prefix>:lock:<hash>            a no-overlap lock
-//! <prefix>:unique:<hash>          a unique key
+//! <prefix>:job:<id>                   a job's record (its state, lease, attempts, error)
+//! <prefix>:q:<queue>:tail|head        counters bounding the queue's index
+//! <prefix>:q:<queue>:<n>              index slot n: the id of one job
+//! <prefix>:failed:tail|head|<n>       the failed jobs' index, same shape
+//! <prefix>:queues                     the names of the queues ever used
+//! <prefix>:lock:<hash>                a capacity lock: its holders
+//! <prefix>:unique:<hash>              a unique key: the id of the job holding it
+//! <prefix>:window:<hash>              a unique window: until when, and for which job
+//! <prefix>:entries:<hash>             the keys of one kind of control entry
+//! <prefix>:entry:<hash>:<hash>        one control entry
+//! <prefix>:tp:queues                  the queues with throughput counts
+//! <prefix>:tp:<minute>:<queue>:done|failed   one minute's counts of one queue
 //! ```
 
-use rakit_job_core::JobId;
+use rakit_job_core::{JobId, Millis};
 
 /// The key builder of one store.
 #[derive(Clone, Debug)]
@@ -55,6 +61,27 @@ impl Keys {
     pub(crate) fn unique(&self, key: &str) -> String {
         format!("{}:unique:{}", self.prefix, hashed(key))
     }
+
+    pub(crate) fn window(&self, key: &str) -> String {
+        format!("{}:window:{}", self.prefix, hashed(key))
+    }
+
+    pub(crate) fn entry_list(&self, kind: &str) -> String {
+        format!("{}:entries:{}", self.prefix, hashed(kind))
+    }
+
+    pub(crate) fn entry(&self, kind: &str, key: &str) -> String {
+        format!("{}:entry:{}:{}", self.prefix, hashed(kind), hashed(key))
+    }
+
+    pub(crate) fn throughput_queues(&self) -> String {
+        format!("{}:tp:queues", self.prefix)
+    }
+
+    /// One count (`done` or `failed`) of one queue in one minute.
+    pub(crate) fn throughput(&self, minute: Millis, queue: &str, count: &str) -> String {
+        format!("{}:tp:{minute}:{queue}:{count}", self.prefix)
+    }
 }
 
 /// A fixed-length stand-in for user text: a name-based UUID (SHA-1), the same in every
@@ -73,10 +100,19 @@ mod tests {
     #[test]
     fn keys_stay_short_and_plain_whatever_the_user_text() {
         let keys = Keys::new(&"p".repeat(64));
-        let lock = keys.lock(&"a key with spaces\nand lines ".repeat(100));
-        assert!(lock.len() < 250);
-        assert!(lock.bytes().all(|b| b.is_ascii_graphic()));
+        let text = "a key with spaces\nand lines ".repeat(100);
+        for key in [
+            keys.lock(&text),
+            keys.unique(&text),
+            keys.window(&text),
+            keys.entry(&text, &text),
+            keys.throughput(i64::MAX, &"q".repeat(64), "failed"),
+        ] {
+            assert!(key.len() < 250, "{key}");
+            assert!(key.bytes().all(|b| b.is_ascii_graphic()), "{key}");
+        }
         assert_ne!(keys.lock("a"), keys.unique("a"));
+        assert_ne!(keys.unique("a"), keys.window("a"));
         assert_ne!(keys.lock("a"), keys.lock("b"));
         let longest_slot = format!("{}:{}", keys.queue_index(&"q".repeat(64)), u64::MAX);
         assert!(longest_slot.len() < 250);

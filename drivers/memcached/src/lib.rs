@@ -15,28 +15,34 @@
 //! `rakit-job` and set `driver = "memcached"`.
 //!
 //! ```no_run
-//! use rakit_job_core::{Driver, NewJob, ReserveRequest};
+//! use rakit_job_core::{NewJob, ReserveRequest, Store, StoreExt};
 //!
 //! # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 //! let driver = rakit_job_memcached::MemcachedDriver::connect("memcache://127.0.0.1:11211", "rakit.job").await?;
-//! driver.push(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
+//! driver.push_one(NewJob::now("send-email", "default", r#"{"to":"a@b.c"}"#)).await?;
 //! let queues = vec!["default".to_string()];
-//! for taken in driver.reserve(&ReserveRequest::new(&queues, 10, 30_000)).await? {
+//! for taken in driver.reserve(&ReserveRequest::new(&queues, 10, 30_000, "worker-1")).await? {
 //!     driver.ack(&taken.lease).await?;
 //! }
 //! # Ok(()) }
 //! ```
 
+mod cancel;
 mod client;
 mod driver;
+mod enqueue;
+mod entries;
 mod failed;
+mod followups;
 mod index;
 mod jobs;
 mod keys;
+mod listing;
 mod locks;
 mod queues;
 mod record;
-mod store;
+mod server;
+mod throughput;
 
 pub use driver::MemcachedDriver;
 
@@ -47,10 +53,17 @@ pub use driver::MemcachedDriver;
 pub fn decode_record(
     bytes: &[u8],
     now: rakit_job_core::Millis,
-) -> Result<(rakit_job_core::StoredJob, rakit_job_core::FailedJob), rakit_job_core::DriverError> {
+) -> Result<(rakit_job_core::StoredJob, rakit_job_core::JobInfo), rakit_job_core::DriverError> {
     let mut record = record::Record::parse("fuzz", bytes)?;
     let _ = (record.due_at(now), record.push_may_be_under_way(now));
-    record.claim(1, now);
+    record.claim(1, now, "fuzz");
     let _ = record.held_by(1);
-    Ok((record.to_stored()?, record.to_failed()?))
+    let stored = record.to_stored()?;
+    let mut failed = record;
+    failed.move_to_failed(0, "fuzz", false);
+    let shown = listing::info(failed, now).ok_or_else(|| rakit_job_core::DriverError::Corrupt {
+        id: stored.id.to_string(),
+        reason: "a failed record shows no job".into(),
+    })?;
+    Ok((stored, shown))
 }

@@ -1,9 +1,10 @@
 //! Stored values that broke the memcached driver's decoding, kept as tests so they stay
 //! fixed. The `stored_job` fuzz target (in `fuzz/`) reaches the record decoder; the first
-//! test needs no server, the others run against `RAKIT_JOB_MEMCACHED_URL`, by default
+//! test needs no server, the others run against `RAKIT_TEST_MEMCACHED_URL`, by default
 //! `memcache://127.0.0.1:11211`.
 
-use rakit_job_core::{Driver, NewJob, ReserveRequest};
+use rakit_job_core::test_support::{memcached_url, unique_name, unreachable};
+use rakit_job_core::{NewJob, ReserveRequest, Store, StoreExt};
 use rakit_job_memcached::{MemcachedDriver, decode_record};
 use serde_json::{Value, json};
 
@@ -40,18 +41,14 @@ fn records_with_extreme_counts_and_times_decode_without_overflow() {
     assert!(decode_record(&record(u64::from(u32::MAX) + 1, NOW), NOW).is_err());
 }
 
-fn url() -> String {
-    std::env::var("RAKIT_JOB_MEMCACHED_URL")
-        .unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_string())
-}
-
 /// A driver on a key prefix no other test uses, and a raw client to tamper with its keys.
 async fn store() -> (MemcachedDriver, memcache::Client, String) {
-    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
-    let driver = MemcachedDriver::connect(&url(), &prefix)
+    let prefix = unique_name("t");
+    let url = memcached_url();
+    let driver = MemcachedDriver::connect(&url, &prefix)
         .await
-        .unwrap_or_else(|e| panic!("memcached is not reachable at {} ({e})", url()));
-    let raw = memcache::connect(url()).expect("memcached is reachable");
+        .unwrap_or_else(|e| unreachable("memcached", &url, e));
+    let raw = memcache::connect(url).expect("memcached is reachable");
     (driver, raw, prefix)
 }
 
@@ -67,7 +64,7 @@ fn rewrite_record(raw: &memcache::Client, key: &str, change: impl FnOnce(&mut Va
 async fn a_stored_record_counting_u32_max_attempts_is_handed_out_with_that_count() {
     let (driver, raw, prefix) = store().await;
     let job = NewJob::now("send-email", "default", "{}");
-    driver.push(job.clone()).await.unwrap();
+    driver.push_one(job.clone()).await.unwrap();
     rewrite_record(&raw, &format!("{prefix}:job:{}", job.id), |r| {
         r["attempts"] = json!(u32::MAX);
         r["stored_at"] = json!(i64::MIN);
@@ -75,7 +72,7 @@ async fn a_stored_record_counting_u32_max_attempts_is_handed_out_with_that_count
 
     let queues = vec!["default".to_string()];
     let taken = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 30_000))
+        .reserve(&ReserveRequest::new(&queues, 1, 30_000, "fuzz"))
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
@@ -89,7 +86,7 @@ async fn a_stored_record_counting_u32_max_attempts_is_handed_out_with_that_count
 async fn an_index_entry_published_at_i64_min_is_walked_without_overflow() {
     let (driver, raw, prefix) = store().await;
     let job = NewJob::now("send-email", "default", "{}");
-    driver.push(job.clone()).await.unwrap();
+    driver.push_one(job.clone()).await.unwrap();
     let record: String = raw
         .get(&format!("{prefix}:job:{}", job.id))
         .unwrap()
@@ -106,7 +103,7 @@ async fn an_index_entry_published_at_i64_min_is_walked_without_overflow() {
 
     let queues = vec!["default".to_string()];
     let taken = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 30_000))
+        .reserve(&ReserveRequest::new(&queues, 1, 30_000, "fuzz"))
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);

@@ -2,35 +2,29 @@
 //! no job to concurrent dispatchers, and reports jobs memcached dropped instead of
 //! hanging on them.
 //!
-//! The server is `RAKIT_JOB_MEMCACHED_URL`, by default `memcache://127.0.0.1:11211`.
+//! The server is `RAKIT_TEST_MEMCACHED_URL`, by default `memcache://127.0.0.1:11211`.
 //! These tests fail, never skip, when it cannot be reached.
 
-use rakit_job_core::{Driver, DriverError, NewJob, PushOutcome, ReserveRequest};
+use rakit_job_core::test_support::{memcached_url, unique_name, unreachable};
+use rakit_job_core::{
+    Admin, DriverError, Finish, JobQuery, NewJob, PushOutcome, ReserveRequest, State, Store,
+    StoreExt,
+};
 use rakit_job_memcached::MemcachedDriver;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn url() -> String {
-    std::env::var("RAKIT_JOB_MEMCACHED_URL")
-        .unwrap_or_else(|_| "memcache://127.0.0.1:11211".to_string())
-}
-
 /// A key prefix no other test uses.
 fn fresh_prefix() -> String {
-    format!("t{}", uuid::Uuid::new_v4().simple())
+    unique_name("t")
 }
 
 async fn connect(prefix: &str) -> MemcachedDriver {
-    match MemcachedDriver::connect(&url(), prefix).await {
+    let url = memcached_url();
+    match MemcachedDriver::connect(&url, prefix).await {
         Ok(driver) => driver,
-        Err(e) => panic!(
-            "memcached is not reachable at {} ({e}).\n\
-             Install and start it, then run the tests again:\n    \
-             apt-get install -y memcached && memcached -d -u root -l 127.0.0.1 -p 11211 -m 64\n\
-             or point RAKIT_JOB_MEMCACHED_URL at a running server.",
-            url()
-        ),
+        Err(e) => unreachable("memcached", &url, e),
     }
 }
 
@@ -40,13 +34,22 @@ async fn store() -> rakit_job_core::conformance::Store {
 
 rakit_job_core::conformance_tests!(store);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_batches_are_written_whole() {
+    rakit_job_core::conformance::big_batches_are_written_whole(store().await, 300).await;
+}
+
 fn queues(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
+fn request(queues: &[String], limit: usize, lease_ms: i64) -> ReserveRequest<'_> {
+    ReserveRequest::new(queues, limit, lease_ms, "memcached-test")
+}
+
 /// A raw client, to play memcached evicting a key behind the driver's back.
 fn raw_client() -> memcache::Client {
-    memcache::connect(url()).expect("memcached is reachable")
+    memcache::connect(memcached_url()).expect("memcached is reachable")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +66,7 @@ async fn concurrent_dispatchers_on_several_instances_lose_no_job() {
                     let queue = if i % 2 == 0 { "default" } else { "emails" };
                     let job = NewJob::now("burst", queue, "{}");
                     ids.push(job.id.clone());
-                    assert_eq!(driver.push(job).await.unwrap(), PushOutcome::Stored);
+                    assert_eq!(driver.push_one(job).await.unwrap(), PushOutcome::Stored);
                 }
                 ids
             }));
@@ -84,11 +87,7 @@ async fn concurrent_dispatchers_on_several_instances_lose_no_job() {
     let mut got = HashSet::new();
     loop {
         let batch = reader
-            .reserve(&ReserveRequest::new(
-                &queues(&["default", "emails"]),
-                50,
-                60_000,
-            ))
+            .reserve(&request(&queues(&["default", "emails"]), 50, 60_000))
             .await
             .unwrap();
         if batch.is_empty() {
@@ -114,7 +113,7 @@ async fn a_job_memcached_dropped_is_reported_and_skipped_not_waited_on() {
     for i in 0..3 {
         let job = NewJob::now("fragile", "default", &format!("{{\"i\":{i}}}"));
         ids.push(job.id.clone());
-        driver.push(job).await.unwrap();
+        driver.push_one(job).await.unwrap();
     }
     // memcached evicts the middle job's record.
     assert!(
@@ -125,7 +124,7 @@ async fn a_job_memcached_dropped_is_reported_and_skipped_not_waited_on() {
 
     let started = Instant::now();
     let got = driver
-        .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
+        .reserve(&request(&queues(&["default"]), 10, 60_000))
         .await
         .unwrap();
     assert!(
@@ -146,7 +145,7 @@ async fn a_job_memcached_dropped_is_reported_and_skipped_not_waited_on() {
     assert!(driver.stats().await.unwrap().is_empty());
     assert!(
         driver
-            .reserve(&ReserveRequest::new(&queues(&["default"]), 10, 60_000))
+            .reserve(&request(&queues(&["default"]), 10, 60_000))
             .await
             .unwrap()
             .is_empty()
@@ -164,20 +163,26 @@ async fn an_evicted_unique_key_holder_frees_the_key() {
     };
     let first = unique();
     assert_eq!(
-        driver.push(first.clone()).await.unwrap(),
+        driver.push_one(first.clone()).await.unwrap(),
         PushOutcome::Stored
     );
-    assert_eq!(driver.push(unique()).await.unwrap(), PushOutcome::Duplicate);
+    assert_eq!(
+        driver.push_one(unique()).await.unwrap(),
+        PushOutcome::Duplicate
+    );
     raw_client()
         .delete(&format!("{prefix}:job:{}", first.id))
         .unwrap();
-    assert_eq!(driver.push(unique()).await.unwrap(), PushOutcome::Stored);
+    assert_eq!(
+        driver.push_one(unique()).await.unwrap(),
+        PushOutcome::Stored
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_prefixes_urls_and_oversized_payloads_are_refused_and_passwords_never_shown() {
     for bad in ["", "1abc", "a:b", "a b", "a/b"] {
-        let err = MemcachedDriver::connect(&url(), bad)
+        let err = MemcachedDriver::connect(&memcached_url(), bad)
             .await
             .err()
             .expect("a bad prefix was accepted");
@@ -199,12 +204,12 @@ async fn bad_prefixes_urls_and_oversized_payloads_are_refused_and_passwords_neve
     assert!(!driver.describe().contains("s3cret"));
     let big = "x".repeat(rakit_job_core::MAX_PAYLOAD_BYTES + 1);
     let err = driver
-        .push(NewJob::now("big", "default", &format!("\"{big}\"")))
+        .push_one(NewJob::now("big", "default", &format!("\"{big}\"")))
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::Invalid(_)), "{err}");
     let err = driver
-        .push(NewJob::now("x", "../etc", "{}"))
+        .push_one(NewJob::now("x", "../etc", "{}"))
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::Invalid(_)), "{err}");
@@ -217,17 +222,17 @@ async fn a_long_scheduled_job_does_not_slow_down_the_queue_behind_it() {
     let driver = connect(&prefix).await;
     let mut later = NewJob::now("later", "default", "{}");
     later.available_at = rakit_job_core::now_ms() + 3_600_000;
-    driver.push(later.clone()).await.unwrap();
+    driver.push_one(later.clone()).await.unwrap();
     for _ in 0..3 {
         for _ in 0..200 {
             driver
-                .push(NewJob::now("now", "default", "{}"))
+                .push_one(NewJob::now("now", "default", "{}"))
                 .await
                 .unwrap();
         }
         loop {
             let got = driver
-                .reserve(&ReserveRequest::new(&queues(&["default"]), 50, 60_000))
+                .reserve(&request(&queues(&["default"]), 50, 60_000))
                 .await
                 .unwrap();
             if got.is_empty() {
@@ -256,6 +261,150 @@ async fn a_long_scheduled_job_does_not_slow_down_the_queue_behind_it() {
     );
     let stats = driver.stats().await.unwrap();
     assert_eq!((stats[0].scheduled, stats[0].ready), (1, 0));
+}
+
+fn rewrite(raw: &memcache::Client, key: &str, change: impl FnOnce(&mut serde_json::Value)) {
+    let text: String = raw.get(key).unwrap().expect("the record is there");
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    change(&mut record);
+    raw.set(key, record.to_string().as_str(), 0).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_whose_acker_died_after_its_commit_has_its_follow_ups_stored_once() {
+    let prefix = fresh_prefix();
+    let driver = connect(&prefix).await;
+    let raw = raw_client();
+    let first = NewJob::now("first", "default", "{}");
+    driver.push_one(first.clone()).await.unwrap();
+    let qs = queues(&["default", "next"]);
+    let held = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
+    assert_eq!(held.len(), 1);
+    // The acker staged its follow-up and committed, then died before publishing it.
+    let next = NewJob::now("second", "next", r#"{"step":2}"#);
+    let staged = serde_json::json!({
+        "id": next.id.to_string(), "name": "second", "queue": "next", "payload": next.payload,
+        "created_at": next.created_at, "stored_at": next.created_at,
+        "available_at": next.available_at, "attempts": 0, "state": "staged",
+    });
+    raw.set(
+        &format!("{prefix}:job:{}", next.id),
+        staged.to_string().as_str(),
+        0,
+    )
+    .unwrap();
+    rewrite(&raw, &format!("{prefix}:job:{}", first.id), |r| {
+        r["state"] = "done".into();
+        r["token"] = serde_json::Value::Null;
+        r["then"] = serde_json::json!([next.id.to_string()]);
+    });
+    assert!(
+        driver.job(&first.id).await.unwrap().is_none(),
+        "the acked job shows"
+    );
+    assert!(
+        driver.job(&next.id).await.unwrap().is_none(),
+        "a staged job shows"
+    );
+
+    // The next worker walking the acked job's queue finishes the ack.
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        taken.extend(driver.reserve(&request(&qs, 10, 60_000)).await.unwrap());
+    }
+    let ids: Vec<_> = taken.iter().map(|r| r.job.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [next.id],
+        "the follow-up is stored once, the acked job never again"
+    );
+    let key: Option<String> = raw.get(&format!("{prefix}:job:{}", first.id)).unwrap();
+    assert!(key.is_none(), "the acked job's record is removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_of_an_ack_that_lost_its_lease_leaves_nothing_behind() {
+    let prefix = fresh_prefix();
+    let driver = connect(&prefix).await;
+    driver
+        .push_one(NewJob::now("first", "default", "{}"))
+        .await
+        .unwrap();
+    let qs = queues(&["default"]);
+    let old = driver
+        .reserve(&request(&qs, 1, 300))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let current = driver
+        .reserve(&request(&qs, 1, 60_000))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut next = NewJob::now("second", "default", "{}");
+    next.unique_key = Some("chain:1".into());
+    let stale = Finish::Ack {
+        lease: old.lease.clone(),
+        then: vec![next.clone()],
+    };
+    assert_eq!(driver.complete(&[stale]).await.unwrap(), [false]);
+    let staged: Option<String> = raw_client()
+        .get(&format!("{prefix}:job:{}", next.id))
+        .unwrap();
+    assert!(
+        staged.is_none(),
+        "the stale ack's follow-up was left staged"
+    );
+    let mut same_key = NewJob::now("second", "default", "{}");
+    same_key.unique_key = Some("chain:1".into());
+    assert_eq!(
+        driver.push_one(same_key).await.unwrap(),
+        PushOutcome::Stored,
+        "the stale ack's follow-up kept its unique key"
+    );
+    assert!(driver.ack(&current.lease).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiries_under_a_second_end_to_the_millisecond() {
+    let driver = connect(&fresh_prefix()).await;
+    driver
+        .put_entry("workers", "w1", "{}", Some(300))
+        .await
+        .unwrap();
+    let windowed = || {
+        let mut job = NewJob::now("sync", "default", "{}");
+        job.unique_key = Some("acct:1".into());
+        job.unique_for = Some(300);
+        job
+    };
+    assert_eq!(
+        driver.push_one(windowed()).await.unwrap(),
+        PushOutcome::Stored
+    );
+    assert_eq!(
+        driver.push_one(windowed()).await.unwrap(),
+        PushOutcome::Duplicate
+    );
+    assert!(driver.lock_one("report", "a", 300).await.unwrap());
+    assert!(!driver.lock_one("report", "b", 60_000).await.unwrap());
+    assert_eq!(driver.entries("workers").await.unwrap().len(), 1);
+    // memcached keeps each of these keys for at least a second more; the driver does not.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(driver.entries("workers").await.unwrap().is_empty());
+    assert_eq!(
+        driver.push_one(windowed()).await.unwrap(),
+        PushOutcome::Stored
+    );
+    assert!(driver.lock_one("report", "b", 60_000).await.unwrap());
+    let pending = driver
+        .jobs(&JobQuery::new(State::Pending, 10))
+        .await
+        .unwrap();
+    assert_eq!(pending.jobs.len(), 2);
 }
 
 /// Set in a child process: the key prefix it drains.
@@ -328,7 +477,7 @@ async fn push_many(prefix: &str, jobs: usize) -> HashSet<String> {
             for i in (p..jobs).step_by(8) {
                 let job = NewJob::now("drain", "default", &format!("{{\"i\":{i}}}"));
                 ids.push(job.id.to_string());
-                driver.push(job).await.unwrap();
+                driver.push_one(job).await.unwrap();
             }
             ids
         }));
@@ -346,7 +495,7 @@ async fn work_as_child(prefix: String) {
     let mut idle = 0;
     while idle < 3 {
         let got = driver
-            .reserve(&ReserveRequest::new(&qs, 8, 600_000))
+            .reserve(&ReserveRequest::new(&qs, 8, 600_000, "child"))
             .await
             .unwrap();
         if got.is_empty() {

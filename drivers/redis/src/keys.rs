@@ -1,13 +1,55 @@
 //! Key names: every key the driver touches is built here, under the configured prefix.
 //!
 //! All keys of one queue share the hash tag `{q:<queue>}`, so a queue lives in one
-//! Redis Cluster slot and each Lua script stays inside it. The prefix and the queue
-//! name are validated before a key is built (letters, digits, `_`, `.` and `-` only),
-//! so neither can contain `{`, `}`, `:` or a glob character; user text (unique keys,
-//! lock keys) is only ever appended after a fixed part, where it cannot change the
-//! slot or reach another key.
+//! Redis Cluster slot and each Lua script stays inside it. Scripts get a queue's key
+//! base (`<prefix>:{q:<queue>}:`) and name its keys with Lua written from [`DECLARED`]
+//! and [`ITEM_PARTS`] below, so Rust and Lua name the keys the same way.
+//!
+//! The prefix and the queue name are validated before a key is built (letters, digits,
+//! `_`, `.` and `-` only), so neither can contain `{`, `}`, `:` or a glob character;
+//! user text (unique keys, lock keys, entry kinds) is only ever appended after a fixed
+//! part, where it cannot change a queue's slot or reach another key.
 
-use rakit_job_core::{DriverError, validate_identifier, validate_queue};
+use rakit_job_core::{DriverError, Millis, validate_identifier, validate_queue};
+
+/// A queue's structure keys (after its base), in the order every queue script declares
+/// them in KEYS: the ready list of ids, oldest first; the delayed set, scored by when a
+/// job becomes due (ms); the reserved set, scored by lease deadline (ms); the failed set
+/// (failed and cancelled ids), scored by when they left the queue (ms); the signal list of
+/// wake-up tokens that blocked workers pop.
+const DECLARED: [&str; 5] = ["ready", "delayed", "reserved", "failed", "signal"];
+
+/// The keys of a queue's items: the placeholder scripts write for its part, and what
+/// the id (or unique key) is appended to after the queue's base. A job's hash, a failed
+/// job's hash, the key naming the job that holds a unique key, a unique key's window
+/// (with a PX expiry).
+pub(crate) const ITEM_PARTS: [(&str, &str); 4] = [
+    ("JOB_PART", "job:"),
+    ("FAILED_PART", "failed:"),
+    ("UNIQUE_PART", "unique:"),
+    ("WINDOW_PART", "window:"),
+];
+
+/// The Lua functions naming a queue's structure keys, written from [`DECLARED`]:
+/// `this_queue()` (the queue a script runs on: its KEYS and its base in ARGV[1]) and
+/// `queue_at(base)` (another queue, by its base; only a single server's scripts use it).
+pub(crate) fn lua_queue_keys() -> String {
+    let declared: Vec<String> = DECLARED
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("{part} = KEYS[{}]", i + 1))
+        .collect();
+    let built: Vec<String> = DECLARED
+        .iter()
+        .map(|part| format!("{part} = base .. '{part}'"))
+        .collect();
+    format!(
+        "local function this_queue()\n  return {{ base = ARGV[1], {} }}\nend\n\n\
+         local function queue_at(base)\n  return {{ base = base, {} }}\nend\n",
+        declared.join(", "),
+        built.join(", ")
+    )
+}
 
 /// The keys of one driver, under its prefix.
 #[derive(Clone, Debug)]
@@ -29,21 +71,34 @@ impl Keys {
         &self.prefix
     }
 
-    /// The set of every queue name ever pushed to, for `queues()` and `stats()`.
+    /// The set of every queue name ever pushed to, for `queues()`, `stats()` and listings.
     pub(crate) fn registry(&self) -> String {
         format!("{}:queues", self.prefix)
     }
 
-    /// The no-overlap lock named `key`.
+    /// The holders of the lock named `key`: a sorted set of owners scored by when their
+    /// hold ends.
     pub(crate) fn lock(&self, key: &str) -> String {
-        format!("{}:lock:{key}", self.prefix)
+        format!("{}:locks:{key}", self.prefix)
+    }
+
+    /// The control entries of `kind`: a hash of key to `<expiry ms or 0> <value>`.
+    pub(crate) fn entries(&self, kind: &str) -> String {
+        format!("{}:entries:{kind}", self.prefix)
+    }
+
+    /// The throughput counts of the minute starting at `minute` (ms): a hash of
+    /// `<queue>:done` and `<queue>:failed`. Every minute shares the hash tag
+    /// `{throughput}`, so one pipeline reaches all of them on a Cluster too.
+    pub(crate) fn throughput(&self, minute: Millis) -> String {
+        format!("{}:{{throughput}}:{minute}", self.prefix)
     }
 
     /// The keys of `queue`, refused unless the name is valid.
     pub(crate) fn queue(&self, queue: &str) -> Result<QueueKeys, DriverError> {
         validate_queue(queue)?;
         Ok(QueueKeys {
-            base: format!("{}:{{q:{queue}}}", self.prefix),
+            base: format!("{}:{{q:{queue}}}:", self.prefix),
         })
     }
 }
@@ -55,54 +110,20 @@ pub(crate) struct QueueKeys {
 }
 
 impl QueueKeys {
-    /// List of ids ready to run, oldest first.
-    pub(crate) fn ready(&self) -> String {
-        format!("{}:ready", self.base)
+    /// What every key of the queue starts with; scripts build the keys from it.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
     }
 
-    /// Sorted set of ids waiting for their time, scored by when they become due (ms).
-    pub(crate) fn delayed(&self) -> String {
-        format!("{}:delayed", self.base)
+    /// The queue's five structure keys, in the order every queue script declares them:
+    /// ready, delayed, reserved, failed, signal.
+    pub(crate) fn declared(&self) -> [String; 5] {
+        DECLARED.map(|part| format!("{}{part}", self.base))
     }
 
-    /// Sorted set of leased ids, scored by lease deadline (ms).
-    pub(crate) fn reserved(&self) -> String {
-        format!("{}:reserved", self.base)
-    }
-
-    /// Sorted set of failed ids, scored by when they failed (ms).
-    pub(crate) fn failed(&self) -> String {
-        format!("{}:failed", self.base)
-    }
-
-    /// Short list of wake-up tokens that blocked workers pop.
+    /// The wake-up list blocked workers pop.
     pub(crate) fn signal(&self) -> String {
-        format!("{}:signal", self.base)
-    }
-
-    /// What a job id is appended to for its hash.
-    pub(crate) fn job_prefix(&self) -> String {
-        format!("{}:job:", self.base)
-    }
-
-    /// What a failed job id is appended to for its hash.
-    pub(crate) fn failed_prefix(&self) -> String {
-        format!("{}:failed:", self.base)
-    }
-
-    /// What a unique key is appended to for the key that claims it.
-    pub(crate) fn unique_prefix(&self) -> String {
-        format!("{}:unique:", self.base)
-    }
-
-    /// The hash of a stored job.
-    pub(crate) fn job(&self, id: &str) -> String {
-        format!("{}{id}", self.job_prefix())
-    }
-
-    /// The hash of a failed job.
-    pub(crate) fn failed_job(&self, id: &str) -> String {
-        format!("{}{id}", self.failed_prefix())
+        self.declared()[4].clone()
     }
 }
 
@@ -120,20 +141,27 @@ mod tests {
     #[test]
     fn every_key_of_a_queue_shares_one_hash_tag() {
         let q = Keys::new("rakit.job").unwrap().queue("emails").unwrap();
-        let all = [
-            q.ready(),
-            q.delayed(),
-            q.reserved(),
-            q.failed(),
-            q.signal(),
-            q.job("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e"),
-            q.failed_job("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e"),
-            format!("{}}}{{evil}}", q.unique_prefix()),
-        ];
+        let mut all: Vec<String> = q.declared().to_vec();
+        all.extend(ITEM_PARTS.map(|(_, part)| format!("{}{part}x", q.base())));
+        all.push(format!("{}unique:}}{{evil}}", q.base()));
+        all.push(q.signal());
         for key in &all {
             assert!(key.starts_with("rakit.job:{q:emails}:"), "{key}");
             assert_eq!(hash_tag(key), "q:emails", "{key}");
         }
+        assert_eq!(q.declared()[2], "rakit.job:{q:emails}:reserved");
+    }
+
+    #[test]
+    fn the_lua_helpers_name_the_same_keys() {
+        let lua = lua_queue_keys();
+        let q = Keys::new("p").unwrap().queue("q").unwrap();
+        for (i, key) in q.declared().iter().enumerate() {
+            let part = key.strip_prefix(q.base()).unwrap();
+            assert!(lua.contains(&format!("{part} = KEYS[{}]", i + 1)), "{lua}");
+            assert!(lua.contains(&format!("{part} = base .. '{part}'")), "{lua}");
+        }
+        assert_eq!(q.signal(), "p:{q:q}:signal");
     }
 
     #[test]
@@ -150,7 +178,9 @@ mod tests {
     #[test]
     fn user_text_stays_after_a_fixed_part() {
         let keys = Keys::new("app").unwrap();
-        assert_eq!(keys.lock("x:*{y}"), "app:lock:x:*{y}");
+        assert_eq!(keys.lock("x:*{y}"), "app:locks:x:*{y}");
+        assert_eq!(keys.entries("workers"), "app:entries:workers");
         assert_eq!(keys.registry(), "app:queues");
+        assert_eq!(hash_tag(&keys.throughput(60_000)), "throughput");
     }
 }

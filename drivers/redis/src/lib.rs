@@ -1,24 +1,27 @@
-//! The Redis driver of rakit-job: a ready list, a delayed and a reserved sorted set per
-//! queue, job payloads in hashes, and one Lua script per step so every change is atomic.
+//! The Redis driver of rakit-job: a ready list, a delayed, a reserved and a failed sorted
+//! set per queue, jobs in hashes, and one Lua script per step so every change is atomic.
 //!
 //! Applications do not use this crate directly: they enable the `redis` feature of
 //! rakit-job and set `driver = "redis"` in `config/job.toml`. The guide is
 //! `docs/redis.md` in the repository.
 //!
 //! ```no_run
-//! use rakit_job_core::{Driver, NewJob};
+//! use rakit_job_core::{NewJob, StoreExt};
 //!
 //! # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 //! let driver = rakit_job_redis::connect("redis://127.0.0.1:6379/", "rakit.job").await?;
-//! driver.push(NewJob::now("send-email", "default", "{}")).await?;
+//! driver.push_one(NewJob::now("send-email", "default", "{}")).await?;
 //! # Ok(()) }
 //! ```
 
+mod admin;
 mod conn;
-mod driver;
+mod exec;
 mod keys;
+mod listing;
 mod records;
 mod scripts;
+mod store;
 mod wake;
 
 use conn::{Conn, Server};
@@ -37,7 +40,7 @@ const MIN_VERSION: (u32, u32) = (6, 2);
 /// process wakes them at once.
 ///
 /// ```no_run
-/// use rakit_job_core::Driver;
+/// use rakit_job_core::Store;
 ///
 /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 /// let driver = rakit_job_redis::connect("redis://127.0.0.1:6379/0", "rakit.job").await?;
@@ -75,7 +78,7 @@ impl RedisDriver {
 /// # async fn demo() -> Result<(), rakit_job_core::DriverError> {
 /// let driver = rakit_job_redis::connect("redis://:secret@cache.internal:6379/2", "rakit.job").await?;
 /// assert_eq!(
-///     rakit_job_core::Driver::describe(&driver),
+///     rakit_job_core::Store::describe(&driver),
 ///     "redis redis://:***@cache.internal:6379/2 (key prefix rakit.job)"
 /// );
 /// # Ok(()) }
@@ -146,12 +149,37 @@ fn lost(e: &redis::RedisError) -> bool {
         )
 }
 
-/// Sorts a Redis error into unreachable (worth retrying later) or a store failure.
+/// Sorts a Redis error into unreachable (worth retrying later), broken (waiting cannot
+/// mend it) or another store failure.
 fn error(store: &str, e: redis::RedisError) -> DriverError {
     if lost(&e) {
-        unreachable(store, &e)
+        return unreachable(store, &e);
+    }
+    match broken(&e) {
+        Some(reason) => DriverError::Broken {
+            store: store.to_string(),
+            reason: reason.to_string(),
+        },
+        None => DriverError::store(format!("{store}: {e}")),
+    }
+}
+
+/// Why a Redis error means the server cannot be used as it is, if it does. Errors raised
+/// inside a script carry the command's error text, so the text is what is matched.
+fn broken(e: &redis::RedisError) -> Option<&'static str> {
+    let text = e.to_string();
+    if text.contains("WRONGTYPE") {
+        Some(
+            "a key under the driver's prefix holds another kind of value; give the job store a key prefix (config `key`) of its own",
+        )
+    } else if text.contains("NOPERM") {
+        Some(
+            "the Redis user lacks a permission the driver needs; allow the commands and key pattern listed in docs/redis.md",
+        )
+    } else if text.contains("READONLY") {
+        Some("the server is a read-only replica; point the url at the primary")
     } else {
-        DriverError::store(format!("{store}: {e}"))
+        None
     }
 }
 
@@ -166,5 +194,24 @@ mod tests {
         let err = check_version("r", "redis_version:6.0.9\r\n").unwrap_err();
         assert!(err.to_string().contains("needs Redis 6.2"), "{err}");
         assert!(check_version("r", "").is_err());
+    }
+
+    #[test]
+    fn errors_waiting_cannot_mend_are_broken() {
+        let wrong: redis::RedisError = (
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "Error running script",
+            "WRONGTYPE Operation against a key holding the wrong kind of value".to_string(),
+        )
+            .into();
+        let err = error("redis x", wrong);
+        assert!(err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("key prefix"), "{err}");
+        let other: redis::RedisError = (
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "OOM command not allowed",
+        )
+            .into();
+        assert!(!error("redis x", other).is_permanent());
     }
 }

@@ -1,76 +1,98 @@
-//! Pieces of the claim every dialect shares: which queues to look at, and turning the
-//! picked rows into leased jobs.
+//! The claim SQLite and MySQL share: in one write transaction, pick the due jobs queue by
+//! queue, in priority order, each select walking the claim index and stopping at the
+//! limit; then lease them all in one `UPDATE`, each with its own token. (PostgreSQL does
+//! both in one statement.)
 
-use rakit_job_core::{Lease, QueueStats, ReserveRequest, Reserved, StoredJob};
-use std::collections::BTreeMap;
+use crate::db::{Arg, Pool, Tx};
+use crate::errors::OpError;
+use crate::rows::stored_job;
+use crate::store::settle;
+use rakit_job_core::{Lease, ReserveRequest, Reserved, StoredJob, now_ms};
+use std::sync::Arc;
+
+/// A dialect's two claim statements for one jobs table.
+#[derive(Debug)]
+pub(crate) struct PickThenLease {
+    /// The jobs table.
+    pub jobs: String,
+    /// One queue's due jobs (`statements::due`).
+    pub due: Arc<str>,
+    /// One queue's due jobs of one name.
+    pub due_named: Arc<str>,
+}
 
 /// The requested queues in priority order, each once.
-pub(crate) fn distinct_queues(request: &ReserveRequest<'_>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(request.queues.len());
+pub(crate) fn distinct_queues<'a>(request: &'a ReserveRequest<'a>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::with_capacity(request.queues.len());
     for q in request.queues {
-        if !out.contains(q) {
-            out.push(q.clone());
+        if !out.contains(&q.as_str()) {
+            out.push(q);
         }
     }
     out
 }
 
-/// A fresh lease for each picked job, in the same order.
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-pub(crate) fn leases_for(picked: &[StoredJob]) -> Vec<Lease> {
-    picked
-        .iter()
-        .map(|job| Lease::new(job.id.clone(), &job.queue))
-        .collect()
-}
-
-/// `n` fresh lease tokens, for a claim that writes them before it knows the job ids.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn fresh_tokens(n: usize) -> Vec<i64> {
-    // Lease::new is the one place tokens are made; the id it is given does not matter.
-    let id = rakit_job_core::JobId::generate();
-    (0..n)
-        .map(|_| Lease::new(id.clone(), "").token as i64)
-        .collect()
-}
-
-/// The picked jobs as reserved: one more attempt each, with their leases.
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-pub(crate) fn reserved(picked: Vec<StoredJob>, leases: Vec<Lease>) -> Vec<Reserved> {
-    picked
-        .into_iter()
-        .zip(leases)
-        .map(|(mut job, lease)| {
-            job.attempts = job.attempts.saturating_add(1);
-            Reserved { job, lease }
-        })
-        .collect()
-}
-
-/// Per-queue counts from the jobs table and the failed table, sorted by queue.
-pub(crate) fn merge_stats(
-    jobs: impl IntoIterator<Item = (String, i64, i64, i64)>,
-    failed: impl IntoIterator<Item = (String, i64)>,
-) -> Vec<QueueStats> {
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
-    for (queue, ready, scheduled, reserved) in jobs {
-        let s = by_queue.entry(queue.clone()).or_insert_with(|| QueueStats {
-            queue,
-            ..Default::default()
-        });
-        s.ready += count(ready);
-        s.scheduled += count(scheduled);
-        s.reserved += count(reserved);
+impl PickThenLease {
+    /// Takes up to `request.limit` due jobs.
+    pub async fn claim(
+        &self,
+        pool: &dyn Pool,
+        request: &ReserveRequest<'_>,
+    ) -> Result<Vec<Reserved>, OpError> {
+        let mut tx = pool.begin().await?;
+        let taken = self.claim_in(&mut *tx, request).await;
+        settle(tx, taken).await
     }
-    for (queue, failed) in failed {
-        by_queue
-            .entry(queue.clone())
-            .or_insert_with(|| QueueStats {
-                queue,
-                ..Default::default()
+
+    async fn claim_in(
+        &self,
+        tx: &mut dyn Tx,
+        request: &ReserveRequest<'_>,
+    ) -> Result<Vec<Reserved>, OpError> {
+        let now = now_ms();
+        let mut picked: Vec<StoredJob> = Vec::new();
+        for queue in distinct_queues(request) {
+            let left = request.limit.saturating_sub(picked.len());
+            if left == 0 {
+                break;
+            }
+            let left = Arg::Int(i64::try_from(left).unwrap_or(i64::MAX));
+            let rows = match request.name {
+                Some(name) => {
+                    let args = [Arg::Text(queue), Arg::Int(now), Arg::Text(name), left];
+                    tx.rows(&self.due_named, &args).await?
+                }
+                None => {
+                    let args = [Arg::Text(queue), Arg::Int(now), left];
+                    tx.rows(&self.due, &args).await?
+                }
+            };
+            for row in rows {
+                picked.push(stored_job(&*row)?);
+            }
+        }
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leases: Vec<Lease> = picked
+            .iter()
+            .map(|job| Lease::new(job.id.clone(), &job.queue))
+            .collect();
+        let deadline = Arg::Int(now + request.lease_ms);
+        let mut args = vec![deadline, deadline, Arg::Text(request.worker)];
+        for lease in &leases {
+            args.extend([Arg::Text(lease.id.as_str()), Arg::Int(lease.token as i64)]);
+        }
+        args.extend(leases.iter().map(|l| Arg::Text(l.id.as_str())));
+        let lease = crate::statements::lease_picked(&self.jobs, leases.len());
+        tx.run(&lease, &args).await?;
+        Ok(picked
+            .into_iter()
+            .zip(leases)
+            .map(|(mut job, lease)| {
+                job.attempts = job.attempts.saturating_add(1);
+                Reserved { job, lease }
             })
-            .failed += count(failed);
+            .collect())
     }
-    by_queue.into_values().collect()
 }

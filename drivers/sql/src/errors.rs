@@ -31,6 +31,10 @@ pub(crate) enum Fault {
     Contended,
     /// A table is missing.
     MissingTable,
+    /// The tables do not fit (another version or dialect, a column too small).
+    Mismatch,
+    /// The database refuses the user (permissions, password, no such database).
+    Refused,
     /// The server or file cannot be reached.
     Unreachable,
     /// Anything else.
@@ -46,54 +50,73 @@ pub(crate) fn classify(e: &sqlx::Error) -> Fault {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => Fault::Unreachable,
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => Fault::Mismatch,
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            let message = db.message();
-            classify_database(&code, message, mysql_number(db.as_ref()))
+            classify_database(&code, db.message(), source(db.as_ref()))
         }
         _ => Fault::Other,
     }
 }
 
-fn classify_database(code: &str, message: &str, mysql_number: Option<u16>) -> Fault {
-    if let Some(number) = mysql_number {
+/// Which database reported an error: their codes overlap (SQLite's result codes and
+/// PostgreSQL's SQLSTATEs are both often digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Sqlite,
+    Postgres,
+    /// MySQL, with its error number.
+    MySql(u16),
+}
+
+fn classify_database(code: &str, message: &str, source: Source) -> Fault {
+    if let Source::MySql(number) = source {
         return match number {
             1205 | 1213 => Fault::Contended,
             1146 => Fault::MissingTable,
+            1054 | 1264 | 1364 | 1366 | 1406 => Fault::Mismatch,
+            1044 | 1045 | 1049 | 1142 | 1227 => Fault::Refused,
             1053 | 2002 | 2003 | 2006 | 2013 => Fault::Unreachable,
             _ => Fault::Other,
         };
     }
     // SQLite reports its numeric (extended) result code, PostgreSQL its SQLSTATE.
-    if let Ok(sqlite_code) = code.parse::<i64>() {
-        return match sqlite_code & 0xff {
+    if source == Source::Sqlite {
+        return match code.parse::<i64>().unwrap_or(0) & 0xff {
             5 | 6 => Fault::Contended,
             14 => Fault::Unreachable,
+            3 | 8 | 23 => Fault::Refused,
             _ if message.starts_with("no such table") => Fault::MissingTable,
+            _ if message.starts_with("no such column") || message.contains("has no column") => {
+                Fault::Mismatch
+            }
             _ => Fault::Other,
         };
     }
     match code {
         "40001" | "40P01" | "55P03" => Fault::Contended,
         "42P01" => Fault::MissingTable,
+        "42501" | "3D000" => Fault::Refused,
+        _ if code.starts_with("28") => Fault::Refused,
+        _ if code.starts_with("42") || code == "22003" => Fault::Mismatch,
         _ if code.starts_with("08") || code.starts_with("57P") => Fault::Unreachable,
         _ => Fault::Other,
     }
 }
 
-#[cfg(feature = "mysql")]
-fn mysql_number(db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .map(|e| e.number())
-}
-
-#[cfg(not(feature = "mysql"))]
-fn mysql_number(_db: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    None
+fn source(db: &dyn sqlx::error::DatabaseError) -> Source {
+    #[cfg(feature = "mysql")]
+    if let Some(e) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return Source::MySql(e.number());
+    }
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return Source::Sqlite;
+    }
+    Source::Postgres
 }
 
 /// True when the error is a unique-constraint violation on the index named `index`.
-#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 pub(crate) fn is_duplicate_on(e: &sqlx::Error, index: &str) -> bool {
     match e {
         sqlx::Error::Database(db) => db.is_unique_violation() && db.message().contains(index),
@@ -104,18 +127,28 @@ pub(crate) fn is_duplicate_on(e: &sqlx::Error, index: &str) -> bool {
 impl OpError {
     /// The error as the worker sees it; `store` is the redacted store description.
     pub fn into_driver(self, store: &str) -> DriverError {
-        match self {
-            OpError::Corrupt { id, reason } => DriverError::Corrupt { id, reason },
-            OpError::Sql(e) => match classify(&e) {
-                Fault::MissingTable => DriverError::MissingSchema {
-                    store: store.to_string(),
-                },
-                Fault::Unreachable => DriverError::Unreachable {
-                    store: store.to_string(),
-                    reason: reason(&e),
-                },
-                Fault::Contended | Fault::Other => DriverError::Store(reason(&e)),
+        let e = match self {
+            OpError::Corrupt { id, reason } => return DriverError::Corrupt { id, reason },
+            OpError::Sql(e) => e,
+        };
+        let store = store.to_string();
+        let broken = |mend: &str| DriverError::Broken {
+            store: store.clone(),
+            reason: format!("{}; {mend}", reason(&e)),
+        };
+        match classify(&e) {
+            Fault::MissingTable => DriverError::MissingSchema { store },
+            Fault::Mismatch => broken(
+                "its job tables do not match this version of rakit-job for this database; create them from the DDL `job:table` writes",
+            ),
+            Fault::Refused => broken(
+                "check the user, password and database in the url, and grant that user SELECT, INSERT, UPDATE and DELETE on the job tables",
+            ),
+            Fault::Unreachable => DriverError::Unreachable {
+                reason: reason(&e),
+                store,
             },
+            Fault::Contended | Fault::Other => DriverError::Store(reason(&e)),
         }
     }
 
@@ -124,9 +157,24 @@ impl OpError {
     }
 }
 
-/// An error's text as one clause: no trailing period, no line breaks.
+/// An error's text as one clause: the database's own message without its "at line N"
+/// noise, no trailing period, no line breaks.
 pub(crate) fn reason(e: &sqlx::Error) -> String {
-    let text = e.to_string().replace('\n', " ");
+    let text = match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".to_string()
+        }
+        sqlx::Error::PoolTimedOut => {
+            "every connection of the pool stayed busy; raise `pool_size` in the url".to_string()
+        }
+        other => other.to_string(),
+    };
+    let text = text.replace('\n', " ");
+    let text = match text.rfind(" at line ") {
+        Some(at) if text[at + 9..].chars().all(|c| c.is_ascii_digit()) => &text[..at],
+        _ => &text,
+    };
     text.trim_end_matches('.').to_string()
 }
 
@@ -170,38 +218,36 @@ mod tests {
 
     #[test]
     fn database_errors_are_sorted_by_code() {
-        assert_eq!(
-            classify_database("5", "database is locked", None),
-            Fault::Contended
-        );
-        assert_eq!(
-            classify_database("517", "database is locked", None),
-            Fault::Contended
-        );
-        assert_eq!(
-            classify_database("1", "no such table: jobs", None),
-            Fault::MissingTable
-        );
-        assert_eq!(
-            classify_database("42P01", "relation does not exist", None),
-            Fault::MissingTable
-        );
-        assert_eq!(
-            classify_database("40P01", "deadlock detected", None),
-            Fault::Contended
-        );
-        assert_eq!(
-            classify_database("57P01", "terminating connection", None),
-            Fault::Unreachable
-        );
-        assert_eq!(
-            classify_database("42S02", "table doesn't exist", Some(1146)),
-            Fault::MissingTable
-        );
-        assert_eq!(
-            classify_database("40001", "deadlock", Some(1213)),
-            Fault::Contended
-        );
-        assert_eq!(classify_database("23505", "duplicate", None), Fault::Other);
+        use Source::{MySql, Postgres, Sqlite};
+        let cases = [
+            ("5", "database is locked", Sqlite, Fault::Contended),
+            ("517", "database is locked", Sqlite, Fault::Contended),
+            ("1", "no such table: jobs", Sqlite, Fault::MissingTable),
+            ("1", "no such column: worker", Sqlite, Fault::Mismatch),
+            ("8", "attempt to write a readonly database", Sqlite, Fault::Refused),
+            ("42P01", "relation does not exist", Postgres, Fault::MissingTable),
+            ("42703", "column \"worker\" does not exist", Postgres, Fault::Mismatch),
+            ("22003", "value out of range for type integer", Postgres, Fault::Mismatch),
+            ("42501", "permission denied for table jobs", Postgres, Fault::Refused),
+            ("40P01", "deadlock detected", Postgres, Fault::Contended),
+            ("57P01", "terminating connection", Postgres, Fault::Unreachable),
+            ("42S02", "table doesn't exist", MySql(1146), Fault::MissingTable),
+            ("42S22", "Unknown column", MySql(1054), Fault::Mismatch),
+            ("22003", "Out of range value", MySql(1264), Fault::Mismatch),
+            ("42000", "command denied", MySql(1142), Fault::Refused),
+            ("40001", "deadlock", MySql(1213), Fault::Contended),
+            ("23505", "duplicate", Postgres, Fault::Other),
+        ];
+        for (code, message, source, fault) in cases {
+            assert_eq!(classify_database(code, message, source), fault, "{code} {message}");
+        }
+    }
+
+    #[test]
+    fn reasons_drop_the_line_number() {
+        let io = sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(reason(&io), "connection refused");
+        let e = sqlx::Error::Protocol("You have an error near 'x' at line 1".into());
+        assert!(!reason(&e).contains("at line"), "{}", reason(&e));
     }
 }

@@ -1,8 +1,11 @@
 //! The SQL store of rakit-job: SQLite, PostgreSQL and MySQL/MariaDB behind one
-//! [`SqlDriver`], chosen by the url's scheme.
+//! [`SqlDriver`], its dialect chosen by the url's scheme.
 //!
 //! This crate is an internal part of rakit-job: applications depend on `rakit-job` with
 //! its `sqlite`, `postgres` or `mysql` feature, which turn on the same features here.
+//!
+//! The store is written once; a dialect holds only what differs (its schema, claim,
+//! batch writes, locks, wake-ups and placeholders):
 //!
 //! | dialect | claim | wake-up |
 //! |---|---|---|
@@ -10,15 +13,17 @@
 //! | PostgreSQL | one `UPDATE … FOR UPDATE SKIP LOCKED … RETURNING` statement | `LISTEN`/`NOTIFY` |
 //! | MySQL 8, MariaDB 10.6+ | a short `SELECT … FOR UPDATE SKIP LOCKED` + `UPDATE` transaction | polling that backs off while idle |
 //!
-//! ```
-//! use rakit_job_core::{Driver, NewJob, ReserveRequest};
+#![cfg_attr(feature = "sqlite", doc = "```")]
+#![cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+//! use rakit_job_core::{NewJob, ReserveRequest, Store, StoreExt};
+//! use rakit_job_sql::{SqlDriver, SqlOptions};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
 //! let url = format!("sqlite://{}/jobs.db", dir.display());
-//! let driver = rakit_job_sql::SqlDriver::connect(&url, "rakit_jobs", "rakit_failed_jobs").await?;
-//! driver.push(NewJob::now("send-email", "default", "{}")).await?;
+//! let driver = SqlDriver::connect(&url, &SqlOptions::default()).await?;
+//! driver.push_one(NewJob::now("send-email", "default", "{}")).await?;
 //! let queues = vec!["default".to_string()];
-//! let taken = driver.reserve(&ReserveRequest::new(&queues, 10, 30_000)).await?;
+//! let taken = driver.reserve(&ReserveRequest::new(&queues, 10, 30_000, "worker-1")).await?;
 //! assert_eq!(taken.len(), 1);
 //! # std::fs::remove_dir_all(dir).ok();
 //! # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
@@ -30,14 +35,17 @@
     allow(dead_code, unused_imports, unused_variables)
 )]
 
+mod admin;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod backoff;
-#[cfg(feature = "sqlite")]
-mod batches;
 mod claim;
+mod db;
+mod dialect;
 mod errors;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(test)]
+mod plans;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod rows;
@@ -47,6 +55,7 @@ mod signals;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod statements;
+mod store;
 mod tables;
 mod tx;
 
@@ -55,52 +64,70 @@ mod tx;
 pub use sqlx;
 pub use tx::TransactionDatabase;
 
-use rakit_job_core::{
-    Capabilities, Driver, DriverError, FailedJob, JobId, Lease, Millis, NewJob, PushOutcome,
-    QueueStats, ReserveRequest, Reserved, Retry, redact_url,
-};
-use std::time::Duration;
+use db::Arg;
+use dialect::{Dialect, Opened};
+use errors::{OpError, retrying};
+use rakit_job_core::{DriverError, now_ms, redact_url};
+use statements::Statements;
+use std::future::Future;
 use tables::Tables;
 
 /// A job store in an SQL database: SQLite, PostgreSQL or MySQL/MariaDB.
 ///
 /// Every worker process opens its own `SqlDriver` on the same database; the claim is
-/// atomic in each dialect, so no job is handed to two workers.
+/// atomic in each dialect, so no job is handed to two workers. It implements the whole
+/// store contract ([`Store`](rakit_job_core::Store) and [`Admin`](rakit_job_core::Admin)),
+/// and the migrations that create its tables.
 pub struct SqlDriver {
-    backend: Backend,
+    db: Box<dyn Dialect>,
+    syntax: &'static dialect::Syntax,
+    sql: Statements,
+    tables: Tables,
+    store: String,
 }
 
-enum Backend {
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteStore),
-    #[cfg(feature = "postgres")]
-    Postgres(postgres::PgStore),
-    #[cfg(feature = "mysql")]
-    MySql(mysql::MySqlStore),
-    /// Keeps the enum inhabited-in-name when no dialect is compiled in.
-    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-    #[allow(dead_code)]
-    Nothing(std::convert::Infallible),
+/// How hard SQLite works to keep a commit through a crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// A commit survives a crash of the process, but the last ones may be lost on a power
+    /// cut or an operating-system crash; the file itself stays sound. Fast: in WAL mode
+    /// the file is synced only at checkpoints.
+    #[default]
+    Normal,
+    /// A commit survives a power cut too, at the cost of one sync of the file per commit.
+    Full,
 }
 
-/// Runs `$body` with `$s` bound to whichever dialect's store `$self` holds.
-macro_rules! each {
-    ($self:expr, $s:ident => $body:expr) => {
-        match &$self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite($s) => $body,
-            #[cfg(feature = "postgres")]
-            Backend::Postgres($s) => $body,
-            #[cfg(feature = "mysql")]
-            Backend::MySql($s) => $body,
-            #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-            Backend::Nothing(never) => match *never {},
+/// Where an [`SqlDriver`] keeps its jobs, and how.
+///
+/// ```
+/// let options = rakit_job_sql::SqlOptions::default();
+/// assert_eq!((options.table.as_str(), options.failed_table.as_str()), ("rakit_jobs", "rakit_failed_jobs"));
+/// assert_eq!(options.sqlite_synchronous, rakit_job_sql::Synchronous::Normal);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqlOptions {
+    /// The jobs table; the locks, unique-window, entries and throughput tables are named
+    /// after it (`<table>_locks`, …).
+    pub table: String,
+    /// The table of failed and cancelled jobs.
+    pub failed_table: String,
+    /// SQLite only: how durable a commit is.
+    pub sqlite_synchronous: Synchronous,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        SqlOptions {
+            table: "rakit_jobs".into(),
+            failed_table: "rakit_failed_jobs".into(),
+            sqlite_synchronous: Synchronous::Normal,
         }
-    };
+    }
 }
 
 impl SqlDriver {
-    /// Connects to the database at `url` and uses the tables `table` and `failed_table`.
+    /// Connects to the database at `url`.
     ///
     /// The scheme picks the dialect: `sqlite://path` (or `sqlite:path`), `postgres://` or
     /// `postgresql://`, `mysql://` or `mariadb://`. A SQLite file that does not exist yet
@@ -111,37 +138,31 @@ impl SqlDriver {
     /// (default 4 for SQLite, 10 otherwise); every other parameter goes to the database
     /// client, e.g. `postgres://app@db/app?pool_size=20&application_name=worker`.
     ///
-    /// ```
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// use rakit_job_core::Driver;
+    /// use rakit_job_core::Store;
+    /// use rakit_job_sql::{SqlDriver, SqlOptions};
     /// let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
     /// let url = format!("sqlite://{}/jobs.db", dir.display());
-    /// let driver = rakit_job_sql::SqlDriver::connect(&url, "rakit_jobs", "rakit_failed_jobs").await?;
+    /// let driver = SqlDriver::connect(&url, &SqlOptions::default()).await?;
     /// assert!(driver.describe().starts_with("sqlite "));
     /// driver.check().await?;
     ///
-    /// let refused = rakit_job_sql::SqlDriver::connect(&url, "jobs; DROP TABLE x", "failed").await;
-    /// assert!(refused.is_err());
+    /// let bad = SqlOptions { table: "jobs; DROP TABLE x".into(), ..SqlOptions::default() };
+    /// assert!(SqlDriver::connect(&url, &bad).await.is_err());
     /// # std::fs::remove_dir_all(dir).ok();
     /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
     /// ```
-    pub async fn connect(
-        url: &str,
-        table: &str,
-        failed_table: &str,
-    ) -> Result<SqlDriver, DriverError> {
-        let tables = Tables::new(table, failed_table)?;
+    pub async fn connect(url: &str, options: &SqlOptions) -> Result<SqlDriver, DriverError> {
+        let tables = Tables::new(&options.table, &options.failed_table)?;
         let (url, pool_size) = take_pool_size(url)?;
         let url = url.as_str();
-        let scheme = url
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let backend = match scheme.as_str() {
-            "sqlite" => open_sqlite(url, tables, pool_size).await?,
-            "postgres" | "postgresql" => open_postgres(url, tables, pool_size).await?,
-            "mysql" | "mariadb" => open_mysql(url, tables, pool_size).await?,
+        let scheme = url.split(':').next().unwrap_or_default();
+        let opened = match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => open_sqlite(url, &tables, options, pool_size).await?,
+            "postgres" | "postgresql" => open_postgres(url, &tables, pool_size).await?,
+            "mysql" | "mariadb" => open_mysql(url, &tables, pool_size).await?,
             _ => {
                 return Err(DriverError::Invalid(format!(
                     "the database url {:?} is not understood; use one starting with sqlite://, postgres:// or mysql://",
@@ -149,85 +170,242 @@ impl SqlDriver {
                 )));
             }
         };
-        Ok(SqlDriver { backend })
+        let driver = SqlDriver {
+            sql: Statements::new(&tables, opened.syntax, opened.insert_one, opened.takes),
+            db: opened.db,
+            syntax: opened.syntax,
+            tables,
+            store: opened.store,
+        };
+        if opened.fresh {
+            tracing::debug!(store = %driver.store, "a new database file: creating the job tables");
+            driver.install().await?;
+        }
+        Ok(driver)
     }
 
-    /// Creates the jobs, failed-jobs and locks tables and their indexes where missing.
+    /// The dialect of the database: `"sqlite"`, `"postgres"` or `"mysql"`.
+    ///
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
+    /// # let url = format!("sqlite://{}/jobs.db", dir.display());
+    /// let driver = rakit_job_sql::SqlDriver::connect(&url, &Default::default()).await?;
+    /// assert_eq!(driver.dialect(), "sqlite");
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
+    /// ```
+    pub fn dialect(&self) -> &'static str {
+        self.syntax.name
+    }
+
+    /// The DDL creating this store's tables and indexes in its dialect, as `job:table`
+    /// writes it to a migration. Its first line names the dialect
+    /// (`-- rakit-job schema for postgres`), and every statement uses `IF NOT EXISTS`.
+    ///
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
+    /// # let url = format!("sqlite://{}/jobs.db", dir.display());
+    /// let driver = rakit_job_sql::SqlDriver::connect(&url, &Default::default()).await?;
+    /// let ddl = driver.schema();
+    /// assert!(ddl.starts_with("-- rakit-job schema for sqlite\n"));
+    /// assert!(ddl.contains("CREATE TABLE IF NOT EXISTS rakit_jobs "));
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
+    /// ```
+    pub fn schema(&self) -> String {
+        statements::ddl(&self.tables, self.syntax)
+    }
+
+    /// Creates the tables and indexes that are missing.
     ///
     /// `job:table` plus `migrate` is the managed way to do this; `install` suits tests
     /// and embedded set-ups. Running it again changes nothing.
     ///
-    /// ```
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// # let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
     /// # let url = format!("sqlite://{}/jobs.db", dir.display());
-    /// let driver = rakit_job_sql::SqlDriver::connect(&url, "jobs", "failed_jobs").await?;
+    /// let driver = rakit_job_sql::SqlDriver::connect(&url, &Default::default()).await?;
     /// driver.install().await?;
     /// # std::fs::remove_dir_all(dir).ok();
     /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
     /// ```
     pub async fn install(&self) -> Result<(), DriverError> {
-        each!(self, s => s.install().await)
+        let script = self.schema();
+        self.op(|| async {
+            let mut tx = self.db.pool().begin().await?;
+            let mut done = Ok(());
+            for statement in schema::split_statements(&script) {
+                done = tx.run(&statement.into(), &[]).await.map(drop);
+                if done.is_err() {
+                    break;
+                }
+            }
+            store::settle(tx, done.map_err(OpError::from)).await
+        })
+        .await
+    }
+
+    /// The names of the migrations applied to this database, sorted.
+    ///
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
+    /// # let url = format!("sqlite://{}/jobs.db", dir.display());
+    /// let driver = rakit_job_sql::SqlDriver::connect(&url, &Default::default()).await?;
+    /// assert!(driver.applied_migrations().await?.is_empty());
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
+    /// ```
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, DriverError> {
+        self.op(|| async {
+            let pool = self.db.pool();
+            pool.run(&self.sql.create_migrations, &[]).await?;
+            let rows = pool.rows(&self.sql.migrations, &[]).await?;
+            rows.iter().map(|r| r.text(0)).collect()
+        })
+        .await
+    }
+
+    /// Runs the migration `name` unless it was applied, and records it.
+    ///
+    /// A script whose first line names another dialect (`-- rakit-job schema for sqlite`
+    /// on PostgreSQL) is refused before anything runs. On SQLite and PostgreSQL the
+    /// migration is one transaction; MySQL commits each DDL statement on its own, so a
+    /// migration failing halfway keeps its first statements there.
+    ///
+    #[cfg_attr(feature = "sqlite", doc = "```")]
+    #[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # let dir = std::env::temp_dir().join(format!("rakit-doc-{}", rakit_job_core::JobId::generate()));
+    /// # let url = format!("sqlite://{}/jobs.db", dir.display());
+    /// let driver = rakit_job_sql::SqlDriver::connect(&url, &Default::default()).await?;
+    /// driver.apply_migration("2024_01_01_create_users", "CREATE TABLE users (id TEXT);").await?;
+    /// let other = "-- rakit-job schema for postgres\nCREATE TABLE x (id TEXT);";
+    /// assert!(driver.apply_migration("2024_01_02_jobs", other).await.is_err());
+    /// assert_eq!(driver.applied_migrations().await?, ["2024_01_01_create_users"]);
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok::<(), rakit_job_core::DriverError>(()) }).unwrap();
+    /// ```
+    pub async fn apply_migration(&self, name: &str, sql: &str) -> Result<(), DriverError> {
+        schema::refuse_other_dialect(name, sql, self.dialect())?;
+        let statements = schema::split_statements(sql);
+        let applied = retrying(|| async {
+            let mut tx = self.db.pool().begin().await?;
+            let done = self.migrate_in(&mut *tx, name, &statements).await;
+            store::settle(tx, done).await
+        })
+        .await;
+        applied.map_err(|e| match e {
+            OpError::Sql(e) if errors::classify(&e) != errors::Fault::Unreachable => {
+                DriverError::Store(format!(
+                    "the migration {name} failed: {}; fix it and run `migrate` again",
+                    errors::reason(&e)
+                ))
+            }
+            e => e.into_driver(&self.store),
+        })
+    }
+
+    async fn migrate_in(
+        &self,
+        tx: &mut dyn db::Tx,
+        name: &str,
+        statements: &[String],
+    ) -> Result<(), OpError> {
+        tx.run(&self.sql.create_migrations, &[]).await?;
+        if let Some(lock) = self.syntax.migration_lock {
+            tx.run(&lock.into(), &[]).await?;
+        }
+        if !tx.rows(&self.sql.migration_done, &[Arg::Text(name)]).await?.is_empty() {
+            return Ok(());
+        }
+        for statement in statements {
+            tx.run(&statement.as_str().into(), &[]).await?;
+        }
+        let args = [Arg::Text(name), Arg::Int(now_ms())];
+        tx.run(&self.sql.record_migration, &args).await?;
+        Ok(())
+    }
+
+    /// Runs one operation: again while it loses a lock race (then nothing was written),
+    /// and with its failure worded for the user.
+    pub(crate) async fn op<T, F, Fut>(&self, op: F) -> Result<T, DriverError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OpError>>,
+    {
+        match retrying(op).await {
+            Ok(done) => Ok(done),
+            Err(OpError::Sql(sqlx::Error::PoolTimedOut)) => {
+                let cause = self.db.pool().probe().await;
+                let e = OpError::Sql(cause.unwrap_or(sqlx::Error::PoolTimedOut));
+                Err(e.into_driver(&self.store))
+            }
+            Err(e) => Err(e.into_driver(&self.store)),
+        }
     }
 }
 
 #[cfg(feature = "sqlite")]
 async fn open_sqlite(
     url: &str,
-    tables: Tables,
+    tables: &Tables,
+    options: &SqlOptions,
     pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
-    Ok(Backend::Sqlite(
-        sqlite::SqliteStore::open(url, tables, pool_size).await?,
-    ))
+) -> Result<Opened, DriverError> {
+    sqlite::open(url, tables, options.sqlite_synchronous, pool_size).await
 }
 
 #[cfg(not(feature = "sqlite"))]
 async fn open_sqlite(
     url: &str,
-    _tables: Tables,
-    _pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
+    _: &Tables,
+    _: &SqlOptions,
+    _: Option<u32>,
+) -> Result<Opened, DriverError> {
     Err(not_compiled(url, "SQLite", "sqlite"))
 }
 
 #[cfg(feature = "postgres")]
 async fn open_postgres(
     url: &str,
-    tables: Tables,
+    tables: &Tables,
     pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
-    Ok(Backend::Postgres(
-        postgres::PgStore::open(url, tables, pool_size).await?,
-    ))
+) -> Result<Opened, DriverError> {
+    postgres::open(url, tables, pool_size).await
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(
     url: &str,
-    _tables: Tables,
-    _pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
+    _: &Tables,
+    _: Option<u32>,
+) -> Result<Opened, DriverError> {
     Err(not_compiled(url, "PostgreSQL", "postgres"))
 }
 
 #[cfg(feature = "mysql")]
 async fn open_mysql(
     url: &str,
-    tables: Tables,
+    tables: &Tables,
     pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
-    Ok(Backend::MySql(
-        mysql::MySqlStore::open(url, tables, pool_size).await?,
-    ))
+) -> Result<Opened, DriverError> {
+    mysql::open(url, tables, pool_size).await
 }
 
 #[cfg(not(feature = "mysql"))]
 async fn open_mysql(
     url: &str,
-    _tables: Tables,
-    _pool_size: Option<u32>,
-) -> Result<Backend, DriverError> {
+    _: &Tables,
+    _: Option<u32>,
+) -> Result<Opened, DriverError> {
     Err(not_compiled(url, "MySQL", "mysql"))
 }
 
@@ -266,162 +444,6 @@ fn take_pool_size(url: &str) -> Result<(String, Option<u32>), DriverError> {
         format!("{base}?{}", kept.join("&"))
     };
     Ok((url, pool_size))
-}
-
-/// Refuses a job no table can hold: a bad queue name or an oversized payload.
-pub(crate) fn check_new_job(job: &NewJob) -> Result<(), DriverError> {
-    job.check()
-}
-
-/// Binds a job's eight insert values (`statements::insert_many`'s order) onto `query`.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
-pub(crate) fn bind_new_job<DB: sqlx::Database>(
-    query: sqlx::query::Query<'static, DB, DB::Arguments>,
-    job: &NewJob,
-) -> sqlx::query::Query<'static, DB, DB::Arguments>
-where
-    for<'a> &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    for<'a> Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    i64: for<'a> sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(job.id.as_str())
-        .bind(job.name.as_str())
-        .bind(job.queue.as_str())
-        .bind(job.payload.as_str())
-        .bind(job.available_at)
-        .bind(job.created_at)
-        .bind(job.overlap_key.as_deref())
-        .bind(job.unique_key.as_deref())
-}
-
-/// Each job's outcome in a batch, given the ids the store reports it stored.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-pub(crate) fn push_outcomes(
-    jobs: &[NewJob],
-    stored: &std::collections::HashSet<String>,
-) -> Vec<PushOutcome> {
-    jobs.iter()
-        .map(|job| match stored.contains(job.id.as_str()) {
-            true => PushOutcome::Stored,
-            false => PushOutcome::Duplicate,
-        })
-        .collect()
-}
-
-#[async_trait::async_trait]
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(unused_variables)
-)]
-impl Driver for SqlDriver {
-    fn describe(&self) -> String {
-        each!(self, s => s.describe())
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        each!(self, s => s.capabilities())
-    }
-
-    async fn check(&self) -> Result<(), DriverError> {
-        each!(self, s => s.check().await)
-    }
-
-    async fn push(&self, job: NewJob) -> Result<PushOutcome, DriverError> {
-        each!(self, s => s.push(job).await)
-    }
-
-    async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
-        each!(self, s => s.push_many(jobs).await)
-    }
-
-    async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-        each!(self, s => s.reserve(request).await)
-    }
-
-    async fn extend(&self, lease: &Lease, lease_ms: Millis) -> Result<bool, DriverError> {
-        each!(self, s => s.extend(lease, lease_ms).await)
-    }
-
-    async fn ack(&self, lease: &Lease) -> Result<bool, DriverError> {
-        each!(self, s => s.ack(lease).await)
-    }
-
-    async fn ack_many(&self, leases: &[Lease]) -> Result<Vec<bool>, DriverError> {
-        each!(self, s => s.ack_many(leases).await)
-    }
-
-    async fn retry(
-        &self,
-        lease: &Lease,
-        available_at: Millis,
-        error: &str,
-    ) -> Result<bool, DriverError> {
-        each!(self, s => s.retry(lease, available_at, error).await)
-    }
-
-    async fn retry_many(&self, retries: &[Retry]) -> Result<Vec<bool>, DriverError> {
-        each!(self, s => s.retry_many(retries).await)
-    }
-
-    async fn release(&self, lease: &Lease, available_at: Millis) -> Result<bool, DriverError> {
-        each!(self, s => s.release(lease, available_at).await)
-    }
-
-    async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, DriverError> {
-        each!(self, s => s.fail(lease, error).await)
-    }
-
-    async fn lock(&self, key: &str, owner: &str, ttl_ms: Millis) -> Result<bool, DriverError> {
-        each!(self, s => s.lock(key, owner, ttl_ms).await)
-    }
-
-    async fn unlock(&self, key: &str, owner: &str) -> Result<(), DriverError> {
-        each!(self, s => s.unlock(key, owner).await)
-    }
-
-    async fn queues(&self) -> Result<Vec<String>, DriverError> {
-        each!(self, s => s.queues().await)
-    }
-
-    async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
-        each!(self, s => s.stats().await)
-    }
-
-    async fn failed(&self, limit: usize) -> Result<Vec<FailedJob>, DriverError> {
-        each!(self, s => s.failed(limit).await)
-    }
-
-    async fn retry_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        each!(self, s => s.retry_failed(id).await)
-    }
-
-    async fn forget_failed(&self, id: &JobId) -> Result<bool, DriverError> {
-        each!(self, s => s.forget_failed(id).await)
-    }
-
-    async fn flush_failed(&self) -> Result<u64, DriverError> {
-        each!(self, s => s.flush_failed().await)
-    }
-
-    async fn wait(&self, queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        each!(self, s => s.wait(queues, timeout).await)
-    }
-
-    fn schema(&self) -> Option<String> {
-        each!(self, s => s.schema())
-    }
-
-    async fn applied_migrations(&self) -> Result<Vec<String>, DriverError> {
-        each!(self, s => s.applied_migrations().await)
-    }
-
-    async fn apply_migration(&self, name: &str, sql: &str) -> Result<(), DriverError> {
-        each!(self, s => s.apply_migration(name, sql).await)
-    }
 }
 
 #[cfg(test)]

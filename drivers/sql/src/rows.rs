@@ -1,53 +1,26 @@
-//! Reading jobs back from rows of any dialect.
-//!
-//! Rows are read by position, in the order of
-//! [`JOB_COLUMNS`](crate::statements::JOB_COLUMNS) and
-//! [`FAILED_COLUMNS`](crate::statements::FAILED_COLUMNS).
+//! Jobs to bind values and back: a new job's insert values, and the rows of the
+//! statements' column lists read as jobs.
 
+use crate::db::{Arg, ReadRow};
 use crate::errors::OpError;
-use rakit_job_core::{FailedJob, JobId, StoredJob};
-use sqlx::{ColumnIndex, Decode, Row, Type};
-use std::collections::HashSet;
+use rakit_job_core::{JobId, JobInfo, Millis, NewJob, State, StoredJob};
 
-/// A row type whose columns decode as the text and integers our tables hold.
-pub(crate) trait JobRow: Row
-where
-    usize: ColumnIndex<Self>,
-{
-    /// The text column at `i`.
-    fn text(&self, i: usize) -> Result<String, OpError>;
-    /// The nullable text column at `i`.
-    fn maybe_text(&self, i: usize) -> Result<Option<String>, OpError>;
-    /// The integer column at `i`.
-    fn int(&self, i: usize) -> Result<i64, OpError>;
-}
-
-impl<R> JobRow for R
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn text(&self, i: usize) -> Result<String, OpError> {
-        Ok(self.try_get::<String, _>(i)?)
-    }
-
-    fn maybe_text(&self, i: usize) -> Result<Option<String>, OpError> {
-        Ok(self.try_get::<Option<String>, _>(i)?)
-    }
-
-    fn int(&self, i: usize) -> Result<i64, OpError> {
-        Ok(self.try_get::<i64, _>(i)?)
-    }
-}
-
-/// The ids in the first column of `rows`, as a batch statement returned them.
-pub(crate) fn returned_ids<R: JobRow>(rows: &[R]) -> Result<HashSet<String>, OpError>
-where
-    usize: ColumnIndex<R>,
-{
-    rows.iter().map(|row| row.text(0)).collect()
+/// A new job's values, in the order of the insert's columns (`INSERT_COLUMNS`): id, name,
+/// queue, payload, available_at, created_at, overlap_key, unique_key, meta. A job with a
+/// unique window holds its key by the window, so its row leaves the key out.
+pub(crate) fn insert_args<'a>(job: &'a NewJob, args: &mut Vec<Arg<'a>>) {
+    let unique_key = job.unique_key.as_deref().filter(|_| job.unique_for.is_none());
+    args.extend([
+        Arg::Text(job.id.as_str()),
+        Arg::Text(&job.name),
+        Arg::Text(&job.queue),
+        Arg::Text(&job.payload),
+        Arg::Int(job.available_at),
+        Arg::Int(job.created_at),
+        Arg::MaybeText(job.overlap_key.as_deref()),
+        Arg::MaybeText(unique_key),
+        Arg::MaybeText(job.meta.as_deref()),
+    ]);
 }
 
 fn job_id(text: String) -> Result<JobId, OpError> {
@@ -61,11 +34,9 @@ fn attempts(n: i64) -> u32 {
     u32::try_from(n.max(0)).unwrap_or(u32::MAX)
 }
 
-/// A job from a row of [`JOB_COLUMNS`](crate::statements::JOB_COLUMNS).
-pub(crate) fn stored_job<R: JobRow>(row: &R) -> Result<StoredJob, OpError>
-where
-    usize: ColumnIndex<R>,
-{
+/// A job from a row of `JOB_COLUMNS`: id, name, queue, payload, attempts, created_at,
+/// overlap_key, unique_key, last_error, meta, cancelled.
+pub(crate) fn stored_job(row: &dyn ReadRow) -> Result<StoredJob, OpError> {
     Ok(StoredJob {
         id: job_id(row.text(0)?)?,
         name: row.text(1)?,
@@ -76,23 +47,66 @@ where
         overlap_key: row.maybe_text(6)?,
         unique_key: row.maybe_text(7)?,
         last_error: row.maybe_text(8)?,
+        meta: row.maybe_text(9)?,
+        cancelled: row.flag(10)?,
     })
 }
 
-/// A failed job from a row of [`FAILED_COLUMNS`](crate::statements::FAILED_COLUMNS).
-pub(crate) fn failed_job<R: JobRow>(row: &R) -> Result<FailedJob, OpError>
-where
-    usize: ColumnIndex<R>,
-{
-    Ok(FailedJob {
+/// A job of the jobs table, from a row of `INFO_COLUMNS` (`JOB_COLUMNS`, then
+/// available_at, lease_token, worker), as it stands at `now`.
+pub(crate) fn queued_info(row: &dyn ReadRow, now: Millis) -> Result<JobInfo, OpError> {
+    let job = stored_job(row)?;
+    let available_at = row.int(11)?;
+    let running = row.maybe_int(12)?.is_some() && available_at > now;
+    let state = match (running, available_at <= now) {
+        (true, _) => State::Running,
+        (false, true) => State::Pending,
+        (false, false) => State::Scheduled,
+    };
+    Ok(JobInfo {
+        id: job.id,
+        name: job.name,
+        queue: job.queue,
+        state,
+        payload: job.payload,
+        attempts: job.attempts,
+        created_at: job.created_at,
+        due_at: (!running).then_some(available_at),
+        lease_until: running.then_some(available_at),
+        worker: row.maybe_text(13)?.filter(|_| running),
+        last_error: job.last_error,
+        failed_at: None,
+        cancel_requested: running && job.cancelled,
+        overlap_key: job.overlap_key,
+        unique_key: job.unique_key,
+        meta: job.meta,
+    })
+}
+
+/// A job of the failed table, from a row of `FAILED_COLUMNS`: id, name, queue, payload,
+/// attempts, created_at, overlap_key, error, failed_at, meta, cancelled.
+pub(crate) fn failed_info(row: &dyn ReadRow) -> Result<JobInfo, OpError> {
+    let cancelled = row.flag(10)?;
+    Ok(JobInfo {
         id: job_id(row.text(0)?)?,
         name: row.text(1)?,
         queue: row.text(2)?,
+        state: if cancelled {
+            State::Cancelled
+        } else {
+            State::Failed
+        },
         payload: row.text(3)?,
-        error: row.text(4)?,
-        attempts: attempts(row.int(5)?),
+        attempts: attempts(row.int(4)?),
+        created_at: row.int(5)?,
+        due_at: None,
+        lease_until: None,
+        worker: None,
+        last_error: Some(row.text(7)?),
+        failed_at: Some(row.int(8)?),
+        cancel_requested: false,
         overlap_key: row.maybe_text(6)?,
-        created_at: row.int(7)?,
-        failed_at: row.int(8)?,
+        unique_key: None,
+        meta: row.maybe_text(9)?,
     })
 }

@@ -1,156 +1,40 @@
-//! The tables of each dialect, and the splitting of a migration into statements.
+//! Migration scripts: the dialect a script names, and splitting it into statements.
 //!
-//! Every table holds times as milliseconds since the Unix epoch (UTC). In the jobs
-//! table `available_at` is when the job may next be taken: its scheduled time while it
-//! waits, its lease deadline while it is reserved. So "due" is one range condition,
-//! `available_at <= now`, served by the `(queue, available_at, id)` claim index.
+//! Every dialect's DDL starts with a line naming its dialect (`-- rakit-job schema for
+//! postgres`), so a script written for one database is refused by another before any of
+//! it runs.
 
-use crate::tables::Tables;
+use rakit_job_core::DriverError;
 
-/// The SQL dialects this crate speaks (those whose feature is off are never built).
-#[cfg_attr(
-    not(all(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
-)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    /// SQLite 3.35+.
-    Sqlite,
-    /// PostgreSQL 12+.
-    Postgres,
-    /// MySQL 8 or MariaDB 10.6+.
-    MySql,
+/// How the first line of the DDL begins; the dialect's name follows.
+const MARKER: &str = "-- rakit-job schema for ";
+
+/// How the DDL of earlier versions began (`-- rakit-job tables for PostgreSQL`).
+const OLD_MARKER: &str = "-- rakit-job tables for ";
+
+/// The first line of the DDL for `dialect`.
+pub(crate) fn marker(dialect: &str) -> String {
+    format!("{MARKER}{dialect}")
 }
 
-/// The table recording applied migrations.
-pub(crate) const MIGRATIONS_TABLE: &str = "rakit_migrations";
-
-/// Creates the migrations table if missing (the same text works in every dialect).
-pub(crate) const CREATE_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS rakit_migrations \
-     (name VARCHAR(255) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)";
-
-/// Lists applied migrations.
-pub(crate) const LIST_MIGRATIONS: &str = "SELECT name FROM rakit_migrations ORDER BY name";
-
-/// The DDL creating the jobs, failed-jobs and locks tables with their indexes.
-///
-/// Statements are separated by `;` at the end of a line and use `IF NOT EXISTS`,
-/// so running it twice is harmless.
-pub(crate) fn ddl(dialect: Dialect, t: &Tables) -> String {
-    let (jobs, failed, locks) = (&t.jobs, &t.failed, &t.locks);
-    match dialect {
-        Dialect::Sqlite => format!(
-            "-- rakit-job tables for SQLite\n\
-CREATE TABLE IF NOT EXISTS {jobs} (
-    id TEXT NOT NULL PRIMARY KEY,
-    name TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    available_at INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    reserved_until INTEGER,
-    lease_token INTEGER,
-    overlap_key TEXT,
-    unique_key TEXT,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS {jobs}_claim ON {jobs} (queue, available_at, id);
-CREATE UNIQUE INDEX IF NOT EXISTS {jobs}_unique ON {jobs} (unique_key);
-CREATE TABLE IF NOT EXISTS {failed} (
-    id TEXT NOT NULL PRIMARY KEY,
-    name TEXT NOT NULL,
-    queue TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    error TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    overlap_key TEXT,
-    created_at INTEGER NOT NULL,
-    failed_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {failed}_time ON {failed} (failed_at, id);
-CREATE TABLE IF NOT EXISTS {locks} (
-    lock_key TEXT NOT NULL PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"
-        ),
-        Dialect::Postgres => format!(
-            "-- rakit-job tables for PostgreSQL\n\
-CREATE TABLE IF NOT EXISTS {jobs} (
-    id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,
-    name TEXT NOT NULL,
-    queue TEXT COLLATE \"C\" NOT NULL,
-    payload TEXT NOT NULL,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    available_at BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    reserved_until BIGINT,
-    lease_token BIGINT,
-    overlap_key TEXT,
-    unique_key TEXT,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS {jobs}_claim ON {jobs} (queue, available_at, id);
-CREATE UNIQUE INDEX IF NOT EXISTS {jobs}_unique ON {jobs} (unique_key);
-CREATE TABLE IF NOT EXISTS {failed} (
-    id TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,
-    name TEXT NOT NULL,
-    queue TEXT COLLATE \"C\" NOT NULL,
-    payload TEXT NOT NULL,
-    error TEXT NOT NULL,
-    attempts BIGINT NOT NULL,
-    overlap_key TEXT,
-    created_at BIGINT NOT NULL,
-    failed_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {failed}_time ON {failed} (failed_at, id);
-CREATE TABLE IF NOT EXISTS {locks} (
-    lock_key TEXT NOT NULL PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-"
-        ),
-        Dialect::MySql => format!(
-            "-- rakit-job tables for MySQL 8 / MariaDB 10.6+\n\
-CREATE TABLE IF NOT EXISTS {jobs} (
-    id CHAR(36) NOT NULL PRIMARY KEY,
-    name VARCHAR(191) NOT NULL,
-    queue VARCHAR(64) NOT NULL,
-    payload MEDIUMTEXT NOT NULL,
-    attempts BIGINT NOT NULL DEFAULT 0,
-    available_at BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    reserved_until BIGINT NULL,
-    lease_token BIGINT NULL,
-    overlap_key VARCHAR(255) NULL,
-    unique_key VARCHAR(255) NULL,
-    last_error MEDIUMTEXT NULL,
-    UNIQUE KEY {jobs}_unique (unique_key),
-    KEY {jobs}_claim (queue, available_at, id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-CREATE TABLE IF NOT EXISTS {failed} (
-    id CHAR(36) NOT NULL PRIMARY KEY,
-    name VARCHAR(191) NOT NULL,
-    queue VARCHAR(64) NOT NULL,
-    payload MEDIUMTEXT NOT NULL,
-    error MEDIUMTEXT NOT NULL,
-    attempts BIGINT NOT NULL,
-    overlap_key VARCHAR(255) NULL,
-    created_at BIGINT NOT NULL,
-    failed_at BIGINT NOT NULL,
-    KEY {failed}_time (failed_at, id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-CREATE TABLE IF NOT EXISTS {locks} (
-    lock_key VARCHAR(255) NOT NULL PRIMARY KEY,
-    owner VARCHAR(255) NOT NULL,
-    expires_at BIGINT NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-"
-        ),
+/// Refuses the migration `name` when a line of it says it was written for a dialect other
+/// than `dialect`.
+pub(crate) fn refuse_other_dialect(name: &str, script: &str, dialect: &str) -> Result<(), DriverError> {
+    for line in script.lines().map(str::trim) {
+        let Some(named) = line.strip_prefix(MARKER).or_else(|| line.strip_prefix(OLD_MARKER)) else {
+            continue;
+        };
+        let named = match named.split_whitespace().next().unwrap_or("").to_ascii_lowercase() {
+            n if n == "postgresql" => "postgres".to_string(),
+            n => n,
+        };
+        if named != dialect {
+            return Err(DriverError::Invalid(format!(
+                "the migration {name} creates the job tables for {named}, but this database is {dialect}; run `job:table` again to write the {dialect} version and migrate that"
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Splits a script into statements at each `;` outside quotes and comments; empty
@@ -241,15 +125,14 @@ mod tests {
     }
 
     #[test]
-    fn every_dialect_ddl_has_three_tables() {
-        let t = Tables::new("jobs", "failed_jobs").unwrap();
-        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
-            let parts = split_statements(&ddl(d, &t));
-            assert_eq!(
-                parts.iter().filter(|s| s.contains("CREATE TABLE")).count(),
-                3,
-                "{d:?}"
-            );
-        }
+    fn a_script_for_another_dialect_is_refused() {
+        let sqlite = format!("{}\nCREATE TABLE x (id INTEGER);", marker("sqlite"));
+        assert!(refuse_other_dialect("m", &sqlite, "sqlite").is_ok());
+        let err = refuse_other_dialect("m", &sqlite, "postgres").unwrap_err();
+        assert!(err.to_string().contains("for sqlite, but this database is postgres"), "{err}");
+        let old = "-- rakit-job tables for PostgreSQL\nCREATE TABLE x (id TEXT);";
+        assert!(refuse_other_dialect("m", old, "postgres").is_ok());
+        assert!(refuse_other_dialect("m", old, "mysql").is_err());
+        assert!(refuse_other_dialect("m", "CREATE TABLE users (id INT);", "mysql").is_ok());
     }
 }

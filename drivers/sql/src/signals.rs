@@ -54,11 +54,11 @@ impl Signals {
     }
 
     /// A reservation on `queues` is starting: what was pushed so far is seen.
-    pub fn reserving(&self, queues: &[String]) {
+    pub fn reserving(&self, queues: &[&str]) {
         let mut state = self.state();
         for q in queues {
-            let n = state.pushed.get(q).copied().unwrap_or(0);
-            state.seen.insert(q.clone(), n);
+            let n = state.pushed.get(*q).copied().unwrap_or(0);
+            state.seen.insert(q.to_string(), n);
         }
         state.seen_everything = state.everything;
     }

@@ -1,19 +1,25 @@
 //! Transactional dispatch: storing a job inside the application's own transaction.
 
-#[allow(unused_imports)]
-use crate::Backend;
 use crate::SqlDriver;
-use rakit_job_core::{DriverError, NewJob, PushOutcome};
+#[allow(unused_imports)]
+use crate::db::{Exec, Lent};
+use rakit_job_core::{DriverError, NewJob, PushOutcome, Store};
 use std::future::Future;
 use std::pin::Pin;
 
-mod sealed {
-    pub trait Sealed {}
-}
+/// What [`sealed::Sealed::push_on`] returns.
+type Pushed<'a> = Pin<Box<dyn Future<Output = Result<PushOutcome, DriverError>> + Send + 'a>>;
 
-/// What [`TransactionDatabase::push_on`] returns.
-pub type PushFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<PushOutcome, DriverError>> + Send + 'a>>;
+mod sealed {
+    /// Stores a job through a connection of the application's transaction.
+    pub trait Sealed: sqlx::Database {
+        fn push_on<'a>(
+            driver: &'a crate::SqlDriver,
+            conn: &'a mut Self::Connection,
+            job: rakit_job_core::NewJob,
+        ) -> super::Pushed<'a>;
+    }
+}
 
 /// A database whose transactions can hold a job: `sqlx::Postgres` (feature `postgres`)
 /// and `sqlx::MySql` (feature `mysql`).
@@ -22,62 +28,33 @@ pub type PushFuture<'a> =
 /// fn accepts<DB: rakit_job_sql::TransactionDatabase>() {}
 /// ```
 pub trait TransactionDatabase: sqlx::Database + sealed::Sealed {
-    /// Stores `job` through `conn`, which is inside the caller's transaction.
+    /// The dialect [`SqlDriver::dialect`] names for this database.
     #[doc(hidden)]
-    fn push_on<'a>(
-        driver: &'a SqlDriver,
-        conn: &'a mut Self::Connection,
-        job: NewJob,
-    ) -> PushFuture<'a>;
-}
-
-#[allow(dead_code)]
-fn wrong_database(driver: &SqlDriver, database: &str) -> DriverError {
-    use rakit_job_core::Driver;
-    DriverError::Invalid(format!(
-        "the job store {} is not a {database} database, so a {database} transaction cannot hold its jobs; dispatch without a transaction",
-        driver.describe()
-    ))
+    const DIALECT: &'static str;
 }
 
 #[cfg(feature = "postgres")]
-impl sealed::Sealed for sqlx::Postgres {}
+impl sealed::Sealed for sqlx::Postgres {
+    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::PgConnection, job: NewJob) -> Pushed<'a> {
+        Box::pin(driver.push_lent(Lent::<sqlx::Postgres>(conn), job))
+    }
+}
 
 #[cfg(feature = "postgres")]
 impl TransactionDatabase for sqlx::Postgres {
-    fn push_on<'a>(
-        driver: &'a SqlDriver,
-        conn: &'a mut sqlx::PgConnection,
-        job: NewJob,
-    ) -> PushFuture<'a> {
-        Box::pin(async move {
-            match &driver.backend {
-                Backend::Postgres(pg) => pg.push_on(conn, job).await,
-                #[allow(unreachable_patterns)]
-                _ => Err(wrong_database(driver, "PostgreSQL")),
-            }
-        })
+    const DIALECT: &'static str = "postgres";
+}
+
+#[cfg(feature = "mysql")]
+impl sealed::Sealed for sqlx::MySql {
+    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::MySqlConnection, job: NewJob) -> Pushed<'a> {
+        Box::pin(driver.push_lent(Lent::<sqlx::MySql>(conn), job))
     }
 }
 
 #[cfg(feature = "mysql")]
-impl sealed::Sealed for sqlx::MySql {}
-
-#[cfg(feature = "mysql")]
 impl TransactionDatabase for sqlx::MySql {
-    fn push_on<'a>(
-        driver: &'a SqlDriver,
-        conn: &'a mut sqlx::MySqlConnection,
-        job: NewJob,
-    ) -> PushFuture<'a> {
-        Box::pin(async move {
-            match &driver.backend {
-                Backend::MySql(my) => my.push_on(conn, job).await,
-                #[allow(unreachable_patterns)]
-                _ => Err(wrong_database(driver, "MySQL")),
-            }
-        })
-    }
+    const DIALECT: &'static str = "mysql";
 }
 
 impl SqlDriver {
@@ -85,14 +62,15 @@ impl SqlDriver {
     /// workers only if `tx` commits, and vanishes if it rolls back.
     ///
     /// `tx` must be on the same database as the driver (PostgreSQL or MySQL/MariaDB).
-    /// Workers on PostgreSQL are woken when the transaction commits.
+    /// A unique window is taken in `tx` too. Workers on PostgreSQL are woken when the
+    /// transaction commits.
     ///
     #[cfg_attr(feature = "postgres", doc = "```no_run")]
     #[cfg_attr(not(feature = "postgres"), doc = "```ignore")]
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// use rakit_job_sql::{SqlDriver, sqlx};
+    /// use rakit_job_sql::{SqlDriver, SqlOptions, sqlx};
     /// let url = "postgres://app@127.0.0.1/app";
-    /// let driver = SqlDriver::connect(url, "rakit_jobs", "rakit_failed_jobs").await?;
+    /// let driver = SqlDriver::connect(url, &SqlOptions::default()).await?;
     /// let pool = sqlx::PgPool::connect(url).await?;
     ///
     /// let mut tx = pool.begin().await?;
@@ -102,12 +80,31 @@ impl SqlDriver {
     /// tx.commit().await?; // the user and the job appear together, or neither does
     /// # Ok(()) }
     /// ```
-    pub async fn push_in<DB: TransactionDatabase>(
+    pub async fn push_in<DB>(
         &self,
         tx: &mut sqlx::Transaction<'_, DB>,
         job: NewJob,
-    ) -> Result<PushOutcome, DriverError> {
-        crate::check_new_job(&job)?;
+    ) -> Result<PushOutcome, DriverError>
+    where
+        DB: TransactionDatabase,
+    {
+        if self.dialect() != DB::DIALECT {
+            return Err(DriverError::Invalid(format!(
+                "the job store {} is not a {} database, so this transaction cannot hold its jobs; dispatch without a transaction",
+                self.describe(),
+                DB::DIALECT
+            )));
+        }
         DB::push_on(self, &mut **tx, job).await
+    }
+
+    /// Stores `job` through `conn`, lent by the application.
+    #[allow(dead_code)]
+    async fn push_lent(&self, mut conn: impl Exec, job: NewJob) -> Result<PushOutcome, DriverError> {
+        job.check()?;
+        self.db.check_job(&job)?;
+        let jobs = [job];
+        let stored = self.store_jobs(&mut conn, &jobs).await;
+        Ok(stored.map_err(|e| e.into_driver(&self.store))?[0])
     }
 }

@@ -2,31 +2,26 @@
 //! only a file database has.
 #![cfg(feature = "sqlite")]
 
+mod support;
+
 use rakit_job_core::conformance::Store;
-use rakit_job_core::{Driver, DriverError, JobId, NewJob, ReserveRequest};
-use rakit_job_sql::SqlDriver;
+use rakit_job_core::test_support::temp_dir;
+use rakit_job_core::{DriverError, NewJob, ReserveRequest, Store as _, StoreExt};
+use rakit_job_sql::{SqlDriver, SqlOptions};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
-/// A new, empty folder under the system temp dir.
-fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rakit-sql-test-{}", JobId::generate()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn url(dir: &std::path::Path) -> String {
+fn url(dir: &Path) -> String {
     format!("sqlite://{}/jobs.db", dir.display())
 }
 
+async fn open(dir: &Path) -> SqlDriver {
+    support::driver_on("sqlite", &url(dir), &SqlOptions::default()).await
+}
+
 async fn store() -> Store {
-    let dir = fresh_dir();
-    Arc::new(
-        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-            .await
-            .unwrap(),
-    )
+    Arc::new(open(&temp_dir("sqlite")).await)
 }
 
 rakit_job_core::conformance_tests!(store);
@@ -37,7 +32,7 @@ async fn a_refused_batch_stores_nothing() {
     rakit_job_core::conformance::a_refused_batch_stores_nothing(store().await).await;
 }
 
-/// Acks and retries beyond one statement's worth (1,000 jobs) are cut into several statements.
+/// Acks, retries and renewals beyond one statement's worth (1,000 jobs) are cut into several.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_batches_are_written_whole() {
     rakit_job_core::conformance::big_batches_are_written_whole(store().await, 2_500).await;
@@ -45,10 +40,8 @@ async fn big_batches_are_written_whole() {
 
 #[tokio::test]
 async fn a_new_file_and_its_folder_are_created_with_the_tables() {
-    let dir = fresh_dir().join("nested/deeper");
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
+    let dir = temp_dir("sqlite").join("nested/deeper");
+    let driver = open(&dir).await;
     assert!(dir.join("jobs.db").exists());
     driver.check().await.unwrap();
     assert_eq!(
@@ -56,63 +49,51 @@ async fn a_new_file_and_its_folder_are_created_with_the_tables() {
         format!("sqlite {}/jobs.db", dir.display())
     );
     let caps = driver.capabilities();
-    assert!(caps.durable && caps.has_schema && !caps.wakes_across_processes);
-    let schema = driver.schema().unwrap();
-    assert!(schema.contains("CREATE TABLE IF NOT EXISTS rakit_jobs"));
+    assert!(caps.durable && !caps.wakes_across_processes);
+    assert_eq!(driver.dialect(), "sqlite");
+    assert!(driver.schema().starts_with("-- rakit-job schema for sqlite\n"));
 }
 
 #[tokio::test]
 async fn an_existing_file_without_tables_is_a_missing_schema() {
-    let dir = fresh_dir();
+    let dir = temp_dir("sqlite");
     std::fs::File::create(dir.join("jobs.db")).unwrap();
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
+    let driver = open(&dir).await;
     let err = driver.check().await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
     assert!(err.to_string().contains("job:table"), "{err}");
     let err = driver
-        .push(NewJob::now("a", "default", "{}"))
+        .push_one(NewJob::now("a", "default", "{}"))
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
     let queues = vec!["default".to_string()];
     let err = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 1000))
+        .reserve(&ReserveRequest::new(&queues, 1, 1000, "w"))
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
 
     // `job:table` + `migrate` fix it.
-    let schema = driver.schema().unwrap();
+    let schema = driver.schema();
     assert!(driver.applied_migrations().await.unwrap().is_empty());
-    driver
-        .apply_migration("2024_01_01_000000_create_job_tables", &schema)
-        .await
-        .unwrap();
-    driver
-        .apply_migration("2024_01_01_000000_create_job_tables", &schema)
-        .await
-        .unwrap();
-    assert_eq!(
-        driver.applied_migrations().await.unwrap(),
-        ["2024_01_01_000000_create_job_tables"]
-    );
+    let name = "2024_01_01_000000_create_job_tables";
+    driver.apply_migration(name, &schema).await.unwrap();
+    driver.apply_migration(name, &schema).await.unwrap();
+    assert_eq!(driver.applied_migrations().await.unwrap(), [name]);
     driver.check().await.unwrap();
     driver
-        .push(NewJob::now("a", "default", "{}"))
+        .push_one(NewJob::now("a", "default", "{}"))
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn a_failing_migration_leaves_nothing_behind() {
-    let dir = fresh_dir();
-    let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
+    let driver = open(&temp_dir("sqlite")).await;
     let script = "CREATE TABLE extra (x TEXT);\nINSERT INTO nowhere VALUES (1);\n";
-    assert!(driver.apply_migration("broken", script).await.is_err());
+    let err = driver.apply_migration("broken", script).await.unwrap_err();
+    assert!(err.to_string().contains("no such table: nowhere"), "{err}");
     assert!(driver.applied_migrations().await.unwrap().is_empty());
     // The first statement was rolled back with the second.
     driver
@@ -121,16 +102,63 @@ async fn a_failing_migration_leaves_nothing_behind() {
         .unwrap();
 }
 
+/// A user who moved to SQLite from PostgreSQL never gets PostgreSQL's tables applied.
+#[tokio::test]
+async fn a_migration_for_another_dialect_is_refused_before_it_runs() {
+    let driver = open(&temp_dir("sqlite")).await;
+    let script = "-- rakit-job schema for postgres\nCREATE TABLE extra (x TEXT);\n";
+    let err = driver.apply_migration("jobs", script).await.unwrap_err();
+    assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("for postgres, but this database is sqlite"), "{err}");
+    assert!(driver.applied_migrations().await.unwrap().is_empty());
+    driver
+        .apply_migration("fixed", "CREATE TABLE extra (x TEXT);")
+        .await
+        .expect("the refused script created nothing");
+}
+
+/// Tables of another version (here: without the `worker` column) stop a worker with an
+/// error saying what is wrong, not one it would retry forever.
+#[tokio::test]
+async fn a_jobs_table_missing_a_column_is_broken() {
+    let dir = temp_dir("sqlite");
+    std::fs::File::create(dir.join("jobs.db")).unwrap();
+    let driver = open(&dir).await;
+    let old = driver.schema().replace("    worker TEXT,\n", "");
+    driver.apply_migration("old_tables", &old).await.unwrap();
+    driver
+        .push_one(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap();
+    for err in [
+        driver.check().await.unwrap_err(),
+        driver
+            .reserve(&ReserveRequest::new(&["default".into()], 1, 1000, "w"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
+        assert!(err.is_permanent());
+        let text = err.to_string();
+        assert!(text.contains("worker") && text.contains("job:table"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn invalid_table_names_and_urls_are_refused() {
-    let dir = fresh_dir();
+    let dir = temp_dir("sqlite");
     for (table, failed) in [
         ("jobs; DROP TABLE x", "failed"),
         ("jobs", "fa iled"),
         ("1jobs", "failed"),
         ("", "failed"),
     ] {
-        let err = SqlDriver::connect(&url(&dir), table, failed)
+        let options = SqlOptions {
+            table: table.into(),
+            failed_table: failed.into(),
+            ..SqlOptions::default()
+        };
+        let err = SqlDriver::connect(&url(&dir), &options)
             .await
             .err()
             .expect("a bad table name was accepted");
@@ -140,44 +168,27 @@ async fn invalid_table_names_and_urls_are_refused() {
         !dir.join("jobs.db").exists(),
         "a refused connect created the file"
     );
-    let err = SqlDriver::connect("oracle://db/x", "jobs", "failed")
-        .await
-        .err()
-        .unwrap();
+    let defaults = SqlOptions::default();
+    let err = SqlDriver::connect("oracle://db/x", &defaults).await.err().unwrap();
     assert!(err.to_string().contains("sqlite://"), "{err}");
-    let err = SqlDriver::connect("sqlite::memory:", "jobs", "failed")
-        .await
-        .err()
-        .unwrap();
+    let err = SqlDriver::connect("sqlite::memory:", &defaults).await.err().unwrap();
     assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
 }
 
 #[tokio::test]
 async fn an_unwritable_location_is_unreachable() {
-    let dir = fresh_dir();
-    let blocker = dir.join("not-a-folder");
+    let blocker = temp_dir("sqlite").join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
-    let err = SqlDriver::connect(
-        &format!("sqlite://{}/jobs.db", blocker.display()),
-        "jobs",
-        "failed",
-    )
-    .await
-    .err()
-    .unwrap();
+    let url = format!("sqlite://{}/jobs.db", blocker.display());
+    let err = SqlDriver::connect(&url, &SqlOptions::default()).await.err().unwrap();
     assert!(err.is_unreachable(), "{err:?}");
 }
 
 #[tokio::test]
 async fn the_short_url_form_works() {
-    let dir = fresh_dir();
-    let driver = SqlDriver::connect(
-        &format!("sqlite:{}/short.db", dir.display()),
-        "jobs",
-        "failed",
-    )
-    .await
-    .unwrap();
+    let dir = temp_dir("sqlite");
+    let url = format!("sqlite:{}/short.db", dir.display());
+    let driver = SqlDriver::connect(&url, &SqlOptions::default()).await.unwrap();
     driver.check().await.unwrap();
     assert!(dir.join("short.db").exists());
 }
@@ -187,27 +198,25 @@ async fn the_short_url_form_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_drivers_on_one_file_never_share_a_job() {
     const JOBS: usize = 600;
-    let dir = fresh_dir();
-    let first = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
-    let mut pushed = HashSet::new();
-    for i in 0..JOBS {
-        let job = NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}");
-        pushed.insert(job.id.clone());
-        first.push(job).await.unwrap();
+    let dir = temp_dir("sqlite");
+    let first = open(&dir).await;
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}"))
+        .collect();
+    let pushed: HashSet<_> = jobs.iter().map(|j| j.id.clone()).collect();
+    for job in jobs {
+        first.push_one(job).await.unwrap();
     }
     let mut workers = Vec::new();
-    for _ in 0..4 {
-        let driver = SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-            .await
-            .unwrap();
+    for w in 0..4 {
+        let driver = open(&dir).await;
         workers.push(tokio::spawn(async move {
             let queues = vec!["high".to_string(), "default".to_string()];
+            let worker = format!("w{w}");
             let mut mine = Vec::new();
             loop {
                 let got = driver
-                    .reserve(&ReserveRequest::new(&queues, 5, 60_000))
+                    .reserve(&ReserveRequest::new(&queues, 5, 60_000, &worker))
                     .await
                     .unwrap();
                 if got.is_empty() {
@@ -227,55 +236,31 @@ async fn several_drivers_on_one_file_never_share_a_job() {
         }
     }
     assert_eq!(seen, pushed, "some jobs were never reserved");
-    let stats = first.stats().await.unwrap();
-    assert!(
-        stats
-            .iter()
-            .all(|s| s.ready + s.reserved + s.scheduled == 0),
-        "{stats:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_from_several_drivers_during_claims_are_all_kept() {
-    let dir = fresh_dir();
-    let a = Arc::new(
-        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-            .await
-            .unwrap(),
-    );
-    let b = Arc::new(
-        SqlDriver::connect(&url(&dir), "rakit_jobs", "rakit_failed_jobs")
-            .await
-            .unwrap(),
-    );
+    let dir = temp_dir("sqlite");
+    let (a, b) = (Arc::new(open(&dir).await), open(&dir).await);
     let pusher = {
         let a = a.clone();
         tokio::spawn(async move {
             for _ in 0..300 {
-                a.push(NewJob::now("p", "default", "{}")).await.unwrap();
+                a.push_one(NewJob::now("p", "default", "{}")).await.unwrap();
             }
         })
     };
     let queues = vec!["default".to_string()];
+    let claim = ReserveRequest::new(&queues, 7, 60_000, "b");
     let mut taken = 0;
     while taken < 300 {
-        for r in b
-            .reserve(&ReserveRequest::new(&queues, 7, 60_000))
-            .await
-            .unwrap()
-        {
+        for r in b.reserve(&claim).await.unwrap() {
             assert!(b.ack(&r.lease).await.unwrap());
             taken += 1;
         }
     }
     pusher.await.unwrap();
-    assert!(
-        b.reserve(&ReserveRequest::new(&queues, 7, 60_000))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(b.reserve(&claim).await.unwrap().is_empty());
 }
 
 /// Set in a child process started by `several_processes_on_one_file_never_share_a_job`.
@@ -289,16 +274,12 @@ async fn worker_process_entry_point() {
     let (Ok(db), Ok(out)) = (std::env::var(CHILD_DB), std::env::var(CHILD_OUT)) else {
         return;
     };
-    let driver = SqlDriver::connect(&db, "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
+    let driver = SqlDriver::connect(&db, &SqlOptions::default()).await.unwrap();
     let queues = vec!["high".to_string(), "default".to_string()];
+    let claim = ReserveRequest::new(&queues, 3, 60_000, "child");
     let mut mine = Vec::new();
     loop {
-        let got = driver
-            .reserve(&ReserveRequest::new(&queues, 3, 60_000))
-            .await
-            .unwrap();
+        let got = driver.reserve(&claim).await.unwrap();
         if got.is_empty() {
             break;
         }
@@ -315,17 +296,13 @@ async fn worker_process_entry_point() {
 async fn several_processes_on_one_file_never_share_a_job() {
     const JOBS: usize = 900;
     const PROCESSES: usize = 4;
-    let dir = fresh_dir();
-    let db = url(&dir);
-    let driver = SqlDriver::connect(&db, "rakit_jobs", "rakit_failed_jobs")
-        .await
-        .unwrap();
-    let mut pushed = HashSet::new();
-    for i in 0..JOBS {
-        let job = NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}");
-        pushed.insert(job.id.to_string());
-        driver.push(job).await.unwrap();
-    }
+    let dir = temp_dir("sqlite");
+    let driver = open(&dir).await;
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", if i % 3 == 0 { "high" } else { "default" }, "{}"))
+        .collect();
+    let pushed: HashSet<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+    driver.push(jobs).await.unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..PROCESSES)
         .map(|i| {
@@ -337,7 +314,7 @@ async fn several_processes_on_one_file_never_share_a_job() {
                     "--test-threads=1",
                     "--quiet",
                 ])
-                .env(CHILD_DB, &db)
+                .env(CHILD_DB, url(&dir))
                 .env(CHILD_OUT, &out)
                 .stdout(std::process::Stdio::null())
                 .spawn()

@@ -1,7 +1,7 @@
 use rakit_job::prelude::*;
 
-#[derive(Default)]
 #[job(cron = "61 * * * *")]
+#[derive(Default)]
 pub struct Nightly {
     pub account: u64,
 }

@@ -4,8 +4,8 @@ use rakit_job::prelude::*;
 use rakit_job::{KeyRule, RateLimit};
 use std::time::Duration;
 
-#[derive(Default)]
 #[job(cron = "0 3 * * *", tz = "Europe/Berlin")]
+#[derive(Default)]
 pub struct NightlyReport;
 
 #[job(unique_for = "10m", unique = "account", rate_limit = "100/1m", rate_key = "tenant", max_running = 5, max_running_key = "tenant")]
