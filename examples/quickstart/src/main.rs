@@ -1,21 +1,27 @@
 //! Quickstart: the guide's SendEmail, ProcessUpload and GenerateReport jobs, dispatched on
 //! the high, default and low queues (one scheduled a few seconds ahead, two reports that
-//! must not overlap), then drained by a worker on the embedded SQLite store
-//! `storage/jobs.db`. No server is needed.
+//! must not overlap), then drained by a worker running two jobs at a time on the embedded
+//! SQLite store `storage/jobs.db`. No server is needed. It ends by checking what it claims:
+//! the two reports never ran at once, the scheduled e-mail did not run before its time.
 //!
 //! Run it with `cargo run -p example-quickstart`.
 
+use chrono::{Local, NaiveDateTime};
 use rakit_job::prelude::*;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The order jobs started (and reports finished) in, printed at the end.
-static RAN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// When each job started (and each report finished), in that order, printed at the end.
+static RAN: Mutex<Vec<(NaiveDateTime, String)>> = Mutex::new(Vec::new());
 
 fn ran(line: String) {
     println!("  ran  {line}");
-    RAN.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    log().push((Local::now().naive_local(), line));
+}
+
+fn log() -> MutexGuard<'static, Vec<(NaiveDateTime, String)>> {
+    RAN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sends an e-mail; here it appends the message to `storage/mail.log` instead.
@@ -36,6 +42,12 @@ fn default_view() -> String {
 
 impl Jobable for SendEmail {
     async fn run(&self, ctx: &JobContext) -> JobResult {
+        ran(format!(
+            "send-email       on {:<7} to {} ({:?})",
+            ctx.queue(),
+            self.to,
+            self.subject
+        ));
         std::fs::create_dir_all("storage")?;
         let mut log = std::fs::OpenOptions::new()
             .create(true)
@@ -46,12 +58,6 @@ impl Jobable for SendEmail {
             "to={} subject={:?} view={}",
             self.to, self.subject, self.view
         )?;
-        ran(format!(
-            "send-email       on {:<7} to {} ({:?})",
-            ctx.queue(),
-            self.to,
-            self.subject
-        ));
         Ok(())
     }
 }
@@ -123,7 +129,22 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn quickstart() -> Result<(), rakit_job::Error> {
+/// Prints a claim that held, or fails with the one that did not.
+fn proves(ok: bool, claim: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if ok {
+        println!("ok: {claim}");
+        Ok(())
+    } else {
+        Err(format!("this example expected that {claim}, but it did not hold").into())
+    }
+}
+
+/// Where the first line containing `text` is in the log.
+fn position(text: &str) -> Option<usize> {
+    log().iter().position(|(_, line)| line.contains(text))
+}
+
+async fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
     let queue = rakit_job::init().await?;
     println!(
         "rakit-job quickstart, storing jobs in {}\n",
@@ -131,8 +152,10 @@ async fn quickstart() -> Result<(), rakit_job::Error> {
     );
 
     println!("dispatching:");
-    let month = chrono::Local::now().format("%Y-%m").to_string();
-    let in_three_seconds = chrono::Local::now() + chrono::Duration::seconds(3);
+    let month = Local::now().format("%Y-%m").to_string();
+    let in_three_seconds = (Local::now() + chrono::Duration::seconds(3))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
     GenerateReport::dispatch(GenerateReport {
         kind: "monthly".into(),
         month: month.clone(),
@@ -149,7 +172,7 @@ async fn quickstart() -> Result<(), rakit_job::Error> {
     })
     .await?;
     SendEmail::dispatch_at(
-        in_three_seconds.format("%Y-%m-%d %H:%M:%S").to_string(),
+        in_three_seconds.as_str(),
         SendEmail {
             to: "user@example.com".into(),
             subject: "Your report is ready".into(),
@@ -164,13 +187,16 @@ async fn quickstart() -> Result<(), rakit_job::Error> {
     })
     .await?;
     println!(
-        "  2 reports on low (no overlap by month), 1 upload on default, 2 e-mails on high (one due at {})\n",
-        in_three_seconds.format("%H:%M:%S")
+        "  2 reports on low (no overlap by month), 1 upload on default, 2 e-mails on high (one due at {in_three_seconds})\n"
     );
 
     println!(
-        "working (high first, then default, then low; the scheduled e-mail waits for its time):"
+        "working, two jobs at a time; a free slot takes the most urgent due job (high, default, low):"
     );
+    println!(
+        "the e-mail and the upload start together, the two reports follow one after the other,"
+    );
+    println!("and the e-mail scheduled for later runs at its time\n");
     let report = Worker::new(&queue)
         .concurrency(2)
         .sleep(Duration::from_millis(200))
@@ -179,18 +205,43 @@ async fn quickstart() -> Result<(), rakit_job::Error> {
         .run()
         .await?;
 
-    println!("\nin order:");
-    for (i, line) in RAN
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .enumerate()
-    {
-        println!("  {:>2}. {line}", i + 1);
+    println!("\nin the order they started (two at a time: the first two started together):");
+    for (i, (at, line)) in log().iter().enumerate() {
+        println!("  {:>2}. {} {line}", i + 1, at.format("%H:%M:%S%.3f"));
     }
     println!(
-        "\n{} jobs succeeded, {} retried, {} failed; mail written to storage/mail.log",
+        "\n{} jobs succeeded, {} retried, {} failed; mail written to storage/mail.log\n",
         report.succeeded, report.retried, report.failed
     );
+
+    let (first, second) = (
+        position(&format!("monthly {month} started")),
+        position(&format!("monthly (again) {month} started")),
+    );
+    let (first_done, second_done) = (
+        position(&format!("monthly {month} finished")),
+        position(&format!("monthly (again) {month} finished")),
+    );
+    let apart = match (first, first_done, second, second_done) {
+        (Some(a), Some(a_done), Some(b), Some(b_done)) => a_done < b || b_done < a,
+        _ => false,
+    };
+    proves(
+        apart,
+        "the two reports of one month ran one after the other, never at once",
+    )?;
+    let due = NaiveDateTime::parse_from_str(&in_three_seconds, "%Y-%m-%d %H:%M:%S")?;
+    let scheduled = log()
+        .iter()
+        .find(|(_, line)| line.contains("Your report is ready"))
+        .map(|(at, _)| *at);
+    proves(
+        scheduled.is_some_and(|at| at >= due),
+        "the scheduled e-mail ran, and not before its time",
+    )?;
+    proves(
+        report.succeeded == 5,
+        "each of the five jobs ran once and succeeded",
+    )?;
     Ok(())
 }
