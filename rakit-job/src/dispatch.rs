@@ -348,7 +348,7 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         Fut: Future<Output = Result<Vec<PushOutcome>, Error>>,
     {
         let seen = observe::Dispatch::start();
-        let pushed = async {
+        let pushed: Result<Vec<Pushed>, Error> = async {
             let (queue, jobs) = self.prepare().await?;
             seen.jobs(&jobs);
             let sent: Vec<Pushed> = jobs
@@ -380,7 +380,16 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         }
         .instrument(seen.span())
         .await;
-        seen.end(&pushed);
+        let stored = pushed
+            .iter()
+            .flatten()
+            .filter(|p| p.outcome == PushOutcome::Stored);
+        let outcome = match (&pushed, stored.clone().next()) {
+            (Err(_), _) => "refused",
+            (Ok(_), Some(_)) => "stored",
+            (Ok(_), None) => "skipped",
+        };
+        seen.end(outcome, stored.map(|p| (p.name.as_str(), p.queue.as_str())));
         M::output(pushed?)
     }
 

@@ -6,8 +6,8 @@
 //!
 //! | span | fields |
 //! |---|---|
-//! | `dispatch` | `job` (its name), `id`, `queue`, `delay_ms`, `outcome`: `stored`, `skipped` (a unique dispatch) or `refused` |
-//! | `run` | `job`, `id`, `queue`, `attempt`, `outcome`: `succeeded`, `retried`, `failed`, `released` or `lease_lost`; `duration_ms`; `error` when it failed |
+//! | `dispatch` | `job` (the first job's name), `id` (when one job), `queue`, `delay_ms`, `count` (jobs in the dispatch), `outcome`: `stored`, `skipped` (a unique dispatch) or `refused` |
+//! | `run` | `job`, `id`, `queue`, `attempt`, `outcome`: `succeeded`, `retried`, `failed`, `cancelled`, `released` or `lease_lost`; `duration_ms`; `error` when it failed |
 //!
 //! A job's own `tracing` events happen inside its `run` span, so they carry its name, id
 //! and attempt. The guide-shaped lines (`Job added`, `Job executed`, `Job retry`,
@@ -115,18 +115,13 @@ impl Dispatch {
         }
     }
 
-    /// Records how the dispatch ended: `stored` when any job was, `skipped` when a unique
-    /// key turned every one away, `refused` on an error.
-    pub(crate) fn end(self, result: &Result<Vec<crate::dispatch::Pushed>, crate::Error>) {
-        use rakit_job_core::PushOutcome::Stored;
-        let outcome = match result {
-            Ok(pushed) if pushed.iter().any(|p| p.outcome == Stored) => "stored",
-            Ok(_) => "skipped",
-            Err(_) => "refused",
-        };
+    /// Records how the dispatch ended (`stored` when any job was, `skipped` when a unique
+    /// key turned every one away, `refused` on an error) and counts each job stored, given
+    /// as (name, queue).
+    pub(crate) fn end<'a>(self, outcome: &str, stored: impl Iterator<Item = (&'a str, &'a str)>) {
         self.span.record("outcome", outcome);
-        for p in result.iter().flatten().filter(|p| p.outcome == Stored) {
-            meter::dispatched(&p.name, &p.queue);
+        for (name, queue) in stored {
+            meter::dispatched(name, queue);
         }
     }
 }
@@ -209,7 +204,7 @@ mod meter {
         let name = match outcome {
             "succeeded" => super::SUCCEEDED,
             "retried" => super::RETRIED,
-            "failed" => super::FAILED,
+            "failed" | "cancelled" => super::FAILED,
             _ => super::RELEASED,
         };
         metrics::counter!(name, "job" => job.to_string(), "queue" => queue.to_string())

@@ -12,7 +12,7 @@ use crate::registry::{self, SCHEDULES};
 use chrono::{DateTime, TimeZone, Utc};
 use rakit_job_core::{JobId, Millis, now_ms};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 
 /// A job and the cron expression it is dispatched on.
@@ -143,7 +143,7 @@ impl Schedule {
         let at = UNIX_EPOCH + Duration::from_millis(tick.max(0) as u64);
         PendingDispatch::new(self.job.clone())
             .via(queue)
-            .at(SystemTime::from(at))
+            .at(at)
             .tick(tick, key, self.window(tick))
             .await
     }

@@ -1,4 +1,5 @@
-//! The worker conformance suite: the rules of DESIGN §4 checked end to end — dispatch, a
+//! The worker conformance suite: the worker's rules (priority, retries, leases, no-overlap,
+//! shutdown, wake-ups) checked end to end — dispatch, a
 //! real worker (in this process or in separate `test-worker` processes), and a real store.
 //!
 //! Each driver's test file calls [`worker_suite!`] with an async function returning a fresh,

@@ -2,13 +2,15 @@
 //! tidy the buffer, start jobs, claim or wait — then a graceful stop.
 
 use super::ahead::ClaimAhead;
+use super::builder::Worker;
 use super::complete::{self, Outcome, Policy, Writer};
 use super::execute;
 use super::fetch::{Claim, Fetcher, PAUSE_CHECK};
 use super::progress::Progress;
+use super::report::WorkerReport;
 use super::running::{Counters, RunningJobs, StopReason};
+use super::shutdown::ShutdownHandle;
 use super::upkeep::Upkeep;
-use super::{ShutdownHandle, Worker, WorkerReport};
 use crate::error::Error;
 use crate::inspect::WorkerInfo;
 use crate::queue::Queue;
@@ -25,6 +27,25 @@ use tokio::task::{JoinHandle, JoinSet};
 const MAX_CLAIMS: usize = 2;
 
 type Finished = Result<(Outcome, Duration), tokio::task::JoinError>;
+
+impl Worker {
+    /// Runs until shutdown, `max_jobs`, or (with [`stop_when_empty`](Self::stop_when_empty))
+    /// an empty queue. An error the store cannot mend by waiting (missing tables, a wrong
+    /// schema) stops it with that error; an unreachable store is waited out.
+    pub async fn run(self) -> Result<WorkerReport, Error> {
+        let mut session = Session::start(self).await?;
+        while !session.over() {
+            session.settle();
+            session.tidy().await;
+            session.start_jobs().await;
+            if session.finished() {
+                break;
+            }
+            session.claim_or_wait().await;
+        }
+        session.stop().await
+    }
+}
 
 pub(super) struct Session {
     queue: Queue,
@@ -298,7 +319,7 @@ impl Session {
         if let Some(max) = max_jobs.filter(|max| taken >= *max)
             && !quiet
         {
-            tracing::info!(target: "rakit_job", "worker stopped after taking its {max} jobs (max_job); a supervisor starts a fresh one");
+            tracing::info!(target: "rakit_job", "worker stopped after taking its {max} jobs (max_jobs)");
         }
         Ok(report)
     }
