@@ -42,8 +42,13 @@ pub struct FileDriver {
 struct Inner {
     layout: Layout,
     waker: Waker,
-    /// When this process last recovered half-done acks, and last swept.
-    upkeep: Mutex<(Instant, Instant)>,
+    upkeep: Mutex<Upkeep>,
+}
+
+/// When this process last looked for half-done acks, and last swept.
+struct Upkeep {
+    recovered: Instant,
+    swept: Instant,
 }
 
 impl FileDriver {
@@ -72,7 +77,10 @@ impl FileDriver {
             inner: Arc::new(Inner {
                 layout,
                 waker: Waker::new(),
-                upkeep: Mutex::new((now, now)),
+                upkeep: Mutex::new(Upkeep {
+                    recovered: now,
+                    swept: now,
+                }),
             }),
         })
     }
@@ -125,13 +133,13 @@ impl FileDriver {
     fn upkeep(&self) -> Result<(), DriverError> {
         let (recover, sweep) = {
             let mut last = self.inner.upkeep.lock().unwrap_or_else(|p| p.into_inner());
-            let recover = last.0.elapsed() >= RECOVER_EVERY;
-            let sweep = last.1.elapsed() >= SWEEP_EVERY;
+            let recover = last.recovered.elapsed() >= RECOVER_EVERY;
+            let sweep = last.swept.elapsed() >= SWEEP_EVERY;
             if recover {
-                last.0 = Instant::now();
+                last.recovered = Instant::now();
             }
             if sweep {
-                last.1 = Instant::now();
+                last.swept = Instant::now();
             }
             (recover, sweep)
         };
@@ -189,7 +197,9 @@ impl BlockingDriver for FileDriver {
     }
 
     fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
-        self.upkeep()?;
+        if let Err(e) = self.upkeep() {
+            tracing::warn!("the job folder's housekeeping failed and will be tried again ({e})");
+        }
         jobs::reserve(self.layout(), request)
     }
 

@@ -98,8 +98,9 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
     fs::read(path)
 }
 
-/// Writes `bytes` to a fresh temp file in `dir`, synced to disk when `durable`; the
-/// caller renames it into place.
+/// Writes `bytes` to a fresh temp file in `dir`, its data synced to disk when `durable`
+/// (its content and size, all a rename needs to publish it whole); the caller renames it
+/// into place.
 pub(crate) fn write_temp(dir: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
     let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
@@ -109,7 +110,7 @@ pub(crate) fn write_temp(dir: &Path, bytes: &[u8], durable: bool) -> io::Result<
             .open(&path)?;
         file.write_all(bytes)?;
         if durable {
-            file.sync_all()?;
+            file.sync_data()?;
         }
         Ok(())
     })();

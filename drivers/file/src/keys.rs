@@ -356,6 +356,12 @@ fn decode_worker(text: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The id part of a queue file's name, read without parsing the rest (to find one job
+/// among many names quickly).
+pub(crate) fn id_part(name: &str) -> Option<&str> {
+    name.get(TIME_WIDTH + 1..DUE_KEY_LEN)
+}
+
 /// A fixed-length, file-name-safe stand-in for user text such as a lock key or owner.
 ///
 /// It is a name-based UUID (SHA-1 of the text), so the same text gives the same name in

@@ -1,0 +1,148 @@
+//! Putting one new job on its queue: its record, its unique key or window, its entry in
+//! the queue's index. A push does it in one go; a follow-up does it in two steps, staged
+//! by its ack before the ack commits, published once the ack is done.
+
+use crate::index::Index;
+use crate::locks;
+use crate::queues;
+use crate::record::{Record, State};
+use crate::server::{Change, Server};
+use rakit_job_core::{DriverError, JobId, NewJob, PushOutcome};
+
+/// How long a staged follow-up whose ack never committed lives on before memcached drops
+/// it (seconds).
+const STAGED_TTL: u32 = 24 * 3600;
+
+/// Stores a job: its record first, then (after the unique check) its index entry.
+pub(crate) fn put(server: &Server, job: &NewJob) -> Result<PushOutcome, DriverError> {
+    queues::register(server, &job.queue)?;
+    let index = Index::queue(server, &job.queue);
+    let key = server.keys.job_of(&job.id);
+    let slot = index.next(server)?;
+    let record = Record::new(job, State::Ready, Some(slot));
+    if !server.mc.add(&key, &record.to_bytes(), 0)? {
+        return Err(DriverError::Invalid(format!(
+            "a job with id {} is already stored",
+            job.id
+        )));
+    }
+    if !claim_keys(server, job)? {
+        server.mc.delete(&key)?;
+        return Ok(PushOutcome::Duplicate);
+    }
+    settle_slot(server, &index, &key, job.id.as_str(), slot)?;
+    Ok(PushOutcome::Stored)
+}
+
+/// Takes the job's unique key or opens its window; false when it is taken.
+fn claim_keys(server: &Server, job: &NewJob) -> Result<bool, DriverError> {
+    match (&job.unique_key, job.unique_for) {
+        (Some(key), Some(window)) => locks::open_window(server, key, &job.id, window),
+        (Some(key), None) => locks::claim_unique(server, key, &job.id),
+        (None, _) => Ok(true),
+    }
+}
+
+/// Gives back what [`claim_keys`] took for a job that will not be stored.
+fn release_keys(server: &Server, job: &NewJob) -> Result<(), DriverError> {
+    match (&job.unique_key, job.unique_for) {
+        (Some(key), Some(_)) => locks::close_window(server, key, job.id.as_str()),
+        (Some(key), None) => locks::release_unique(server, key, job.id.as_str()),
+        (None, _) => Ok(()),
+    }
+}
+
+/// Publishes slot `slot` naming job `id`. The record names its slot before the slot
+/// names it; if a walker closed the slot meanwhile, take another and point the record
+/// at it.
+fn settle_slot(
+    server: &Server,
+    index: &Index,
+    key: &str,
+    id: &str,
+    mut slot: u64,
+) -> Result<(), DriverError> {
+    while !index.publish(server, slot, id)? {
+        let old = slot;
+        slot = index.next(server)?;
+        let moved = server.update(key, |r| {
+            r.slot == Some(old) && {
+                r.slot = Some(slot);
+                true
+            }
+        })?;
+        if !matches!(moved, Change::Done { .. }) {
+            return Err(DriverError::store(format!(
+                "job {id} changed while it was being pushed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a follow-up's record, staged (no worker sees it), and claims its keys; it
+/// expires unless its ack commits and publishes it.
+pub(crate) fn stage(server: &Server, job: &NewJob) -> Result<PushOutcome, DriverError> {
+    queues::register(server, &job.queue)?;
+    let key = server.keys.job_of(&job.id);
+    let record = Record::new(job, State::Staged, None);
+    if !server.mc.add(&key, &record.to_bytes(), STAGED_TTL)? {
+        return Err(DriverError::Invalid(format!(
+            "a job with id {} is already stored",
+            job.id
+        )));
+    }
+    if !claim_keys(server, job)? {
+        server.mc.delete(&key)?;
+        return Ok(PushOutcome::Duplicate);
+    }
+    Ok(PushOutcome::Stored)
+}
+
+/// Throws away staged follow-ups whose ack did not commit, giving back their keys.
+pub(crate) fn unstage(server: &Server, jobs: &[&NewJob]) -> Result<(), DriverError> {
+    for job in jobs {
+        server.mc.delete(&server.keys.job_of(&job.id))?;
+        release_keys(server, job)?;
+    }
+    Ok(())
+}
+
+/// Puts a staged follow-up on its queue. Done again after a crash, it finishes what is
+/// left: a follow-up that already left the staged state is only made sure of its index
+/// entry, and one that ran or vanished meanwhile is left alone, so none is stored twice.
+/// True when it became ready now.
+pub(crate) fn publish(server: &Server, id: &JobId) -> Result<bool, DriverError> {
+    let key = server.keys.job_of(id);
+    let Some((bytes, _)) = server.mc.get(&key)? else {
+        return Ok(false);
+    };
+    let queue = Record::parse(&key, &bytes)?.queue;
+    let index = Index::queue(server, &queue);
+    let fresh = index.next(server)?;
+    let now = rakit_job_core::now_ms();
+    let moved = server.update(&key, |r| match r.state {
+        State::Staged => {
+            r.state = State::Ready;
+            r.slot = Some(fresh);
+            r.stored_at = now;
+            true
+        }
+        _ => false,
+    })?;
+    let record = match moved {
+        Change::Done { after, .. } => *after,
+        Change::Missing => return Ok(false),
+        Change::Refused => match server.mc.get(&key)? {
+            Some((bytes, _)) => Record::parse(&key, &bytes)?,
+            None => return Ok(false),
+        },
+    };
+    let Some(slot) = record.slot.filter(|_| record.state == State::Ready) else {
+        return Ok(false);
+    };
+    if !index.holds(server, slot, id.as_str())? {
+        settle_slot(server, &index, &key, id.as_str(), slot)?;
+    }
+    Ok(record.available_at <= now)
+}
