@@ -39,7 +39,10 @@ fn references(module: &str, is_mod_rs: bool, children: &[String], text: &str) ->
         false => here[..here.len().saturating_sub(1)].to_vec(),
     };
     let mut found = Vec::new();
-    for line in text.lines() {
+    // Unit tests (a `#[cfg(test)]` module, by convention at the end of a file) are not
+    // part of the graph: their `super` is the file itself.
+    let production = text.split("#[cfg(test)]\nmod ").next().unwrap_or(text);
+    for line in production.lines() {
         let code = line.split("//").next().unwrap_or("");
         if is_mod_rs && code.trim_start().starts_with("pub use") {
             continue;
