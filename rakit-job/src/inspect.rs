@@ -294,11 +294,30 @@ impl ListJobs {
                 None => at += 1,
             }
             if page.jobs.len() >= self.limit && at < states.len() {
-                page.cursor = Some(Cursor::write(at, "", fingerprint));
+                // A full page at the end of a state: point the cursor at the next state
+                // that holds a job, or give none when the rest are empty.
+                while at < states.len() && !self.holds_any(states[at]).await? {
+                    at += 1;
+                }
+                if at < states.len() {
+                    page.cursor = Some(Cursor::write(at, "", fingerprint));
+                }
                 return Ok(page);
             }
         }
         Ok(page)
+    }
+
+    /// Whether any job of this listing is in `state`.
+    async fn holds_any(&self, state: State) -> Result<bool, Error> {
+        let query = JobQuery {
+            state,
+            queue: self.on_queue.clone(),
+            name: self.name.clone(),
+            after: None,
+            limit: 1,
+        };
+        Ok(!self.queue.driver().jobs(&query).await?.jobs.is_empty())
     }
 
     /// What identifies this listing, so a cursor of another one is refused.

@@ -97,7 +97,7 @@ async fn failed_json_lists_each_failed_job_with_its_error_and_payload() {
     let h = harness().await;
     assert_eq!(
         json(&h.cli_ok(&["job:failed", "--json"]).await),
-        serde_json::json!([])
+        serde_json::json!({"jobs": [], "cursor": null})
     );
     let log = h.log("failed.log");
     let id = FailTimes::dispatch(FailTimes {
@@ -111,13 +111,14 @@ async fn failed_json_lists_each_failed_job_with_its_error_and_payload() {
         .await;
 
     let failed = json(&h.cli_ok(&["job:failed", "--json"]).await);
-    let failed = failed.as_array().unwrap();
+    let failed = failed["jobs"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{failed:?}");
     let job = &failed[0];
     assert_eq!(job["id"], id.as_str());
     assert_eq!(job["name"], "fail-times");
     assert_eq!(job["queue"], "default");
-    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["attempt"], 1);
+    assert_eq!(job["state"], "failed");
     assert_eq!(
         job["error"],
         "failing on purpose: attempt 1 of the first 9 that fail"

@@ -144,6 +144,20 @@ async fn on_store(queue: &Queue, command: OnStore, out: &mut dyn Write) -> Resul
 }
 
 /// This program's file name, as usage lines and completion scripts name it.
+/// Reads a command line without running it: the exit code it would end with if it is
+/// refused (2 for a usage mistake), or `None` when it would run. For fuzzing and tools.
+///
+/// ```
+/// assert_eq!(rakit_job::cli::refusal(vec!["job:runall".into(), "--queues=x".into()]), Some(2));
+/// assert_eq!(rakit_job::cli::refusal(vec!["job:list".into()]), None);
+/// ```
+pub fn refusal(argv: Vec<String>) -> Option<u8> {
+    match usage::parse(argv) {
+        Ok(_) => None,
+        Err(failure) => Some(failure.code),
+    }
+}
+
 pub(crate) fn program_name() -> String {
     std::env::args_os()
         .next()
