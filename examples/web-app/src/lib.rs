@@ -4,13 +4,18 @@
 //!
 //! The handlers dispatch through the [`Queue`] in the application state, so a test can
 //! hand them a [`rakit_job::testing::QueueFake`]'s queue, or an in-memory one and a worker.
+//!
+//! The job dashboard is mounted at `/admin/jobs`, behind the application's own guard for
+//! its admin pages ([`admins_only`]): the dashboard asks for no token of its own there.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use base64::Engine;
 use rakit_job::Queue;
 use rakit_job::prelude::*;
 use serde::Deserialize;
@@ -27,6 +32,8 @@ pub struct AppState {
     pub uploads: PathBuf,
     /// The registered users (the guide's `User` model, kept in memory here).
     pub users: Arc<Mutex<Vec<User>>>,
+    /// The password of the `admin` user for the admin pages; `None` shuts them.
+    pub admin_password: Option<String>,
 }
 
 /// A registered user.
@@ -89,12 +96,40 @@ impl Jobable for ProcessUpload {
     }
 }
 
-/// The application's routes.
+/// The application's routes, and the job dashboard under `/admin/jobs` behind [`admins_only`].
 pub fn app(state: AppState) -> Router {
+    let dashboard = rakit_job::dashboard::router(state.queue.clone())
+        .layer(from_fn_with_state(state.clone(), admins_only));
     Router::new()
         .route("/register", post(register))
         .route("/upload/{user_id}", post(upload))
         .with_state(state)
+        .nest("/admin/jobs", dashboard)
+}
+
+/// The application's own guard for its admin pages: HTTP Basic auth as user `admin` with
+/// [`AppState::admin_password`]. A real application checks its own session here.
+pub async fn admins_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let expected = state.admin_password.as_ref().map(|password| {
+        let pair = format!("admin:{password}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    });
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match (expected, given) {
+        (Some(expected), Some(given)) if expected == given => next.run(request).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"admin\"")],
+            "the admin pages need the admin user's password",
+        )
+            .into_response(),
+    }
 }
 
 /// `UserController::action_register`: save the user, send the welcome e-mail in the background.

@@ -6,6 +6,8 @@
 //!   with a worker in the same process, on the configured store (`storage/jobs.db`
 //!   unless `config/job.toml` says otherwise), until Ctrl-C; then try
 //!   `curl -i -H 'content-type: application/json' -d '{"name":"Ada","email":"ada@example.com"}' localhost:3000/register`.
+//!   With `ADMIN_PASSWORD` set, the job dashboard is at <http://localhost:3000/admin/jobs>
+//!   (user `admin`); without it the admin pages stay shut.
 
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -33,6 +35,7 @@ async fn demo(uploads: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
         queue: queue.clone(),
         uploads: uploads.clone(),
         users: Arc::new(Mutex::new(Vec::new())),
+        admin_password: Some("demo-password".into()),
     };
 
     let request = Request::post("/register")
@@ -68,6 +71,40 @@ async fn demo(uploads: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
         "no e-mail was sent during the requests",
     )?;
 
+    println!("\nthe job dashboard, mounted at /admin/jobs behind the app's admin guard:");
+    let stats = || Request::get("/admin/jobs/api/stats");
+    let response = app(state.clone())
+        .oneshot(stats().body(Body::empty())?)
+        .await?;
+    println!(
+        "GET /admin/jobs/api/stats without credentials -> {}",
+        response.status()
+    );
+    proves(
+        response.status() == 401,
+        "the dashboard is shut to a visitor without the admin password",
+    )?;
+    // "admin:demo-password" in base64, as a browser sends it after asking.
+    let admin = "Basic YWRtaW46ZGVtby1wYXNzd29yZA==";
+    let request = stats()
+        .header(header::AUTHORIZATION, admin)
+        .body(Body::empty())?;
+    let response = app(state.clone()).oneshot(request).await?;
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await?;
+    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    println!("GET /admin/jobs/api/stats as admin -> {status} {json}");
+    let waiting: u64 = json["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["ready"].as_u64())
+        .sum();
+    proves(
+        status.is_success() && waiting == 2,
+        "the admin sees both dispatched jobs waiting",
+    )?;
+
     println!("\na worker runs the dispatched jobs:");
     let report = Worker::new(&queue).stop_when_empty().run().await?;
     println!("  {report:?}");
@@ -97,6 +134,9 @@ async fn serve(address: &str) -> Result<(), Box<dyn std::error::Error>> {
         queue: queue.clone(),
         uploads,
         users: Arc::new(Mutex::new(Vec::new())),
+        admin_password: std::env::var("ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
     };
     let worker = Worker::new(&queue).queues(["high", "default", "low"]);
     let stop = worker.shutdown_handle();

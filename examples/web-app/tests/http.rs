@@ -22,6 +22,7 @@ fn state(queue: &Queue, uploads: PathBuf) -> AppState {
         queue: queue.clone(),
         uploads,
         users: Arc::new(Mutex::new(Vec::new())),
+        admin_password: Some("s3cret".into()),
     }
 }
 
@@ -96,11 +97,7 @@ async fn an_upload_is_saved_answered_at_once_and_processed_by_a_worker() {
     );
     assert_eq!(std::fs::metadata(&saved[0]).unwrap().len(), 1000);
 
-    let report = Worker::new(&queue)
-        .stop_when_empty()
-        .run()
-        .await
-        .unwrap();
+    let report = Worker::new(&queue).stop_when_empty().run().await.unwrap();
     assert_eq!((report.succeeded, report.failed), (1, 0));
     let processed = std::fs::read_to_string(format!("{}.processed", saved[0].display())).unwrap();
     assert_eq!(processed, "1000 bytes for user 7");
@@ -120,4 +117,48 @@ async fn a_bad_register_request_dispatches_nothing() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     fake.assert_nothing_dispatched();
+}
+
+#[tokio::test]
+async fn the_dashboard_is_mounted_behind_the_admin_guard() {
+    let queue = Queue::memory();
+    let app = app(state(&queue, uploads("admin")));
+    app.clone()
+        .oneshot(register("grace@example.com"))
+        .await
+        .unwrap();
+    let page = |auth: Option<&str>| {
+        let mut request = Request::get("/admin/jobs/queues");
+        if let Some(auth) = auth {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let refused = app.clone().oneshot(page(None)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key(header::WWW_AUTHENTICATE));
+    // "admin:wrong" and "admin:s3cret" in base64.
+    let wrong = app
+        .clone()
+        .oneshot(page(Some("Basic YWRtaW46d3Jvbmc=")))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let shown = app
+        .oneshot(page(Some("Basic YWRtaW46czNjcmV0")))
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(shown.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let html = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        html.contains("href=\"/admin/jobs/jobs\""),
+        "links keep the mount point"
+    );
+    assert!(
+        html.contains(">high<"),
+        "the queue of the dispatched e-mail is listed"
+    );
 }
