@@ -2,6 +2,7 @@
 //! jobs are dispatched and drained. What they find is returned so the caller can assert on it
 //! and print it (docs/reliability.md records the figures of the last run).
 
+use rakit_job::driver::StoreExt;
 use crate::{Harness, signal, wait_until};
 use rakit_job::JobSpec;
 use rakit_test_jobs::runs::{CountRun, Runs};
@@ -222,7 +223,7 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
         if !h
             .queue
             .driver()
-            .lock(&key, "probe", 1000)
+            .lock_one(&key, "probe", 1000)
             .await
             .expect("lock probe failed")
         {

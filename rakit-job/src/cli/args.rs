@@ -95,6 +95,20 @@ pub(crate) enum OnStore {
     /// Delete the failed (and cancelled) jobs older than an age
     #[command(name = "job:prune-failed")]
     PruneFailed(Prune),
+    /// Serve the web dashboard until SIGINT/SIGTERM (needs the `dashboard` feature)
+    #[command(name = "job:dashboard")]
+    Dashboard(Dashboard),
+}
+
+/// `job:dashboard`'s options.
+#[derive(Args, Debug)]
+pub(crate) struct Dashboard {
+    /// The address to listen on; any but a loopback one needs RAKIT_JOB_DASHBOARD_TOKEN
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub(crate) listen: String,
+    /// Hide and refuse every action
+    #[arg(long)]
+    pub(crate) read_only: bool,
 }
 
 /// How a worker runs, for `job:runall` and `job:run`.

@@ -140,7 +140,27 @@ async fn on_store(queue: &Queue, command: OnStore, out: &mut dyn Write) -> Resul
         OnStore::Forget(options) => control::forget(queue, &options.id, out).await,
         OnStore::Flush => control::flush(queue, out).await,
         OnStore::PruneFailed(options) => control::prune(queue, &options.older_than, out).await,
+        OnStore::Dashboard(options) => dashboard(queue, options).await,
     }
+}
+
+/// Serves the dashboard on `queue` until a signal.
+#[cfg(feature = "dashboard")]
+async fn dashboard(queue: &Queue, options: args::Dashboard) -> Result<(), Failure> {
+    let options = crate::dashboard::ServeOptions {
+        listen: options.listen,
+        read_only: options.read_only,
+        token: None,
+    };
+    Ok(crate::dashboard::serve(queue.clone(), options).await?)
+}
+
+/// Without the feature, says how to get it.
+#[cfg(not(feature = "dashboard"))]
+async fn dashboard(_queue: &Queue, _options: args::Dashboard) -> Result<(), Failure> {
+    Err(Failure::runtime(
+        "this program is built without the dashboard; enable the `dashboard` feature of rakit-job",
+    ))
 }
 
 /// This program's file name, as usage lines and completion scripts name it.
