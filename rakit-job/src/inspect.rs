@@ -189,6 +189,61 @@ pub struct JobPage {
     pub cursor: Option<String>,
 }
 
+impl JobPage {
+    /// The page as `job:jobs --json` and the dashboard's `/api/jobs` print it:
+    /// `{"jobs": [...], "cursor": ...}`, each job as [`JobInfo::to_json`].
+    pub fn to_json(&self) -> Value {
+        json!({
+            "jobs": self.jobs.iter().map(JobInfo::to_json).collect::<Vec<_>>(),
+            "cursor": self.cursor,
+        })
+    }
+}
+
+/// Counts per queue, the paused queues and the last hour's throughput, as `job:stats
+/// --json` and the dashboard's `/api/stats` print them (docs/cli.md gives the schema).
+///
+/// ```
+/// let json = rakit_job::inspect::stats_to_json("memory", &[], &["low".into()], &[]);
+/// assert_eq!(json["paused"][0], "low");
+/// ```
+pub fn stats_to_json(
+    store: &str,
+    stats: &[QueueStats],
+    paused: &[String],
+    throughput: &[MinuteCount],
+) -> Value {
+    let queues: Vec<Value> = stats
+        .iter()
+        .map(|s| {
+            json!({
+                "queue": s.queue,
+                "ready": s.ready,
+                "scheduled": s.scheduled,
+                "reserved": s.reserved,
+                "failed": s.failed,
+            })
+        })
+        .collect();
+    let minutes: Vec<Value> = throughput
+        .iter()
+        .map(|m| {
+            json!({
+                "queue": m.queue,
+                "minute": utc(m.minute),
+                "done": m.done,
+                "failed": m.failed,
+            })
+        })
+        .collect();
+    json!({
+        "store": store,
+        "queues": queues,
+        "paused": paused,
+        "throughput": minutes,
+    })
+}
+
 /// A listing being built; awaiting it gives one [`JobPage`].
 ///
 /// ```

@@ -5,7 +5,7 @@
 use super::Failure;
 use super::args::{FailedList, JobsList, Show};
 use super::table::{first_line, local_time, maybe_time, render};
-use crate::inspect::{JobInfo, JobPage, utc};
+use crate::inspect::JobInfo;
 use crate::queue::Queue;
 use rakit_job_core::{State, slug};
 use serde_json::{Value, json};
@@ -36,7 +36,7 @@ pub(crate) async fn jobs(
     }
     let page = listing.await?;
     if options.json.json {
-        return print_json(out, &page_json(&page));
+        return print_json(out, &page.to_json());
     }
     if page.jobs.is_empty() {
         writeln!(out, "No jobs match.")?;
@@ -105,14 +105,6 @@ fn write_next_page(out: &mut dyn Write, cursor: &str, command: &str) -> Result<(
     Ok(())
 }
 
-/// `{"jobs": [...], "cursor": ...}`, what `job:jobs --json` and `job:failed --json` print.
-fn page_json(page: &JobPage) -> Value {
-    json!({
-        "jobs": page.jobs.iter().map(JobInfo::to_json).collect::<Vec<_>>(),
-        "cursor": page.cursor,
-    })
-}
-
 /// `job:failed`: the failed store's first page, oldest first.
 pub(crate) async fn failed(
     queue: &Queue,
@@ -125,7 +117,7 @@ pub(crate) async fn failed(
         .limit(options.limit)
         .await?;
     if options.json.json {
-        return print_json(out, &page_json(&page));
+        return print_json(out, &page.to_json());
     }
     if page.jobs.is_empty() {
         writeln!(out, "No failed jobs.")?;
@@ -282,38 +274,8 @@ pub(crate) async fn stats(queue: &Queue, json: bool, out: &mut dyn Write) -> Res
     let paused = queue.paused().await?;
     let throughput = queue.throughput().await?;
     if json {
-        let queues: Vec<Value> = stats
-            .iter()
-            .map(|s| {
-                json!({
-                    "queue": s.queue,
-                    "ready": s.ready,
-                    "scheduled": s.scheduled,
-                    "reserved": s.reserved,
-                    "failed": s.failed,
-                })
-            })
-            .collect();
-        let minutes: Vec<Value> = throughput
-            .iter()
-            .map(|m| {
-                json!({
-                    "queue": m.queue,
-                    "minute": utc(m.minute),
-                    "done": m.done,
-                    "failed": m.failed,
-                })
-            })
-            .collect();
-        return print_json(
-            out,
-            &json!({
-                "store": queue.describe(),
-                "queues": queues,
-                "paused": paused,
-                "throughput": minutes,
-            }),
-        );
+        let all = crate::inspect::stats_to_json(&queue.describe(), &stats, &paused, &throughput);
+        return print_json(out, &all);
     }
     let mut lines: BTreeMap<String, QueueLine> = BTreeMap::new();
     for s in &stats {

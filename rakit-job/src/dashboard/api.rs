@@ -3,12 +3,12 @@
 
 use super::{Shared, status_of};
 use crate::error::Error;
-use crate::inspect::{JobPage, ListJobs, utc};
+use crate::inspect::ListJobs;
 use crate::queue::Queue;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rakit_job_core::{JobId, MinuteCount, QueueStats};
+use rakit_job_core::JobId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,56 +56,6 @@ impl Filter {
     }
 }
 
-/// A listing as `job:jobs --json` prints it.
-pub(crate) fn page_json(page: &JobPage) -> Value {
-    json!({
-        "jobs": page.jobs.iter().map(|j| j.to_json()).collect::<Vec<_>>(),
-        "cursor": page.cursor,
-    })
-}
-
-/// Counts, paused queues and the last hour's throughput, as `job:stats --json` prints them.
-pub(crate) fn stats_json(
-    store: &str,
-    stats: &[QueueStats],
-    paused: &[String],
-    rates: &[MinuteCount],
-) -> Value {
-    let queues: Vec<Value> = stats
-        .iter()
-        .map(|s| {
-            json!({
-                "queue": s.queue,
-                "ready": s.ready,
-                "scheduled": s.scheduled,
-                "reserved": s.reserved,
-                "failed": s.failed,
-            })
-        })
-        .collect();
-    json!({
-        "store": store,
-        "queues": queues,
-        "paused": paused,
-        "throughput": throughput_json(rates),
-    })
-}
-
-/// The per-minute counters, times as RFC 3339.
-fn throughput_json(rates: &[MinuteCount]) -> Value {
-    rates
-        .iter()
-        .map(|m| {
-            json!({
-                "queue": m.queue,
-                "minute": utc(m.minute),
-                "done": m.done,
-                "failed": m.failed,
-            })
-        })
-        .collect()
-}
-
 fn reply(result: Result<Value, Error>) -> Response {
     match result {
         Ok(value) => json_response(StatusCode::OK, &value),
@@ -122,7 +72,9 @@ fn json_response(status: StatusCode, value: &Value) -> Response {
 pub(crate) async fn stats(State(dashboard): State<Shared>) -> Response {
     let q = &dashboard.queue;
     let read = tokio::try_join!(q.stats(), q.paused(), q.throughput());
-    reply(read.map(|(stats, paused, rates)| stats_json(&dashboard.store, &stats, &paused, &rates)))
+    reply(read.map(|(stats, paused, rates)| {
+        crate::inspect::stats_to_json(&dashboard.store, &stats, &paused, &rates)
+    }))
 }
 
 /// `GET /api/jobs?state=&queue=&name=&limit=&after=`.
@@ -134,7 +86,7 @@ pub(crate) async fn jobs(
         Ok(listing) => listing.await,
         Err(e) => Err(e),
     };
-    reply(page.map(|p| page_json(&p)))
+    reply(page.map(|p| p.to_json()))
 }
 
 /// `GET /api/jobs/{id}`: 404 when no job has the id (finished jobs are not kept).
