@@ -3,6 +3,8 @@
 //! limit; then lease them all in one `UPDATE`, each with its own token. (PostgreSQL does
 //! both in one statement.)
 
+#![cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+
 use crate::db::{Arg, Pool, Tx};
 use crate::errors::OpError;
 use crate::rows::stored_job;

@@ -18,6 +18,9 @@ pub(crate) enum OpError {
     },
 }
 
+/// What one operation gives.
+pub(crate) type Op<T> = Result<T, OpError>;
+
 impl From<sqlx::Error> for OpError {
     fn from(e: sqlx::Error) -> Self {
         OpError::Sql(e)
@@ -66,6 +69,7 @@ enum Source {
     Sqlite,
     Postgres,
     /// MySQL, with its error number.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
     MySql(u16),
 }
 
@@ -104,6 +108,10 @@ fn classify_database(code: &str, message: &str, source: Source) -> Fault {
     }
 }
 
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "mysql")),
+    allow(unused_variables)
+)]
 fn source(db: &dyn sqlx::error::DatabaseError) -> Source {
     #[cfg(feature = "mysql")]
     if let Some(e) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
@@ -216,30 +224,27 @@ fn jitter() -> u64 {
 mod tests {
     use super::*;
 
+    /// What the integration tests cannot make a server say on demand.
     #[test]
-    fn database_errors_are_sorted_by_code() {
+    fn lost_races_and_refusals_are_sorted_by_code() {
         use Source::{MySql, Postgres, Sqlite};
         let cases = [
-            ("5", "database is locked", Sqlite, Fault::Contended),
-            ("517", "database is locked", Sqlite, Fault::Contended),
-            ("1", "no such table: jobs", Sqlite, Fault::MissingTable),
-            ("1", "no such column: worker", Sqlite, Fault::Mismatch),
-            ("8", "attempt to write a readonly database", Sqlite, Fault::Refused),
-            ("42P01", "relation does not exist", Postgres, Fault::MissingTable),
-            ("42703", "column \"worker\" does not exist", Postgres, Fault::Mismatch),
-            ("22003", "value out of range for type integer", Postgres, Fault::Mismatch),
-            ("42501", "permission denied for table jobs", Postgres, Fault::Refused),
-            ("40P01", "deadlock detected", Postgres, Fault::Contended),
-            ("57P01", "terminating connection", Postgres, Fault::Unreachable),
-            ("42S02", "table doesn't exist", MySql(1146), Fault::MissingTable),
-            ("42S22", "Unknown column", MySql(1054), Fault::Mismatch),
-            ("22003", "Out of range value", MySql(1264), Fault::Mismatch),
-            ("42000", "command denied", MySql(1142), Fault::Refused),
-            ("40001", "deadlock", MySql(1213), Fault::Contended),
-            ("23505", "duplicate", Postgres, Fault::Other),
+            ("5", Sqlite, Fault::Contended),
+            ("517", Sqlite, Fault::Contended),
+            ("8", Sqlite, Fault::Refused),
+            ("40P01", Postgres, Fault::Contended),
+            ("42501", Postgres, Fault::Refused),
+            ("57P01", Postgres, Fault::Unreachable),
+            ("23505", Postgres, Fault::Other),
+            ("", MySql(1213), Fault::Contended),
+            ("", MySql(1142), Fault::Refused),
         ];
-        for (code, message, source, fault) in cases {
-            assert_eq!(classify_database(code, message, source), fault, "{code} {message}");
+        for (code, source, fault) in cases {
+            assert_eq!(
+                classify_database(code, "", source),
+                fault,
+                "{code} {source:?}"
+            );
         }
     }
 

@@ -229,7 +229,9 @@ fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgr
 
 /// `n` fresh lease tokens, for a claim that writes them before it knows the job ids.
 fn fresh_tokens(n: usize) -> Vec<i64> {
-    (0..n).map(|_| rakit_job_core::fresh_token() as i64).collect()
+    (0..n)
+        .map(|_| rakit_job_core::fresh_token() as i64)
+        .collect()
 }
 
 /// The ids and tokens of `leases`, as the batch statements bind them.
@@ -239,7 +241,9 @@ fn arrays<'a>(leases: impl Iterator<Item = &'a Lease>) -> (Vec<&'a str>, Vec<i64
 
 /// The rows a batch statement returned, by the id in their first column.
 fn by_id(rows: Vec<PgRow>) -> Result<HashMap<String, PgRow>, OpError> {
-    rows.into_iter().map(|row| Ok((row.text(0)?, row))).collect()
+    rows.into_iter()
+        .map(|row| Ok((row.text(0)?, row)))
+        .collect()
 }
 
 impl Postgres {
@@ -348,11 +352,7 @@ impl Dialect for Postgres {
         Ok(taken.into_iter().map(|(_, r)| r).collect())
     }
 
-    async fn extend(
-        &self,
-        leases: &[Lease],
-        deadline: Millis,
-    ) -> Result<Vec<LeaseState>, OpError> {
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError> {
         let (ids, tokens) = arrays(leases.iter());
         let query = q(&self.extend).bind(&ids).bind(&tokens).bind(deadline);
         let held = by_id(query.fetch_all(&self.conns.pool).await?)?;
@@ -376,7 +376,11 @@ impl Dialect for Postgres {
         let (ids, tokens) = arrays(retries.iter().map(|r| r.lease));
         let due: Vec<i64> = retries.iter().map(|r| r.available_at).collect();
         let errors: Vec<&str> = retries.iter().map(|r| r.error).collect();
-        let query = q(&self.retry).bind(&ids).bind(&tokens).bind(due).bind(errors);
+        let query = q(&self.retry)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(due)
+            .bind(errors);
         let done = by_id(query.fetch_all(&self.conns.pool).await?)?;
         Ok(ids.iter().map(|id| done.contains_key(*id)).collect())
     }
@@ -390,36 +394,28 @@ impl Dialect for Postgres {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plans;
+    use crate::db::Arg::{Flag, Int, MaybeInt, MaybeText, Text};
+    use crate::statements::Sql;
 
-    /// A value as a PostgreSQL literal, for `EXECUTE`.
-    fn literal(arg: &Arg<'_>) -> String {
-        match *arg {
-            Arg::Int(n) | Arg::MaybeInt(Some(n)) => n.to_string(),
-            Arg::Text(t) | Arg::MaybeText(Some(t)) => format!("'{t}'"),
-            Arg::MaybeText(None) | Arg::MaybeInt(None) => "NULL".into(),
-            Arg::Flag(b) => b.to_string(),
-        }
-    }
-
-    /// The plan PostgreSQL picks for `sql` (run with the literal `args`) on a connection of
-    /// the driver's pool: generic, as a prepared statement's plan becomes after five runs,
-    /// or custom (made for the bound values).
-    async fn plan(driver: &crate::SqlDriver, generic: bool, sql: &str, args: &str) -> String {
-        let mut conn = driver.db.pool().acquire().await.unwrap();
-        let mode = if generic {
-            "force_generic_plan"
-        } else {
-            "force_custom_plan"
+    /// The plan PostgreSQL picks for `sql` run with `args` on a connection of the driver's
+    /// pool: generic, as a prepared statement's plan becomes after five runs, or custom.
+    async fn plan(driver: &crate::SqlDriver, generic: bool, sql: &str, args: &[Arg<'_>]) -> String {
+        let literal = |arg: &Arg| match *arg {
+            Int(n) | MaybeInt(Some(n)) => n.to_string(),
+            Text(t) | MaybeText(Some(t)) => format!("'{t}'"),
+            MaybeText(None) | MaybeInt(None) => "NULL".into(),
+            Flag(b) => b.to_string(),
         };
-        let steps = [
-            format!("SET plan_cache_mode = {mode}"),
+        let args: Vec<String> = args.iter().map(literal).collect();
+        let mode = if generic { "generic" } else { "custom" };
+        let mut conn = driver.db.pool().acquire().await.unwrap();
+        for step in [
+            format!("SET plan_cache_mode = force_{mode}_plan"),
             format!("PREPARE probe AS {sql}"),
-        ];
-        for step in steps {
+        ] {
             conn.run(&step.into(), &[]).await.unwrap();
         }
-        let explain = format!("EXPLAIN EXECUTE probe ({args})").into();
+        let explain = format!("EXPLAIN EXECUTE probe ({})", args.join(", ")).into();
         let lines = conn.rows(&explain, &[]).await.unwrap();
         conn.run(&"DEALLOCATE probe".into(), &[]).await.unwrap();
         let lines: Vec<String> = lines.iter().map(|l| l.text(0).unwrap()).collect();
@@ -433,47 +429,74 @@ mod tests {
     /// index without sorting.
     #[tokio::test]
     async fn statements_walk_an_index_on_a_table_filled_since_it_was_analyzed() {
-        let driver = plans::filled(&rakit_job_core::test_support::postgres_url()).await;
+        let driver = crate::plans::filled(&rakit_job_core::test_support::postgres_url()).await;
         let (jobs, sql) = (&driver.tables.jobs, &driver.sql);
         let (now, later) = (now_ms(), now_ms() + 60_000);
-        let pkey = format!("Index Scan using {jobs}_pkey");
-        let mut checks = vec![
+        let (ids, tokens, due) = (Text("{a,b}"), Text("{1,2}"), format!("{{{later},{later}}}"));
+        let pkey = format!("{jobs}_pkey");
+        let (id, token) = (Text("a"), Int(1));
+        let claim = [
+            Text("{default}"),
+            Int(now),
+            MaybeText(None),
+            Int(192),
+            Int(later),
+            Text("{}"),
+            Text("w"),
+        ];
+        let mut checks: Vec<(String, String, Vec<Arg>, String)> = vec![
             (
-                "claim".to_string(),
+                "claim".into(),
                 claim_sql(jobs),
-                format!("'{{default}}', {now}, NULL, 192, {later}, '{{}}', 'w'"),
-                format!("Index Scan using {jobs}_claim"),
+                claim.to_vec(),
+                format!("{jobs}_claim"),
             ),
-            ("ack".into(), ack_sql(jobs), "'{a,b}', '{1,2}'".into(), pkey.clone()),
+            ("ack".into(), ack_sql(jobs), vec![ids, tokens], pkey.clone()),
             (
                 "retry".into(),
                 retry_sql(jobs),
-                format!("'{{a,b}}', '{{1,2}}', '{{{later},{later}}}', '{{x,y}}'"),
+                vec![ids, tokens, Text(&due), Text("{x,y}")],
                 pkey.clone(),
             ),
-            ("extend".into(), extend_sql(jobs), format!("'{{a,b}}', '{{1,2}}', {later}"), pkey.clone()),
-            ("held delete".into(), sql.delete_held.to_string(), "'a', 1".into(), pkey.clone()),
-            ("release".into(), sql.release.to_string(), format!("{later}, 'a', 1"), pkey.clone()),
-            ("fail".into(), sql.fail_held.to_string(), format!("'x', {now}, false, 'a', 1"), pkey),
+            (
+                "extend".into(),
+                extend_sql(jobs),
+                vec![ids, tokens, Int(later)],
+                pkey.clone(),
+            ),
+            (
+                "delete".into(),
+                sql[Sql::DeleteHeld].to_string(),
+                vec![id, token],
+                pkey.clone(),
+            ),
+            (
+                "release".into(),
+                sql[Sql::Release].to_string(),
+                vec![Int(later), id, token],
+                pkey.clone(),
+            ),
+            (
+                "fail".into(),
+                sql[Sql::FailHeld].to_string(),
+                vec![Text("x"), Int(now), Flag(false), id, token],
+                pkey,
+            ),
         ];
-        for probe in plans::listings(&driver) {
-            let args: Vec<String> = probe.args.iter().map(literal).collect();
-            let index = format!(" using {}", probe.index);
-            checks.push((probe.what, probe.sql.to_string(), args.join(", "), index));
+        for p in crate::plans::listings(&driver) {
+            checks.push((p.what, p.sql.to_string(), p.args, p.index));
         }
-        for (what, sql, args, wanted) in &checks {
+        for (what, sql, args, index) in &checks {
             for generic in [true, false] {
                 let plan = plan(&driver, generic, sql, args).await;
                 let sorted = what != "claim" && plan.contains("Sort");
+                let scanned = plan.contains("Bitmap") || plan.contains("Seq Scan");
                 assert!(
-                    plan.contains(wanted.as_str())
-                        && !sorted
-                        && !plan.contains("Bitmap")
-                        && !plan.contains("Seq Scan"),
+                    plan.contains(&format!(" using {index}")) && !sorted && !scanned,
                     "the {what} (generic plan: {generic}) does not use its index:\n{plan}"
                 );
             }
         }
-        plans::drop(driver).await;
+        crate::plans::drop(driver).await;
     }
 }

@@ -7,9 +7,9 @@
 //! "database is locked" never costs a job. Acks, retries and renewals of a batch are one
 //! statement per 1,000 jobs that returns the ids it changed.
 
+use crate::Synchronous;
 use crate::backoff::Backoff;
 use crate::claim::PickThenLease;
-use crate::Synchronous;
 use crate::db::{Affected, Arg, Conns, Pool, Row};
 use crate::dialect::{Dialect, Opened, Retry, Syntax};
 use crate::errors::OpError;
@@ -24,7 +24,6 @@ use sqlx::sqlite::{
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 const SYNTAX: Syntax = Syntax {
@@ -148,7 +147,9 @@ fn numbered_rows(items: usize, stride: usize, first: usize) -> (String, String) 
 /// Deletes the jobs whose (id, token) match. Binds: id, token per lease.
 fn ack_sql(jobs: &str, n: usize) -> String {
     let (pairs, ids) = numbered_rows(n, 2, 1);
-    format!("DELETE FROM {jobs} WHERE id IN ({ids}) AND (id, lease_token) IN (VALUES {pairs}) RETURNING id")
+    format!(
+        "DELETE FROM {jobs} WHERE id IN ({ids}) AND (id, lease_token) IN (VALUES {pairs}) RETURNING id"
+    )
 }
 
 /// Retries the jobs whose (id, token) match, each with its own due time and error.
@@ -216,13 +217,14 @@ impl Dialect for Sqlite {
         Ok(taken)
     }
 
-    async fn extend(
-        &self,
-        leases: &[Lease],
-        deadline: Millis,
-    ) -> Result<Vec<LeaseState>, OpError> {
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError> {
         let held = self
-            .by_id(leases, &[Arg::Int(deadline)], |n| extend_sql(&self.jobs, n), lease_args)
+            .by_id(
+                leases,
+                &[Arg::Int(deadline)],
+                |n| extend_sql(&self.jobs, n),
+                lease_args,
+            )
             .await?;
         leases
             .iter()
@@ -236,9 +238,17 @@ impl Dialect for Sqlite {
 
     async fn ack(&self, leases: &[&Lease]) -> Result<Vec<bool>, OpError> {
         let done = self
-            .by_id(leases, &[], |n| ack_sql(&self.jobs, n), |l, args| lease_args(l, args))
+            .by_id(
+                leases,
+                &[],
+                |n| ack_sql(&self.jobs, n),
+                |l, args| lease_args(l, args),
+            )
             .await?;
-        Ok(leases.iter().map(|l| done.contains_key(l.id.as_str())).collect())
+        Ok(leases
+            .iter()
+            .map(|l| done.contains_key(l.id.as_str()))
+            .collect())
     }
 
     async fn retry(&self, retries: &[Retry<'_>]) -> Result<Vec<bool>, OpError> {
@@ -258,26 +268,27 @@ impl Dialect for Sqlite {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::plans;
+    use crate::{SqlDriver, SqlOptions, Synchronous};
 
-    #[test]
-    fn batch_statements_number_their_binds() {
-        assert_eq!(
-            ack_sql("jobs", 2),
-            "DELETE FROM jobs WHERE id IN (?1, ?3) \
-             AND (id, lease_token) IN (VALUES (?1, ?2), (?3, ?4)) RETURNING id"
-        );
-        assert!(retry_sql("jobs", 2).contains("(VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8))"));
-        assert!(extend_sql("jobs", 2).contains("WHERE id IN (?2, ?4)"));
-    }
-
-    /// What SQLite plans for a statement, one step a line.
-    async fn explain(driver: &crate::SqlDriver, probe: &plans::Probe) -> String {
-        let sql = format!("EXPLAIN QUERY PLAN {}", probe.sql).into();
-        let rows = driver.db.pool().rows(&sql, &probe.args).await.unwrap();
-        let steps: Vec<String> = rows.iter().map(|r| r.text(3).unwrap()).collect();
-        steps.join("\n")
+    /// `Synchronous` sets the pragma on the driver's connections: FULL is 2, NORMAL 1.
+    #[tokio::test]
+    async fn the_synchronous_setting_reaches_the_connections() {
+        for (sqlite_synchronous, pragma) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let dir = rakit_job_core::test_support::temp_dir("sqlite-sync");
+            let url = format!("sqlite://{}/jobs.db", dir.display());
+            let options = SqlOptions {
+                sqlite_synchronous,
+                ..SqlOptions::default()
+            };
+            let driver = SqlDriver::connect(&url, &options).await.unwrap();
+            let rows = driver
+                .db
+                .pool()
+                .rows(&"PRAGMA synchronous".into(), &[])
+                .await
+                .unwrap();
+            assert_eq!(rows[0].int(0).unwrap(), pragma, "{sqlite_synchronous:?}");
+        }
     }
 
     /// On a file filled with thousands of jobs in every state, each listing page and the
@@ -286,17 +297,7 @@ mod tests {
     async fn listings_search_an_index() {
         let dir = rakit_job_core::test_support::temp_dir("sqlite-plans");
         let url = format!("sqlite://{}/jobs.db", dir.display());
-        let driver = plans::filled(&url).await;
-        for probe in plans::listings(&driver) {
-            let plan = explain(&driver, &probe).await;
-            assert!(
-                plan.contains(&probe.index)
-                    && !plan.contains("TEMP B-TREE")
-                    && !plan.lines().any(|step| step.starts_with("SCAN")),
-                "{}: the plan does not search {}:\n{plan}",
-                probe.what,
-                probe.index
-            );
-        }
+        let step = |row: &crate::db::Row| row.text(3).unwrap();
+        crate::plans::check(&url, "EXPLAIN QUERY PLAN", step, &["TEMP B-TREE", "SCAN "]).await;
     }
 }

@@ -8,104 +8,144 @@ use crate::tables::Tables;
 use std::sync::Arc;
 
 /// A job as a claim hands it out (read by `rows::stored_job`).
-pub(crate) const JOB_COLUMNS: &str =
-    "id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error, meta, cancelled";
-
-/// A job as people see it (read by `rows::queued_info`).
-pub(crate) const INFO_COLUMNS: &str = "id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error, meta, cancelled, available_at, lease_token, worker";
-
-/// A failed job as people see it (read by `rows::failed_info`).
-const FAILED_COLUMNS: &str = "id, name, queue, payload, attempts, created_at, overlap_key, error, failed_at, meta, cancelled";
+pub(crate) const JOB_COLUMNS: &str = "id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error, meta, cancelled";
 
 /// What an insert writes; `rows::insert_args` binds the values in this order.
 const INSERT_COLUMNS: &str =
     "id, name, queue, payload, attempts, available_at, created_at, overlap_key, unique_key, meta";
 const INSERT_ROW: &str = "(?, ?, ?, ?, 0, ?, ?, ?, ?, ?)";
 
-/// Which failed jobs a statement selects: by id, by queue, or all (binds one value, one,
-/// none); see `FailedSelect`.
-const WHICH_FAILED: [&str; 3] = [" WHERE id = ?", " WHERE queue = ?", ""];
-
 /// The most rows one multi-row statement carries: at most nine binds each stays far below
 /// every dialect's limit (SQLite 32,766; PostgreSQL and MySQL 65,535).
 pub(crate) const BATCH_ROWS: usize = 1_000;
 const _: () = assert!(BATCH_ROWS * 9 < 32_766);
 
-/// The listing statements, one per state: pending, scheduled, running, then the failed
-/// table's (failed or cancelled by its bind).
-pub(crate) const LISTS: usize = 4;
+/// The statements every dialect shares, one a line, in [`Sql`] order, each followed by
+/// what it binds (`-- …`, dropped before use). `{jobs}` and `{failed}` stand for the
+/// tables (the others are named after the jobs table), `{info}` and `{failed_info}` for
+/// the columns `rows` reads, `{page}` for a listing page after a position, `{copy}` for a
+/// job copied into the failed table; the rest is the dialect's `Syntax`.
+const SHARED: &str = "\
+UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, last_error = ? WHERE id = ? AND lease_token = ? -- available_at, error, id, token
+UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE id = ? AND lease_token = ? -- available_at, id, token
+DELETE FROM {jobs} WHERE id = ? AND lease_token = ? -- id, token
+{copy} AND lease_token = ? {upsert_failed} -- error, failed_at, cancelled, id, token
+{copy} {upsert_failed} -- error, failed_at, cancelled, id
+DELETE FROM {jobs} WHERE id = ? -- id
+SELECT available_at, lease_token FROM {jobs} WHERE id = ?{for_update} -- id
+UPDATE {jobs} SET cancelled = TRUE WHERE id = ? -- id
+SELECT queue, COUNT(CASE WHEN available_at <= ? THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NULL THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NOT NULL THEN 1 END) FROM {jobs} GROUP BY queue -- now, now, now
+SELECT queue, COUNT(*) FROM {failed} GROUP BY queue
+SELECT MIN(queue) FROM {jobs} WHERE queue > ? -- after
+SELECT MIN(queue) FROM {failed} WHERE queue > ? -- after
+SELECT {info} FROM {jobs} WHERE queue = ? AND available_at <= ? AND {page} -- queue, now, {page}
+SELECT {info} FROM {jobs} WHERE queue = ? AND available_at > ? AND lease_token IS NULL AND {page} -- queue, now, {page}
+SELECT {info} FROM {jobs} WHERE queue = ? AND available_at > ? AND lease_token IS NOT NULL AND {page} -- queue, now, {page}
+SELECT {failed_info} FROM {failed} WHERE queue = ? AND cancelled = ? AND {failed_page} -- queue, cancelled, {page}
+SELECT {info} FROM {jobs} WHERE id = ? -- id
+SELECT {failed_info} FROM {failed} WHERE id = ? -- id
+SELECT id, queue FROM {failed} WHERE id = ?{for_update} -- id
+SELECT id, queue FROM {failed} WHERE queue = ?{for_update} -- queue
+SELECT id, queue FROM {failed}{for_update}
+DELETE FROM {failed} WHERE id = ? -- id
+DELETE FROM {failed} WHERE queue = ? -- queue
+DELETE FROM {failed}
+DELETE FROM {failed} WHERE failed_at < ? -- before
+SELECT slot, owner, expires_at FROM {jobs}_locks WHERE lock_key = ? AND expires_at > ? -- key, now
+DELETE FROM {jobs}_locks WHERE lock_key = ? AND owner = ? -- key, owner
+DELETE FROM {jobs}_windows WHERE expires_at <= ? -- now
+INSERT INTO {jobs}_entries (kind, entry_key, value, expires_at) VALUES (?, ?, ?, ?) {upsert_entry} -- kind, key, value, until
+DELETE FROM {jobs}_entries WHERE kind = ? AND expires_at <= ? -- kind, now
+DELETE FROM {jobs}_entries WHERE kind = ? AND entry_key = ? -- kind, key
+SELECT entry_key, value FROM {jobs}_entries WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY entry_key -- kind, now
+INSERT INTO {jobs}_throughput (minute, queue, done, failed) VALUES (?, ?, ?, ?) {add_throughput} -- minute, queue, done, failed
+DELETE FROM {jobs}_throughput WHERE minute < ? -- oldest minute kept
+SELECT queue, minute, done, failed FROM {jobs}_throughput WHERE minute >= ? ORDER BY minute, queue -- since
+CREATE TABLE IF NOT EXISTS rakit_migrations (name VARCHAR(255) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)
+SELECT name FROM rakit_migrations ORDER BY name
+SELECT name FROM rakit_migrations WHERE name = ? -- name
+INSERT INTO rakit_migrations (name, applied_at) VALUES (?, ?) -- name, applied_at
+SELECT {info}, reserved_until FROM {jobs} WHERE 1 = 0
+SELECT {failed_info} FROM {failed} WHERE 1 = 0
+SELECT lock_key, slot, owner, expires_at FROM {jobs}_locks WHERE 1 = 0
+SELECT unique_key, expires_at FROM {jobs}_windows WHERE 1 = 0
+SELECT kind, entry_key, value, expires_at FROM {jobs}_entries WHERE 1 = 0
+SELECT minute, queue, done, failed FROM {jobs}_throughput WHERE 1 = 0";
 
-/// Statements written once for every dialect, in its placeholder style.
+/// The words of [`SHARED`] that are the same in every dialect, one a line: the word, a
+/// space, what it stands for. A `{page}` binds: name or NULL, after_at, after_at, after_id,
+/// limit.
+const WORDS: &str = "\
+{info} id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error, meta, cancelled, available_at, lease_token, worker
+{failed_info} id, name, queue, payload, attempts, created_at, overlap_key, NULL, error, meta, cancelled, failed_at
+{page} name = COALESCE(?, name) AND available_at >= ? AND (available_at > ? OR id > ?) ORDER BY available_at, id LIMIT ?
+{failed_page} name = COALESCE(?, name) AND failed_at >= ? AND (failed_at > ? OR id > ?) ORDER BY failed_at, id LIMIT ?
+{copy} INSERT INTO {failed} (id, {copied}) SELECT id, name, queue, payload, ?, attempts, overlap_key, created_at, ?, meta, ? FROM {jobs} WHERE id = ?
+{copied} name, queue, payload, error, attempts, overlap_key, created_at, failed_at, meta, cancelled";
+
+/// The shared statements, by what they do, in [`SHARED`] order (which says what each binds).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sql {
+    Retry,
+    /// Hands a job back with its attempt uncounted.
+    Release,
+    DeleteHeld,
+    /// Copies a held job into the failed table.
+    FailHeld,
+    /// Copies a job into the failed table whatever its lease.
+    FailAny,
+    DeleteJob,
+    /// Locks a job for a cancel; returns available_at, lease_token.
+    LockJob,
+    FlagCancel,
+    /// Per queue: ready, scheduled, reserved.
+    StatsJobs,
+    StatsFailed,
+    /// The first queue after a name, in the jobs table, then in the failed table.
+    NextQueue,
+    NextFailedQueue,
+    /// One queue's page of pending, scheduled, running, failed jobs; the failed table's
+    /// binds the cancel flag where the others bind `now`.
+    ListPending,
+    ListScheduled,
+    ListRunning,
+    ListFailed,
+    Job,
+    FailedJob,
+    /// Lock failed jobs (one, a queue's, all) and return id, queue.
+    FailedIdsOne,
+    FailedIdsQueue,
+    FailedIdsAll,
+    ForgetOne,
+    ForgetQueue,
+    ForgetAll,
+    PruneFailed,
+    /// The live holds of a key: slot, owner, expires_at.
+    Holders,
+    Unlock,
+    PruneWindows,
+    PutEntry,
+    PruneEntries,
+    RemoveEntry,
+    Entries,
+    /// Adds to a minute's counts.
+    AddThroughput,
+    PruneThroughput,
+    Throughput,
+    CreateMigrations,
+    Migrations,
+    MigrationDone,
+    RecordMigration,
+    /// The first of the probes, one per table to the end: each selects every column this
+    /// crate uses, so it fails on a missing table or column.
+    Probes,
+}
+
+/// The statements a store runs, in its dialect's placeholder style.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    /// One per table, selecting every column this crate uses: fails on a missing table
-    /// or column. No binds.
-    pub probes: Vec<Arc<str>>,
-    /// Binds: available_at, error, id, token.
-    pub retry: Arc<str>,
-    /// Hands a job back with its attempt uncounted. Binds: available_at, id, token.
-    pub release: Arc<str>,
-    /// Binds: id, token.
-    pub delete_held: Arc<str>,
-    /// Copies a held job into the failed table. Binds: error, failed_at, cancelled, id, token.
-    pub fail_held: Arc<str>,
-    /// Copies a job into the failed table whatever its lease. Binds: error, failed_at,
-    /// cancelled, id.
-    pub fail_any: Arc<str>,
-    /// Binds: id.
-    pub delete_job: Arc<str>,
-    /// Locks a job for a cancel; returns available_at, lease_token. Binds: id.
-    pub lock_job: Arc<str>,
-    /// Binds: id.
-    pub flag_cancel: Arc<str>,
-    /// Per queue: ready, scheduled, reserved. Binds: now, now, now.
-    pub stats_jobs: Arc<str>,
-    /// Per queue: failed. No binds.
-    pub stats_failed: Arc<str>,
-    /// The first queue after a name in the jobs table, then in the failed table. Binds: name.
-    pub next_queue: [Arc<str>; 2],
-    /// One queue's page of a state, in `(available_at, id)` or `(failed_at, id)` order.
-    /// Binds: queue, now (or the cancelled flag), name or NULL, after_at, after_at,
-    /// after_id, limit.
-    pub list: [Arc<str>; LISTS],
-    /// Binds: id.
-    pub job: Arc<str>,
-    /// Binds: id.
-    pub failed_job: Arc<str>,
-    /// Locks the selected failed jobs; returns id, queue. Binds as [`WHICH_FAILED`].
-    pub failed_ids: [Arc<str>; 3],
-    /// Binds as [`WHICH_FAILED`].
-    pub forget: [Arc<str>; 3],
-    /// Binds: before.
-    pub prune_failed: Arc<str>,
-    /// The live holds of a key: slot, owner, expires_at. Binds: key, now.
-    pub holders: Arc<str>,
-    /// Binds: key, owner.
-    pub unlock: Arc<str>,
-    /// Binds: now.
-    pub prune_windows: Arc<str>,
-    /// Binds: kind, key, value, expires_at.
-    pub put_entry: Arc<str>,
-    /// Binds: kind, now.
-    pub prune_entries: Arc<str>,
-    /// Binds: kind, key.
-    pub remove_entry: Arc<str>,
-    /// Binds: kind, now.
-    pub entries: Arc<str>,
-    /// Adds to a minute's counts. Binds: minute, queue, done, failed.
-    pub add_throughput: Arc<str>,
-    /// Binds: oldest minute kept.
-    pub prune_throughput: Arc<str>,
-    /// Binds: since.
-    pub throughput: Arc<str>,
-    /// Creates the table of applied migrations. No binds.
-    pub create_migrations: Arc<str>,
-    /// No binds.
-    pub migrations: Arc<str>,
-    /// Binds: name.
-    pub migration_done: Arc<str>,
-    /// Binds: name, applied_at.
-    pub record_migration: Arc<str>,
+    shared: Vec<Arc<str>>,
     /// The dialect's statement storing one job alone (`Opened::insert_one`).
     pub insert_one: Arc<str>,
     /// The dialect's statements taking a window or a lock slot.
@@ -114,117 +154,71 @@ pub(crate) struct Statements {
     tables: Tables,
 }
 
+impl std::ops::Index<Sql> for Statements {
+    type Output = Arc<str>;
+    fn index(&self, sql: Sql) -> &Arc<str> {
+        &self.shared[sql as usize]
+    }
+}
+
 impl Statements {
     /// The statements on `t` in the words of `syntax`, with the dialect's own
     /// `insert_one` and `takes`.
     pub fn new(t: &Tables, syntax: &'static Syntax, insert_one: Arc<str>, takes: Takes) -> Self {
-        let s = |sql: String| finish(syntax, sql);
-        let (jobs, failed) = (&t.jobs, &t.failed);
-        let copy_to_failed = |lease: &str| {
-            let set = upsert(
-                syntax,
-                failed,
-                "id",
-                &["name", "queue", "payload", "error", "attempts", "overlap_key", "created_at", "failed_at", "meta", "cancelled"],
-                false,
-            );
-            s(format!(
-                "INSERT INTO {failed} (id, name, queue, payload, error, attempts, overlap_key, created_at, failed_at, meta, cancelled) \
-                 SELECT id, name, queue, payload, ?, attempts, overlap_key, created_at, ?, meta, ? FROM {jobs} \
-                 WHERE id = ?{lease} {set}"
-            ))
-        };
-        let page = |state: &str| {
-            s(format!(
-                "SELECT {INFO_COLUMNS} FROM {jobs} WHERE queue = ? AND {state} AND name = COALESCE(?, name) \
-                 AND available_at >= ? AND (available_at > ? OR id > ?) ORDER BY available_at, id LIMIT ?"
-            ))
-        };
-        let for_update = syntax.for_update;
+        let copied: Vec<&str> = WORDS
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .split(", ")
+            .skip(1)
+            .collect();
+        let dialect = [
+            (
+                "{upsert_failed}",
+                upsert(syntax, &t.failed, "id", &copied, false),
+            ),
+            (
+                "{upsert_entry}",
+                upsert(
+                    syntax,
+                    &t.entries,
+                    "kind, entry_key",
+                    &["value", "expires_at"],
+                    false,
+                ),
+            ),
+            (
+                "{add_throughput}",
+                upsert(
+                    syntax,
+                    &t.throughput,
+                    "minute, queue",
+                    &["done", "failed"],
+                    true,
+                ),
+            ),
+            ("{for_update}", syntax.for_update.to_string()),
+        ];
+        let mut text = SHARED.to_string();
+        let words = WORDS.lines().filter_map(|line| line.split_once(' '));
+        for (word, value) in words.chain(dialect.iter().map(|(w, v)| (*w, v.as_str()))) {
+            text = text.replace(word, value);
+        }
+        let text = text
+            .replace("{jobs}", &t.jobs)
+            .replace("{failed}", &t.failed);
+        let shared: Vec<Arc<str>> = text
+            .lines()
+            .map(|line| {
+                finish(
+                    syntax,
+                    line.split(" -- ").next().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        debug_assert_eq!(shared.len(), Sql::Probes as usize + t.all().len());
         Statements {
-            probes: [
-                format!("{INFO_COLUMNS}, reserved_until"),
-                format!("{FAILED_COLUMNS}"),
-                "lock_key, slot, owner, expires_at".into(),
-                "unique_key, expires_at".into(),
-                "kind, entry_key, value, expires_at".into(),
-                "minute, queue, done, failed".into(),
-            ]
-            .iter()
-            .zip(t.all())
-            .map(|(columns, table)| s(format!("SELECT {columns} FROM {table} WHERE 1 = 0")))
-            .collect(),
-            retry: s(format!(
-                "UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, last_error = ? \
-                 WHERE id = ? AND lease_token = ?"
-            )),
-            release: s(format!(
-                "UPDATE {jobs} SET available_at = ?, reserved_until = NULL, lease_token = NULL, \
-                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-                 WHERE id = ? AND lease_token = ?"
-            )),
-            delete_held: s(format!("DELETE FROM {jobs} WHERE id = ? AND lease_token = ?")),
-            fail_held: copy_to_failed(" AND lease_token = ?"),
-            fail_any: copy_to_failed(""),
-            delete_job: s(format!("DELETE FROM {jobs} WHERE id = ?")),
-            lock_job: s(format!("SELECT available_at, lease_token FROM {jobs} WHERE id = ?{for_update}")),
-            flag_cancel: s(format!("UPDATE {jobs} SET cancelled = TRUE WHERE id = ?")),
-            stats_jobs: s(format!(
-                "SELECT queue, \
-                 COUNT(CASE WHEN available_at <= ? THEN 1 END), \
-                 COUNT(CASE WHEN available_at > ? AND lease_token IS NULL THEN 1 END), \
-                 COUNT(CASE WHEN available_at > ? AND lease_token IS NOT NULL THEN 1 END) \
-                 FROM {jobs} GROUP BY queue"
-            )),
-            stats_failed: s(format!("SELECT queue, COUNT(*) FROM {failed} GROUP BY queue")),
-            next_queue: [jobs, failed].map(|table| s(format!("SELECT MIN(queue) FROM {table} WHERE queue > ?"))),
-            list: [
-                page("available_at <= ?"),
-                page("available_at > ? AND lease_token IS NULL"),
-                page("available_at > ? AND lease_token IS NOT NULL"),
-                s(format!(
-                    "SELECT {FAILED_COLUMNS} FROM {failed} WHERE queue = ? AND cancelled = ? AND name = COALESCE(?, name) \
-                     AND failed_at >= ? AND (failed_at > ? OR id > ?) ORDER BY failed_at, id LIMIT ?"
-                )),
-            ],
-            job: s(format!("SELECT {INFO_COLUMNS} FROM {jobs} WHERE id = ?")),
-            failed_job: s(format!("SELECT {FAILED_COLUMNS} FROM {failed} WHERE id = ?")),
-            failed_ids: WHICH_FAILED.map(|w| s(format!("SELECT id, queue FROM {failed}{w}{for_update}"))),
-            forget: WHICH_FAILED.map(|w| s(format!("DELETE FROM {failed}{w}"))),
-            prune_failed: s(format!("DELETE FROM {failed} WHERE failed_at < ?")),
-            holders: s(format!(
-                "SELECT slot, owner, expires_at FROM {} WHERE lock_key = ? AND expires_at > ?",
-                t.locks
-            )),
-            unlock: s(format!("DELETE FROM {} WHERE lock_key = ? AND owner = ?", t.locks)),
-            prune_windows: s(format!("DELETE FROM {} WHERE expires_at <= ?", t.windows)),
-            put_entry: s(format!(
-                "INSERT INTO {0} (kind, entry_key, value, expires_at) VALUES (?, ?, ?, ?) {1}",
-                t.entries,
-                upsert(syntax, &t.entries, "kind, entry_key", &["value", "expires_at"], false)
-            )),
-            prune_entries: s(format!("DELETE FROM {} WHERE kind = ? AND expires_at <= ?", t.entries)),
-            remove_entry: s(format!("DELETE FROM {} WHERE kind = ? AND entry_key = ?", t.entries)),
-            entries: s(format!(
-                "SELECT entry_key, value FROM {} WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY entry_key",
-                t.entries
-            )),
-            add_throughput: s(format!(
-                "INSERT INTO {0} (minute, queue, done, failed) VALUES (?, ?, ?, ?) {1}",
-                t.throughput,
-                upsert(syntax, &t.throughput, "minute, queue", &["done", "failed"], true)
-            )),
-            prune_throughput: s(format!("DELETE FROM {} WHERE minute < ?", t.throughput)),
-            throughput: s(format!(
-                "SELECT queue, minute, done, failed FROM {} WHERE minute >= ? ORDER BY minute, queue",
-                t.throughput
-            )),
-            create_migrations: s("CREATE TABLE IF NOT EXISTS rakit_migrations \
-                 (name VARCHAR(255) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)"
-                .into()),
-            migrations: s("SELECT name FROM rakit_migrations ORDER BY name".into()),
-            migration_done: s("SELECT name FROM rakit_migrations WHERE name = ?".into()),
-            record_migration: s("INSERT INTO rakit_migrations (name, applied_at) VALUES (?, ?)".into()),
+            shared,
             insert_one,
             takes,
             syntax,
@@ -232,163 +226,142 @@ impl Statements {
         }
     }
 
+    /// The probes of every table.
+    pub fn probes(&self) -> &[Arc<str>] {
+        &self.shared[Sql::Probes as usize..]
+    }
+
     /// Puts `n` failed jobs back on their queues, due at once with no attempts. Binds:
     /// available_at, then the `n` ids.
     pub fn unfail(&self, n: usize) -> Arc<str> {
         let (jobs, failed) = (&self.tables.jobs, &self.tables.failed);
-        finish(
-            self.syntax,
-            format!(
-                "INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key, meta) \
-                 SELECT id, name, queue, payload, 0, ?, created_at, overlap_key, meta FROM {failed} WHERE id IN ({})",
-                marks(n)
-            ),
-        )
+        let sql = format!(
+            "INSERT INTO {jobs} (id, name, queue, payload, attempts, available_at, created_at, overlap_key, meta) \
+             SELECT id, name, queue, payload, 0, ?, created_at, overlap_key, meta FROM {failed} WHERE id IN ({})",
+            marks(n)
+        );
+        finish(self.syntax, sql)
     }
 
     /// Deletes `n` failed jobs by id. Binds: the ids.
     pub fn forget_ids(&self, n: usize) -> Arc<str> {
-        finish(
-            self.syntax,
-            format!("DELETE FROM {} WHERE id IN ({})", self.tables.failed, marks(n)),
-        )
+        let sql = format!(
+            "DELETE FROM {} WHERE id IN ({})",
+            self.tables.failed,
+            marks(n)
+        );
+        finish(self.syntax, sql)
     }
 }
 
-/// What a column holds; a dialect's `Syntax::types` names the type of each, in this order.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Col {
-    /// A job id (a UUID).
-    Id,
-    /// A job name.
-    Name,
-    /// A queue name.
-    Queue,
-    /// A key that is indexed or compared: unique, no-overlap, lock and entry keys.
-    Key,
-    /// Any text: payloads, errors, meta.
-    Text,
-    /// An integer: times in milliseconds, counts, tokens.
-    Int,
-    /// A flag.
-    Flag,
-}
+/// The schema, written once. `{int}`, `{text}`… stand for the dialect's type words
+/// (`Syntax::types`, in [`TYPES`] order), and an `INDEX` line becomes an index of its table.
+/// Times are milliseconds since the Unix epoch. In the jobs table `available_at` is when
+/// the job may next be taken, its due time while it waits and its lease deadline while a
+/// worker holds it, so "due" is one range of the claim index.
+const SCHEMA: &str = "{jobs}
+    id {id} NOT NULL
+    name {name} NOT NULL
+    queue {queue} NOT NULL
+    payload {text} NOT NULL
+    attempts {int} NOT NULL DEFAULT 0
+    available_at {int} NOT NULL
+    created_at {int} NOT NULL
+    reserved_until {int} NULL
+    lease_token {int} NULL
+    worker {text} NULL
+    overlap_key {key} NULL
+    unique_key {key} NULL
+    last_error {text} NULL
+    meta {text} NULL
+    cancelled {flag} NOT NULL DEFAULT FALSE
+    PRIMARY KEY (id)
+    INDEX claim (queue, available_at, id)
+    UNIQUE INDEX unique (unique_key)
+{failed}
+    id {id} NOT NULL
+    name {name} NOT NULL
+    queue {queue} NOT NULL
+    payload {text} NOT NULL
+    error {text} NOT NULL
+    attempts {int} NOT NULL
+    overlap_key {key} NULL
+    created_at {int} NOT NULL
+    failed_at {int} NOT NULL
+    meta {text} NULL
+    cancelled {flag} NOT NULL DEFAULT FALSE
+    PRIMARY KEY (id)
+    INDEX time (failed_at, id)
+    INDEX listing (queue, cancelled, failed_at, id)
+{jobs}_locks
+    lock_key {key} NOT NULL
+    slot {int} NOT NULL
+    owner {key} NOT NULL
+    expires_at {int} NOT NULL
+    PRIMARY KEY (lock_key, slot)
+{jobs}_windows
+    unique_key {key} NOT NULL
+    expires_at {int} NOT NULL
+    PRIMARY KEY (unique_key)
+    INDEX expiry (expires_at)
+{jobs}_entries
+    kind {key} NOT NULL
+    entry_key {key} NOT NULL
+    value {text} NOT NULL
+    expires_at {int} NULL
+    PRIMARY KEY (kind, entry_key)
+{jobs}_throughput
+    minute {int} NOT NULL
+    queue {queue} NOT NULL
+    done {int} NOT NULL
+    failed {int} NOT NULL
+    PRIMARY KEY (minute, queue)";
 
-/// One table of the schema, in `Tables::all` order: its columns (name, kind, constraint),
-/// its primary key and its indexes (name suffix, columns, unique).
-type TableDef = (
-    &'static [(&'static str, Col, &'static str)],
-    &'static str,
-    &'static [(&'static str, &'static str, bool)],
-);
-
-const NOT_NULL: &str = "NOT NULL";
-
-/// The schema, written once: every time is milliseconds since the Unix epoch. In the jobs
-/// table `available_at` is when the job may next be taken (its due time while it waits,
-/// its lease deadline while a worker holds it), so "due" is one range on the claim index.
-const SCHEMA: [TableDef; 6] = [
-    (
-        &[
-            ("id", Col::Id, NOT_NULL),
-            ("name", Col::Name, NOT_NULL),
-            ("queue", Col::Queue, NOT_NULL),
-            ("payload", Col::Text, NOT_NULL),
-            ("attempts", Col::Int, "NOT NULL DEFAULT 0"),
-            ("available_at", Col::Int, NOT_NULL),
-            ("created_at", Col::Int, NOT_NULL),
-            ("reserved_until", Col::Int, "NULL"),
-            ("lease_token", Col::Int, "NULL"),
-            ("worker", Col::Text, "NULL"),
-            ("overlap_key", Col::Key, "NULL"),
-            ("unique_key", Col::Key, "NULL"),
-            ("last_error", Col::Text, "NULL"),
-            ("meta", Col::Text, "NULL"),
-            ("cancelled", Col::Flag, "NOT NULL DEFAULT FALSE"),
-        ],
-        "id",
-        &[("claim", "queue, available_at, id", false), ("unique", "unique_key", true)],
-    ),
-    (
-        &[
-            ("id", Col::Id, NOT_NULL),
-            ("name", Col::Name, NOT_NULL),
-            ("queue", Col::Queue, NOT_NULL),
-            ("payload", Col::Text, NOT_NULL),
-            ("error", Col::Text, NOT_NULL),
-            ("attempts", Col::Int, NOT_NULL),
-            ("overlap_key", Col::Key, "NULL"),
-            ("created_at", Col::Int, NOT_NULL),
-            ("failed_at", Col::Int, NOT_NULL),
-            ("meta", Col::Text, "NULL"),
-            ("cancelled", Col::Flag, "NOT NULL DEFAULT FALSE"),
-        ],
-        "id",
-        &[("time", "failed_at, id", false), ("listing", "queue, cancelled, failed_at, id", false)],
-    ),
-    (
-        &[
-            ("lock_key", Col::Key, NOT_NULL),
-            ("slot", Col::Int, NOT_NULL),
-            ("owner", Col::Key, NOT_NULL),
-            ("expires_at", Col::Int, NOT_NULL),
-        ],
-        "lock_key, slot",
-        &[],
-    ),
-    (
-        &[("unique_key", Col::Key, NOT_NULL), ("expires_at", Col::Int, NOT_NULL)],
-        "unique_key",
-        &[("expiry", "expires_at", false)],
-    ),
-    (
-        &[
-            ("kind", Col::Key, NOT_NULL),
-            ("entry_key", Col::Key, NOT_NULL),
-            ("value", Col::Text, NOT_NULL),
-            ("expires_at", Col::Int, "NULL"),
-        ],
-        "kind, entry_key",
-        &[],
-    ),
-    (
-        &[
-            ("minute", Col::Int, NOT_NULL),
-            ("queue", Col::Queue, NOT_NULL),
-            ("done", Col::Int, NOT_NULL),
-            ("failed", Col::Int, NOT_NULL),
-        ],
-        "minute, queue",
-        &[],
-    ),
+/// The kinds of column in [`SCHEMA`], in the order of `Syntax::types`.
+pub(crate) const TYPES: [&str; 7] = [
+    "{id}", "{name}", "{queue}", "{key}", "{text}", "{int}", "{flag}",
 ];
 
-/// The DDL creating every table of `t` with its indexes, in the words of `syntax`; its
-/// first line names the dialect, and every statement is `IF NOT EXISTS`.
+/// The DDL creating every table of `t` with its indexes, in the words of `syntax`: its
+/// first line names the dialect, and every statement is `IF NOT EXISTS`. MySQL, which
+/// has no `CREATE INDEX IF NOT EXISTS`, declares the indexes inside `CREATE TABLE`.
 pub(crate) fn ddl(t: &Tables, syntax: &Syntax) -> String {
-    let mut out = format!("{}\n", crate::schema::marker(syntax.name));
-    for (table, (columns, primary, indexes)) in t.all().into_iter().zip(SCHEMA) {
-        let mut lines: Vec<String> = columns
-            .iter()
-            .map(|(name, col, rule)| format!("    {name} {} {rule}", syntax.types[*col as usize]))
-            .collect();
-        lines.push(format!("    PRIMARY KEY ({primary})"));
-        let unique = |u: bool| if u { "UNIQUE " } else { "" };
-        if syntax.inline_indexes {
-            lines.extend(indexes.iter().map(|(suffix, cols, u)| {
-                format!("    {}KEY {table}_{suffix} ({cols})", unique(*u))
-            }));
-        }
-        let options = syntax.table_options;
-        out += &format!("CREATE TABLE IF NOT EXISTS {table} (\n{}\n){options};\n", lines.join(",\n"));
-        if !syntax.inline_indexes {
-            for (suffix, cols, u) in indexes.iter() {
-                out += &format!(
-                    "CREATE {}INDEX IF NOT EXISTS {table}_{suffix} ON {table} ({cols});\n",
-                    unique(*u)
-                );
+    let mut text = SCHEMA
+        .replace("{jobs}", &t.jobs)
+        .replace("{failed}", &t.failed);
+    for (kind, word) in TYPES.iter().zip(syntax.types) {
+        text = text.replace(kind, word);
+    }
+    // Per table: its name, the lines inside `CREATE TABLE`, the statements after it.
+    let mut tables: Vec<(&str, Vec<String>, String)> = Vec::new();
+    for line in text.lines() {
+        let Some(line) = line.strip_prefix("    ") else {
+            tables.push((line, Vec::new(), String::new()));
+            continue;
+        };
+        let Some((name, inside, after)) = tables.last_mut() else {
+            continue;
+        };
+        match line.split_once("INDEX ") {
+            Some((unique, index)) => {
+                let (suffix, columns) = index.split_once(' ').unwrap_or_default();
+                match syntax.inline_indexes {
+                    true => inside.push(format!("{unique}KEY {name}_{suffix} {columns}")),
+                    false => {
+                        *after += &format!(
+                            "CREATE {unique}INDEX IF NOT EXISTS {name}_{suffix} ON {name} {columns};\n"
+                        )
+                    }
+                }
             }
+            None => inside.push(line.to_string()),
         }
+    }
+    let mut out = format!("{}\n", crate::schema::marker(syntax.name));
+    for (name, inside, after) in tables {
+        let options = syntax.table_options;
+        let inside = inside.join(",\n    ");
+        out += &format!("CREATE TABLE IF NOT EXISTS {name} (\n    {inside}\n){options};\n{after}");
     }
     out
 }
@@ -419,7 +392,11 @@ fn upsert(syntax: &Syntax, table: &str, key: &str, cols: &[&str], add: bool) -> 
             }
         })
         .collect();
-    format!("{} {}", syntax.on_conflict.replace("{key}", key), set.join(", "))
+    format!(
+        "{} {}",
+        syntax.on_conflict.replace("{key}", key),
+        set.join(", ")
+    )
 }
 
 /// A multi-row insert of `rows` jobs; binds `rows::insert_args` per job.
@@ -452,6 +429,7 @@ pub(crate) struct Takes {
 
 impl Takes {
     /// SQLite and PostgreSQL: one `INSERT … ON CONFLICT … DO UPDATE … WHERE <free>` each.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub fn on_conflict(t: &Tables, syntax: &Syntax) -> Self {
         let take = |table: &str, key: &str, cols: &[&str], free_when: String| {
             let set: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
@@ -468,7 +446,12 @@ impl Takes {
         };
         let (w, l) = (&t.windows, &t.locks);
         Takes {
-            window: take(w, "unique_key", &["unique_key", "expires_at"], format!("{w}.expires_at <= ?")),
+            window: take(
+                w,
+                "unique_key",
+                &["unique_key", "expires_at"],
+                format!("{w}.expires_at <= ?"),
+            ),
             slot: take(
                 l,
                 "lock_key, slot",
@@ -480,6 +463,7 @@ impl Takes {
 }
 
 /// The statement storing one job alone, as SQLite and MySQL write it.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn insert_one(jobs: &str, syntax: &Syntax) -> Arc<str> {
     let skip = syntax.skip_taken.unwrap_or_default();
     finish(syntax, format!("{}{skip}", insert_jobs(jobs, 1)))
@@ -488,6 +472,7 @@ pub(crate) fn insert_one(jobs: &str, syntax: &Syntax) -> Arc<str> {
 /// SQLite and MySQL claim, first step: one queue's due jobs, oldest first, through the
 /// claim index; `lock` locks the rows returned. Binds: queue, now, limit (with `named`:
 /// queue, now, name, limit).
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn due(jobs: &str, named: bool, lock: &str) -> Arc<str> {
     let name = if named { " AND name = ?" } else { "" };
     format!(
@@ -511,8 +496,12 @@ pub(crate) fn lease_picked(jobs: &str, n: usize) -> Arc<str> {
 
 /// Drops every table of `t`, for tests that made their own.
 #[cfg(test)]
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) fn drop_tables(t: &Tables) -> Vec<Arc<str>> {
-    t.all().iter().map(|table| format!("DROP TABLE IF EXISTS {table}").into()).collect()
+    t.all()
+        .iter()
+        .map(|table| format!("DROP TABLE IF EXISTS {table}").into())
+        .collect()
 }
 
 /// Rewrites `?` placeholders as `$1, $2, …` (none of our statements has `?` in a literal).
@@ -538,13 +527,5 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_for_postgres() {
         assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
-    }
-
-    #[test]
-    fn batch_statements_bind_every_job() {
-        let sql = lease_picked("jobs", 2);
-        assert_eq!(sql.matches('?').count(), 3 + 2 * 2 + 2);
-        assert!(sql.contains("CASE id WHEN ? THEN ? WHEN ? THEN ? END WHERE id IN (?, ?)"));
-        assert_eq!(insert_jobs("jobs", 3).matches('?').count(), 3 * 9);
     }
 }

@@ -13,6 +13,8 @@ type Pushed<'a> = Pin<Box<dyn Future<Output = Result<PushOutcome, DriverError>> 
 mod sealed {
     /// Stores a job through a connection of the application's transaction.
     pub trait Sealed: sqlx::Database {
+        /// The dialect [`SqlDriver::dialect`](crate::SqlDriver::dialect) names.
+        const DIALECT: &'static str;
         fn push_on<'a>(
             driver: &'a crate::SqlDriver,
             conn: &'a mut Self::Connection,
@@ -27,34 +29,32 @@ mod sealed {
 /// ```
 /// fn accepts<DB: rakit_job_sql::TransactionDatabase>() {}
 /// ```
-pub trait TransactionDatabase: sqlx::Database + sealed::Sealed {
-    /// The dialect [`SqlDriver::dialect`] names for this database.
-    #[doc(hidden)]
-    const DIALECT: &'static str;
-}
+pub trait TransactionDatabase: sealed::Sealed {}
+
+impl<DB: sealed::Sealed> TransactionDatabase for DB {}
 
 #[cfg(feature = "postgres")]
 impl sealed::Sealed for sqlx::Postgres {
-    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::PgConnection, job: NewJob) -> Pushed<'a> {
-        Box::pin(driver.push_lent(Lent::<sqlx::Postgres>(conn), job))
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl TransactionDatabase for sqlx::Postgres {
     const DIALECT: &'static str = "postgres";
+    fn push_on<'a>(
+        driver: &'a SqlDriver,
+        conn: &'a mut sqlx::PgConnection,
+        job: NewJob,
+    ) -> Pushed<'a> {
+        Box::pin(driver.push_lent(Lent::<Self>(conn), job))
+    }
 }
 
 #[cfg(feature = "mysql")]
 impl sealed::Sealed for sqlx::MySql {
-    fn push_on<'a>(driver: &'a SqlDriver, conn: &'a mut sqlx::MySqlConnection, job: NewJob) -> Pushed<'a> {
-        Box::pin(driver.push_lent(Lent::<sqlx::MySql>(conn), job))
-    }
-}
-
-#[cfg(feature = "mysql")]
-impl TransactionDatabase for sqlx::MySql {
     const DIALECT: &'static str = "mysql";
+    fn push_on<'a>(
+        driver: &'a SqlDriver,
+        conn: &'a mut sqlx::MySqlConnection,
+        job: NewJob,
+    ) -> Pushed<'a> {
+        Box::pin(driver.push_lent(Lent::<Self>(conn), job))
+    }
 }
 
 impl SqlDriver {
@@ -100,7 +100,11 @@ impl SqlDriver {
 
     /// Stores `job` through `conn`, lent by the application.
     #[allow(dead_code)]
-    async fn push_lent(&self, mut conn: impl Exec, job: NewJob) -> Result<PushOutcome, DriverError> {
+    async fn push_lent(
+        &self,
+        mut conn: impl Exec,
+        job: NewJob,
+    ) -> Result<PushOutcome, DriverError> {
         job.check()?;
         self.db.check_job(&job)?;
         let jobs = [job];

@@ -1,94 +1,63 @@
-//! The SQL driver on the MariaDB/MySQL server at 127.0.0.1:3306 (or `RAKIT_TEST_MYSQL_URL`):
-//! the shared conformance suite, several drivers draining together, and transactional dispatch.
+//! The SQL driver on the MariaDB/MySQL server of `RAKIT_TEST_MYSQL_URL` (default
+//! 127.0.0.1:3306): the shared conformance suite, several drivers draining together,
+//! transactional dispatch, and what a wrong or missing schema says.
 //!
-//! Each test works on its own tables, `rk<seconds>_<random>`, so tests run in parallel;
-//! tables of runs older than an hour are dropped as new tests start.
+//! Each test works on tables of its own, so tests run in parallel; tables of runs that
+//! ended over an hour ago are dropped as new tests start.
 #![cfg(feature = "mysql")]
 
+mod support;
+
 use rakit_job_core::conformance::Store;
-use rakit_job_core::{Driver, DriverError, JobId, NewJob, PushOutcome, ReserveRequest};
-use rakit_job_sql::{SqlDriver, sqlx};
+use rakit_job_core::test_support::mysql_url;
+use rakit_job_core::{Admin, DriverError, NewJob, ReserveRequest, Store as _, StoreExt};
+use rakit_job_sql::{SqlDriver, SqlOptions, sqlx};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-fn url() -> String {
-    std::env::var("RAKIT_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
-}
-
-/// Fresh table names for one test.
-fn tables() -> (String, String) {
-    let secs = rakit_job_core::now_ms() / 1000;
-    let id = JobId::generate().to_string().replace('-', "");
-    let base = format!("rk{secs}_{}", &id[id.len() - 10..]);
-    (base.clone(), format!("{base}_f"))
-}
-
+/// A pool of the test's own, for what the driver does not do; old leftovers are swept.
 async fn admin() -> sqlx::MySqlPool {
-    sqlx::MySqlPool::connect(&url()).await.unwrap_or_else(|e| {
-        panic!(
-            "the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}",
-            url()
-        )
-    })
-}
-
-/// Drops the tables of test runs that started more than an hour ago.
-async fn sweep_old_tables(pool: &sqlx::MySqlPool) {
-    let cutoff = rakit_job_core::now_ms() / 1000 - 3600;
+    let url = mysql_url();
+    let pool = sqlx::MySqlPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| rakit_job_core::test_support::unreachable("mysql", &url, e));
     let names: Vec<(String,)> = sqlx::query_as(
         "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_name REGEXP '^rk[0-9]+_'",
+         WHERE table_schema = DATABASE() AND table_name LIKE 'rk%'",
     )
-    .fetch_all(pool)
+    .fetch_all(&pool)
     .await
     .unwrap();
-    for (name,) in names {
-        let secs: i64 = name[2..]
-            .split('_')
-            .next()
-            .unwrap_or("")
-            .parse()
-            .unwrap_or(i64::MAX);
-        if secs < cutoff {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
-                .execute(pool)
-                .await;
-        }
+    let old = support::leftovers(names.into_iter().map(|(n,)| n).collect());
+    if !old.is_empty() {
+        let drop = support::drop_statement(&old);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
     }
+    pool
 }
 
-async fn drop_tables(pool: &sqlx::MySqlPool, table: &str, failed: &str) {
-    for t in [
-        table.to_string(),
-        failed.to_string(),
-        format!("{table}_locks"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-}
-
-async fn driver_on(table: &str, failed: &str) -> SqlDriver {
-    SqlDriver::connect(&url(), table, failed)
+async fn run(pool: &sqlx::MySqlPool, sql: String) {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the MySQL/MariaDB server at {} is needed for these tests and is unreachable: {e}",
-                url()
-            )
-        })
+        .unwrap();
+}
+
+async fn drop_tables(pool: &sqlx::MySqlPool, options: &SqlOptions) {
+    run(pool, support::drop_statement(&support::tables_of(options))).await;
+}
+
+async fn driver_on(options: &SqlOptions) -> SqlDriver {
+    support::driver_on("mysql", &mysql_url(), options).await
+}
+
+async fn installed() -> (SqlDriver, SqlOptions) {
+    support::installed("mysql", &mysql_url()).await
 }
 
 async fn store() -> Store {
-    let pool = admin().await;
-    sweep_old_tables(&pool).await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    driver.install().await.unwrap();
-    Arc::new(driver)
+    admin().await;
+    Arc::new(installed().await.0)
 }
 
 rakit_job_core::conformance_tests!(store);
@@ -99,85 +68,53 @@ async fn a_refused_batch_stores_nothing() {
     rakit_job_core::conformance::a_refused_batch_stores_nothing(store().await).await;
 }
 
-/// Acks and retries beyond one statement's worth (1,000 jobs) are cut into several statements.
+/// Acks, retries and renewals beyond one statement's worth (1,000 jobs) are cut into several.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_batches_are_written_whole() {
     rakit_job_core::conformance::big_batches_are_written_whole(store().await, 2_500).await;
 }
 
 #[tokio::test]
-async fn committed_transaction_makes_its_job_visible_and_rollback_drops_it() {
+async fn jobs_follow_the_applications_transaction() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    driver.install().await.unwrap();
-    let queues = vec!["default".to_string()];
-
-    let mut tx = pool.begin().await.unwrap();
-    let job = NewJob::now("committed", "default", "{}");
-    let id = job.id.clone();
-    assert_eq!(
-        driver.push_in(&mut tx, job).await.unwrap(),
-        PushOutcome::Stored
-    );
-    assert!(
-        driver
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .is_empty(),
-        "a job was visible before its transaction committed"
-    );
-    tx.commit().await.unwrap();
-    let got = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].job.id, id);
-
-    let mut tx = pool.begin().await.unwrap();
-    driver
-        .push_in(&mut tx, NewJob::now("rolled-back", "default", "{}"))
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
-    assert!(
-        driver
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    drop_tables(&pool, &table, &failed).await;
+    let (driver, options) = installed().await;
+    support::jobs_follow_the_applications_transaction(&pool, &driver).await;
+    drop_tables(&pool, &options).await;
 }
 
 #[tokio::test]
 async fn missing_tables_say_to_run_job_table_and_migrate() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
+    let options = support::fresh_tables();
+    let driver = driver_on(&options).await;
     let err = driver.check().await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
-    let err = driver
-        .push(NewJob::now("a", "default", "{}"))
-        .await
-        .unwrap_err();
+    let job = NewJob::now("a", "default", "{}");
+    let err = driver.push_one(job).await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
 
-    let name = format!("2024_01_01_000000_create_{table}");
+    let name = format!("2024_01_01_000000_create_{}", options.table);
     driver
-        .apply_migration(&name, &driver.schema().unwrap())
+        .apply_migration(&name, &driver.schema())
         .await
         .unwrap();
     driver
-        .apply_migration(&name, &driver.schema().unwrap())
+        .apply_migration(&name, &driver.schema())
         .await
         .unwrap();
     assert!(driver.applied_migrations().await.unwrap().contains(&name));
     driver.check().await.unwrap();
-    drop_tables(&pool, &table, &failed).await;
+    let sqlite_tables = driver.schema().replace("for mysql", "for sqlite");
+    let err = driver
+        .apply_migration("again", &sqlite_tables)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("for sqlite, but this database is mysql"),
+        "{err}"
+    );
+    drop_tables(&pool, &options).await;
     sqlx::query("DELETE FROM rakit_migrations WHERE name = ?")
         .bind(&name)
         .execute(&pool)
@@ -185,34 +122,88 @@ async fn missing_tables_say_to_run_job_table_and_migrate() {
         .unwrap();
 }
 
+/// Columns too small for the times (here `INT`) and a missing column stop a worker with
+/// an error saying what is wrong, not one it would retry forever.
+#[tokio::test]
+async fn tables_of_another_shape_are_broken() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let table = &options.table;
+    run(
+        &pool,
+        format!("ALTER TABLE {table} MODIFY available_at INT NOT NULL"),
+    )
+    .await;
+    let err = driver
+        .push_one(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Out of range value") && text.contains("job:table"),
+        "{text}"
+    );
+
+    run(&pool, format!("ALTER TABLE {table} DROP COLUMN worker")).await;
+    let err = driver.check().await.unwrap_err();
+    assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
+    assert!(err.is_permanent());
+    let text = err.to_string();
+    assert!(
+        text.contains("Unknown column 'worker'") && !text.contains("at line"),
+        "{text}"
+    );
+    drop_tables(&pool, &options).await;
+}
+
 #[tokio::test]
 async fn queue_names_are_compared_exactly() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    driver.install().await.unwrap();
-    driver.push(NewJob::now("a", "High", "{}")).await.unwrap();
+    let (driver, options) = installed().await;
+    driver
+        .push_one(NewJob::now("a", "High", "{}"))
+        .await
+        .unwrap();
     let queues = vec!["high".to_string()];
+    let claim = ReserveRequest::new(&queues, 1, 60_000, "w");
+    assert!(driver.reserve(&claim).await.unwrap().is_empty());
+    drop_tables(&pool, &options).await;
+}
+
+#[tokio::test]
+async fn keys_longer_than_the_columns_are_refused() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let mut job = NewJob::now("a", "default", "{}");
+    job.unique_key = Some("k".repeat(256));
+    let err = driver.push_one(job).await.unwrap_err();
+    assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
     assert!(
-        driver
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .is_empty()
+        driver.stats().await.unwrap().is_empty(),
+        "nothing was stored"
     );
-    drop_tables(&pool, &table, &failed).await;
+    let err = driver
+        .lock_one(&"k".repeat(300), "me", 1_000)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
+    drop_tables(&pool, &options).await;
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_reported_without_its_password() {
-    let err = SqlDriver::connect("mysql://app:s3cret@127.0.0.1:1/test", "jobs", "failed")
+    let url = "mysql://app:s3cret@127.0.0.1:1/test";
+    let err = SqlDriver::connect(url, &SqlOptions::default())
         .await
         .err()
         .unwrap();
     assert!(err.is_unreachable(), "{err:?}");
     let text = err.to_string();
     assert!(!text.contains("s3cret"), "{text}");
-    assert!(text.contains("mysql://app:***@127.0.0.1:1/test"), "{text}");
+    let expected =
+        "cannot reach the job store mysql mysql://app:***@127.0.0.1:1/test: connection refused";
+    assert!(text.starts_with(expected), "{text}");
 }
 
 /// Several drivers stand for several worker machines, each with its own pool.
@@ -220,41 +211,32 @@ async fn an_unreachable_server_is_reported_without_its_password() {
 async fn several_drivers_draining_together_take_every_job_once() {
     const JOBS: usize = 2_000;
     let pool = admin().await;
-    let (table, failed) = tables();
-    let first = Arc::new(driver_on(&table, &failed).await);
-    first.install().await.unwrap();
-    let mut jobs = Vec::new();
-    for i in 0..JOBS {
-        jobs.push(NewJob::now(
-            "race",
-            if i % 4 == 0 { "high" } else { "default" },
-            "{}",
-        ));
-    }
-    let pushed: HashSet<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
+    let (first, options) = installed().await;
+    let first = Arc::new(first);
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", if i % 4 == 0 { "high" } else { "default" }, "{}"))
+        .collect();
+    let pushed: HashSet<_> = jobs.iter().map(|j| j.id.clone()).collect();
     let mut pushers = Vec::new();
     for chunk in jobs.chunks(JOBS / 4) {
-        let driver = first.clone();
-        let chunk = chunk.to_vec();
+        let (driver, chunk) = (first.clone(), chunk.to_vec());
         pushers.push(tokio::spawn(async move {
             for job in chunk {
-                driver.push(job).await.unwrap();
+                driver.push_one(job).await.unwrap();
             }
         }));
     }
     let mut workers = Vec::new();
-    for _ in 0..4 {
-        let driver = driver_on(&table, &failed).await;
+    for w in 0..4 {
+        let driver = driver_on(&options).await;
         workers.push(tokio::spawn(async move {
             let queues = vec!["high".to_string(), "default".to_string()];
-            let mut mine = Vec::new();
-            let mut empty = 0;
+            let worker = format!("w{w}");
+            let (mut mine, mut empty) = (Vec::new(), 0);
             // Pushers are still running: stop after a few empty rounds in a row.
             while empty < 20 {
-                let got = driver
-                    .reserve(&ReserveRequest::new(&queues, 8, 60_000))
-                    .await
-                    .unwrap();
+                let claim = ReserveRequest::new(&queues, 8, 60_000, &worker);
+                let got = driver.reserve(&claim).await.unwrap();
                 if got.is_empty() {
                     empty += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(25)).await;
@@ -279,5 +261,5 @@ async fn several_drivers_draining_together_take_every_job_once() {
         }
     }
     assert_eq!(seen, pushed, "some jobs were never reserved");
-    drop_tables(&pool, &table, &failed).await;
+    drop_tables(&pool, &options).await;
 }

@@ -1,94 +1,60 @@
-//! The SQL driver on the PostgreSQL server at 127.0.0.1:5432 (or `RAKIT_TEST_POSTGRES_URL`):
-//! the shared conformance suite, wake-ups across drivers, and transactional dispatch.
+//! The SQL driver on the PostgreSQL server of `RAKIT_TEST_POSTGRES_URL` (default
+//! 127.0.0.1:5432): the shared conformance suite, wake-ups across drivers, transactional
+//! dispatch, and what a wrong or missing schema says.
 //!
-//! Each test works on its own tables, `rk<seconds>_<random>`, so tests run in parallel;
-//! tables of runs older than an hour are dropped as new tests start.
+//! Each test works on tables of its own, so tests run in parallel; tables of runs that
+//! ended over an hour ago are dropped as new tests start.
 #![cfg(feature = "postgres")]
 
+mod support;
+
 use rakit_job_core::conformance::Store;
-use rakit_job_core::{Driver, DriverError, JobId, NewJob, PushOutcome, ReserveRequest};
-use rakit_job_sql::{SqlDriver, sqlx};
+use rakit_job_core::test_support::postgres_url;
+use rakit_job_core::{DriverError, NewJob, ReserveRequest, Store as _, StoreExt};
+use rakit_job_sql::{SqlDriver, SqlOptions, sqlx};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn url() -> String {
-    std::env::var("RAKIT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Fresh table names for one test.
-fn tables() -> (String, String) {
-    let secs = rakit_job_core::now_ms() / 1000;
-    let id = JobId::generate().to_string().replace('-', "");
-    let base = format!("rk{secs}_{}", &id[id.len() - 10..]);
-    (base.clone(), format!("{base}_f"))
-}
-
+/// A pool of the test's own, for what the driver does not do; old leftovers are swept.
 async fn admin() -> sqlx::PgPool {
-    sqlx::PgPool::connect(&url()).await.unwrap_or_else(|e| {
-        panic!(
-            "the PostgreSQL server at {} is needed for these tests and is unreachable: {e}",
-            url()
-        )
-    })
-}
-
-/// Drops the tables of test runs that started more than an hour ago.
-async fn sweep_old_tables(pool: &sqlx::PgPool) {
-    let cutoff = rakit_job_core::now_ms() / 1000 - 3600;
+    let url = postgres_url();
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| rakit_job_core::test_support::unreachable("postgres", &url, e));
     let names: Vec<(String,)> = sqlx::query_as(
-        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^rk[0-9]+_'",
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'rk%'",
     )
-    .fetch_all(pool)
+    .fetch_all(&pool)
     .await
     .unwrap();
-    for (name,) in names {
-        let secs: i64 = name[2..]
-            .split('_')
-            .next()
-            .unwrap_or("")
-            .parse()
-            .unwrap_or(i64::MAX);
-        if secs < cutoff {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
-                .execute(pool)
-                .await;
-        }
+    let old = support::leftovers(names.into_iter().map(|(n,)| n).collect());
+    if !old.is_empty() {
+        let drop = support::drop_statement(&old);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
     }
+    pool
 }
 
-async fn drop_tables(pool: &sqlx::PgPool, table: &str, failed: &str) {
-    for t in [
-        table.to_string(),
-        failed.to_string(),
-        format!("{table}_locks"),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
-            .execute(pool)
-            .await
-            .unwrap();
-    }
-}
-
-async fn driver_on(table: &str, failed: &str) -> SqlDriver {
-    SqlDriver::connect(&url(), table, failed)
+async fn drop_tables(pool: &sqlx::PgPool, options: &SqlOptions) {
+    let drop = support::drop_statement(&support::tables_of(options));
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(pool)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the PostgreSQL server at {} is needed for these tests and is unreachable: {e}",
-                url()
-            )
-        })
+        .unwrap();
+}
+
+async fn driver_on(options: &SqlOptions) -> SqlDriver {
+    support::driver_on("postgres", &postgres_url(), options).await
+}
+
+async fn installed() -> (SqlDriver, SqlOptions) {
+    support::installed("postgres", &postgres_url()).await
 }
 
 async fn store() -> Store {
-    let pool = admin().await;
-    sweep_old_tables(&pool).await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    driver.install().await.unwrap();
-    Arc::new(driver)
+    admin().await;
+    Arc::new(installed().await.0)
 }
 
 rakit_job_core::conformance_tests!(store);
@@ -99,173 +65,109 @@ async fn a_refused_batch_stores_nothing() {
     rakit_job_core::conformance::a_refused_batch_stores_nothing(store().await).await;
 }
 
-/// Acks and retries beyond one statement's worth (1,000 jobs) are cut into several statements.
+/// Batches of 2,500 acks, retries and renewals are one statement each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn big_batches_are_written_whole() {
     rakit_job_core::conformance::big_batches_are_written_whole(store().await, 2_500).await;
 }
 
 #[tokio::test]
-async fn committed_transaction_makes_its_job_visible_and_rollback_drops_it() {
+async fn jobs_follow_the_applications_transaction() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    driver.install().await.unwrap();
-    let queues = vec!["default".to_string()];
-
-    let mut tx = pool.begin().await.unwrap();
-    let job = NewJob::now("committed", "default", "{}");
-    let id = job.id.clone();
-    assert_eq!(
-        driver.push_in(&mut tx, job).await.unwrap(),
-        PushOutcome::Stored
-    );
-    assert!(
-        driver
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .is_empty(),
-        "a job was visible before its transaction committed"
-    );
-    tx.commit().await.unwrap();
-    let got = driver
-        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].job.id, id);
-
-    let mut tx = pool.begin().await.unwrap();
-    driver
-        .push_in(&mut tx, NewJob::now("rolled-back", "default", "{}"))
-        .await
-        .unwrap();
-    tx.rollback().await.unwrap();
-    assert!(
-        driver
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(driver.stats().await.unwrap().iter().all(|s| s.ready == 0));
-
-    drop_tables(&pool, &table, &failed).await;
+    let (driver, options) = installed().await;
+    support::jobs_follow_the_applications_transaction(&pool, &driver).await;
+    drop_tables(&pool, &options).await;
 }
 
 #[tokio::test]
 async fn a_committed_transaction_wakes_a_waiting_driver() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let pusher = driver_on(&table, &failed).await;
-    pusher.install().await.unwrap();
-    let waiter = Arc::new(driver_on(&table, &failed).await);
+    let (pusher, options) = installed().await;
+    let waiter = Arc::new(driver_on(&options).await);
     let queues = vec!["emails".to_string()];
+    let claim = ReserveRequest::new(&queues, 1, 60_000, "w");
     // Let the waiter's LISTEN connection come up.
     waiter
         .wait(&queues, Duration::from_millis(300))
         .await
         .unwrap();
-    waiter
-        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-        .await
-        .unwrap();
+    waiter.reserve(&claim).await.unwrap();
 
     let started = Instant::now();
     let handle = {
-        let waiter = waiter.clone();
-        let queues = queues.clone();
+        let (waiter, queues) = (waiter.clone(), queues.clone());
         tokio::spawn(async move { waiter.wait(&queues, Duration::from_secs(20)).await.unwrap() })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut tx = pool.begin().await.unwrap();
-    pusher
-        .push_in(&mut tx, NewJob::now("welcome", "emails", "{}"))
-        .await
-        .unwrap();
+    let job = NewJob::now("welcome", "emails", "{}");
+    pusher.push_in(&mut tx, job).await.unwrap();
     tx.commit().await.unwrap();
     handle.await.unwrap();
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the wake-up took {:?}",
-        started.elapsed()
+        waited < Duration::from_secs(3),
+        "the wake-up took {waited:?}"
     );
-    assert_eq!(
-        waiter
-            .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    drop_tables(&pool, &table, &failed).await;
+    assert_eq!(waiter.reserve(&claim).await.unwrap().len(), 1);
+    drop_tables(&pool, &options).await;
 }
 
 #[tokio::test]
 async fn a_push_to_another_queue_does_not_wake_a_waiter() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = Arc::new(driver_on(&table, &failed).await);
-    driver.install().await.unwrap();
+    let (driver, options) = installed().await;
+    let driver = Arc::new(driver);
     let queues = vec!["emails".to_string()];
     driver
         .wait(&queues, Duration::from_millis(300))
         .await
         .unwrap();
-    driver
-        .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-        .await
-        .unwrap();
+    let claim = ReserveRequest::new(&queues, 1, 60_000, "w");
+    driver.reserve(&claim).await.unwrap();
     let started = Instant::now();
     let handle = {
         let driver = driver.clone();
         tokio::spawn(async move {
-            driver
-                .wait(&queues, Duration::from_millis(1500))
-                .await
-                .unwrap()
+            let wait = Duration::from_millis(1500);
+            driver.wait(&queues, wait).await.unwrap()
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    driver
-        .push(NewJob::now("report", "reports", "{}"))
-        .await
-        .unwrap();
+    let other = NewJob::now("report", "reports", "{}");
+    driver.push_one(other).await.unwrap();
     handle.await.unwrap();
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() >= Duration::from_millis(1400),
-        "woke after {:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(1400),
+        "woke after {waited:?}"
     );
-    drop_tables(&pool, &table, &failed).await;
+    drop_tables(&pool, &options).await;
 }
 
 #[tokio::test]
 async fn missing_tables_say_to_run_job_table_and_migrate() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
+    let options = support::fresh_tables();
+    let driver = driver_on(&options).await;
     let err = driver.check().await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
-    let err = driver
-        .push(NewJob::now("a", "default", "{}"))
-        .await
-        .unwrap_err();
+    let job = NewJob::now("a", "default", "{}");
+    let err = driver.push_one(job).await.unwrap_err();
     assert!(matches!(err, DriverError::MissingSchema { .. }), "{err:?}");
 
-    let name = format!("2024_01_01_000000_create_{table}");
+    let name = format!("2024_01_01_000000_create_{}", options.table);
     driver
-        .apply_migration(&name, &driver.schema().unwrap())
+        .apply_migration(&name, &driver.schema())
         .await
         .unwrap();
     driver
-        .apply_migration(&name, &driver.schema().unwrap())
+        .apply_migration(&name, &driver.schema())
         .await
         .unwrap();
     assert!(driver.applied_migrations().await.unwrap().contains(&name));
     driver.check().await.unwrap();
-    drop_tables(&pool, &table, &failed).await;
+    drop_tables(&pool, &options).await;
     sqlx::query("DELETE FROM rakit_migrations WHERE name = $1")
         .bind(&name)
         .execute(&pool)
@@ -276,16 +178,18 @@ async fn missing_tables_say_to_run_job_table_and_migrate() {
 #[tokio::test]
 async fn a_failing_migration_is_rolled_back_whole() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
-    let name = format!("broken_{table}");
+    let options = support::fresh_tables();
+    let driver = driver_on(&options).await;
+    let (table, name) = (&options.table, format!("broken_{}", options.table));
     let script =
         format!("CREATE TABLE {table} (x TEXT);\nINSERT INTO {table}_nowhere VALUES (1);\n");
-    assert!(driver.apply_migration(&name, &script).await.is_err());
+    let err = driver.apply_migration(&name, &script).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!err.to_string().contains("line"), "{err}");
     assert!(!driver.applied_migrations().await.unwrap().contains(&name));
     let exists: Option<(String,)> =
         sqlx::query_as("SELECT tablename::text FROM pg_tables WHERE tablename = $1")
-            .bind(&table)
+            .bind(table)
             .fetch_optional(&pool)
             .await
             .unwrap();
@@ -295,27 +199,107 @@ async fn a_failing_migration_is_rolled_back_whole() {
     );
 }
 
+/// A user who moved from SQLite to PostgreSQL: the SQLite DDL `job:table` wrote before is
+/// refused by `migrate`; applied by hand anyway, its `INTEGER` columns cannot hold the
+/// times, and the store says so as an error waiting cannot mend.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_tables_on_postgres_are_refused_and_broken() {
+    let pool = admin().await;
+    let options = support::fresh_tables();
+    let dir = rakit_job_core::test_support::temp_dir("sqlite-ddl");
+    let sqlite = format!("sqlite://{}/jobs.db", dir.display());
+    let ddl = support::driver_on("sqlite", &sqlite, &options)
+        .await
+        .schema();
+    let driver = driver_on(&options).await;
+
+    let err = driver
+        .apply_migration("create_jobs", &ddl)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("for sqlite, but this database is postgres"),
+        "{err}"
+    );
+    let err = driver.check().await.unwrap_err();
+    assert!(
+        matches!(err, DriverError::MissingSchema { .. }),
+        "nothing ran: {err:?}"
+    );
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(ddl))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = driver
+        .push_one(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
+    assert!(err.is_permanent());
+    let text = err.to_string();
+    assert!(text.contains("integer out of range"), "{text}");
+    assert!(text.contains("job:table"), "{text}");
+    drop_tables(&pool, &options).await;
+}
+
+/// Tables of another version (here: without the `worker` column) stop a worker with an
+/// error saying what is wrong, not one it would retry forever.
+#[tokio::test]
+async fn a_jobs_table_missing_a_column_is_broken() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let alter = format!("ALTER TABLE {} DROP COLUMN worker", options.table);
+    sqlx::query(sqlx::AssertSqlSafe(alter))
+        .execute(&pool)
+        .await
+        .unwrap();
+    driver
+        .push_one(NewJob::now("a", "default", "{}"))
+        .await
+        .unwrap();
+    let queues = vec!["default".to_string()];
+    for err in [
+        driver.check().await.unwrap_err(),
+        driver
+            .reserve(&ReserveRequest::new(&queues, 1, 1000, "w"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("column \"worker\"") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(!text.contains("position"), "{text}");
+    }
+    drop_tables(&pool, &options).await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_reported_without_its_password() {
-    let err = SqlDriver::connect("postgres://app:s3cret@127.0.0.1:1/test", "jobs", "failed")
+    let url = "postgres://app:s3cret@127.0.0.1:1/test";
+    let err = SqlDriver::connect(url, &SqlOptions::default())
         .await
         .err()
         .unwrap();
     assert!(err.is_unreachable(), "{err:?}");
     let text = err.to_string();
     assert!(!text.contains("s3cret"), "{text}");
-    assert!(
-        text.contains("postgres://app:***@127.0.0.1:1/test"),
-        "{text}"
-    );
+    let expected = "cannot reach the job store postgres postgres://app:***@127.0.0.1:1/test: connection refused";
+    assert!(text.starts_with(expected), "{text}");
 }
 
 #[tokio::test]
 async fn describe_hides_the_password() {
-    let (table, failed) = tables();
-    let driver = driver_on(&table, &failed).await;
+    let driver = driver_on(&support::fresh_tables()).await;
     assert!(driver.describe().starts_with("postgres postgres://"));
     assert!(driver.capabilities().wakes_across_processes);
+    assert_eq!(driver.dialect(), "postgres");
 }
 
 /// Several drivers stand for several worker machines, each with its own pool.
@@ -323,25 +307,19 @@ async fn describe_hides_the_password() {
 async fn several_drivers_draining_together_take_every_job_once() {
     const JOBS: usize = 2_000;
     let pool = admin().await;
-    let (table, failed) = tables();
-    let first = driver_on(&table, &failed).await;
-    first.install().await.unwrap();
-    let mut pushed = HashSet::new();
-    let mut values = Vec::new();
-    for i in 0..JOBS {
-        let job = NewJob::now("race", if i % 4 == 0 { "high" } else { "default" }, "{}");
-        pushed.insert(job.id.clone());
-        values.push(job);
-    }
-    // Push from several tasks at once, too.
+    let (first, options) = installed().await;
     let first = Arc::new(first);
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob::now("race", if i % 4 == 0 { "high" } else { "default" }, "{}"))
+        .collect();
+    let pushed: HashSet<_> = jobs.iter().map(|j| j.id.clone()).collect();
+    // Push from several tasks at once, too.
     let mut pushers = Vec::new();
-    for chunk in values.chunks(JOBS / 4) {
-        let driver = first.clone();
-        let chunk = chunk.to_vec();
+    for chunk in jobs.chunks(JOBS / 4) {
+        let (driver, chunk) = (first.clone(), chunk.to_vec());
         pushers.push(tokio::spawn(async move {
             for job in chunk {
-                driver.push(job).await.unwrap();
+                driver.push_one(job).await.unwrap();
             }
         }));
     }
@@ -349,16 +327,15 @@ async fn several_drivers_draining_together_take_every_job_once() {
         p.await.unwrap();
     }
     let mut workers = Vec::new();
-    for _ in 0..4 {
-        let driver = driver_on(&table, &failed).await;
+    for w in 0..4 {
+        let driver = driver_on(&options).await;
         workers.push(tokio::spawn(async move {
             let queues = vec!["high".to_string(), "default".to_string()];
+            let worker = format!("w{w}");
             let mut mine = Vec::new();
             loop {
-                let got = driver
-                    .reserve(&ReserveRequest::new(&queues, 8, 60_000))
-                    .await
-                    .unwrap();
+                let claim = ReserveRequest::new(&queues, 8, 60_000, &worker);
+                let got = driver.reserve(&claim).await.unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -375,29 +352,30 @@ async fn several_drivers_draining_together_take_every_job_once() {
             assert!(seen.insert(id.clone()), "job {id} was reserved twice");
         }
     }
-    assert_eq!(seen.len(), pushed.len());
     assert_eq!(seen, pushed, "some jobs were never reserved");
-    drop_tables(&pool, &table, &failed).await;
+    drop_tables(&pool, &options).await;
 }
 
 /// Stands in for a server restart: every connection of the driver is killed server-side.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_driver_recovers_when_its_connections_are_killed() {
     let pool = admin().await;
-    let (table, failed) = tables();
-    let app = format!("rk_{table}");
-    let url = format!("{}?application_name={app}", url());
-    let driver = Arc::new(SqlDriver::connect(&url, &table, &failed).await.unwrap());
+    let options = support::fresh_tables();
+    let app = format!("rk_{}", options.table);
+    let url = format!("{}?application_name={app}", postgres_url());
+    let driver = Arc::new(support::driver_on("postgres", &url, &options).await);
     driver.install().await.unwrap();
     let queues = vec!["default".to_string()];
+    let claim = ReserveRequest::new(&queues, 5, 60_000, "w");
     driver
-        .push(NewJob::now("before", "default", "{}"))
+        .push_one(NewJob::now("before", "default", "{}"))
         .await
         .unwrap();
+    // Opens the LISTEN connection.
     driver
         .wait(&queues, Duration::from_millis(300))
         .await
-        .unwrap(); // opens the LISTEN connection
+        .unwrap();
 
     let killed: Vec<(bool,)> = sqlx::query_as(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
@@ -415,10 +393,7 @@ async fn a_driver_recovers_when_its_connections_are_killed() {
     // The next operations work again (a dead pooled connection is replaced on acquire).
     let started = Instant::now();
     let got = loop {
-        match driver
-            .reserve(&ReserveRequest::new(&queues, 5, 60_000))
-            .await
-        {
+        match driver.reserve(&claim).await {
             Ok(got) => break got,
             Err(e) => {
                 assert!(e.is_unreachable(), "{e:?}");
@@ -433,19 +408,15 @@ async fn a_driver_recovers_when_its_connections_are_killed() {
     assert_eq!(got.len(), 1, "the job pushed before the outage was lost");
 
     // And the LISTEN connection came back: a push from another driver still wakes it.
-    let other = driver_on(&table, &failed).await;
+    let other = driver_on(&options).await;
     let waiter = {
-        let driver = driver.clone();
-        let queues = queues.clone();
+        let (driver, queues) = (driver.clone(), queues.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             loop {
                 driver.wait(&queues, Duration::from_secs(20)).await.unwrap();
-                let got = driver
-                    .reserve(&ReserveRequest::new(&queues, 1, 60_000))
-                    .await
-                    .unwrap();
-                if !got.is_empty() {
+                let claim = ReserveRequest::new(&queues, 1, 60_000, "w");
+                if !driver.reserve(&claim).await.unwrap().is_empty() {
                     return started.elapsed();
                 }
             }
@@ -453,7 +424,7 @@ async fn a_driver_recovers_when_its_connections_are_killed() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     other
-        .push(NewJob::now("after", "default", "{}"))
+        .push_one(NewJob::now("after", "default", "{}"))
         .await
         .unwrap();
     let waited = waiter.await.unwrap();
@@ -461,5 +432,5 @@ async fn a_driver_recovers_when_its_connections_are_killed() {
         waited < Duration::from_secs(5),
         "the wake-up after the outage took {waited:?}"
     );
-    drop_tables(&pool, &table, &failed).await;
+    drop_tables(&pool, &options).await;
 }

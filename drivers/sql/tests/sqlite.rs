@@ -51,7 +51,11 @@ async fn a_new_file_and_its_folder_are_created_with_the_tables() {
     let caps = driver.capabilities();
     assert!(caps.durable && !caps.wakes_across_processes);
     assert_eq!(driver.dialect(), "sqlite");
-    assert!(driver.schema().starts_with("-- rakit-job schema for sqlite\n"));
+    assert!(
+        driver
+            .schema()
+            .starts_with("-- rakit-job schema for sqlite\n")
+    );
 }
 
 #[tokio::test]
@@ -109,7 +113,11 @@ async fn a_migration_for_another_dialect_is_refused_before_it_runs() {
     let script = "-- rakit-job schema for postgres\nCREATE TABLE extra (x TEXT);\n";
     let err = driver.apply_migration("jobs", script).await.unwrap_err();
     assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
-    assert!(err.to_string().contains("for postgres, but this database is sqlite"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("for postgres, but this database is sqlite"),
+        "{err}"
+    );
     assert!(driver.applied_migrations().await.unwrap().is_empty());
     driver
         .apply_migration("fixed", "CREATE TABLE extra (x TEXT);")
@@ -124,7 +132,8 @@ async fn a_jobs_table_missing_a_column_is_broken() {
     let dir = temp_dir("sqlite");
     std::fs::File::create(dir.join("jobs.db")).unwrap();
     let driver = open(&dir).await;
-    let old = driver.schema().replace("    worker TEXT,\n", "");
+    let old = driver.schema().replace("    worker TEXT NULL,\n", "");
+    assert_ne!(old, driver.schema());
     driver.apply_migration("old_tables", &old).await.unwrap();
     driver
         .push_one(NewJob::now("a", "default", "{}"))
@@ -140,18 +149,25 @@ async fn a_jobs_table_missing_a_column_is_broken() {
         assert!(matches!(err, DriverError::Broken { .. }), "{err:?}");
         assert!(err.is_permanent());
         let text = err.to_string();
-        assert!(text.contains("worker") && text.contains("job:table"), "{text}");
+        assert!(
+            text.contains("worker") && text.contains("job:table"),
+            "{text}"
+        );
     }
 }
 
 #[tokio::test]
 async fn invalid_table_names_and_urls_are_refused() {
     let dir = temp_dir("sqlite");
+    let long = "j".repeat(49);
     for (table, failed) in [
         ("jobs; DROP TABLE x", "failed"),
         ("jobs", "fa iled"),
         ("1jobs", "failed"),
         ("", "failed"),
+        ("jobs", "jobs"),
+        ("jobs", "jobs_locks"),
+        (long.as_str(), "failed"),
     ] {
         let options = SqlOptions {
             table: table.into(),
@@ -169,10 +185,38 @@ async fn invalid_table_names_and_urls_are_refused() {
         "a refused connect created the file"
     );
     let defaults = SqlOptions::default();
-    let err = SqlDriver::connect("oracle://db/x", &defaults).await.err().unwrap();
+    let err = SqlDriver::connect("oracle://db/x", &defaults)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("sqlite://"), "{err}");
-    let err = SqlDriver::connect("sqlite::memory:", &defaults).await.err().unwrap();
+    let err = SqlDriver::connect("sqlite::memory:", &defaults)
+        .await
+        .err()
+        .unwrap();
     assert!(matches!(err, DriverError::Invalid(_)), "{err:?}");
+}
+
+/// `pool_size` is the driver's own url parameter; the rest goes to the database client.
+#[tokio::test]
+async fn the_pool_size_in_the_url_is_checked() {
+    let dir = temp_dir("sqlite");
+    let defaults = SqlOptions::default();
+    for bad in ["0", "x", "1001"] {
+        let url = format!("{}?pool_size={bad}", url(&dir));
+        let err = SqlDriver::connect(&url, &defaults).await.err().unwrap();
+        assert!(
+            err.to_string().contains("use a number from 1 to 1000"),
+            "{err}"
+        );
+    }
+    let url = format!("{}?pool_size=2", url(&dir));
+    SqlDriver::connect(&url, &defaults)
+        .await
+        .unwrap()
+        .check()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -180,7 +224,10 @@ async fn an_unwritable_location_is_unreachable() {
     let blocker = temp_dir("sqlite").join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
     let url = format!("sqlite://{}/jobs.db", blocker.display());
-    let err = SqlDriver::connect(&url, &SqlOptions::default()).await.err().unwrap();
+    let err = SqlDriver::connect(&url, &SqlOptions::default())
+        .await
+        .err()
+        .unwrap();
     assert!(err.is_unreachable(), "{err:?}");
 }
 
@@ -188,7 +235,9 @@ async fn an_unwritable_location_is_unreachable() {
 async fn the_short_url_form_works() {
     let dir = temp_dir("sqlite");
     let url = format!("sqlite:{}/short.db", dir.display());
-    let driver = SqlDriver::connect(&url, &SqlOptions::default()).await.unwrap();
+    let driver = SqlDriver::connect(&url, &SqlOptions::default())
+        .await
+        .unwrap();
     driver.check().await.unwrap();
     assert!(dir.join("short.db").exists());
 }
@@ -274,7 +323,9 @@ async fn worker_process_entry_point() {
     let (Ok(db), Ok(out)) = (std::env::var(CHILD_DB), std::env::var(CHILD_OUT)) else {
         return;
     };
-    let driver = SqlDriver::connect(&db, &SqlOptions::default()).await.unwrap();
+    let driver = SqlDriver::connect(&db, &SqlOptions::default())
+        .await
+        .unwrap();
     let queues = vec!["high".to_string(), "default".to_string()];
     let claim = ReserveRequest::new(&queues, 3, 60_000, "child");
     let mut mine = Vec::new();
