@@ -181,7 +181,8 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     );
     proves(retried == 2, "the import was retried twice")?;
     proves(
-        failed[0].attempts == 3 && failed[0].error == "crm.example.com refused the connection",
+        failed[0].attempt == 3
+            && failed[0].error.as_deref() == Some("crm.example.com refused the connection"),
         "then it was moved to the failed store with its error",
     )?;
     proves(
