@@ -308,6 +308,8 @@ fn check_cron(
     match parser.parse(&expression) {
         Ok(_) => Some((expression, zone.map(|(name, _)| name), lit.span())),
         Err(e) => {
+            let e = e.to_string();
+            let e = e.trim_end_matches('.');
             errors.spanned(
                 lit,
                 format!("invalid cron expression {expression:?}: {e}; write 5 fields (minute hour day month weekday) or 6 with seconds first, like \"0 3 * * *\""),

@@ -52,8 +52,10 @@ impl Schedule {
             .year(croner::parser::Year::Disallowed)
             .build();
         let cron = parser.parse(expression).map_err(|e| {
+            let e = e.to_string();
             Error::Config(format!(
-                "the cron expression {expression:?} is invalid ({e}); write 5 fields (minute hour day month weekday) or 6 with seconds first"
+                "the cron expression {expression:?} is invalid ({}); write 5 fields (minute hour day month weekday) or 6 with seconds first",
+                e.trim_end_matches('.')
             ))
         })?;
         let tz = match tz {

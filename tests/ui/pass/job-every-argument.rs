@@ -50,6 +50,7 @@ fn main() {
             retries: Some(5),
             timeout: Some(Duration::from_secs(90)),
             backoff: Backoff::List(STEPS),
+            ..JobOptions::DEFAULT
         }
     );
 
