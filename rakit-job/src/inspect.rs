@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::queue::Queue;
+use crate::schedule::Schedule;
 use rakit_job_core::{
     CancelOutcome, DriverError, FailedSelect, JobId, JobQuery, Millis, MinuteCount, PAUSED,
     QueueStats, State, WORKERS, now_ms, slug, validate_queue,
@@ -242,6 +243,39 @@ pub fn stats_to_json(
         "paused": paused,
         "throughput": minutes,
     })
+}
+
+/// The schedules with their next three ticks, as `job:schedule --json` and the
+/// dashboard's `/api/schedules` print them: `{"schedules": [{"name", "expression",
+/// "time_zone", "next": [...]}]}`, the ticks as RFC 3339 in UTC.
+///
+/// ```
+/// use rakit_job::{JobOptions, JobParts, Schedule};
+/// let nightly = JobParts {
+///     name: "nightly-report".into(),
+///     queue: "default".into(),
+///     payload: serde_json::json!({}),
+///     options: JobOptions::DEFAULT,
+/// };
+/// let schedule = Schedule::new("0 9 * * *", Some("Asia/Tokyo"), nightly)?;
+/// let json = rakit_job::inspect::schedules_to_json(&[schedule]);
+/// assert_eq!(json["schedules"][0]["time_zone"], "Asia/Tokyo");
+/// assert!(json["schedules"][0]["next"][0].as_str().unwrap().ends_with("T00:00:00.000Z"));
+/// # Ok::<(), rakit_job::Error>(())
+/// ```
+pub fn schedules_to_json(schedules: &[Schedule]) -> Value {
+    let schedules: Vec<Value> = schedules
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name(),
+                "expression": s.expression(),
+                "time_zone": s.time_zone(),
+                "next": s.upcoming(3).into_iter().filter_map(utc).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({ "schedules": schedules })
 }
 
 /// A listing being built; awaiting it gives one [`JobPage`].

@@ -111,6 +111,10 @@ pub mod guide {
     pub mod without_overlapping {}
     #[doc = include_str!("../../docs/scheduled-jobs.md")]
     pub mod scheduled_jobs {}
+    #[doc = include_str!("../../docs/schedules.md")]
+    pub mod schedules {}
+    #[doc = include_str!("../../docs/limits.md")]
+    pub mod limits {}
     #[doc = include_str!("../../docs/supervisor.md")]
     pub mod supervisor {}
     #[doc = include_str!("../../docs/legacy-events.md")]

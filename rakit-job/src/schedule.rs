@@ -130,11 +130,12 @@ impl Schedule {
         }
     }
 
-    /// How long a tick's key is held: two periods (at least a minute, at most a week), so
-    /// every process that reaches the tick late, or restarts after it, is turned away.
+    /// How long a tick's key is held: two periods (at least a minute), so every process
+    /// that reaches the tick late, or restarts after it, is turned away. Never shorter than
+    /// a period: a worker starting any time before the next tick fires this one again.
     fn window(&self, tick: Millis) -> Duration {
         let period = self.next_after(tick).map_or(60_000, |next| next - tick);
-        let window = (2 * period).clamp(60_000, 7 * 86_400_000);
+        let window = period.saturating_mul(2).max(60_000);
         Duration::from_millis(window as u64)
     }
 
@@ -228,6 +229,30 @@ async fn fire(queue: &Queue, schedule: &Schedule, tick: Millis) {
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(target: "rakit_job", "could not dispatch the tick of {} at {tick}: {e}", schedule.name())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticks_key_is_held_past_the_next_tick_however_long_the_period() {
+        for expression in ["* * * * * *", "0 3 * * *", "0 0 1 * *", "0 0 1 1 *"] {
+            let parts = JobParts {
+                name: "report".into(),
+                queue: "default".into(),
+                payload: serde_json::Value::Null,
+                options: crate::JobOptions::DEFAULT,
+            };
+            let schedule = Schedule::new(expression, None, parts).unwrap();
+            let tick = schedule.latest_until(now_ms()).unwrap();
+            let period = schedule.next_after(tick).unwrap() - tick;
+            assert!(
+                schedule.window(tick) > Duration::from_millis(period as u64),
+                "a worker restarting before the next tick of {expression:?} would fire this one again"
+            );
         }
     }
 }

@@ -575,7 +575,11 @@ pub async fn stats_and_list_commands_describe_the_store_and_the_jobs(h: Harness)
         .find(|l| l.starts_with("emails"))
         .unwrap_or_else(|| panic!("no emails row:\n{stats}"));
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cells, ["emails", "1", "1", "0", "0"], "{stats}");
+    assert_eq!(
+        cells,
+        ["emails", "1", "1", "0", "0", "no", "0", "0"],
+        "{stats}"
+    );
     let list = h.cli_ok(&["job:list"]).await;
     for needle in [
         "record-run",

@@ -294,6 +294,9 @@ pub(crate) enum Offline {
     /// List the jobs linked into this program
     #[command(name = "job:list")]
     List,
+    /// List the cron schedules linked into this program with their next three ticks
+    #[command(name = "job:schedule")]
+    Schedule(Json),
     /// Print a Supervisor program per queue
     #[command(name = "job:supervisor")]
     Supervisor(Deploy),

@@ -321,7 +321,7 @@ pub(crate) async fn stats(queue: &Queue, json: bool, out: &mut dyn Write) -> Res
 }
 
 /// Prints `value` as indented JSON, for `--json`.
-fn print_json(out: &mut dyn Write, value: &Value) -> Result<(), Failure> {
+pub(super) fn print_json(out: &mut dyn Write, value: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::runtime(format!("cannot write the JSON output: {e}")))?;
     writeln!(out, "{text}")?;

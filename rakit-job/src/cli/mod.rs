@@ -15,6 +15,7 @@ mod completions;
 mod control;
 mod deploy;
 mod inspect;
+mod schedule;
 mod setup;
 mod table;
 #[cfg(test)]
@@ -118,6 +119,7 @@ async fn connect() -> Result<Queue, Failure> {
 fn offline(command: Offline, out: &mut dyn Write) -> Result<(), Failure> {
     match command {
         Offline::List => work::list(out),
+        Offline::Schedule(options) => schedule::list(options.json, out),
         Offline::Supervisor(options) => deploy::supervisor(&options, out),
         Offline::Systemd(options) => deploy::systemd(&options, out),
         Offline::Completions(options) => completions::write(options.shell, out),

@@ -490,7 +490,9 @@ async fn offline_commands_need_no_store() {
     assert!(!ok(&q, "job:list").await.is_empty());
     let script = ok(&q, "completions bash").await;
     assert!(
-        script.contains("job:runall") && script.contains("job:prune-failed"),
+        script.contains("job:runall")
+            && script.contains("job:prune-failed")
+            && script.contains("job:schedule"),
         "{script}"
     );
     let help = ok(&q, "job:jobs --help").await;
@@ -509,6 +511,95 @@ async fn offline_commands_need_no_store() {
         "{message}"
     );
     fails(&q, "migrate --path=nowhere", 2).await;
+}
+
+/// A schedule of the job `name`, as a `#[job(cron = ...)]` type links one in.
+fn schedule(name: &str, expression: &str, tz: Option<&str>) -> crate::Schedule {
+    let parts = crate::JobParts {
+        name: name.into(),
+        queue: "default".into(),
+        payload: json!({}),
+        options: crate::JobOptions::DEFAULT,
+    };
+    crate::Schedule::new(expression, tz, parts).unwrap()
+}
+
+/// What `job:schedule` prints for `schedules`.
+fn schedule_output(schedules: &[crate::Schedule], json: bool) -> String {
+    let mut out = Vec::new();
+    super::schedule::write(schedules, json, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn schedule_lists_each_schedule_with_its_next_three_ticks() {
+    let q = Queue::memory();
+    // The library's own tests link no `#[job(cron = ...)]` type.
+    let none = ok(&q, "job:schedule").await;
+    assert!(none.starts_with("No schedules are linked"), "{none}");
+    assert_eq!(
+        json_of(&ok(&q, "job:schedule --json").await),
+        json!({ "schedules": [] })
+    );
+    fails(&q, "job:schedule --jsn", 2).await;
+
+    let tokyo = schedule("morning-report", "0 9 * * *", Some("Asia/Tokyo"));
+    let every_15s = schedule("heartbeat", "*/15 * * * * *", None);
+    let schedules = [tokyo.clone(), every_15s];
+    let table = schedule_output(&schedules, false);
+    let header = table.lines().next().unwrap();
+    for column in ["NAME", "EXPRESSION", "TIME ZONE", "NEXT THREE TICKS"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("morning-report"))
+        .unwrap();
+    let local: Vec<String> = tokyo
+        .upcoming(3)
+        .into_iter()
+        .map(super::table::local_time)
+        .collect();
+    assert!(
+        row.contains("0 9 * * *") && row.contains("Asia/Tokyo") && row.ends_with(&local.join(", ")),
+        "{table}"
+    );
+
+    let listed = json_of(&schedule_output(&schedules, true));
+    let first = &listed["schedules"][0];
+    assert_eq!(
+        (&first["name"], &first["expression"], &first["time_zone"]),
+        (
+            &json!("morning-report"),
+            &json!("0 9 * * *"),
+            &json!("Asia/Tokyo")
+        )
+    );
+    let ticks = |at: usize| -> Vec<chrono::DateTime<chrono::FixedOffset>> {
+        let next = listed["schedules"][at]["next"].as_array().unwrap();
+        assert_eq!(next.len(), 3, "{listed}");
+        next.iter()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).unwrap())
+            .collect()
+    };
+    // 09:00 in Tokyo is midnight UTC, a day apart.
+    let days = ticks(0);
+    assert!(
+        listed["schedules"][0]["next"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00.000Z"),
+        "{listed}"
+    );
+    assert_eq!((days[1] - days[0]).num_hours(), 24);
+    let quarters = ticks(1);
+    assert_eq!(listed["schedules"][1]["time_zone"], "UTC");
+    assert_eq!((quarters[2] - quarters[1]).num_seconds(), 15);
+    assert!(
+        quarters
+            .iter()
+            .all(|t| chrono::Timelike::second(t) % 15 == 0)
+    );
 }
 
 #[cfg(feature = "sqlite")]

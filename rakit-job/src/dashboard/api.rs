@@ -1,5 +1,6 @@
 //! `GET /api/...`: the same JSON the CLI's `--json` prints (`job:stats`, `job:jobs`,
-//! `job:show`, `job:workers`), for the page script and for tools. Errors are `{"error": "one sentence"}` with a 4xx or 5xx status.
+//! `job:show`, `job:workers`, `job:schedule`), for the page script and for tools. Errors
+//! are `{"error": "one sentence"}` with a 4xx or 5xx status.
 
 use super::{Shared, status_of};
 use crate::error::Error;
@@ -109,4 +110,9 @@ pub(crate) async fn job(State(dashboard): State<Shared>, Path(id): Path<String>)
 pub(crate) async fn workers(State(dashboard): State<Shared>) -> Response {
     let workers = dashboard.queue.workers().await;
     reply(workers.map(|w| json!({ "workers": w.iter().map(|w| w.to_json()).collect::<Vec<_>>() })))
+}
+
+/// `GET /api/schedules`: what `job:schedule --json` prints.
+pub(crate) async fn schedules() -> Response {
+    reply(crate::schedules().map(|all| crate::inspect::schedules_to_json(&all)))
 }

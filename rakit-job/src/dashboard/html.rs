@@ -35,12 +35,13 @@ pub(crate) fn url_part(text: &str) -> String {
 }
 
 /// The pages of the menu: (path below the base, label).
-const MENU: [(&str, &str); 5] = [
+const MENU: [(&str, &str); 6] = [
     ("/", "Overview"),
     ("/queues", "Queues"),
     ("/jobs", "Jobs"),
     ("/failed", "Failed"),
     ("/workers", "Workers"),
+    ("/schedules", "Schedules"),
 ];
 
 /// A whole page: the menu with `active` marked, a note if one is given, and `body`

@@ -123,8 +123,10 @@ async fn every_page_answers_with_the_security_headers_and_no_inline_script() {
         format!("/jobs/{}", ids[3]),
         "/failed".into(),
         "/workers".into(),
+        "/schedules".into(),
         "/chart.svg".into(),
         "/api/stats".into(),
+        "/api/schedules".into(),
         "/assets/dashboard.js".into(),
     ];
     for page in pages {
@@ -186,6 +188,70 @@ async fn markup_in_payloads_and_errors_is_shown_as_text() {
     let error = get(&app, "/jobs?queue=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E").await;
     assert_eq!(error.status, StatusCode::BAD_REQUEST);
     assert!(!error.body.contains("<img"), "{}", error.body);
+}
+
+#[tokio::test]
+async fn the_schedules_page_shows_each_schedule_as_text() {
+    let q = Queue::memory();
+    let app = router(q.clone());
+    // The library's own tests link no `#[job(cron = ...)]` type.
+    let page = get(&app, "/schedules").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<a href=\"/schedules\" aria-current=\"page\">Schedules</a>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("No schedules are linked into this program.")
+    );
+    assert_eq!(
+        get(&app, "/api/schedules").await.json(),
+        json!({ "schedules": [] })
+    );
+
+    let parts = crate::JobParts {
+        name: XSS.into(),
+        queue: "default".into(),
+        payload: json!({}),
+        options: crate::JobOptions::DEFAULT,
+    };
+    let nightly = crate::Schedule::new("0 3 * * *", Some("Europe/Berlin"), parts).unwrap();
+    let ctx = super::Ctx {
+        base: "/admin".into(),
+        store: "memory".into(),
+        read_only: false,
+        signed_in: false,
+        locked: false,
+        csrf: String::new(),
+        note: None,
+        queue: q,
+    };
+    let body = super::pages::schedules::body(&ctx, std::slice::from_ref(&nightly));
+    assert!(
+        !body.contains("<img") && !body.contains("<script"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<td>&lt;/pre&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<td>0 3 * * *</td><td>Europe/Berlin</td>"),
+        "{body}"
+    );
+    let json = crate::inspect::schedules_to_json(std::slice::from_ref(&nightly));
+    let next: Vec<&str> = json["schedules"][0]["next"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(next.len(), 3);
+    assert!(body.contains(&next.join(", ")), "{body}");
+    assert!(body.contains("data-src=\"api/schedules\""), "{body}");
 }
 
 #[tokio::test]

@@ -195,18 +195,24 @@ fn limits_of(
     Ok((locks, rate))
 }
 
-/// Takes one start of the rate limit, a hold that lapses after the window and is never
-/// given back, so no window of that length sees more starts; when every start of the
-/// window is taken, says when the earliest lapses (the job waits until then, its attempt
-/// not counted).
+/// How much longer than its window a start's hold lasts: a job begins a moment after its
+/// start was taken, and that moment varies, so without the margin two starts a window
+/// apart when taken could begin less than a window apart.
+const RATE_MARGIN_MS: Millis = 100;
+
+/// Takes one start of the rate limit, a hold that lapses after the window (and a small
+/// margin) and is never given back, so no window of that length sees more starts; when
+/// every start of the window is taken, says when the earliest lapses (the job waits until
+/// then, its attempt not counted).
 async fn take_rate(policy: &Policy, lease: &Lease, rate: Option<RateShare>) -> Option<Millis> {
     let rate = rate?;
     let owner = format!("{}@{}", lease.owner(), now_ms());
+    let window = i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX / 2);
     let request = LockRequest {
         key: &rate.key,
         capacity: rate.count,
         owner: &owner,
-        ttl_ms: i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX),
+        ttl_ms: window + RATE_MARGIN_MS.min(window / 10),
     };
     match policy.queue.driver().lock(&request).await {
         Ok(Locked::Taken) => None,

@@ -7,6 +7,7 @@ pub(crate) mod job;
 pub(crate) mod jobs;
 pub(crate) mod overview;
 pub(crate) mod queues;
+pub(crate) mod schedules;
 pub(crate) mod workers;
 
 use super::Ctx;
