@@ -72,7 +72,7 @@ impl JobInfo {
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use rakit_job::prelude::*;
     /// let queue = rakit_job::Queue::memory();
-    /// let id = Job::dispatch("ping", serde_json::json!({"n": 1})).via(&queue).await?;
+    /// let id = Job::dispatch("json-demo", serde_json::json!({"n": 1})).via(&queue).await?;
     /// let job = queue.job(&id).await?.unwrap();
     /// assert_eq!(job.to_json()["state"], "pending");
     /// assert_eq!(job.to_json()["payload"]["n"], 1);

@@ -149,7 +149,7 @@ impl Worker {
     /// Stops the worker gracefully when `signal` completes: [`shutdown_signal`](crate::shutdown_signal)
     /// for SIGINT/SIGTERM, `tokio::signal::ctrl_c()`, or the application's own shutdown.
     ///
-    /// ```
+    /// ```standalone_crate
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let queue = rakit_job::Queue::memory();
     /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

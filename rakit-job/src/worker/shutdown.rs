@@ -6,7 +6,7 @@ use crate::context::CancelSignal;
 
 /// Asks a worker to stop taking jobs and finish the running ones within its grace period.
 ///
-/// ```
+/// ```standalone_crate
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let queue = rakit_job::Queue::memory();
 /// let worker = rakit_job::Worker::new(&queue);
