@@ -234,10 +234,12 @@ async fn drop_tables(t: &Target) -> Result<(), BenchError> {
         .await
         .map_err(BenchError::store)?;
         for (name,) in names {
-            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {name} CASCADE")))
-                .execute(&mut conn)
-                .await
-                .map_err(BenchError::store)?;
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {name} CASCADE"
+            )))
+            .execute(&mut conn)
+            .await
+            .map_err(BenchError::store)?;
         }
     } else {
         let mut conn = sqlx::MySqlConnection::connect(&t.url())

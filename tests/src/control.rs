@@ -200,7 +200,10 @@ pub async fn worker_processes_are_listed_and_a_killed_one_disappears(h: Harness)
     .await;
     let workers = h.queue.workers().await.unwrap();
     let first = workers.iter().find(|w| w.pid == pids[0]).unwrap();
-    assert_eq!((first.concurrency, first.queues.as_slice()), (3, &["default".to_string()][..]));
+    assert_eq!(
+        (first.concurrency, first.queues.as_slice()),
+        (3, &["default".to_string()][..])
+    );
     signal(&a, 9);
     a.wait().await.unwrap();
     let killed = Instant::now();
@@ -216,7 +219,12 @@ pub async fn worker_processes_are_listed_and_a_killed_one_disappears(h: Harness)
         killed.elapsed()
     );
     assert!(
-        h.queue.workers().await.unwrap().iter().any(|w| w.pid == pids[1]),
+        h.queue
+            .workers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|w| w.pid == pids[1]),
         "the live worker disappeared too"
     );
     signal(&b, 15);

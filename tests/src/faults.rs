@@ -2,9 +2,9 @@
 //! jobs are dispatched and drained. What they find is returned so the caller can assert on it
 //! and print it (docs/reliability.md records the figures of the last run).
 
-use rakit_job::driver::StoreExt;
 use crate::{Harness, signal, wait_until};
 use rakit_job::JobSpec;
+use rakit_job::driver::StoreExt;
 use rakit_test_jobs::runs::{CountRun, Runs};
 use rakit_test_jobs::{NoOverlapSleep, RecordRun, read_log};
 use std::collections::HashMap;

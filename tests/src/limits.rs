@@ -72,17 +72,26 @@ pub async fn each_cron_tick_runs_once_across_processes_that_die_and_restart(h: H
     }
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
     for entry in read_log(&log).iter().filter(|e| e.event == "tick") {
-        *counts.entry(entry.label.parse().expect("a tick time")).or_default() += 1;
+        *counts
+            .entry(entry.label.parse().expect("a tick time"))
+            .or_default() += 1;
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "ticks ran more than once: {twice:?}");
-    let (first, last) = (*counts.keys().next().unwrap(), *counts.keys().last().unwrap());
+    let (first, last) = (
+        *counts.keys().next().unwrap(),
+        *counts.keys().last().unwrap(),
+    );
     let missing: Vec<u64> = (first / 1000..=last / 1000)
         .map(|s| s * 1000)
         .filter(|t| !counts.contains_key(t))
         .collect();
     assert!(missing.is_empty(), "ticks never ran: {missing:?}");
-    assert!(counts.len() >= 60, "only {} ticks ran in a minute", counts.len());
+    assert!(
+        counts.len() >= 60,
+        "only {} ticks ran in a minute",
+        counts.len()
+    );
 }
 
 /// Four processes share a limit of 50 starts per 2 seconds: no 2-second window sees more,
@@ -115,7 +124,10 @@ pub async fn a_rate_limit_holds_across_four_processes(h: Harness) {
     starts.sort();
     let window = RateLimited::OPTIONS.rate_limit.unwrap().per.as_millis() as u64;
     for (i, first) in starts.iter().enumerate() {
-        let within = starts[i..].iter().take_while(|s| **s < first + window).count();
+        let within = starts[i..]
+            .iter()
+            .take_while(|s| **s < first + window)
+            .count();
         assert!(within <= 50, "{within} starts within 2 s from {first}");
     }
 }

@@ -68,7 +68,9 @@ async fn a_read_only_folder_refuses_writes_clearly_and_keeps_its_jobs() {
         let queues = vec!["default".to_string()];
         let reserve = queue
             .driver()
-            .reserve(&rakit_job::driver::ReserveRequest::new(&queues, 1, 30_000, "test"))
+            .reserve(&rakit_job::driver::ReserveRequest::new(
+                &queues, 1, 30_000, "test",
+            ))
             .await;
         let err = reserve
             .expect_err("a claim on a read-only folder claimed success")

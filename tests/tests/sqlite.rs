@@ -98,7 +98,10 @@ async fn a_worker_on_a_broken_table_stops_with_the_reason_instead_of_looping() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let run = rakit_job::Worker::new(&h.queue).quiet().stop_when_empty().run();
+    let run = rakit_job::Worker::new(&h.queue)
+        .quiet()
+        .stop_when_empty()
+        .run();
     let result = tokio::time::timeout(std::time::Duration::from_secs(20), run)
         .await
         .expect("the worker kept retrying a broken table");

@@ -7,8 +7,8 @@
 //!
 //! Run it with `cargo run -p example-creating-jobs`.
 
-use rakit_job::prelude::*;
 use rakit_job::Queue;
+use rakit_job::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -85,7 +85,11 @@ async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let failed = queue.jobs().state(rakit_job::State::Failed).await?.jobs;
     if let Some(f) = failed.first() {
-        println!("  failed: {} ::: {}", f.name, f.error.as_deref().unwrap_or_default());
+        println!(
+            "  failed: {} ::: {}",
+            f.name,
+            f.error.as_deref().unwrap_or_default()
+        );
     }
     proves(
         failed.len() == 1
