@@ -328,13 +328,16 @@ fn suggest(typo: &str) -> String {
     }
 }
 
-/// The candidate closest to `typo`, when it is close enough to be what was meant.
+/// The candidate closest to `typo`, when it is close enough to be what was meant: at
+/// most one edit (insert, delete, substitute, swap two neighbours) per three letters, the
+/// rule `#[job]`'s own suggestions follow.
 pub(crate) fn closest<'a>(typo: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (typo.chars().count() / 3).max(1);
     candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(c, typo), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::osa_distance(c, typo), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct ClaimAhead {
     limit: usize,
     /// Jobs by (their queue's rank, arrival), with when they arrived.
     buffer: BTreeMap<(usize, u64), (Instant, Reserved)>,
+    /// The same jobs by arrival alone, so the oldest is found without a scan.
+    by_arrival: BTreeMap<u64, (usize, Instant)>,
     arrivals: u64,
     /// Moving average of how long a job occupies a slot; `None` before the first.
     typical_run: Option<Duration>,
@@ -30,6 +32,7 @@ impl ClaimAhead {
         ClaimAhead {
             limit,
             buffer: BTreeMap::new(),
+            by_arrival: BTreeMap::new(),
             arrivals: 0,
             typical_run: None,
         }
@@ -66,8 +69,9 @@ impl ClaimAhead {
     /// Adds a claimed job whose queue has priority `rank` (0 is the highest).
     pub(crate) fn push(&mut self, rank: usize, job: Reserved) {
         self.arrivals += 1;
-        self.buffer
-            .insert((rank, self.arrivals), (Instant::now(), job));
+        let now = Instant::now();
+        self.by_arrival.insert(self.arrivals, (rank, now));
+        self.buffer.insert((rank, self.arrivals), (now, job));
     }
 
     /// The rank of the job that would start next.
@@ -77,26 +81,34 @@ impl ClaimAhead {
 
     /// The job to start next: the highest queue's oldest.
     pub(crate) fn pop(&mut self) -> Option<Reserved> {
-        self.buffer.pop_first().map(|(_, (_, job))| job)
+        let ((_, arrival), (_, job)) = self.buffer.pop_first()?;
+        self.by_arrival.remove(&arrival);
+        Some(job)
     }
 
     /// Every buffered job, when the oldest has waited longer than `max_wait`: they are
     /// handed back so their leases never run short before they start.
     pub(crate) fn take_if_stale(&mut self, max_wait: Duration) -> Vec<Reserved> {
-        match self.buffer.values().map(|(at, _)| *at).min() {
-            Some(at) if at.elapsed() > max_wait => self.take_all(),
+        match self.by_arrival.first_key_value() {
+            Some((_, (_, at))) if at.elapsed() > max_wait => self.take_all(),
             _ => Vec::new(),
         }
     }
 
     /// The buffered jobs of the queues in `paused`, to hand back.
     pub(crate) fn take_queues(&mut self, paused: &[String]) -> Vec<Reserved> {
+        if paused.is_empty() {
+            return Vec::new();
+        }
         let keys: Vec<(usize, u64)> = self
             .buffer
             .iter()
             .filter(|(_, (_, job))| paused.contains(&job.job.queue))
             .map(|(key, _)| *key)
             .collect();
+        for (_, arrival) in &keys {
+            self.by_arrival.remove(arrival);
+        }
         keys.iter()
             .filter_map(|key| self.buffer.remove(key))
             .map(|(_, job)| job)
@@ -105,6 +117,7 @@ impl ClaimAhead {
 
     /// Empties the buffer (on shutdown, the jobs are handed back).
     pub(crate) fn take_all(&mut self) -> Vec<Reserved> {
+        self.by_arrival.clear();
         std::mem::take(&mut self.buffer)
             .into_values()
             .map(|(_, job)| job)

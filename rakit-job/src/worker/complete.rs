@@ -2,7 +2,7 @@
 //! the hand-back of claimed jobs. Each job's outcome is decided here ([`Completer`]) and
 //! written by one writer task ([`Writer`]) that gathers the writes of jobs finishing
 //! together into one [`Store::complete`](rakit_job_core::Store::complete) call, and counts
-//! them for the throughput chart with one more write per batch.
+//! them for the throughput chart with one more write a second at most.
 //!
 //! The at-least-once rule lives here: a job leaves its queue only through a write that
 //! names its current lease. Until that write lands, the job holds its lease, so a crash
@@ -231,14 +231,26 @@ impl Writer {
         let task = tokio::spawn(async move {
             let store = queue.driver().clone();
             let mut batch = Vec::new();
-            while pending.recv_many(&mut batch, BATCH).await > 0 {
-                let (finishes, replies): (Vec<Finish>, Vec<Reply>) = batch.drain(..).unzip();
-                let written = store.complete(&finishes).await;
-                if let Ok(written) = &written {
-                    count_throughput(store.as_ref(), &finishes, written).await;
+            let mut tally = Tally::default();
+            let mut flush = tokio::time::interval(TALLY_EVERY);
+            flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    got = pending.recv_many(&mut batch, BATCH) => {
+                        if got == 0 {
+                            break;
+                        }
+                        let (finishes, replies): (Vec<Finish>, Vec<Reply>) = batch.drain(..).unzip();
+                        let written = store.complete(&finishes).await;
+                        if let Ok(written) = &written {
+                            tally.add(&finishes, written);
+                        }
+                        answer(replies, &finishes, written);
+                    }
+                    _ = flush.tick() => tally.flush(store.as_ref()).await,
                 }
-                answer(replies, &finishes, written);
             }
+            tally.flush(store.as_ref()).await;
         });
         (Writer { requests }, task)
     }
@@ -284,39 +296,49 @@ fn stopped() -> DriverError {
     DriverError::store("the worker's outcome writer stopped")
 }
 
-/// Adds a written batch's outcomes to the per-minute counts: one write per batch, and a
-/// failed one only costs the chart a point, never a job.
-async fn count_throughput<S: Store + Admin + ?Sized>(
-    store: &S,
-    finishes: &[Finish],
-    written: &[bool],
-) {
-    let minute = now_ms() / 60_000 * 60_000;
-    let mut counts: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for (finish, _) in finishes.iter().zip(written).filter(|(_, w)| **w) {
-        let (done, failed) = match finish {
-            Finish::Ack { .. } => (1, 0),
-            Finish::Retry { .. } | Finish::Fail { .. } => (0, 1),
-            Finish::Release { .. } => continue,
-        };
-        let slot = counts.entry(finish.lease().queue.as_str()).or_default();
-        slot.0 += done;
-        slot.1 += failed;
+/// How often the writer adds its counts to the store's per-minute throughput.
+const TALLY_EVERY: Duration = Duration::from_secs(1);
+
+/// The outcomes written since the last flush, per minute and queue: the throughput chart's
+/// counts cost one write a second at most, never one per job or per batch, and a failed
+/// write only costs the chart a point, never a job.
+#[derive(Default)]
+struct Tally(BTreeMap<(Millis, String), (u64, u64)>);
+
+impl Tally {
+    fn add(&mut self, finishes: &[Finish], written: &[bool]) {
+        let minute = now_ms() / 60_000 * 60_000;
+        for (finish, _) in finishes.iter().zip(written).filter(|(_, w)| **w) {
+            let (done, failed) = match finish {
+                Finish::Ack { .. } => (1, 0),
+                Finish::Retry { .. } | Finish::Fail { .. } => (0, 1),
+                Finish::Release { .. } => continue,
+            };
+            let slot = self
+                .0
+                .entry((minute, finish.lease().queue.clone()))
+                .or_default();
+            slot.0 += done;
+            slot.1 += failed;
+        }
     }
-    if counts.is_empty() {
-        return;
-    }
-    let counts: Vec<MinuteCount> = counts
-        .into_iter()
-        .map(|(queue, (done, failed))| MinuteCount {
-            queue: queue.to_string(),
-            minute,
-            done,
-            failed,
-        })
-        .collect();
-    if let Err(e) = store.add_throughput(&counts).await {
-        tracing::debug!(target: "rakit_job", "could not count throughput: {e}");
+
+    async fn flush<S: Store + Admin + ?Sized>(&mut self, store: &S) {
+        if self.0.is_empty() {
+            return;
+        }
+        let counts: Vec<MinuteCount> = std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|((minute, queue), (done, failed))| MinuteCount {
+                queue,
+                minute,
+                done,
+                failed,
+            })
+            .collect();
+        if let Err(e) = store.add_throughput(&counts).await {
+            tracing::debug!(target: "rakit_job", "could not count throughput: {e}");
+        }
     }
 }
 
@@ -360,7 +382,7 @@ mod tests {
     use rakit_job_core::{NewJob, ReserveRequest, StoreExt};
 
     #[tokio::test]
-    async fn outcomes_finishing_together_are_written_in_one_call_and_counted_once() {
+    async fn outcomes_finishing_together_are_written_in_one_call_and_counted() {
         let spy = Spy::new();
         let store = spy.store();
         for _ in 0..4 {
@@ -374,7 +396,7 @@ mod tests {
             .reserve(&ReserveRequest::new(&queues, 4, 60_000, "w"))
             .await
             .unwrap();
-        let (writer, _task) = Writer::start(spy.queue());
+        let (writer, task) = Writer::start(spy.queue());
         let later = now_ms() + 60_000;
         let ack = |r: &Reserved| Finish::Ack {
             lease: r.lease.clone(),
@@ -400,6 +422,9 @@ mod tests {
         );
         let stats = store.stats().await.unwrap();
         assert_eq!((stats[0].scheduled, stats[0].ready), (2, 0));
+        // The counts are written once the writer flushes them: on its tick, or as it ends.
+        drop(writer);
+        task.await.unwrap();
         let counted = store.throughput(0).await.unwrap();
         assert_eq!(
             counted
