@@ -482,7 +482,7 @@ mod tests {
         assert_eq!(
             messages(quote!(colour = "red")),
             [
-                "unknown `#[job]` argument `colour`; expected one of `name`, `queue`, `no_overlap`, `unique`, `retries`, `timeout` or `backoff`"
+                "unknown `#[job]` argument `colour`; expected one of `name`, `queue`, `no_overlap`, `unique`, `unique_for`, `retries`, `timeout`, `backoff`, `rate_limit`, `rate_key`, `max_running`, `max_running_key`, `cron` or `tz`"
             ]
         );
     }

@@ -108,7 +108,7 @@ static STUBBORN: Mutex<Vec<(String, Instant, Instant)>> = Mutex::new(Vec::new())
 impl Jobable for Stubborn {
     async fn run(&self, _ctx: &JobContext) -> JobResult {
         let started = Instant::now();
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(1500));
         STUBBORN
             .lock()
             .unwrap()
@@ -292,18 +292,14 @@ async fn a_job_that_blocks_past_its_timeout_keeps_its_lock_until_it_returns() {
             .await
             .unwrap();
     }
-    tokio::time::timeout(
-        GUARD,
-        Worker::new(&q)
-            .concurrency(2)
-            .retries(0)
-            .stop_when_empty()
-            .quiet()
-            .run(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    // A worker that runs until stopped: the second job, turned away while the first holds
+    // the key, is tried again on its own and must wait for the first to return.
+    let worker = Worker::new(&q).concurrency(2).retries(0).quiet();
+    let stop = worker.shutdown_handle();
+    let running = tokio::spawn(worker.run());
+    wait_until("both runs to end", || STUBBORN.lock().unwrap().len() == 2).await;
+    stop.shutdown();
+    running.await.unwrap().unwrap();
     let runs: HashMap<String, (Instant, Instant)> = STUBBORN
         .lock()
         .unwrap()
