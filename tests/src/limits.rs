@@ -122,13 +122,16 @@ pub async fn a_rate_limit_holds_across_four_processes(h: Harness) {
     let mut starts: Vec<u64> = read_log(&log).iter().map(|e| e.at_ms).collect();
     assert_eq!(starts.len(), 300, "a limited job ran twice");
     starts.sort();
-    let window = RateLimited::OPTIONS.rate_limit.unwrap().per.as_millis() as u64;
+    // A start is logged by the job a moment after its worker took it; on this loaded
+    // machine that moment can run past the 100 ms the worker holds each start beyond the
+    // window. Windows 50 ms short of 2 s stay sound for delays up to 150 ms.
+    let window = RateLimited::OPTIONS.rate_limit.unwrap().per.as_millis() as u64 - 50;
     for (i, first) in starts.iter().enumerate() {
         let within = starts[i..]
             .iter()
             .take_while(|s| **s < first + window)
             .count();
-        assert!(within <= 50, "{within} starts within 2 s from {first}");
+        assert!(within <= 50, "{within} starts within {window} ms from {first}");
     }
 }
 
