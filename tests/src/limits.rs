@@ -132,7 +132,10 @@ pub async fn a_rate_limit_holds_across_four_processes(h: Harness) {
             .iter()
             .take_while(|s| **s < first + window)
             .count();
-        assert!(within <= 50, "{within} starts within {window} ms from {first}");
+        assert!(
+            within <= 50,
+            "{within} starts within {window} ms from {first}"
+        );
     }
 }
 
