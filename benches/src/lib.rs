@@ -21,6 +21,7 @@
 pub mod args;
 pub mod bound;
 pub mod chart;
+pub mod pages;
 pub mod probe;
 pub mod process;
 pub mod procfs;
@@ -73,6 +74,7 @@ impl std::error::Error for BenchError {}
 const HELP: &str = "\
 usage: BENCH [run] [options]          run the benchmarks (default)
        BENCH report [options]         regenerate tables and charts from results files
+       BENCH pages [options]          time every dashboard page with many jobs stored
        BENCH worker ...               (internal) a worker process
        BENCH cli ...                  (internal) rakit-job's CLI, used to create SQL tables
 
@@ -89,6 +91,11 @@ run options:
   --no-bounds          skip the stores' raw-rate measurements
   --out FILE           results JSON (default target/bench/results.json)
   --data DIR           SQLite files, job folders, worker logs (default target/bench/data)
+
+pages options:
+  --stores LIST        as for run (default all)
+  --jobs N             queued jobs in each store while the pages are timed (default 100000)
+  --data DIR           as for run
 
 report options:
   --results LIST       results files to merge (default target/bench/results.json)
@@ -108,6 +115,7 @@ pub fn main_with(systems: &[&dyn System]) -> ExitCode {
         "worker" => process::worker_main(systems, &rest),
         "run" => run(systems, &rest),
         "report" => report(&rest),
+        "pages" => pages::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
