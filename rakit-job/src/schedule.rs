@@ -184,51 +184,80 @@ pub fn schedules() -> Result<Vec<Schedule>, Error> {
     Ok(all)
 }
 
+/// The tick a running scheduler dispatches next, given the last one it dispatched: the
+/// one after it, even when past, while it is fresh; after a longer hold-up (a slow store,
+/// a busy or suspended machine) the latest past tick if fresh, as after downtime; else
+/// the next one to come. A tick is fresh for half its key window, so a late tick is still
+/// turned away wherever another process stored it.
+fn due(schedule: &Schedule, last: Millis, now: Millis) -> Option<Millis> {
+    let fresh = |tick: &Millis| now - tick <= schedule.window(*tick).as_millis() as Millis / 2;
+    let next = schedule.next_after(last)?;
+    if next > now || fresh(&next) {
+        return Some(next);
+    }
+    schedule
+        .latest_until(now)
+        .filter(fresh)
+        .or_else(|| schedule.next_after(now))
+}
+
 /// Runs the schedules on `queue` until the task is aborted: first the latest tick each
-/// missed (already stored ones are turned away), then every tick as it comes.
+/// missed (already stored ones are turned away), then every tick as it comes, late ones
+/// included (see [`due`]). A tick the store refused is tried again a second later.
 pub(crate) fn start(queue: Queue, schedules: Vec<Schedule>) -> Option<JoinHandle<()>> {
     if schedules.is_empty() {
         return None;
     }
     Some(tokio::spawn(async move {
-        let mut last: Vec<Option<Millis>> = Vec::with_capacity(schedules.len());
+        let mut last: Vec<Millis> = Vec::with_capacity(schedules.len());
         for schedule in &schedules {
-            let tick = schedule.latest_until(now_ms());
-            if let Some(tick) = tick {
-                fire(&queue, schedule, tick).await;
+            let now = now_ms();
+            match schedule.latest_until(now) {
+                Some(tick) if fire(&queue, schedule, tick).await => last.push(tick),
+                // A tick not stored is tried again by the loop (it is due just after `last`).
+                Some(tick) => last.push(tick - 1),
+                None => last.push(now),
             }
-            last.push(tick);
         }
         loop {
             let now = now_ms();
             let next: Vec<Option<Millis>> = schedules
                 .iter()
                 .zip(&last)
-                .map(|(s, last)| s.next_after(last.unwrap_or(now).max(now)))
+                .map(|(s, last)| due(s, *last, now))
                 .collect();
             let Some(soonest) = next.iter().flatten().min().copied() else {
                 return;
             };
             let wait = (soonest - now_ms()).max(0) as u64;
             tokio::time::sleep(Duration::from_millis(wait)).await;
+            let mut refused = false;
             for ((schedule, tick), last) in schedules.iter().zip(&next).zip(last.iter_mut()) {
                 if *tick == Some(soonest) {
-                    fire(&queue, schedule, soonest).await;
-                    *last = Some(soonest);
+                    match fire(&queue, schedule, soonest).await {
+                        true => *last = soonest,
+                        false => refused = true,
+                    }
                 }
+            }
+            if refused {
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }))
 }
 
-async fn fire(queue: &Queue, schedule: &Schedule, tick: Millis) {
+/// Dispatches one tick; false when the store could not take it.
+async fn fire(queue: &Queue, schedule: &Schedule, tick: Millis) -> bool {
     match schedule.fire(queue, tick).await {
         Ok(Some(id)) => {
-            tracing::debug!(target: "rakit_job", "scheduled {} #{id} for its tick at {tick}", schedule.name())
+            tracing::debug!(target: "rakit_job", "scheduled {} #{id} for its tick at {tick}", schedule.name());
+            true
         }
-        Ok(None) => {}
+        Ok(None) => true,
         Err(e) => {
-            tracing::warn!(target: "rakit_job", "could not dispatch the tick of {} at {tick}: {e}", schedule.name())
+            tracing::warn!(target: "rakit_job", "could not dispatch the tick of {} at {tick}: {e}", schedule.name());
+            false
         }
     }
 }
@@ -254,5 +283,39 @@ mod tests {
                 "a worker restarting before the next tick of {expression:?} would fire this one again"
             );
         }
+    }
+
+    fn every_second() -> Schedule {
+        let parts = JobParts {
+            name: "tick".into(),
+            queue: "default".into(),
+            payload: serde_json::Value::Null,
+            options: crate::JobOptions::DEFAULT,
+        };
+        Schedule::new("* * * * * *", None, parts).unwrap()
+    }
+
+    #[test]
+    fn a_scheduler_held_up_for_seconds_dispatches_every_tick_it_missed() {
+        let schedule = every_second();
+        let last = 1_800_000_000_000;
+        let now = last + 3_500;
+        assert_eq!(due(&schedule, last, now), Some(last + 1_000));
+        assert_eq!(due(&schedule, last + 3_000, now), Some(last + 4_000));
+    }
+
+    #[test]
+    fn a_scheduler_held_up_for_long_dispatches_only_the_latest_missed_tick() {
+        let schedule = every_second();
+        let last = 1_800_000_000_000;
+        let now = last + 600_500;
+        assert_eq!(due(&schedule, last, now), Some(last + 600_000));
+        assert_eq!(due(&schedule, last + 600_000, now), Some(last + 601_000));
+        let nightly = Schedule::new("0 3 * * *", None, schedule.job.clone()).unwrap();
+        let three = nightly.latest_until(now).unwrap();
+        let day = 86_400_000;
+        assert_eq!(due(&nightly, three - day, three + 10_000), Some(three));
+        assert_eq!(due(&nightly, three - day, three + day - 1), Some(three));
+        assert_eq!(due(&nightly, three - 3 * day, three + 10_000), Some(three));
     }
 }
