@@ -1,5 +1,6 @@
 //! What a running job knows about itself: [`JobContext`].
 
+use crate::ChainPosition;
 use crate::queue::Queue;
 use rakit_job_core::{JobId, Millis};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub struct JobContext {
     pub(crate) queue_name: String,
     pub(crate) attempt: u32,
     pub(crate) dispatched_at: Millis,
+    pub(crate) chain: Option<ChainPosition>,
     pub(crate) cancel: CancelSignal,
     /// Where the job's own dispatches go.
     pub(crate) connection: Queue,
@@ -58,6 +60,28 @@ impl JobContext {
     /// When the job was dispatched.
     pub fn dispatched_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.dispatched_at.max(0) as u64)
+    }
+
+    /// Where the job stands in its chain ([`PendingDispatch::then`](crate::PendingDispatch::then)),
+    /// or `None` when it was dispatched alone.
+    ///
+    /// ```
+    /// use rakit_job::prelude::*;
+    ///
+    /// #[job]
+    /// pub struct Step;
+    ///
+    /// impl Jobable for Step {
+    ///     async fn run(&self, ctx: &JobContext) -> JobResult {
+    ///         if let Some(link) = ctx.chain() {
+    ///             println!("step {} of {}", link.index + 1, link.len);
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn chain(&self) -> Option<ChainPosition> {
+        self.chain
     }
 
     /// True once the worker wants the job to stop: its timeout passed, it was cancelled,

@@ -142,7 +142,7 @@ impl Mode for Bulk {
 }
 
 /// Where and when the jobs of a dispatch go.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Placement {
     queue: Option<String>,
     at: Option<When>,
@@ -155,6 +155,8 @@ struct Placement {
     unique_key: Option<String>,
     /// When the job counts as dispatched, if not now (a cron tick: its tick).
     dispatched_at: Option<rakit_job_core::Millis>,
+    /// The jobs to run after this one, in order (a chain).
+    then: Vec<Result<JobParts, Error>>,
 }
 
 /// A dispatch being built; nothing is stored until it is awaited.
@@ -273,6 +275,36 @@ impl<S: DispatchSource> PendingDispatch<S> {
     }
 }
 
+impl<S: DispatchSource, M: Mode> PendingDispatch<S, M> {
+    /// Runs `next` once this job has succeeded, then whatever follows it: a chain. Each
+    /// job is stored by the ack of the one before, in the same atomic write, so a crash
+    /// neither loses it nor stores it twice. A job that fails for good stops the chain;
+    /// retrying it from the failed store goes on with the rest. Each job goes to its own
+    /// default queue; the builder's options apply to the first.
+    ///
+    /// ```no_run
+    /// use rakit_job::prelude::*;
+    ///
+    /// #[job]
+    /// pub struct Resize { pub upload: u64 }
+    /// #[job]
+    /// pub struct Notify { pub upload: u64 }
+    /// # impl Jobable for Resize { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    /// # impl Jobable for Notify { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+    ///
+    /// # async fn demo() -> Result<(), rakit_job::Error> {
+    /// let first = Resize::dispatch(Resize { upload: 7 })
+    ///     .then(Notify { upload: 7 })
+    ///     .await?;
+    /// println!("the chain starts with #{first}");
+    /// # Ok(()) }
+    /// ```
+    pub fn then(mut self, next: impl DispatchSource) -> Self {
+        self.place.then.push(next.into_parts());
+        self
+    }
+}
+
 impl<S: DispatchSource> PendingBatch<S> {
     /// Starts a bulk dispatch of `sources`, each with its own defaults.
     pub fn many(sources: impl IntoIterator<Item = S>) -> Self {
@@ -318,7 +350,8 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
 
     /// Checks everything and builds the records; nothing is stored yet.
     async fn prepare(self) -> Result<(Queue, Vec<NewJob>), Error> {
-        let place = self.place;
+        let mut place = self.place;
+        let then = std::mem::take(&mut place.then);
         let now = place.dispatched_at.unwrap_or_else(now_ms);
         let mut available_at = match &place.at {
             Some(when) => when.millis()?,
@@ -326,12 +359,20 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         };
         available_at =
             available_at.saturating_add(place.delay.as_millis().min(i64::MAX as u128) as i64);
-        let jobs = self
+        let mut jobs = self
             .sources
             .parts()?
             .into_iter()
             .map(|parts| record(parts, &place, M::UNIQUE, now, available_at))
             .collect::<Result<Vec<_>, Error>>()?;
+        if let (Some(first), false) = (jobs.first_mut(), then.is_empty()) {
+            let own = Placement::default();
+            let next = then
+                .into_iter()
+                .map(|parts| record(parts?, &own, false, now, now))
+                .collect::<Result<Vec<_>, Error>>()?;
+            crate::chain::link(first, next).map_err(Error::InvalidPayload)?;
+        }
         let queue = match place.via {
             Some(q) => q,
             None => default_queue().await?,

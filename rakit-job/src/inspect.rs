@@ -44,6 +44,9 @@ pub struct JobInfo {
     pub failed_at: Option<Millis>,
     /// Running: a cancel was asked and its worker is stopping it.
     pub cancel_requested: bool,
+    /// The jobs its chain runs after it, by name, in order (empty outside a chain); a job
+    /// that failed for good keeps them, and retrying it goes on with them.
+    pub then: Vec<String>,
 }
 
 impl JobInfo {
@@ -62,6 +65,9 @@ impl JobInfo {
             error: info.last_error,
             failed_at: info.failed_at,
             cancel_requested: info.cancel_requested,
+            then: crate::chain::ChainMeta::read(info.meta.as_deref())
+                .map(|chain| chain.rest())
+                .unwrap_or_default(),
         }
     }
 
@@ -93,6 +99,7 @@ impl JobInfo {
             "error": self.error,
             "failed_at": self.failed_at.and_then(utc),
             "cancel_requested": self.cancel_requested,
+            "then": self.then,
         })
     }
 }

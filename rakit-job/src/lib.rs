@@ -30,6 +30,7 @@
 //!
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
+mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod config;
@@ -51,6 +52,7 @@ mod worker;
 pub mod observe;
 pub mod testing;
 
+pub use chain::ChainPosition;
 pub use config::{Config, StoreKind};
 pub use context::JobContext;
 pub use dispatch::{DispatchSource, JobParts, PendingBatch, PendingDispatch, UniqueDispatch};
@@ -115,6 +117,8 @@ pub mod guide {
     pub mod schedules {}
     #[doc = include_str!("../../docs/limits.md")]
     pub mod limits {}
+    #[doc = include_str!("../../docs/chains-and-batches.md")]
+    pub mod chains_and_batches {}
     #[doc = include_str!("../../docs/supervisor.md")]
     pub mod supervisor {}
     #[doc = include_str!("../../docs/legacy-events.md")]

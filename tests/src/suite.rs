@@ -3,7 +3,7 @@
 use crate::{Harness, signal, wait_until};
 use rakit_job::{JobSpec, Worker};
 use rakit_test_jobs::{
-    Entry, FailTimes, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
+    Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,7 +28,8 @@ macro_rules! worker_suite {
             an_idle_worker_in_another_process_wakes_on_dispatch,
             a_job_dispatched_in_process_starts_without_waiting_out_the_sleep,
             failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli,
-            stats_and_list_commands_describe_the_store_and_the_jobs
+            stats_and_list_commands_describe_the_store_and_the_jobs,
+            a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried
         );
     };
     (@cases $config:path; $($case:ident),*) => {
@@ -589,4 +590,48 @@ pub async fn stats_and_list_commands_describe_the_store_and_the_jobs(h: Harness)
     ] {
         assert!(list.contains(needle), "job:list lacks {needle}:\n{list}");
     }
+}
+
+/// A chain runs its jobs one after another; a link that fails for good stops it, its
+/// failed record names the jobs still to come, and retrying it runs them.
+pub async fn a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried(h: Harness) {
+    let log = h.log("chain.log");
+    let gate = h.log("gate.open");
+    let run = |tag: &str| RecordRun {
+        log: log.clone(),
+        tag: tag.into(),
+    };
+    let first = RecordRun::dispatch(run("a"))
+        .then(Gate {
+            log: log.clone(),
+            gate: gate.clone(),
+        })
+        .then(run("c"))
+        .via(&h.queue)
+        .await
+        .unwrap();
+    let listed = h.queue.job(&first).await.unwrap().unwrap();
+    assert_eq!(listed.then, [Gate::NAME, RecordRun::NAME]);
+    let report = worker(&h).stop_when_empty().run().await.unwrap();
+    assert_eq!((report.succeeded, report.failed), (1, 1));
+    assert_eq!(events(&read_log(&log)), ["run a #1", "closed gate #1"]);
+    let failed = h.failed().await;
+    assert_eq!(failed.len(), 1, "the chain stopped at the gate: {failed:?}");
+    let stuck = h.queue.job(&failed[0].id).await.unwrap().unwrap();
+    assert_eq!(stuck.then, [RecordRun::NAME], "the failed link names the rest");
+
+    std::fs::write(&gate, "open").unwrap();
+    let retried = h
+        .queue
+        .retry_failed(&rakit_job::FailedSelect::One(failed[0].id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
+    let report = worker(&h).stop_when_empty().run().await.unwrap();
+    assert_eq!(report.succeeded, 2);
+    assert_eq!(
+        events(&read_log(&log)),
+        ["run a #1", "closed gate #1", "run gate #1", "run c #1"]
+    );
+    assert_eq!(h.totals().await, (0, 0, 0, 0), "nothing left, nothing failed");
 }

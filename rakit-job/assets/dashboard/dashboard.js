@@ -10,7 +10,7 @@
   function cellText(value) {
     if (value === null || value === undefined) return "–";
     if (typeof value === "boolean") return value ? "yes" : "no";
-    if (Array.isArray(value)) return value.map(cellText).join(", ");
+    if (Array.isArray(value)) return value.length ? value.map(cellText).join(", ") : "–";
     if (typeof value === "object") return JSON.stringify(value);
     return String(value);
   }

@@ -152,6 +152,14 @@ pub(crate) async fn failed(
     Ok(())
 }
 
+/// The rest of a chain as `job:show` prints it.
+fn chain_text(then: &[String]) -> String {
+    match then.is_empty() {
+        true => "-".into(),
+        false => then.join(" -> "),
+    }
+}
+
 /// `job:show ID`: every field of one job, its payload pretty-printed.
 pub(crate) async fn show(
     queue: &Queue,
@@ -187,6 +195,7 @@ pub(crate) async fn show(
         ("worker", job.worker.clone().unwrap_or_else(|| "-".into())),
         ("failed at", maybe_time(job.failed_at)),
         ("error", job.error.clone().unwrap_or_else(|| "-".into())),
+        ("then", chain_text(&job.then)),
     ];
     let width = fields
         .iter()

@@ -39,6 +39,8 @@ pub(crate) struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Succeeded,
+    /// Succeeded, and its ack stored the next job of its chain.
+    Chained,
     Retried,
     Failed,
     Cancelled,
@@ -50,7 +52,7 @@ impl Outcome {
     /// The outcome's name in spans and metrics.
     pub(crate) fn label(self) -> &'static str {
         match self {
-            Outcome::Succeeded => "succeeded",
+            Outcome::Succeeded | Outcome::Chained => "succeeded",
             Outcome::Retried => "retried",
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
@@ -71,18 +73,29 @@ pub(crate) struct Completer<'a> {
 }
 
 impl Completer<'_> {
-    /// Queues the ack (with the follow-ups to store in the same step) and frees the slot
-    /// without waiting for the write; the writer logs a failure.
+    /// Queues the ack and frees the slot without waiting for the write; the writer logs a
+    /// failure. An ack that stores follow-ups (the next job of a chain) in the same step is
+    /// waited for, so this process's workers can take the next job at once.
     pub(crate) async fn ack(&self, then: Vec<NewJob>) -> Outcome {
+        let chained = !then.is_empty();
         let finish = Finish::Ack {
             lease: self.lease.clone(),
             then,
         };
-        self.policy.writer.write_later(finish, &self.job.name).await;
         if self.policy.logging {
             tracing::info!(target: "rakit_job", "Job executed: {} - #{} (attempt {})", self.job.name, self.job.id, self.job.attempts);
         }
-        Outcome::Succeeded
+        if !chained {
+            self.policy.writer.write_later(finish, &self.job.name).await;
+            return Outcome::Succeeded;
+        }
+        match self.policy.writer.write(finish).await {
+            Ok(true) => {
+                self.policy.queue.notify_pushed();
+                Outcome::Chained
+            }
+            written => self.settle(written, Outcome::Succeeded, "store the next job of the chain of"),
+        }
     }
 
     /// Schedules another attempt with backoff, or fails the job for good when it is

@@ -3,6 +3,7 @@
 
 use super::complete::{Completer, Outcome, Policy};
 use super::running::{HeldLock, Stop, StopReason};
+use crate::chain::ChainMeta;
 use crate::context::{CancelSignal, JobContext};
 use crate::dispatch::key_for;
 use crate::options::JobOptions;
@@ -68,8 +69,17 @@ async fn handle(policy: Policy, reserved: Reserved) -> Outcome {
             .await;
     }
 
+    // The chain is read before the run, so a job whose chain cannot be followed fails
+    // without running rather than succeeding and losing the rest.
+    let (chain, next) = match ChainMeta::read(job.meta.as_deref())
+        .and_then(|chain| chain.follow_up().map(|next| (chain.position(), next)))
+    {
+        Ok(read) => read,
+        Err(reason) => return done.fail(&reason).await,
+    };
     let cancel = CancelSignal::default();
     let ctx = JobContext {
+        chain,
         id: job.id.clone(),
         name: job.name.clone(),
         queue_name: job.queue.clone(),
@@ -104,7 +114,7 @@ async fn handle(policy: Policy, reserved: Reserved) -> Outcome {
     free_locks(&policy, &lease, &locks).await;
 
     match end {
-        RunEnd::Ok => done.ack(Vec::new()).await,
+        RunEnd::Ok => done.ack(next.into_iter().collect()).await,
         RunEnd::Err { message, permanent } => done.retry_or_fail(&message, permanent).await,
         RunEnd::Cancelled => done.cancelled("cancelled while it was running").await,
         RunEnd::HandedBack => done.release(now_ms()).await,

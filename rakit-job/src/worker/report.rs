@@ -25,7 +25,7 @@ impl WorkerReport {
 
     pub(super) fn count(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Succeeded => self.succeeded += 1,
+            Outcome::Succeeded | Outcome::Chained => self.succeeded += 1,
             Outcome::Retried => self.retried += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Cancelled => self.cancelled += 1,

@@ -387,6 +387,11 @@ impl Session {
         let counters = &self.policy.counters;
         match outcome {
             Outcome::Succeeded => counters.done.fetch_add(1, Ordering::Relaxed),
+            Outcome::Chained => {
+                // The next job of its chain was just stored: look again before stopping.
+                self.dry = false;
+                counters.done.fetch_add(1, Ordering::Relaxed)
+            }
             Outcome::Failed | Outcome::Retried | Outcome::Cancelled => {
                 counters.failed.fetch_add(1, Ordering::Relaxed)
             }

@@ -68,6 +68,31 @@ impl Jobable for FailTimes {
     }
 }
 
+/// Fails for good (a `closed` line) while the file `gate` does not exist; once it does,
+/// appends a `run` line labelled `gate` and succeeds: a chain link that fails, then runs
+/// when retried.
+#[job]
+pub struct Gate {
+    /// The log file to append to.
+    pub log: String,
+    /// The file whose existence opens the gate.
+    pub gate: String,
+}
+
+impl Jobable for Gate {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        if !std::path::Path::new(&self.gate).exists() {
+            append(&self.log, "closed", "gate", ctx)?;
+            return Err(JobError::permanent(format!(
+                "the gate {} is closed",
+                self.gate
+            )));
+        }
+        append(&self.log, "run", "gate", ctx)?;
+        Ok(())
+    }
+}
+
 /// Appends a `panic` line, then panics with [`Panics::MESSAGE`].
 #[job]
 pub struct Panics {

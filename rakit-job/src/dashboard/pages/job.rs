@@ -12,7 +12,7 @@ use rakit_job_core::{JobId, State};
 use std::fmt::Write;
 
 /// The fields shown, as the API names them, with their labels.
-const FIELDS: [(&str, &str); 11] = [
+const FIELDS: [(&str, &str); 12] = [
     ("id", "Id"),
     ("queue", "Queue"),
     ("state", "State"),
@@ -24,6 +24,7 @@ const FIELDS: [(&str, &str); 11] = [
     ("cancel_requested", "Cancel requested"),
     ("failed_at", "Failed at"),
     ("error", "Last error"),
+    ("then", "Then (chain)"),
 ];
 
 /// The job page.

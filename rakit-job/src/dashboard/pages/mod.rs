@@ -37,6 +37,7 @@ const fn col(key: &'static str, label: &'static str) -> Column {
 pub(crate) fn cell_text(value: &Value) -> String {
     match value {
         Value::Null => "–".into(),
+        Value::Array(items) if items.is_empty() => "–".into(),
         Value::String(text) => text.clone(),
         Value::Bool(true) => "yes".into(),
         Value::Bool(false) => "no".into(),
