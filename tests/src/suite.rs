@@ -3,7 +3,7 @@
 use crate::{Harness, signal, wait_until};
 use rakit_job::{JobSpec, Worker};
 use rakit_test_jobs::{
-    Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
+    ChainStep, Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,7 +29,8 @@ macro_rules! worker_suite {
             a_job_dispatched_in_process_starts_without_waiting_out_the_sleep,
             failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli,
             stats_and_list_commands_describe_the_store_and_the_jobs,
-            a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried
+            a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried,
+            chains_run_to_the_end_in_order_under_sigkills
         );
     };
     (@cases $config:path; $($case:ident),*) => {
@@ -634,4 +635,77 @@ pub async fn a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried(h
         ["run a #1", "closed gate #1", "run gate #1", "run c #1"]
     );
     assert_eq!(h.totals().await, (0, 0, 0, 0), "nothing left, nothing failed");
+}
+
+/// Twenty chains of ten links run on three worker processes, one of them SIGKILLed five
+/// times: every link runs, each after the one before it ended, and no link is stored
+/// twice (each run of a link is a new reservation of the one job stored for it).
+pub async fn chains_run_to_the_end_in_order_under_sigkills(h: Harness) {
+    const CHAINS: usize = 20;
+    const LINKS: usize = 10;
+    let log = h.log("chains.log");
+    let step = |c: usize, l: usize| ChainStep {
+        log: log.clone(),
+        tag: format!("c{c}-{l}"),
+    };
+    for c in 0..CHAINS {
+        let mut chain = ChainStep::dispatch(step(c, 0)).via(&h.queue);
+        for l in 1..LINKS {
+            chain = chain.then(step(c, l));
+        }
+        chain.await.unwrap();
+    }
+    let mut workers: Vec<_> = (0..3)
+        .map(|_| h.spawn_worker(&["--concurrency=4", "--sleep=50"]))
+        .collect();
+    for round in 1..=5 {
+        wait_until("more links to end", LONG, || async {
+            let ends = read_log(&log).iter().filter(|e| e.event == "end").count();
+            ends >= round * CHAINS * LINKS / 6
+        })
+        .await;
+        signal(&workers[0], 9);
+        workers[0].wait().await.unwrap();
+        workers[0] = h.spawn_worker(&["--concurrency=4", "--sleep=50"]);
+    }
+    wait_until("every chain to end", LONG, || async {
+        h.totals().await == (0, 0, 0, 0)
+    })
+    .await;
+    for worker in &workers {
+        signal(worker, 15);
+    }
+    for worker in &mut workers {
+        worker.wait().await.unwrap();
+    }
+    let entries = read_log(&log);
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut reservations = std::collections::HashSet::new();
+    for e in entries.iter().filter(|e| e.event == "start") {
+        let id = ids.entry(e.label.clone()).or_insert_with(|| e.id.clone());
+        assert_eq!(*id, e.id, "link {} was stored twice", e.label);
+        assert!(
+            reservations.insert((e.id.clone(), e.attempt)),
+            "{} ran twice in attempt {}",
+            e.label,
+            e.attempt
+        );
+    }
+    for c in 0..CHAINS {
+        for l in 1..LINKS {
+            let first_start = entries
+                .iter()
+                .position(|e| e.event == "start" && e.label == format!("c{c}-{l}"))
+                .unwrap_or_else(|| panic!("link c{c}-{l} never ran"));
+            let before_ended = entries
+                .iter()
+                .position(|e| e.event == "end" && e.label == format!("c{c}-{}", l - 1))
+                .unwrap_or_else(|| panic!("link c{c}-{} never ended", l - 1));
+            assert!(
+                before_ended < first_start,
+                "link c{c}-{l} started before c{c}-{} ended",
+                l - 1
+            );
+        }
+    }
 }

@@ -68,6 +68,25 @@ impl Jobable for FailTimes {
     }
 }
 
+/// Appends `start` labelled `tag`, waits 20 ms, appends `end`: a chain link a SIGKILL
+/// can catch between its start and its ack.
+#[job]
+pub struct ChainStep {
+    /// The log file to append to.
+    pub log: String,
+    /// The label of the lines, e.g. `c3-7` for link 7 of chain 3.
+    pub tag: String,
+}
+
+impl Jobable for ChainStep {
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        append(&self.log, "start", &self.tag, ctx)?;
+        pause(Duration::from_millis(20)).await;
+        append(&self.log, "end", &self.tag, ctx)?;
+        Ok(())
+    }
+}
+
 /// Fails for good (a `closed` line) while the file `gate` does not exist; once it does,
 /// appends a `run` line labelled `gate` and succeeds: a chain link that fails, then runs
 /// when retried.
