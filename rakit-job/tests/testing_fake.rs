@@ -400,3 +400,32 @@ async fn an_installed_fake_receives_plain_dispatches_from_anywhere() {
         "the default can be set only once per process"
     );
 }
+
+#[tokio::test]
+async fn run_all_runs_a_whole_chain_in_order_and_records_its_first_dispatch() {
+    let fake = QueueFake::new();
+    SendEmail::dispatch(email("chain-1@example.com"))
+        .then(email("chain-2@example.com"))
+        .then(email("chain-3@example.com"))
+        .via(fake.queue())
+        .await
+        .unwrap();
+    fake.assert_dispatched_times::<SendEmail>(1);
+    let report = fake.run_all().await.unwrap();
+    assert_eq!(report.succeeded, 3);
+    let sent: Vec<String> = SENT
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.starts_with("chain-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "chain-1@example.com",
+            "chain-2@example.com",
+            "chain-3@example.com"
+        ]
+    );
+}

@@ -3,7 +3,8 @@
 use crate::{Harness, signal, wait_until};
 use rakit_job::{JobSpec, Worker};
 use rakit_test_jobs::{
-    ChainStep, Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap, read_log,
+    ChainStep, Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap,
+    read_log,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -619,7 +620,11 @@ pub async fn a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried(h
     let failed = h.failed().await;
     assert_eq!(failed.len(), 1, "the chain stopped at the gate: {failed:?}");
     let stuck = h.queue.job(&failed[0].id).await.unwrap().unwrap();
-    assert_eq!(stuck.then, [RecordRun::NAME], "the failed link names the rest");
+    assert_eq!(
+        stuck.then,
+        [RecordRun::NAME],
+        "the failed link names the rest"
+    );
 
     std::fs::write(&gate, "open").unwrap();
     let retried = h
@@ -634,7 +639,22 @@ pub async fn a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried(h
         events(&read_log(&log)),
         ["run a #1", "closed gate #1", "run gate #1", "run c #1"]
     );
-    assert_eq!(h.totals().await, (0, 0, 0, 0), "nothing left, nothing failed");
+    assert_eq!(
+        h.totals().await,
+        (0, 0, 0, 0),
+        "nothing left, nothing failed"
+    );
+
+    // A cancelled link keeps the rest of its chain too.
+    let head = RecordRun::dispatch(run("x"))
+        .then(run("y"))
+        .via(&h.queue)
+        .await
+        .unwrap();
+    h.queue.cancel(&head).await.unwrap();
+    let cancelled = h.queue.job(&head).await.unwrap().unwrap();
+    assert_eq!(cancelled.state, rakit_job::State::Cancelled);
+    assert_eq!(cancelled.then, [RecordRun::NAME]);
 }
 
 /// Twenty chains of ten links run on three worker processes, one of them SIGKILLed five

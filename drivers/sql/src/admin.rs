@@ -107,6 +107,53 @@ impl SqlDriver {
         rows.first().map_or(Ok(None), |row| row.maybe_text(0))
     }
 
+    /// Ready, scheduled and reserved jobs per queue, in one grouped pass over the table.
+    async fn counts_grouped(&self, now: Arg<'_>) -> Op<BTreeMap<String, QueueStats>> {
+        let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
+        let rows = self
+            .db
+            .pool()
+            .rows(&self.sql[Sql::StatsJobs], &[now, now, now])
+            .await?;
+        for row in rows {
+            let s = by_queue.entry(row.text(0)?).or_default();
+            s.ready += count(row.int(1)?);
+            s.scheduled += count(row.int(2)?);
+            s.reserved += count(row.int(3)?);
+        }
+        Ok(by_queue)
+    }
+
+    /// The same counts queue by queue along the claim index: a backlog of ready jobs is
+    /// counted from the index, and only the rows due later are read.
+    async fn counts_per_queue(&self, now: Arg<'_>) -> Op<BTreeMap<String, QueueStats>> {
+        let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
+        let mut after = String::new();
+        while let Some(queue) = self.next_queue(Sql::NextQueue, &after).await? {
+            let args = [Text(queue.as_str()), now];
+            let ready = self
+                .db
+                .pool()
+                .rows(&self.sql[Sql::StatsReady], &args)
+                .await?;
+            let later = self
+                .db
+                .pool()
+                .rows(&self.sql[Sql::StatsLater], &args)
+                .await?;
+            let s = by_queue.entry(queue.clone()).or_default();
+            if let Some(row) = ready.first() {
+                s.ready = count(row.int(0)?);
+            }
+            if let Some(row) = later.first() {
+                s.scheduled = count(row.int(0)?);
+                s.reserved = count(row.int(1)?);
+            }
+            after = queue;
+        }
+        Ok(by_queue)
+    }
+
     async fn page(&self, query: &JobQuery, cursor: Option<Cursor>) -> Op<JobPage> {
         let now = now_ms();
         let limit = query.limit.max(1);
@@ -223,16 +270,10 @@ impl Admin for SqlDriver {
     async fn stats(&self) -> Result<Vec<QueueStats>, DriverError> {
         self.op(|| async {
             let (now, pool) = (Int(now_ms()), self.db.pool());
-            let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
-            for row in pool
-                .rows(&self.sql[Sql::StatsJobs], &[now, now, now])
-                .await?
-            {
-                let s = by_queue.entry(row.text(0)?).or_default();
-                s.ready += count(row.int(1)?);
-                s.scheduled += count(row.int(2)?);
-                s.reserved += count(row.int(3)?);
-            }
+            let mut by_queue = match self.syntax.counts_per_queue {
+                true => self.counts_per_queue(now).await?,
+                false => self.counts_grouped(now).await?,
+            };
             for row in pool.rows(&self.sql[Sql::StatsFailed], &[]).await? {
                 by_queue.entry(row.text(0)?).or_default().failed += count(row.int(1)?);
             }

@@ -51,6 +51,7 @@ const SYNTAX: Syntax = Syntax {
     // Binary collation: queue names, job names and keys compare exactly (`High` is not `high`).
     table_options: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     inline_indexes: true,
+    counts_per_queue: true,
 };
 
 /// Connections per driver unless the url sets `pool_size`.

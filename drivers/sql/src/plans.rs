@@ -93,6 +93,14 @@ pub(crate) fn listings(driver: &SqlDriver) -> Vec<Probe> {
             });
         }
     }
+    for count in [Sql::StatsReady, Sql::StatsLater] {
+        probes.push(Probe {
+            what: format!("the count {count:?}"),
+            sql: driver.sql[count].clone(),
+            args: vec![Arg::Text("default"), now],
+            index: claim.clone(),
+        });
+    }
     for (sql, index) in [(Sql::NextQueue, claim), (Sql::NextFailedQueue, listing)] {
         probes.push(Probe {
             what: format!("the next queue with {index}"),

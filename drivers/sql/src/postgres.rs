@@ -44,6 +44,7 @@ const SYNTAX: Syntax = Syntax {
     types: [TEXT_C, TEXT_C, TEXT_C, TEXT_C, "TEXT", "BIGINT", "BOOLEAN"],
     table_options: "",
     inline_indexes: false,
+    counts_per_queue: false,
 };
 
 const SKIP_TAKEN: &str = " ON CONFLICT (unique_key) DO NOTHING";

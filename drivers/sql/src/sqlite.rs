@@ -41,6 +41,7 @@ const SYNTAX: Syntax = Syntax {
     types: ["TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "BOOLEAN"],
     table_options: "",
     inline_indexes: false,
+    counts_per_queue: false,
 };
 
 /// How long a statement waits for another process's write before giving up.

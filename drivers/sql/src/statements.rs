@@ -35,6 +35,8 @@ DELETE FROM {jobs} WHERE id = ? -- id
 SELECT available_at, lease_token FROM {jobs} WHERE id = ?{for_update} -- id
 UPDATE {jobs} SET cancelled = TRUE WHERE id = ? -- id
 SELECT queue, COUNT(CASE WHEN available_at <= ? THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NULL THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NOT NULL THEN 1 END) FROM {jobs} GROUP BY queue -- now, now, now
+SELECT COUNT(*) FROM {jobs} WHERE queue = ? AND available_at <= ? -- queue, now
+SELECT COUNT(CASE WHEN lease_token IS NULL THEN 1 END), COUNT(lease_token) FROM {jobs} WHERE queue = ? AND available_at > ? -- queue, now
 SELECT queue, COUNT(*) FROM {failed} GROUP BY queue
 SELECT MIN(queue) FROM {jobs} WHERE queue > ? -- after
 SELECT MIN(queue) FROM {failed} WHERE queue > ? -- after
@@ -99,8 +101,12 @@ pub(crate) enum Sql {
     /// Locks a job for a cancel; returns available_at, lease_token.
     LockJob,
     FlagCancel,
-    /// Per queue: ready, scheduled, reserved.
+    /// Per queue: ready, scheduled, reserved, in one pass over the table.
     StatsJobs,
+    /// One queue's ready jobs, read from the claim index alone.
+    StatsReady,
+    /// One queue's scheduled and reserved jobs: only the rows due later are read.
+    StatsLater,
     StatsFailed,
     /// The first queue after a name, in the jobs table, then in the failed table.
     NextQueue,

@@ -94,7 +94,11 @@ impl Completer<'_> {
                 self.policy.queue.notify_pushed();
                 Outcome::Chained
             }
-            written => self.settle(written, Outcome::Succeeded, "store the next job of the chain of"),
+            written => self.settle(
+                written,
+                Outcome::Succeeded,
+                "store the next job of the chain of",
+            ),
         }
     }
 
