@@ -215,6 +215,19 @@ where
     }
 }
 
+/// Sends SIGTERM to every worker, then waits until each has exited.
+pub async fn stop_all(workers: &mut [Child]) {
+    for worker in workers.iter() {
+        signal(worker, 15);
+    }
+    for worker in workers.iter_mut() {
+        worker
+            .wait()
+            .await
+            .expect("a worker could not be waited for");
+    }
+}
+
 /// Sends a signal to a child process (SIGKILL = 9, SIGTERM = 15).
 pub fn signal(child: &Child, sig: i32) {
     let pid = child.id().expect("the worker already exited");

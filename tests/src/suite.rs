@@ -1,6 +1,6 @@
 //! The rules, one async function each; [`worker_suite!`](crate::worker_suite) turns them into tests.
 
-use crate::{Harness, signal, wait_until};
+use crate::{Harness, signal, stop_all, wait_until};
 use rakit_job::{JobSpec, Worker};
 use rakit_test_jobs::{
     ChainStep, Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap,
@@ -692,12 +692,7 @@ pub async fn chains_run_to_the_end_in_order_under_sigkills(h: Harness) {
         h.totals().await == (0, 0, 0, 0)
     })
     .await;
-    for worker in &workers {
-        signal(worker, 15);
-    }
-    for worker in &mut workers {
-        worker.wait().await.unwrap();
-    }
+    stop_all(&mut workers).await;
     let entries = read_log(&log);
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut reservations = std::collections::HashSet::new();
