@@ -104,6 +104,7 @@ impl System for Rakit {
             Store::Postgres => "LISTEN/NOTIFY".into(),
             Store::Redis => "blocking pop on a signal list".into(),
             Store::File => "inotify on the queue folders".into(),
+            Store::Sqlite => "inotify on the database's write-ahead log".into(),
             _ => "polls, sooner while jobs flow".into(),
         }
     }

@@ -34,6 +34,8 @@ mod names;
 mod slug;
 mod store;
 mod time;
+#[cfg(feature = "watch")]
+pub mod watch;
 mod watched;
 
 #[cfg(feature = "conformance")]

@@ -3,11 +3,11 @@
 //! blocking pool.
 
 use crate::keys::Layout;
-use crate::watch::Waker;
 use crate::{
     cancel, corrupt, entries, failed, files, followups, fsio, jobs, listing, locks, notes,
     throughput,
 };
+use rakit_job_core::watch::{FileWatch, file_arrived};
 use rakit_job_core::{
     BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
     JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
@@ -41,7 +41,7 @@ pub struct FileDriver {
 
 struct Inner {
     layout: Layout,
-    waker: Waker,
+    waker: FileWatch,
     upkeep: Mutex<Upkeep>,
 }
 
@@ -76,7 +76,7 @@ impl FileDriver {
         Ok(FileDriver {
             inner: Arc::new(Inner {
                 layout,
-                waker: Waker::new(),
+                waker: FileWatch::new("the job folders", file_arrived),
                 upkeep: Mutex::new(Upkeep {
                     recovered: now,
                     swept: now,
@@ -240,7 +240,9 @@ impl BlockingDriver for FileDriver {
         // Sleep no longer than until the next scheduled job or lease expiry comes due.
         let until_due = next_due.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64 + 1));
         let limit = until_due.map_or(timeout, |d| d.min(timeout));
-        self.inner.waker.wait(&dirs, limit).await;
+        if !self.inner.waker.wait(&dirs, limit).await {
+            tokio::time::sleep(limit).await;
+        }
         Ok(())
     }
 

@@ -40,7 +40,6 @@ mod locks;
 mod notes;
 mod record;
 mod throughput;
-mod watch;
 
 pub use driver::FileDriver;
 

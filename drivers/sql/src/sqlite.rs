@@ -15,6 +15,8 @@ use crate::dialect::{Dialect, Opened, Retry, Syntax};
 use crate::errors::OpError;
 use crate::statements::{self, BATCH_ROWS, Takes};
 use crate::tables::Tables;
+use notify::event::{EventKind, ModifyKind};
+use rakit_job_core::watch::FileWatch;
 use rakit_job_core::{
     Capabilities, DriverError, Lease, LeaseState, Millis, ReserveRequest, Reserved,
 };
@@ -23,6 +25,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ const SYNTAX: Syntax = Syntax {
     migration_lock: None,
     skip_taken: Some(" ON CONFLICT (unique_key) DO NOTHING"),
     capabilities: Capabilities {
-        wakes_across_processes: false,
+        wakes_across_processes: true,
         durable: true,
     },
     types: ["TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "BOOLEAN"],
@@ -60,7 +63,30 @@ struct Sqlite {
     conns: Conns<sqlx::Sqlite>,
     jobs: String,
     claim: PickThenLease,
+    /// Wakes idle workers when any process writes the database (its write-ahead log).
+    watch: FileWatch,
+    /// The database's folder, which the watch watches.
+    folder: PathBuf,
+    /// How idle workers poll when the database cannot be watched.
     backoff: Backoff,
+}
+
+/// True for a write to the database file `name` or its write-ahead log: every commit of
+/// any process appends to the log.
+fn writes_to(event: &notify::Event, name: &OsStr) -> bool {
+    let written = matches!(
+        event.kind,
+        EventKind::Any
+            | EventKind::Create(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
+    );
+    written
+        && event.paths.iter().any(|path| {
+            path.file_name().is_some_and(|file| {
+                file == name
+                    || file.as_encoded_bytes() == [name.as_encoded_bytes(), b"-wal"].concat()
+            })
+        })
 }
 
 /// The file path in `sqlite://path`, `sqlite:path` or `sqlite:///absolute/path`.
@@ -108,7 +134,14 @@ pub(crate) async fn open(
         .await
         .map_err(|e| OpError::Sql(e).into_driver(&store))?;
     let jobs = &tables.jobs;
+    let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let folder = absolute
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let name = absolute.file_name().unwrap_or_default().to_os_string();
     let db = Sqlite {
+        watch: FileWatch::new("the SQLite database", move |e| writes_to(e, &name)),
+        folder,
         conns,
         jobs: jobs.clone(),
         claim: PickThenLease {
@@ -263,7 +296,13 @@ impl Dialect for Sqlite {
     }
 
     async fn wait(&self, _queues: &[String], timeout: Duration) {
-        self.backoff.wait(timeout).await;
+        if !self
+            .watch
+            .wait(std::slice::from_ref(&self.folder), timeout)
+            .await
+        {
+            self.backoff.wait(timeout).await;
+        }
     }
 }
 

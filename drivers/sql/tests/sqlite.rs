@@ -49,7 +49,7 @@ async fn a_new_file_and_its_folder_are_created_with_the_tables() {
         format!("sqlite {}/jobs.db", dir.display())
     );
     let caps = driver.capabilities();
-    assert!(caps.durable && !caps.wakes_across_processes);
+    assert!(caps.durable && caps.wakes_across_processes);
     assert_eq!(driver.dialect(), "sqlite");
     assert!(
         driver
