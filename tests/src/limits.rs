@@ -133,7 +133,11 @@ pub async fn a_rate_limit_holds_across_four_processes(h: Harness) {
 }
 
 /// Three processes run jobs capped at two at once; one is SIGKILLed twice. Never three run.
-pub async fn a_running_cap_holds_under_sigkills(h: Harness) {
+pub async fn a_running_cap_holds_under_sigkills(mut h: Harness) {
+    // A held slot lasts a lease unless renewed; a worker starved past a one-second lease
+    // on a loaded machine (many tests, two cores) loses its slot while its job still
+    // runs. Four seconds keep renewals on time; a killed worker's slots come back then.
+    h.config.lease_ms = 4000;
     let log = h.log("cap.log");
     let jobs = (0..40).map(|_| Capped {
         ms: 150,

@@ -66,7 +66,20 @@ struct Browser {
 }
 
 impl Browser {
+    /// Starts chromedriver and a session; a port taken by another test between
+    /// `free_port` and chromedriver's bind is retried on a fresh port.
     async fn start(label: &str) -> Browser {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match Browser::try_start(label).await {
+                Ok(browser) => return browser,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("chromedriver could not start chromium ({last_error}); run scripts/services.sh")
+    }
+
+    async fn try_start(label: &str) -> Result<Browser, String> {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -82,12 +95,24 @@ impl Browser {
             label: label.to_string(),
         };
         let url = format!("http://127.0.0.1:{port}");
-        wait_until("chromedriver to listen", LONG, || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let mut exited = false;
+        let deadline = std::time::Instant::now() + LONG;
+        while std::time::Instant::now() < deadline {
+            if browser.driver.try_wait().ok().flatten().is_some() {
+                exited = true;
+                break;
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
-        })
-        .await;
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if exited {
+            return Err(format!("chromedriver exited at once on port {port}"));
+        }
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -109,9 +134,9 @@ impl Browser {
             .capabilities(capabilities)
             .connect(&url)
             .await
-            .expect("chromedriver could not start chromium; run scripts/services.sh");
+            .map_err(|e| e.to_string())?;
         browser.client = Some(client);
-        browser
+        Ok(browser)
     }
 
     fn client(&self) -> &Client {

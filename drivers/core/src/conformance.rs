@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             failed_job_moves_to_the_failed_store_with_its_error,
             failed_jobs_can_be_retried_forgotten_and_pruned_by_id_queue_or_age,
             an_acked_job_stores_its_follow_ups_in_the_same_step,
+            a_follow_up_refused_with_a_stale_ack_is_stored_once_by_the_next_holder,
             meta_is_kept_through_retries_and_the_failed_store,
             reserve_takes_at_most_the_limit,
             reserve_by_name_takes_only_that_name,
@@ -674,6 +675,26 @@ pub async fn an_acked_job_stores_its_follow_ups_in_the_same_step(store: Store) {
     assert_eq!(got.job.meta.as_deref(), Some(r#"{"chain":["third"]}"#));
     let scheduled = listed(&store, JobQuery::new(State::Scheduled, 10)).await;
     assert_eq!(scheduled.len(), 1, "the later follow-up waits for its time");
+}
+
+/// A chain's next job keeps the id it was given at dispatch: a holder whose lease ran out
+/// acks with it and is refused (storing nothing), then the job's next holder acks with
+/// the same one, and it is stored once.
+pub async fn a_follow_up_refused_with_a_stale_ack_is_stored_once_by_the_next_holder(store: Store) {
+    push(&store, "first", "default", "{}").await;
+    let old = take(&store, &["default"], 1, SHORT).await.pop().unwrap();
+    sleep_ms(SHORT as u64 + 300).await;
+    let new = take_one(&store, &["default"]).await;
+    let next = NewJob::now("second", "low", r#"{"step":2}"#);
+    let ack = |lease: &Lease| Finish::Ack {
+        lease: lease.clone(),
+        then: vec![next.clone()],
+    };
+    assert_eq!(store.complete(&[ack(&old.lease)]).await.unwrap(), [false]);
+    assert_eq!(store.complete(&[ack(&new.lease)]).await.unwrap(), [true]);
+    let got = take(&store, &["default", "low"], 5, LONG).await;
+    let ids: Vec<JobId> = got.into_iter().map(|r| r.job.id).collect();
+    assert_eq!(ids, [next.id], "the follow-up is stored once");
 }
 
 /// The runtime's meta text survives every state: reserved, retried, failed, retried again.

@@ -86,7 +86,7 @@ pub(crate) fn stage(server: &Server, job: &NewJob) -> Result<PushOutcome, Driver
     queues::register(server, &job.queue)?;
     let key = server.keys.job_of(&job.id);
     let record = Record::new(job, State::Staged, None);
-    if !server.mc.add(&key, &record.to_bytes(), STAGED_TTL)? {
+    if !server.mc.add(&key, &record.to_bytes(), STAGED_TTL)? && !restage(server, &key, &record)? {
         return Err(DriverError::Invalid(format!(
             "a job with id {} is already stored",
             job.id
@@ -97,6 +97,20 @@ pub(crate) fn stage(server: &Server, job: &NewJob) -> Result<PushOutcome, Driver
         return Ok(PushOutcome::Duplicate);
     }
     Ok(PushOutcome::Stored)
+}
+
+/// Writes `record` over a staged record of the same id: what an ack that crashed before
+/// its commit left behind. The job ran again and its ack stages the same follow-up (a
+/// chain's ids are fixed at dispatch); the leftover was never visible, so it is replaced.
+/// False when the id holds a record that left the staged state.
+fn restage(server: &Server, key: &str, record: &Record) -> Result<bool, DriverError> {
+    let Some((bytes, cas)) = server.mc.get(key)? else {
+        return server.mc.add(key, &record.to_bytes(), STAGED_TTL);
+    };
+    if Record::parse(key, &bytes)?.state != State::Staged {
+        return Ok(false);
+    }
+    server.mc.cas(key, &record.to_bytes(), STAGED_TTL, cas)
 }
 
 /// Throws away staged follow-ups whose ack did not commit, giving back their keys.

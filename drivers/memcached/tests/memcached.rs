@@ -323,6 +323,52 @@ async fn an_ack_whose_acker_died_after_its_commit_has_its_follow_ups_stored_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_whose_acker_died_before_its_commit_is_done_again_with_the_same_follow_up() {
+    let prefix = fresh_prefix();
+    let driver = connect(&prefix).await;
+    let raw = raw_client();
+    let first = NewJob::now("first", "default", "{}");
+    driver.push_one(first.clone()).await.unwrap();
+    let qs = queues(&["default", "next"]);
+    let old = driver
+        .reserve(&request(&qs, 1, 300))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    // The acker staged the chain's next job (its id fixed at dispatch), then died.
+    let next = NewJob::now("second", "next", r#"{"step":2}"#);
+    let staged = serde_json::json!({
+        "id": next.id.to_string(), "name": "second", "queue": "next", "payload": next.payload,
+        "created_at": next.created_at, "stored_at": next.created_at,
+        "available_at": next.available_at, "attempts": 0, "state": "staged",
+    });
+    raw.set(
+        &format!("{prefix}:job:{}", next.id),
+        staged.to_string().as_str(),
+        0,
+    )
+    .unwrap();
+    // The lease runs out; the job runs again and its ack stages the same follow-up.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = driver
+        .reserve(&request(&qs, 1, 60_000))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(again.job.id, old.job.id);
+    let ack = Finish::Ack {
+        lease: again.lease.clone(),
+        then: vec![next.clone()],
+    };
+    assert_eq!(driver.complete(&[ack]).await.unwrap(), [true]);
+    let taken = driver.reserve(&request(&qs, 10, 60_000)).await.unwrap();
+    let ids: Vec<_> = taken.iter().map(|r| r.job.id.clone()).collect();
+    assert_eq!(ids, [next.id], "the follow-up is stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_up_of_an_ack_that_lost_its_lease_leaves_nothing_behind() {
     let prefix = fresh_prefix();
     let driver = connect(&prefix).await;

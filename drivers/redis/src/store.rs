@@ -91,6 +91,64 @@ impl RedisDriver {
         Ok(calls)
     }
 
+    /// Runs the push scripts storing `jobs`: per job 1 stored, 0 skipped for its unique
+    /// key, -1 id already stored (see push.lua).
+    async fn push_answers(&self, jobs: &[NewJob]) -> Result<Vec<i64>, DriverError> {
+        let groups = by_queue(jobs, |job| job.queue.as_str());
+        let queues: Vec<&str> = groups.keys().copied().collect();
+        self.register(&queues).await?;
+        let mut batches: Vec<Batch<'_>> = Vec::new();
+        for (queue, indexes) in &groups {
+            for chunk in indexes.chunks(WRITE_BATCH) {
+                let call = self.push_call(queue, chunk.iter().map(|&i| &jobs[i]))?;
+                batches.push((queue, chunk.to_vec(), call));
+            }
+        }
+        self.run_batches(&SCRIPTS.push, batches, jobs.len()).await
+    }
+
+    /// On a Cluster, stores the follow-ups of acks that live in another queue's slot
+    /// before the acks themselves, for the holders whose lease is still theirs (checked
+    /// by renewing it for [`EARLY_HOLD_MS`]). A crash between the two steps can then only
+    /// leave them stored early, never lose them; the job runs again, and its next ack
+    /// finds them stored already (a taken id counts as stored: their ids are fixed).
+    async fn store_cross_slot_follow_ups(&self, finished: &[Finish]) -> Result<(), DriverError> {
+        let acks: Vec<(&Lease, Vec<NewJob>)> = finished
+            .iter()
+            .filter_map(|f| match f {
+                Finish::Ack { lease, then } => {
+                    let other: Vec<NewJob> = then
+                        .iter()
+                        .filter(|j| j.queue != lease.queue)
+                        .cloned()
+                        .collect();
+                    (!other.is_empty()).then_some((lease, other))
+                }
+                _ => None,
+            })
+            .collect();
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let leases: Vec<Lease> = acks.iter().map(|(lease, _)| (*lease).clone()).collect();
+        let states = self.extend(&leases, EARLY_HOLD_MS).await?;
+        let held = acks
+            .into_iter()
+            .zip(states)
+            .filter(|(_, state)| *state != LeaseState::Lost);
+        let jobs: Vec<NewJob> = held.flat_map(|((_, jobs), _)| jobs).collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let answers = self.push_answers(&jobs).await?;
+        for (job, answer) in jobs.iter().zip(answers) {
+            if answer != -1 {
+                push_outcome(job, answer)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends one run's arguments to a finish call on `queue` (see finish.lua): kind, id,
     /// token, two values, then an ack's follow-ups that the script stores itself. Returns
     /// how many runs and jobs that is.
@@ -137,7 +195,7 @@ impl RedisDriver {
 
     /// The follow-ups of an ack on `queue` that its finish script stores itself: all of
     /// them on one server, where a script may touch any queue; on a Cluster only those of
-    /// the same queue (slot). [`cross_slot_follow_ups`] gives the others.
+    /// the same queue (slot); `store_cross_slot_follow_ups` stores the others first.
     fn inline_follow_ups<'a>(
         &self,
         queue: &'a str,
@@ -172,21 +230,9 @@ impl RedisDriver {
     }
 }
 
-/// On a Cluster, the follow-ups of written acks that live in another queue's slot: they
-/// are pushed right after the acks, as a second step (see docs/redis.md).
-fn cross_slot_follow_ups(finished: &[Finish], written: &[bool]) -> Vec<NewJob> {
-    finished
-        .iter()
-        .zip(written)
-        .filter(|(_, written)| **written)
-        .filter_map(|(finish, _)| match finish {
-            Finish::Ack { lease, then } => Some(then.iter().filter(|j| j.queue != lease.queue)),
-            _ => None,
-        })
-        .flatten()
-        .cloned()
-        .collect()
-}
+/// How long an ack whose follow-ups are stored first holds its lease while that happens
+/// (see `store_cross_slot_follow_ups`): the ack follows at once.
+const EARLY_HOLD_MS: Millis = 30_000;
 
 /// What the push script's answer means: stored, skipped for its unique key, or a clash of ids.
 fn push_outcome(job: &NewJob, answer: i64) -> Result<PushOutcome, DriverError> {
@@ -234,17 +280,7 @@ impl Store for RedisDriver {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let groups = by_queue(&jobs, |job| job.queue.as_str());
-        let queues: Vec<&str> = groups.keys().copied().collect();
-        self.register(&queues).await?;
-        let mut batches: Vec<Batch<'_>> = Vec::new();
-        for (queue, indexes) in &groups {
-            for chunk in indexes.chunks(WRITE_BATCH) {
-                let call = self.push_call(queue, chunk.iter().map(|&i| &jobs[i]))?;
-                batches.push((queue, chunk.to_vec(), call));
-            }
-        }
-        let answers = self.run_batches(&SCRIPTS.push, batches, jobs.len()).await?;
+        let answers = self.push_answers(&jobs).await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
         for (job, answer) in jobs.iter().zip(answers) {
             let outcome = push_outcome(job, answer)?;
@@ -308,13 +344,16 @@ impl Store for RedisDriver {
 
     /// Writes a batch with one finish script call per queue (and 500 runs), all in one
     /// pipeline (one per queue on a Cluster). An ack and its follow-ups are one script on
-    /// a single server; on a Cluster, follow-ups of another queue are pushed right after.
+    /// a single server; on a Cluster, follow-ups of another queue are stored just before.
     async fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
         let follow_ups = finished.iter().filter_map(|f| match f {
             Finish::Ack { then, .. } => Some(then),
             _ => None,
         });
         follow_ups.flatten().try_for_each(NewJob::check)?;
+        if self.is_cluster() {
+            self.store_cross_slot_follow_ups(finished).await?;
+        }
         let mut batches: Vec<Batch<'_>> = Vec::new();
         let groups = by_queue(finished, |f| f.lease().queue.as_str());
         for (queue, indexes) in &groups {
@@ -324,12 +363,6 @@ impl Store for RedisDriver {
             .run_batches(&SCRIPTS.finish, batches, finished.len())
             .await?;
         let written: Vec<bool> = answers.into_iter().map(|answer| answer == 1).collect();
-        if self.is_cluster() {
-            let rest = cross_slot_follow_ups(finished, &written);
-            if !rest.is_empty() {
-                self.push(rest).await?;
-            }
-        }
         self.note_scheduled(finished, &written);
         Ok(written)
     }

@@ -1081,6 +1081,7 @@ async fn the_conformance_suite_passes_on_a_three_node_cluster() {
         failed_job_moves_to_the_failed_store_with_its_error,
         failed_jobs_can_be_retried_forgotten_and_pruned_by_id_queue_or_age,
         an_acked_job_stores_its_follow_ups_in_the_same_step,
+        a_follow_up_refused_with_a_stale_ack_is_stored_once_by_the_next_holder,
         meta_is_kept_through_retries_and_the_failed_store,
         reserve_takes_at_most_the_limit,
         reserve_by_name_takes_only_that_name,
