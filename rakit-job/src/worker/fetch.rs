@@ -22,6 +22,9 @@ pub(crate) struct Claim {
     pub(crate) asked: usize,
     /// Whether the queue names were re-read just before it started.
     fresh: bool,
+    /// How many acks had stored a chain's next job in this worker when it started: one
+    /// stored after can be missed by it, so its coming back empty proves nothing.
+    pub(crate) chained_before: u64,
     task: JoinHandle<Result<Vec<Reserved>, DriverError>>,
 }
 
@@ -138,6 +141,7 @@ impl Fetcher {
         Claim {
             asked: limit,
             fresh,
+            chained_before: 0,
             task,
         }
     }

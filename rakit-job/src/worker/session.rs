@@ -60,6 +60,8 @@ pub(super) struct Session {
     taken: u64,
     stop_when_empty: bool,
     dry: bool,
+    /// Acks so far that stored the next job of a chain (see [`Claim::chained_before`]).
+    chained: u64,
     quiet: bool,
     waiting_said: bool,
     sleep: Duration,
@@ -140,6 +142,7 @@ impl Session {
             taken: 0,
             stop_when_empty: worker.stop_when_empty,
             dry: false,
+            chained: 0,
             quiet: worker.quiet,
             waiting_said: false,
             sleep,
@@ -230,7 +233,10 @@ impl Session {
         let was_dry = std::mem::take(&mut self.dry);
         if !was_dry && wanted > 0 && self.claims.len() < MAX_CLAIMS && (free > coming || low) {
             match self.fetcher.start(wanted, self.policy.lease_ms).await {
-                Ok(claim) => self.claims.push_back(claim),
+                Ok(mut claim) => {
+                    claim.chained_before = self.chained;
+                    self.claims.push_back(claim)
+                }
                 Err(e) => self.outage(e).await,
             }
             return;
@@ -356,7 +362,7 @@ impl Session {
         self.buffer(jobs);
         self.progress.show(&self.report, self.running.len());
         match self.fetcher.finished(claim, count).await {
-            Ok(again) => self.dry = count == 0 && !again,
+            Ok(again) => self.dry = count == 0 && !again && claim.chained_before == self.chained,
             Err(e) => self.outage(e).await,
         }
     }
@@ -388,8 +394,10 @@ impl Session {
         match outcome {
             Outcome::Succeeded => counters.done.fetch_add(1, Ordering::Relaxed),
             Outcome::Chained => {
-                // The next job of its chain was just stored: look again before stopping.
+                // The next job of its chain was just stored: look again before stopping,
+                // also when a claim already under way comes back empty.
                 self.dry = false;
+                self.chained += 1;
                 counters.done.fetch_add(1, Ordering::Relaxed)
             }
             Outcome::Failed | Outcome::Retried | Outcome::Cancelled => {
