@@ -153,9 +153,11 @@ pub async fn a_running_cap_holds_under_sigkills(mut h: Harness) {
             read_log(&log).iter().filter(|e| e.event == "end").count() >= 8 * (round + 1)
         })
         .await;
-        killed.push((workers[0].id().unwrap(), now_ms()));
+        let pid = workers[0].id().unwrap();
         signal(&workers[0], 9);
         workers[0].wait().await.unwrap();
+        // Taken once it is dead, so every start it logged came before.
+        killed.push((pid, now_ms()));
         workers[0] = h.spawn_worker(&["--concurrency=4"]);
     }
     wait_until("every capped job to end", LONG, || async {
