@@ -270,6 +270,21 @@ fn rewrite(raw: &memcache::Client, key: &str, change: impl FnOnce(&mut serde_jso
     raw.set(key, record.to_string().as_str(), 0).unwrap();
 }
 
+/// Writes `job` as an acker that died mid-ack leaves it: staged, seen by no worker.
+fn leave_staged(raw: &memcache::Client, prefix: &str, job: &NewJob) {
+    let staged = serde_json::json!({
+        "id": job.id.to_string(), "name": job.name, "queue": job.queue, "payload": job.payload,
+        "created_at": job.created_at, "stored_at": job.created_at,
+        "available_at": job.available_at, "attempts": 0, "state": "staged",
+    });
+    raw.set(
+        &format!("{prefix}:job:{}", job.id),
+        staged.to_string().as_str(),
+        0,
+    )
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_whose_acker_died_after_its_commit_has_its_follow_ups_stored_once() {
     let prefix = fresh_prefix();
@@ -282,17 +297,7 @@ async fn an_ack_whose_acker_died_after_its_commit_has_its_follow_ups_stored_once
     assert_eq!(held.len(), 1);
     // The acker staged its follow-up and committed, then died before publishing it.
     let next = NewJob::now("second", "next", r#"{"step":2}"#);
-    let staged = serde_json::json!({
-        "id": next.id.to_string(), "name": "second", "queue": "next", "payload": next.payload,
-        "created_at": next.created_at, "stored_at": next.created_at,
-        "available_at": next.available_at, "attempts": 0, "state": "staged",
-    });
-    raw.set(
-        &format!("{prefix}:job:{}", next.id),
-        staged.to_string().as_str(),
-        0,
-    )
-    .unwrap();
+    leave_staged(&raw, &prefix, &next);
     rewrite(&raw, &format!("{prefix}:job:{}", first.id), |r| {
         r["state"] = "done".into();
         r["token"] = serde_json::Value::Null;
@@ -338,17 +343,7 @@ async fn an_ack_whose_acker_died_before_its_commit_is_done_again_with_the_same_f
         .unwrap();
     // The acker staged the chain's next job (its id fixed at dispatch), then died.
     let next = NewJob::now("second", "next", r#"{"step":2}"#);
-    let staged = serde_json::json!({
-        "id": next.id.to_string(), "name": "second", "queue": "next", "payload": next.payload,
-        "created_at": next.created_at, "stored_at": next.created_at,
-        "available_at": next.available_at, "attempts": 0, "state": "staged",
-    });
-    raw.set(
-        &format!("{prefix}:job:{}", next.id),
-        staged.to_string().as_str(),
-        0,
-    )
-    .unwrap();
+    leave_staged(&raw, &prefix, &next);
     // The lease runs out; the job runs again and its ack stages the same follow-up.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let again = driver

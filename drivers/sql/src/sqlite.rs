@@ -25,7 +25,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -71,9 +71,9 @@ struct Sqlite {
     backoff: Backoff,
 }
 
-/// True for a write to the database file `name` or its write-ahead log: every commit of
-/// any process appends to the log.
-fn writes_to(event: &notify::Event, name: &OsStr) -> bool {
+/// True for a write to one of `files` (the database and its write-ahead log): every
+/// commit of any process appends to the log.
+fn writes_to(event: &notify::Event, files: &[OsString; 2]) -> bool {
     let written = matches!(
         event.kind,
         EventKind::Any
@@ -82,10 +82,8 @@ fn writes_to(event: &notify::Event, name: &OsStr) -> bool {
     );
     written
         && event.paths.iter().any(|path| {
-            path.file_name().is_some_and(|file| {
-                file == name
-                    || file.as_encoded_bytes() == [name.as_encoded_bytes(), b"-wal"].concat()
-            })
+            path.file_name()
+                .is_some_and(|file| files.iter().any(|f| f == file))
         })
 }
 
@@ -139,8 +137,11 @@ pub(crate) async fn open(
         .parent()
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let name = absolute.file_name().unwrap_or_default().to_os_string();
+    let mut wal = name.clone();
+    wal.push("-wal");
+    let files = [name, wal];
     let db = Sqlite {
-        watch: FileWatch::new("the SQLite database", move |e| writes_to(e, &name)),
+        watch: FileWatch::new("the SQLite database", move |e| writes_to(e, &files)),
         folder,
         conns,
         jobs: jobs.clone(),
