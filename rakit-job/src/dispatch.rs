@@ -157,6 +157,8 @@ struct Placement {
     dispatched_at: Option<rakit_job_core::Millis>,
     /// The jobs to run after this one, in order (a chain).
     then: Vec<Result<JobParts, Error>>,
+    /// The batch the jobs make up, by id.
+    batch: Option<String>,
 }
 
 /// A dispatch being built; nothing is stored until it is awaited.
@@ -348,6 +350,13 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         self
     }
 
+    /// Makes the jobs batch `id`, each knowing its place; they are never skipped for a
+    /// unique key, since a batch waits for every one of its jobs.
+    pub(crate) fn in_batch(mut self, id: &str) -> Self {
+        self.place.batch = Some(id.to_string());
+        self
+    }
+
     /// Checks everything and builds the records; nothing is stored yet.
     async fn prepare(self) -> Result<(Queue, Vec<NewJob>), Error> {
         let mut place = self.place;
@@ -372,6 +381,12 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
                 .map(|parts| record(parts?, &own, false, now, now))
                 .collect::<Result<Vec<_>, Error>>()?;
             crate::chain::link(first, next).map_err(Error::InvalidPayload)?;
+        }
+        if let Some(batch) = &place.batch {
+            for (index, job) in jobs.iter_mut().enumerate() {
+                job.meta = Some(crate::batch::member_meta(batch, index as u64));
+                (job.unique_key, job.unique_for) = (None, None);
+            }
         }
         let queue = match place.via {
             Some(q) => q,
@@ -535,6 +550,17 @@ fn record(
         available_at,
         created_at: now,
     })
+}
+
+/// The record of one job of a batch (or a callback, with no `queue`), due now: for
+/// checking it, and for keeping a callback until its time comes.
+pub(crate) fn record_for_batch(parts: JobParts, queue: Option<&str>) -> Result<NewJob, Error> {
+    let place = Placement {
+        queue: queue.map(str::to_string),
+        ..Placement::default()
+    };
+    let now = now_ms();
+    record(parts, &place, false, now, now)
 }
 
 /// The key a rule gives for this payload: the name, or the name plus one field's value.

@@ -30,6 +30,7 @@
 //!
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
+mod batch;
 mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -52,6 +53,7 @@ mod worker;
 pub mod observe;
 pub mod testing;
 
+pub use batch::{Batch, BatchId, BatchInfo};
 pub use chain::ChainPosition;
 pub use config::{Config, StoreKind};
 pub use context::JobContext;
@@ -72,8 +74,8 @@ pub use worker::{ShutdownHandle, Worker, WorkerReport, signals as shutdown_signa
 /// Everything a job definition and its dispatch need: `use rakit_job::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Job, JobContext, JobError, JobResult, JobSpec, Jobable, PendingDispatch, UniqueDispatch,
-        Worker, job,
+        Batch, Job, JobContext, JobError, JobResult, JobSpec, Jobable, PendingDispatch,
+        UniqueDispatch, Worker, job,
     };
 }
 

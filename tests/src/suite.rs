@@ -1,7 +1,7 @@
 //! The rules, one async function each; [`worker_suite!`](crate::worker_suite) turns them into tests.
 
 use crate::{Harness, signal, stop_all, wait_until};
-use rakit_job::{JobSpec, Worker};
+use rakit_job::{Batch, BatchId, FailedSelect, JobSpec, Worker};
 use rakit_test_jobs::{
     ChainStep, Entry, FailTimes, Gate, NoOverlapSleep, Panics, RecordRun, Sleeps, max_overlap,
     read_log,
@@ -31,7 +31,8 @@ macro_rules! worker_suite {
             failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli,
             stats_and_list_commands_describe_the_store_and_the_jobs,
             a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried,
-            chains_run_to_the_end_in_order_under_sigkills
+            chains_run_to_the_end_in_order_under_sigkills,
+            a_batch_runs_each_callback_once_and_counts_each_job_once
         );
     };
     (@cases $config:path; $($case:ident),*) => {
@@ -742,4 +743,81 @@ pub async fn chains_run_to_the_end_in_order_under_sigkills(h: Harness) {
             );
         }
     }
+}
+
+/// A batch's jobs each run once; `then` and `finally` run once when all succeeded, `catch`
+/// and `finally` once when one failed for good; a failed job retried from the failed store
+/// runs but counts nothing twice and runs no callback again; a cancelled batch runs
+/// neither its waiting jobs nor its callbacks.
+pub async fn a_batch_runs_each_callback_once_and_counts_each_job_once(h: Harness) {
+    let log = h.log("batch.log");
+    let gate = h.log("gate.open");
+    let run = |tag: String| RecordRun {
+        log: log.clone(),
+        tag,
+    };
+    let with_callbacks = |batch: Batch, tag: &str| {
+        batch
+            .then(run(format!("then-{tag}")))
+            .catch(run(format!("catch-{tag}")))
+            .finally(run(format!("finally-{tag}")))
+            .via(&h.queue)
+    };
+    let good = Batch::new("all-good").add_all((0..20).map(|i| run(format!("good-{i}"))));
+    let good = with_callbacks(good, "good").dispatch().await.unwrap();
+    let waiting = h.queue.batch(&good).await.unwrap().unwrap();
+    assert_eq!((waiting.total, waiting.pending, waiting.done), (20, 20, 0));
+    let bad = Batch::new("one-fails")
+        .add_all((0..5).map(|i| run(format!("bad-{i}"))))
+        .add(Gate {
+            log: log.clone(),
+            gate: gate.clone(),
+        });
+    let bad = with_callbacks(bad, "bad").dispatch().await.unwrap();
+    worker(&h).stop_when_empty().run().await.unwrap();
+
+    let runs = |label: &str| {
+        read_log(&log)
+            .iter()
+            .filter(|e| e.event == "run" && e.label == label)
+            .count()
+    };
+    let callbacks = |tag: &str| {
+        ["then", "catch", "finally"].map(|kind| runs(&format!("{kind}-{tag}")))
+    };
+    for i in 0..20 {
+        assert_eq!(runs(&format!("good-{i}")), 1, "job good-{i}");
+    }
+    assert_eq!(callbacks("good"), [1, 0, 1], "then, catch, finally of a good batch");
+    assert_eq!(callbacks("bad"), [0, 1, 1], "then, catch, finally of a bad batch");
+    let counts = |info: rakit_job::BatchInfo| (info.done, info.failed, info.pending);
+    let good_info = h.queue.batch(&good).await.unwrap().unwrap();
+    assert!(good_info.finished_at.is_some());
+    assert_eq!(counts(good_info), (20, 0, 0));
+    assert_eq!(counts(h.queue.batch(&bad).await.unwrap().unwrap()), (5, 1, 0));
+
+    std::fs::write(&gate, "open").unwrap();
+    let retried = h.queue.retry_failed(&FailedSelect::All).await.unwrap();
+    assert_eq!(retried, 1);
+    worker(&h).stop_when_empty().run().await.unwrap();
+    assert_eq!(runs("gate"), 1, "the retried job ran");
+    assert_eq!(callbacks("bad"), [0, 1, 1], "a retried job ran a callback again");
+    assert_eq!(counts(h.queue.batch(&bad).await.unwrap().unwrap()), (5, 1, 0));
+    let names: Vec<String> = h.queue.batches().await.unwrap().into_iter().map(|b| b.name).collect();
+    assert_eq!(names, ["one-fails", "all-good"], "newest first");
+
+    let doomed = Batch::new("cancel-me").add_all((0..10).map(|i| run(format!("doomed-{i}"))));
+    let doomed = with_callbacks(doomed, "doomed").dispatch().await.unwrap();
+    assert!(h.queue.cancel_batch(&doomed).await.unwrap());
+    worker(&h).stop_when_empty().run().await.unwrap();
+    assert!(
+        read_log(&log).iter().all(|e| !e.label.contains("doomed")),
+        "a job or callback of a cancelled batch ran"
+    );
+    let info = h.queue.batch(&doomed).await.unwrap().unwrap();
+    assert!(info.cancelled);
+    assert_eq!(h.totals().await, (0, 0, 0, 10), "the ten jobs wait as cancelled");
+    let unknown = BatchId::parse(&rakit_job::JobId::generate().to_string()).unwrap();
+    assert!(!h.queue.cancel_batch(&unknown).await.unwrap());
+    assert!(h.queue.batch(&unknown).await.unwrap().is_none());
 }

@@ -268,6 +268,21 @@ pub trait Admin: Send + Sync + 'static {
     /// The live entries of `kind` as (key, value), sorted by key.
     async fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError>;
 
+    /// The live value of the entry `key` of `kind`, if there is one.
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError>;
+
+    /// Sets the entry `key` of `kind` to `value`, with no time to live, only if its live
+    /// value is `expected` (`None`: only if it has none); whether it did. Swaps of one key
+    /// are atomic with each other across processes, so read-and-swap loops lose no update
+    /// (batch progress is kept this way); a plain put simply wins.
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError>;
+
     /// Adds to the per-queue, per-minute counts (one call per batch of finished jobs).
     async fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError>;
 

@@ -88,6 +88,16 @@ pub trait BlockingDriver: Clone + Send + Sync + 'static {
     fn remove_entry(&self, kind: &str, key: &str) -> Result<(), DriverError>;
     /// See [`Admin::entries`].
     fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError>;
+    /// See [`Admin::entry`].
+    fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError>;
+    /// See [`Admin::swap_entry`].
+    fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError>;
     /// See [`Admin::add_throughput`].
     fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError>;
     /// See [`Admin::throughput`].
@@ -270,6 +280,26 @@ impl<T: BlockingDriver> Admin for T {
     async fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError> {
         let (me, kind) = (self.clone(), kind.to_string());
         run_blocking(move || BlockingDriver::entries(&me, &kind)).await
+    }
+
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        let (me, kind, key) = (self.clone(), kind.to_string(), key.to_string());
+        run_blocking(move || BlockingDriver::entry(&me, &kind, &key)).await
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        let (me, kind, key) = (self.clone(), kind.to_string(), key.to_string());
+        let (expected, value) = (expected.map(str::to_string), value.to_string());
+        run_blocking(move || {
+            BlockingDriver::swap_entry(&me, &kind, &key, expected.as_deref(), &value)
+        })
+        .await
     }
 
     async fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {

@@ -73,6 +73,8 @@ macro_rules! conformance_tests {
             cancelling_a_running_job_is_seen_at_its_next_renewal,
             a_cancel_racing_claims_never_lets_a_cancelled_job_run,
             entries_expire_and_kinds_are_kept_apart,
+            an_entry_swaps_only_from_the_value_expected,
+            concurrent_swaps_of_an_entry_lose_no_update,
             throughput_adds_up_per_queue_and_minute,
             wait_returns_within_its_timeout,
             concurrent_reservers_never_share_a_job
@@ -1355,6 +1357,93 @@ pub async fn entries_expire_and_kinds_are_kept_apart(store: Store) {
     store.remove_entry("paused", "never-there").await.unwrap();
     assert!(store.entries("paused").await.unwrap().is_empty());
     assert!(store.entries("nothing").await.unwrap().is_empty());
+}
+
+/// A swap sets an entry only from the value expected (none: only when it has no live
+/// value, an entry that ran out counting as none); a plain read sees what it holds.
+pub async fn an_entry_swaps_only_from_the_value_expected(store: Store) {
+    let swap = |expected: Option<&'static str>, value: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .swap_entry("batch", "b1", expected, value)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(store.entry("batch", "b1").await.unwrap(), None);
+    assert!(swap(None, "v1").await, "a swap from nothing was refused");
+    assert!(!swap(None, "v2").await, "a second swap from nothing won");
+    assert!(!swap(Some("V1"), "v2").await, "a swap from another value won");
+    assert_eq!(store.entry("batch", "b1").await.unwrap().as_deref(), Some("v1"));
+    assert!(swap(Some("v1"), "v2").await);
+    assert!(!swap(Some("v1"), "v3").await, "a stale swap won");
+    assert_eq!(store.entry("batch", "b1").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(store.entry("other", "b1").await.unwrap(), None);
+    assert_eq!(
+        store.entries("batch").await.unwrap(),
+        [("b1".to_string(), "v2".to_string())]
+    );
+
+    store
+        .put_entry("batch", "short", "old", Some(500))
+        .await
+        .unwrap();
+    sleep_ms(1_500).await;
+    assert_eq!(store.entry("batch", "short").await.unwrap(), None);
+    assert!(
+        !store
+            .swap_entry("batch", "short", Some("old"), "new")
+            .await
+            .unwrap(),
+        "a swap from a value that ran out won"
+    );
+    assert!(
+        store
+            .swap_entry("batch", "short", None, "new")
+            .await
+            .unwrap(),
+        "an entry that ran out did not count as none"
+    );
+    assert_eq!(
+        store.entry("batch", "short").await.unwrap().as_deref(),
+        Some("new")
+    );
+}
+
+/// Many tasks adding to one counter by read-and-swap end with every addition counted.
+pub async fn concurrent_swaps_of_an_entry_lose_no_update(store: Store) {
+    const TASKS: u64 = 6;
+    const EACH: u64 = 15;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    loop {
+                        let now = store.entry("count", "n").await.unwrap();
+                        let next = now.as_deref().map_or(0, |n| n.parse::<u64>().unwrap()) + 1;
+                        let next = next.to_string();
+                        if store
+                            .swap_entry("count", "n", now.as_deref(), &next)
+                            .await
+                            .unwrap()
+                        {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        store.entry("count", "n").await.unwrap(),
+        Some((TASKS * EACH).to_string()),
+        "an update was lost"
+    );
 }
 
 /// Throughput counts add up per queue and minute, and are read back from a given minute on.

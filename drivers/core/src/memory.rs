@@ -582,6 +582,37 @@ impl Admin for MemoryDriver {
             .collect())
     }
 
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        let now = now_ms();
+        let tables = self.tables();
+        let found = tables.entries.get(&(kind.to_string(), key.to_string()));
+        Ok(found
+            .filter(|(_, until)| until.is_none_or(|u| u > now))
+            .map(|(value, _)| value.clone()))
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        let now = now_ms();
+        let mut tables = self.tables();
+        let slot = (kind.to_string(), key.to_string());
+        let live = tables
+            .entries
+            .get(&slot)
+            .filter(|(_, until)| until.is_none_or(|u| u > now))
+            .map(|(value, _)| value.as_str());
+        if live != expected {
+            return Ok(false);
+        }
+        tables.entries.insert(slot, (value.to_string(), None));
+        Ok(true)
+    }
+
     async fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
         let oldest = now_ms() - KEEP_THROUGHPUT;
         let mut tables = self.tables();

@@ -156,6 +156,18 @@ impl<H: Hooks> Admin for Watched<H> {
     async fn entries(&self, kind: &str) -> Result<Vec<(String, String)>, DriverError> {
         self.inner.entries(kind).await
     }
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        self.inner.entry(kind, key).await
+    }
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        self.inner.swap_entry(kind, key, expected, value).await
+    }
     async fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
         self.inner.add_throughput(counts).await
     }

@@ -298,6 +298,20 @@ impl BlockingDriver for FileDriver {
         entries::list(self.layout(), kind)
     }
 
+    fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        entries::get(self.layout(), kind, key)
+    }
+
+    fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        entries::swap(self.layout(), kind, key, expected, value)
+    }
+
     fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
         throughput::add(self.layout(), counts)
     }

@@ -2,7 +2,9 @@
 //! `entries/<hash of kind>/<hash of key>`, holding the key, the value and when it runs out.
 //!
 //! A put writes a synced temp file and renames it over the old one, so a reader sees the
-//! old entry or the new one, whole, and the last put wins; removing is unlinking. An
+//! old entry or the new one, whole, and the last put wins; removing is unlinking. A swap
+//! compares and writes while it holds the kind's `.lock` file locked (an OS lock, let go
+//! when its process dies), so swaps of one key never lose each other's updates. An
 //! entry that ran out is left out of listings at once, and its file is deleted an hour
 //! later (a put of the same key in between replaces it first).
 
@@ -39,6 +41,45 @@ pub(crate) fn put(
     };
     let bytes = serde_json::to_vec(&entry).expect("an entry always serializes");
     fsio::write_durably(&dir, &hashed(key), &bytes).map_err(|e| io_error(&dir, e))
+}
+
+/// The live value of the entry `key` of `kind`.
+pub(crate) fn get(layout: &Layout, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+    let path = layout.entries().join(hashed(kind)).join(hashed(key));
+    let entry = match fsio::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<Entry>(&bytes).ok(),
+        Err(e) if fsio::is_gone(&e) => None,
+        Err(e) => return Err(io_error(&path, e)),
+    };
+    let now = now_ms();
+    Ok(entry
+        .filter(|e| e.until.is_none_or(|until| until > now))
+        .map(|e| e.value))
+}
+
+/// Sets the entry `key` of `kind` to `value` if its live value is `expected`.
+pub(crate) fn swap(
+    layout: &Layout,
+    kind: &str,
+    key: &str,
+    expected: Option<&str>,
+    value: &str,
+) -> Result<bool, DriverError> {
+    let dir = layout.entries().join(hashed(kind));
+    fsio::ensure_dir(&dir)?;
+    let lock_path = dir.join(".lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| io_error(&lock_path, e))?;
+    lock.lock().map_err(|e| io_error(&lock_path, e))?;
+    if get(layout, kind, key)?.as_deref() != expected {
+        return Ok(false);
+    }
+    put(layout, kind, key, value, None)?;
+    Ok(true)
 }
 
 /// Removes the entry `key` of `kind`, if present.

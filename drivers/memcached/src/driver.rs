@@ -205,6 +205,20 @@ impl BlockingDriver for MemcachedDriver {
         entries::list(self.server(), kind)
     }
 
+    fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        entries::get(self.server(), kind, key)
+    }
+
+    fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        entries::swap(self.server(), kind, key, expected, value)
+    }
+
     fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {
         throughput::add(self.server(), counts)
     }

@@ -85,6 +85,59 @@ pub(crate) fn put(
     Ok(())
 }
 
+/// Reads one entry: its live value and its compare-and-swap token, or the token of a
+/// value that ran out.
+fn read(server: &Server, kind: &str, key: &str) -> Result<Option<(Option<String>, u64)>, DriverError> {
+    let Some((bytes, cas)) = server.mc.get(&server.keys.entry(kind, key))? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let live = serde_json::from_slice::<Entry>(&bytes)
+        .ok()
+        .filter(|e| e.until.is_none_or(|until| until > now))
+        .map(|e| e.value);
+    Ok(Some((live, cas)))
+}
+
+/// The live value of the entry `key` of `kind`.
+pub(crate) fn get(server: &Server, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+    Ok(read(server, kind, key)?.and_then(|(live, _)| live))
+}
+
+/// Sets the entry `key` of `kind` to `value` if its live value is `expected`, by
+/// memcached's own compare-and-swap (`add` when there is no value at all). A new key joins
+/// its kind's list first, so a listing never misses a value that was set.
+pub(crate) fn swap(
+    server: &Server,
+    kind: &str,
+    key: &str,
+    expected: Option<&str>,
+    value: &str,
+) -> Result<bool, DriverError> {
+    let entry = Entry {
+        key: key.to_string(),
+        value: value.to_string(),
+        until: None,
+    };
+    let bytes = serde_json::to_vec(&entry).expect("an entry always serializes");
+    let name = server.keys.entry(kind, key);
+    let current = read(server, kind, key)?;
+    if current.as_ref().and_then(|(live, _)| live.as_deref()) != expected {
+        return Ok(false);
+    }
+    if expected.is_none() {
+        edit_list(server, kind, false, |keys| {
+            if !keys.iter().any(|k| k == key) {
+                keys.push(key.to_string());
+            }
+        })?;
+    }
+    match current {
+        Some((_, cas)) => server.mc.cas(&name, &bytes, 0, cas),
+        None => server.mc.add(&name, &bytes, 0),
+    }
+}
+
 /// Removes the entry `key` of `kind`, if present.
 pub(crate) fn remove(server: &Server, kind: &str, key: &str) -> Result<(), DriverError> {
     server.mc.delete(&server.keys.entry(kind, key))?;

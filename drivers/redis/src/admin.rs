@@ -191,6 +191,28 @@ impl Admin for RedisDriver {
         Ok(live)
     }
 
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        let mut call = SCRIPTS.entry.key(self.keys.entries(kind));
+        call.arg(key);
+        self.run(&call).await
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        let mut call = SCRIPTS.swap_entry.key(self.keys.entries(kind));
+        call.arg(key)
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(value);
+        let set: i64 = self.run(&call).await?;
+        Ok(set == 1)
+    }
+
     /// One pipeline: two `HINCRBY` and a `PEXPIREAT` per count, on per-minute hashes that
     /// share one slot.
     async fn add_throughput(&self, counts: &[MinuteCount]) -> Result<(), DriverError> {

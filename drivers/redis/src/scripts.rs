@@ -62,6 +62,8 @@ pub(crate) struct Scripts {
     pub(crate) lock: Script,
     pub(crate) put_entry: Script,
     pub(crate) entries: Script,
+    pub(crate) entry: Script,
+    pub(crate) swap_entry: Script,
 }
 
 /// The placeholders scripts use, and what fills each.
@@ -114,6 +116,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         lock: script(&[], include_str!("lua/lock.lua")),
         put_entry: script(&[ENTRIES], include_str!("lua/put_entry.lua")),
         entries: script(&[ENTRIES], include_str!("lua/entries.lua")),
+        entry: script(&[ENTRIES], include_str!("lua/entry.lua")),
+        swap_entry: script(&[ENTRIES], include_str!("lua/swap_entry.lua")),
     }
 });
 

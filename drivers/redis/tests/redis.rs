@@ -1101,6 +1101,8 @@ async fn the_conformance_suite_passes_on_a_three_node_cluster() {
         cancelling_a_running_job_is_seen_at_its_next_renewal,
         a_cancel_racing_claims_never_lets_a_cancelled_job_run,
         entries_expire_and_kinds_are_kept_apart,
+        an_entry_swaps_only_from_the_value_expected,
+        concurrent_swaps_of_an_entry_lose_no_update,
         throughput_adds_up_per_queue_and_minute,
         wait_returns_within_its_timeout,
         concurrent_reservers_never_share_a_job,

@@ -9,7 +9,7 @@
 
 use crate::SqlDriver;
 use crate::db::Arg::{Flag, Int, MaybeInt, MaybeText, Text};
-use crate::db::{Arg, Tx};
+use crate::db::{Arg, ReadRow, Tx};
 use crate::errors::Op;
 use crate::rows::job_info;
 use crate::statements::{BATCH_ROWS, Sql};
@@ -99,7 +99,43 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// An entry row's value (value, expires_at), unless it ran out by `now`.
+fn live_value(row: Option<&dyn ReadRow>, now: Millis) -> Op<Option<String>> {
+    let Some(row) = row else { return Ok(None) };
+    let live = row.maybe_int(1)?.is_none_or(|until| until > now);
+    Ok(if live { Some(row.text(0)?) } else { None })
+}
+
 impl SqlDriver {
+    /// Swaps an entry inside `tx`, its row locked while it is compared. Two creations of
+    /// the same key meet on its primary key: the later one is refused.
+    async fn swap_in(
+        &self,
+        tx: &mut dyn Tx,
+        [kind, key]: [&str; 2],
+        expected: Option<&str>,
+        value: &str,
+    ) -> Op<bool> {
+        let rows = tx.rows(&self.sql[Sql::EntryToSwap], &[Text(kind), Text(key)]).await?;
+        let row = rows.first().map(|r| &**r);
+        if live_value(row, now_ms())?.as_deref() != expected {
+            return Ok(false);
+        }
+        if row.is_some() {
+            // The row is locked (SQLite: the file), so it is ours to set; MySQL counts an
+            // unchanged row as not affected, so the count is not the answer.
+            let args = [Text(value), Text(kind), Text(key)];
+            tx.run(&self.sql[Sql::SetEntry], &args).await?;
+            return Ok(true);
+        }
+        let args = [Text(kind), Text(key), Text(value)];
+        match tx.run(&self.sql[Sql::AddEntry], &args).await {
+            Ok(added) => Ok(added == 1),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The first queue after `after` holding a row, as `next` finds it (in the jobs or
     /// the failed table).
     async fn next_queue(&self, next: Sql, after: &str) -> Op<Option<String>> {
@@ -367,6 +403,32 @@ impl Admin for SqlDriver {
                 .rows(&self.sql[Sql::Entries], &[Text(kind), Int(now_ms())])
                 .await?;
             rows.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect()
+        })
+        .await
+    }
+
+    async fn entry(&self, kind: &str, key: &str) -> Result<Option<String>, DriverError> {
+        self.op(|| async {
+            let args = [Text(kind), Text(key)];
+            let rows = self.db.pool().rows(&self.sql[Sql::Entry], &args).await?;
+            live_value(rows.first().map(|r| &**r), now_ms())
+        })
+        .await
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, DriverError> {
+        self.db.check_key("entry kind", kind)?;
+        self.db.check_key("entry key", key)?;
+        self.op(|| async {
+            let mut tx = self.db.pool().begin().await?;
+            let done = self.swap_in(&mut *tx, [kind, key], expected, value).await;
+            settle(tx, done).await
         })
         .await
     }

@@ -60,6 +60,10 @@ INSERT INTO {jobs}_entries (kind, entry_key, value, expires_at) VALUES (?, ?, ?,
 DELETE FROM {jobs}_entries WHERE kind = ? AND expires_at <= ? -- kind, now
 DELETE FROM {jobs}_entries WHERE kind = ? AND entry_key = ? -- kind, key
 SELECT entry_key, value FROM {jobs}_entries WHERE kind = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY entry_key -- kind, now
+SELECT value, expires_at FROM {jobs}_entries WHERE kind = ? AND entry_key = ? -- kind, key
+SELECT value, expires_at FROM {jobs}_entries WHERE kind = ? AND entry_key = ?{for_update} -- kind, key
+UPDATE {jobs}_entries SET value = ?, expires_at = NULL WHERE kind = ? AND entry_key = ? -- value, kind, key
+INSERT INTO {jobs}_entries (kind, entry_key, value, expires_at) VALUES (?, ?, ?, NULL) -- kind, key, value
 INSERT INTO {jobs}_throughput (minute, queue, done, failed) VALUES (?, ?, ?, ?) {add_throughput} -- minute, queue, done, failed
 DELETE FROM {jobs}_throughput WHERE minute < ? -- oldest minute kept
 SELECT queue, minute, done, failed FROM {jobs}_throughput WHERE minute >= ? ORDER BY minute, queue -- since
@@ -135,6 +139,11 @@ pub(crate) enum Sql {
     PruneEntries,
     RemoveEntry,
     Entries,
+    /// One entry: value, expires_at; `EntryToSwap` locks its row.
+    Entry,
+    EntryToSwap,
+    SetEntry,
+    AddEntry,
     /// Adds to a minute's counts.
     AddThroughput,
     PruneThroughput,

@@ -9,6 +9,7 @@
 //! in between only means it runs again; a write whose lease was lost changes nothing.
 
 use super::running::Counters;
+use crate::batch::BatchMeta;
 use crate::options::Backoff;
 use crate::queue::Queue;
 use rakit_job_core::{
@@ -17,6 +18,7 @@ use rakit_job_core::{
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,6 +79,9 @@ impl Completer<'_> {
     /// failure. An ack that stores follow-ups (the next job of a chain) in the same step is
     /// waited for, so this process's workers can take the next job at once.
     pub(crate) async fn ack(&self, then: Vec<NewJob>) -> Outcome {
+        if !self.counted_in_batch(false).await {
+            return Outcome::LeaseLost;
+        }
         let chained = !then.is_empty();
         let finish = Finish::Ack {
             lease: self.lease.clone(),
@@ -92,6 +97,7 @@ impl Completer<'_> {
         match self.policy.writer.write(finish).await {
             Ok(true) => {
                 self.policy.queue.notify_pushed();
+                self.policy.counters.followed.fetch_add(1, Ordering::Relaxed);
                 Outcome::Chained
             }
             written => self.settle(
@@ -129,6 +135,9 @@ impl Completer<'_> {
     /// Moves the job to the failed store.
     pub(crate) async fn fail(&self, error: &str) -> Outcome {
         crate::observe::run_error(error);
+        if !self.counted_in_batch(true).await {
+            return Outcome::LeaseLost;
+        }
         let finish = Finish::Fail {
             lease: self.lease.clone(),
             error: error.to_string(),
@@ -148,6 +157,9 @@ impl Completer<'_> {
     /// Records the job as cancelled: kept in the failed store, not retried.
     pub(crate) async fn cancelled(&self, why: &str) -> Outcome {
         crate::observe::run_error(why);
+        if !self.counted_in_batch(true).await {
+            return Outcome::LeaseLost;
+        }
         let finish = Finish::Fail {
             lease: self.lease.clone(),
             error: why.to_string(),
@@ -171,6 +183,27 @@ impl Completer<'_> {
             self.policy.queue.notify_pushed();
         }
         self.settle(written, Outcome::Released, "hand back")
+    }
+
+    /// Counts a job that ended for good against its batch, if it is in one, before its
+    /// final write (see `crate::batch`). False when that failed (logged): the final write
+    /// is skipped, so the job runs again once its lease runs out and is counted then.
+    async fn counted_in_batch(&self, failed: bool) -> bool {
+        let Some(member) = BatchMeta::read(self.job.meta.as_deref()).member else {
+            return true;
+        };
+        match crate::batch::job_ended(&self.policy.queue, &member, failed).await {
+            Ok(stored) => {
+                if stored {
+                    self.policy.counters.followed.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(target: "rakit_job", "could not count {} #{} in its batch: {e}; it will run again when its lease expires", self.job.name, self.job.id);
+                false
+            }
+        }
     }
 
     fn settle(&self, written: Result<bool, DriverError>, outcome: Outcome, verb: &str) -> Outcome {

@@ -3,6 +3,7 @@
 
 use super::complete::{Completer, Outcome, Policy};
 use super::running::{HeldLock, Stop, StopReason};
+use crate::batch::BatchMeta;
 use crate::chain::ChainMeta;
 use crate::context::{CancelSignal, JobContext};
 use crate::dispatch::key_for;
@@ -77,6 +78,19 @@ async fn handle(policy: Policy, reserved: Reserved) -> Outcome {
         Ok(read) => read,
         Err(reason) => return done.fail(&reason).await,
     };
+    if let Some(of) = BatchMeta::read(job.meta.as_deref()).callback {
+        match crate::batch::claim_callback(&policy.queue, &of, &job.id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(target: "rakit_job", "{} #{} ends without running: another copy of this batch callback ran", job.name, job.id);
+                return done.ack(Vec::new()).await;
+            }
+            Err(e) => {
+                tracing::error!(target: "rakit_job", "could not claim the batch callback {} #{}: {e}; it will run again when its lease expires", job.name, job.id);
+                return Outcome::LeaseLost;
+            }
+        }
+    }
     let cancel = CancelSignal::default();
     let ctx = JobContext {
         chain,

@@ -22,8 +22,9 @@ pub(crate) struct Claim {
     pub(crate) asked: usize,
     /// Whether the queue names were re-read just before it started.
     fresh: bool,
-    /// How many acks had stored a chain's next job in this worker when it started: one
-    /// stored after can be missed by it, so its coming back empty proves nothing.
+    /// How many runs of this worker had stored follow-ups when it started (a chain's
+    /// next job, a batch's callbacks): one that ends during the claim means an empty
+    /// claim does not prove the queues empty.
     pub(crate) chained_before: u64,
     task: JoinHandle<Result<Vec<Reserved>, DriverError>>,
 }

@@ -152,6 +152,9 @@ impl RunningJobs {
 pub(crate) struct Counters {
     pub(crate) done: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// Runs that stored jobs as they ended (a chain's next job, a batch's callbacks), so
+    /// a worker that stops when the queues are empty looks again.
+    pub(crate) followed: AtomicU64,
 }
 
 impl Counters {

@@ -60,8 +60,8 @@ pub(super) struct Session {
     taken: u64,
     stop_when_empty: bool,
     dry: bool,
-    /// Acks so far that stored the next job of a chain (see [`Claim::chained_before`]).
-    chained: u64,
+    /// The runs that stored follow-ups, as last seen (see [`Counters::followed`]).
+    followed_seen: u64,
     quiet: bool,
     waiting_said: bool,
     sleep: Duration,
@@ -142,7 +142,7 @@ impl Session {
             taken: 0,
             stop_when_empty: worker.stop_when_empty,
             dry: false,
-            chained: 0,
+            followed_seen: 0,
             quiet: worker.quiet,
             waiting_said: false,
             sleep,
@@ -234,7 +234,7 @@ impl Session {
         if !was_dry && wanted > 0 && self.claims.len() < MAX_CLAIMS && (free > coming || low) {
             match self.fetcher.start(wanted, self.policy.lease_ms).await {
                 Ok(mut claim) => {
-                    claim.chained_before = self.chained;
+                    claim.chained_before = self.followed();
                     self.claims.push_back(claim)
                 }
                 Err(e) => self.outage(e).await,
@@ -362,7 +362,9 @@ impl Session {
         self.buffer(jobs);
         self.progress.show(&self.report, self.running.len());
         match self.fetcher.finished(claim, count).await {
-            Ok(again) => self.dry = count == 0 && !again && claim.chained_before == self.chained,
+            Ok(again) => {
+                self.dry = count == 0 && !again && claim.chained_before == self.followed()
+            }
             Err(e) => self.outage(e).await,
         }
     }
@@ -393,20 +395,26 @@ impl Session {
         let counters = &self.policy.counters;
         match outcome {
             Outcome::Succeeded => counters.done.fetch_add(1, Ordering::Relaxed),
-            Outcome::Chained => {
-                // The next job of its chain was just stored: look again before stopping,
-                // also when a claim already under way comes back empty.
-                self.dry = false;
-                self.chained += 1;
-                counters.done.fetch_add(1, Ordering::Relaxed)
-            }
+            Outcome::Chained => counters.done.fetch_add(1, Ordering::Relaxed),
             Outcome::Failed | Outcome::Retried | Outcome::Cancelled => {
                 counters.failed.fetch_add(1, Ordering::Relaxed)
             }
             Outcome::Released | Outcome::LeaseLost => 0,
         };
+        // A run that stored follow-ups (a chain's next job, a batch's callbacks): look
+        // again before stopping, also when a claim already under way comes back empty.
+        let followed = self.followed();
+        if followed != self.followed_seen {
+            self.followed_seen = followed;
+            self.dry = false;
+        }
         self.report.count(&outcome);
         self.progress.show(&self.report, self.running.len());
+    }
+
+    /// How many runs of this worker have stored follow-ups so far.
+    fn followed(&self) -> u64 {
+        self.policy.counters.followed.load(Ordering::Relaxed)
     }
 
     /// Waits out a failed claim (1 s doubling to 30 s, or until shutdown); an error waiting

@@ -17,3 +17,17 @@ local function live_entries(hash, now)
   end
   return out
 end
+
+-- The live value of one entry, or nil when it has none or it ran out.
+local function live_value(hash, key, now)
+  local held = redis.call('HGET', hash, key)
+  if not held then
+    return nil
+  end
+  local ends, value = string.match(held, '^(%d+) (.*)$')
+  ends = tonumber(ends)
+  if not ends or (ends ~= 0 and ends <= now) then
+    return nil
+  end
+  return value
+end
