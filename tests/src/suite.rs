@@ -32,7 +32,8 @@ macro_rules! worker_suite {
             stats_and_list_commands_describe_the_store_and_the_jobs,
             a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried,
             chains_run_to_the_end_in_order_under_sigkills,
-            a_batch_runs_each_callback_once_and_counts_each_job_once
+            a_batch_runs_each_callback_once_and_counts_each_job_once,
+            batch_callbacks_run_once_under_sigkills
         );
     };
     (@cases $config:path; $($case:ident),*) => {
@@ -820,4 +821,82 @@ pub async fn a_batch_runs_each_callback_once_and_counts_each_job_once(h: Harness
     let unknown = BatchId::parse(&rakit_job::JobId::generate().to_string()).unwrap();
     assert!(!h.queue.cancel_batch(&unknown).await.unwrap());
     assert!(h.queue.batch(&unknown).await.unwrap().is_none());
+}
+
+/// A batch of 2,000 jobs and one of 200 with a job that fails for good run on three worker
+/// processes, one of them SIGKILLed ten times: every job ends, each batch counts each job
+/// once, and each callback due is stored and run by one job only (a run cut by a kill is
+/// that job's next attempt), the ones not due never.
+pub async fn batch_callbacks_run_once_under_sigkills(h: Harness) {
+    const BIG: usize = 2_000;
+    const SMALL: usize = 200;
+    const KILLS: usize = 10;
+    let log = h.log("batches.log");
+    let gate = h.log("gate.closed");
+    let step = |tag: String| ChainStep {
+        log: log.clone(),
+        tag,
+    };
+    let with_callbacks = |batch: Batch, tag: &str| {
+        batch
+            .then(step(format!("then-{tag}")))
+            .catch(step(format!("catch-{tag}")))
+            .finally(step(format!("finally-{tag}")))
+            .via(&h.queue)
+    };
+    let big = Batch::new("big").add_all((0..BIG).map(|i| step(format!("big-{i}"))));
+    let big = with_callbacks(big, "big").dispatch().await.unwrap();
+    let small = Batch::new("small")
+        .add_all((0..SMALL).map(|i| step(format!("small-{i}"))))
+        .add(Gate {
+            log: log.clone(),
+            gate: gate.clone(),
+        });
+    let small = with_callbacks(small, "small").dispatch().await.unwrap();
+
+    let args = ["--concurrency=4", "--sleep=50"];
+    let mut workers: Vec<_> = (0..3).map(|_| h.spawn_worker(&args)).collect();
+    let ended = || {
+        read_log(&log)
+            .into_iter()
+            .filter(|e| e.event == "end")
+            .map(|e| e.label)
+            .collect::<std::collections::HashSet<String>>()
+    };
+    for round in 1..=KILLS {
+        wait_until("more batch jobs to end", 3 * LONG, || async {
+            ended().len() >= round * (BIG + SMALL) / (KILLS + 1)
+        })
+        .await;
+        signal(&workers[0], 9);
+        workers[0].wait().await.unwrap();
+        workers[0] = h.spawn_worker(&args);
+    }
+    let due = ["then-big", "finally-big", "catch-small", "finally-small"];
+    wait_until("every job and every callback due to end", 3 * LONG, || async {
+        let ended = ended();
+        ended.len() == BIG + SMALL + due.len()
+    })
+    .await;
+    wait_until("both batches to count every job", LONG, || async {
+        let big = h.queue.batch(&big).await.unwrap().unwrap();
+        let small = h.queue.batch(&small).await.unwrap().unwrap();
+        big.pending == 0 && small.pending == 0
+    })
+    .await;
+    stop_all(&mut workers).await;
+    let big = h.queue.batch(&big).await.unwrap().unwrap();
+    assert_eq!((big.done, big.failed), (BIG as u64, 0));
+    let small = h.queue.batch(&small).await.unwrap().unwrap();
+    assert_eq!((small.done, small.failed), (SMALL as u64, 1));
+    let entries = read_log(&log);
+    for callback in ["then", "catch", "finally"].iter().flat_map(|k| [format!("{k}-big"), format!("{k}-small")]) {
+        let ids: std::collections::HashSet<&str> = entries
+            .iter()
+            .filter(|e| e.label == callback && e.event == "start")
+            .map(|e| e.id.as_str())
+            .collect();
+        let expected = usize::from(due.contains(&callback.as_str()));
+        assert_eq!(ids.len(), expected, "{callback} was run by {} jobs", ids.len());
+    }
 }
