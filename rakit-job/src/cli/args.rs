@@ -83,6 +83,9 @@ pub(crate) enum OnStore {
     /// List the live worker processes
     #[command(name = "job:workers")]
     Workers(Json),
+    /// List the batches with their progress, newest first
+    #[command(name = "job:batches")]
+    Batches(Json),
     /// Put failed (or cancelled) jobs back on their queues: by id, all, or one queue's
     #[command(name = "job:retry")]
     Retry(Retry),

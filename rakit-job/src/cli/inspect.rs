@@ -1,6 +1,7 @@
-//! Seeing the jobs: `job:jobs`, `job:show`, `job:failed`, `job:workers` and `job:stats`,
-//! as aligned tables for people or, with `--json`, the schema of
-//! [`JobInfo::to_json`](crate::JobInfo::to_json) and [`WorkerInfo::to_json`](crate::WorkerInfo::to_json).
+//! Seeing the jobs: `job:jobs`, `job:show`, `job:failed`, `job:workers`, `job:batches`
+//! and `job:stats`, as aligned tables for people or, with `--json`, the schema of
+//! [`JobInfo::to_json`](crate::JobInfo::to_json), [`WorkerInfo::to_json`](crate::WorkerInfo::to_json)
+//! and [`BatchInfo::to_json`](crate::BatchInfo::to_json).
 
 use super::Failure;
 use super::args::{FailedList, JobsList, Show};
@@ -262,6 +263,46 @@ pub(crate) async fn workers(queue: &Queue, json: bool, out: &mut dyn Write) -> R
         "FAILED",
         "STARTED",
         "LAST SEEN",
+    ];
+    writeln!(out, "{}", render(&header, &rows))?;
+    Ok(())
+}
+
+/// `job:batches`: every batch with its progress, newest first.
+pub(crate) async fn batches(queue: &Queue, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let batches = queue.batches().await?;
+    if json {
+        let list: Vec<Value> = batches.iter().map(|b| b.to_json()).collect();
+        return print_json(out, &json!({ "batches": list }));
+    }
+    if batches.is_empty() {
+        writeln!(out, "No batches.")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = batches
+        .iter()
+        .map(|b| {
+            let state = match (b.cancelled, b.pending, b.failed) {
+                (true, _, _) => "cancelled",
+                (false, 0, 0) => "done",
+                (false, 0, _) => "done, with failures",
+                (false, _, _) => "running",
+            };
+            vec![
+                b.id.to_string(),
+                b.name.clone(),
+                state.to_string(),
+                b.total.to_string(),
+                b.done.to_string(),
+                b.failed.to_string(),
+                b.pending.to_string(),
+                local_time(b.created_at),
+                maybe_time(b.finished_at),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID", "NAME", "STATE", "TOTAL", "DONE", "FAILED", "PENDING", "CREATED", "FINISHED",
     ];
     writeln!(out, "{}", render(&header, &rows))?;
     Ok(())

@@ -135,6 +135,7 @@ async fn on_store(queue: &Queue, command: OnStore, out: &mut dyn Write) -> Resul
         OnStore::Jobs(options) => inspect::jobs(queue, &options, out).await,
         OnStore::Show(options) => inspect::show(queue, &options, out).await,
         OnStore::Workers(options) => inspect::workers(queue, options.json, out).await,
+        OnStore::Batches(options) => inspect::batches(queue, options.json, out).await,
         OnStore::Cancel(options) => control::cancel(queue, &options.ids, out).await,
         OnStore::Pause(options) => control::pause(queue, &options.queues, out).await,
         OnStore::Resume(options) => control::resume(queue, &options.queues, out).await,

@@ -311,6 +311,32 @@ async fn workers_lists_each_live_worker() {
 }
 
 #[tokio::test]
+async fn batches_lists_each_batch_with_its_progress() {
+    let q = Queue::memory();
+    assert_eq!(ok(&q, "job:batches").await, "No batches.\n");
+    let row = || crate::NamedJob::new("cli-batch-row", json!({}));
+    let id = crate::Batch::new("import-12")
+        .add_all([row(), row(), row()])
+        .via(&q)
+        .dispatch()
+        .await
+        .unwrap();
+    let table = ok(&q, "job:batches").await;
+    let header = table.lines().next().unwrap();
+    for column in ["ID", "NAME", "STATE", "TOTAL", "DONE", "FAILED", "PENDING"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let line = table.lines().nth(1).unwrap();
+    for cell in [id.as_str(), "import-12", "running", "3"] {
+        assert!(line.contains(cell), "{cell} missing:\n{table}");
+    }
+    let info = q.batch(&id).await.unwrap().unwrap();
+    let listed = json_of(&ok(&q, "job:batches --json").await);
+    assert_eq!(listed, json!({ "batches": [info.to_json()] }));
+    assert_eq!(listed["batches"][0]["pending"], 3);
+}
+
+#[tokio::test]
 async fn failed_lists_the_failed_store_as_a_table_or_json() {
     let q = Queue::memory();
     assert_eq!(ok(&q, "job:failed").await, "No failed jobs.\n");

@@ -302,6 +302,7 @@ mod tests {
         );
         assert!(matches!(on_store("job:flush"), OnStore::Flush));
         assert!(matches!(on_store("job:workers --json"), OnStore::Workers(w) if w.json));
+        assert!(matches!(on_store("job:batches --json"), OnStore::Batches(b) if b.json));
 
         let Command::Setup(Setup::Table(table)) = command("job:table --path db/migrations") else {
             panic!()
