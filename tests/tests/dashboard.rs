@@ -389,6 +389,30 @@ async fn walk_through(store: TestStore) {
     })
     .await;
 
+    // A batch's progress is redrawn as its jobs end, and its `then` runs once they have.
+    let batch = Batch::new(XSS)
+        .add_all((0..3).map(|i| Touch {
+            path: file(&format!("row-{i}")),
+        }))
+        .then(Touch {
+            path: file("batch-then"),
+        })
+        .via(&q)
+        .dispatch()
+        .await
+        .unwrap();
+    browser.open(&format!("{site}/batches")).await;
+    let row = "table[data-src='api/batches'] tbody tr";
+    assert_eq!(browser.text(&format!("{row} td:nth-child(2)")).await, batch.as_str());
+    browser.wait_text(&format!("{row} td:nth-child(6)"), "0").await;
+    assert_eq!(browser.text(&format!("{row} td:nth-child(4)")).await, "3");
+    wait_until("the batch's then to run", LONG, || async {
+        Path::new(&file("batch-then")).exists()
+    })
+    .await;
+    assert!(browser.no_script_ran().await);
+    browser.shot("batches").await;
+
     // Markup in a payload is shown as text and runs nothing, drawn here or by the script.
     let probe = Job::dispatch("xss-probe", json!({ "html": XSS }))
         .on_queue("held")
@@ -565,6 +589,7 @@ async fn read_only_shows_no_action_and_refuses_one_posted_anyway() {
         ("overview", "/".to_string()),
         ("queues", "/queues".into()),
         ("failed", "/failed".into()),
+        ("batches", "/batches".into()),
         ("job", format!("/jobs/{id}")),
     ];
     for (name, page) in pages {
@@ -605,6 +630,7 @@ async fn every_page_fits_a_phone_screen() {
         "/queues",
         "/jobs",
         "/failed",
+        "/batches",
         "/workers",
         &format!("/jobs/{id}"),
     ];

@@ -3,6 +3,7 @@
 
 use super::auth::{Refused, check_post};
 use super::{Ctx, Shared};
+use crate::batch::BatchId;
 use crate::error::Error;
 use axum::extract::{Form, Path, State};
 use axum::http::HeaderMap;
@@ -120,6 +121,25 @@ pub(crate) async fn cancel(
     .await
 }
 
+/// `POST /batches/cancel` with `id`.
+pub(crate) async fn cancel_batch(
+    ctx: Ctx,
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<Action>,
+) -> Response {
+    act(ctx, d, headers, form, async |ctx, form| {
+        let id = BatchId::parse(&form.id)?;
+        let done = if ctx.queue.cancel_batch(&id).await? {
+            "batch-cancelled"
+        } else {
+            "no-batch"
+        };
+        Ok(back(ctx, form, "/batches", &format!("done={done}")))
+    })
+    .await
+}
+
 /// Which failed jobs a form names: one `id`, one `queue`, or `all=yes`.
 fn select(form: &Action) -> Result<FailedSelect, Error> {
     if !form.id.is_empty() {
@@ -213,6 +233,11 @@ pub(crate) fn note_of(query: &str) -> Option<String> {
             "Cancel requested: its worker stops the job at its next lease renewal.".into()
         }
         "gone" => "No pending, scheduled or running job has that id any more.".into(),
+        "batch-cancelled" => {
+            "The batch was cancelled: its waiting jobs are kept as cancelled, no callback runs."
+                .into()
+        }
+        "no-batch" => "No batch has that id.".into(),
         "retried" => format!("{n} {jobs} put back on their queues."),
         "forgotten" => format!("{n} failed {jobs} deleted."),
         "pruned" => {

@@ -1,5 +1,5 @@
 //! `GET /api/...`: the same JSON the CLI's `--json` prints (`job:stats`, `job:jobs`,
-//! `job:show`, `job:workers`, `job:schedule`), for the page script and for tools. Errors
+//! `job:show`, `job:workers`, `job:batches`, `job:schedule`), for the page script and for tools. Errors
 //! are `{"error": "one sentence"}` with a 4xx or 5xx status.
 
 use super::{Shared, status_of};
@@ -110,6 +110,12 @@ pub(crate) async fn job(State(dashboard): State<Shared>, Path(id): Path<String>)
 pub(crate) async fn workers(State(dashboard): State<Shared>) -> Response {
     let workers = dashboard.queue.workers().await;
     reply(workers.map(|w| json!({ "workers": w.iter().map(|w| w.to_json()).collect::<Vec<_>>() })))
+}
+
+/// `GET /api/batches`: what `job:batches --json` prints.
+pub(crate) async fn batches(State(dashboard): State<Shared>) -> Response {
+    let batches = dashboard.queue.batches().await;
+    reply(batches.map(|b| json!({ "batches": b.iter().map(|b| b.to_json()).collect::<Vec<_>>() })))
 }
 
 /// `GET /api/schedules`: what `job:schedule --json` prints.

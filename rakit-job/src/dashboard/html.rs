@@ -35,11 +35,12 @@ pub(crate) fn url_part(text: &str) -> String {
 }
 
 /// The pages of the menu: (path below the base, label).
-const MENU: [(&str, &str); 6] = [
+const MENU: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/queues", "Queues"),
     ("/jobs", "Jobs"),
     ("/failed", "Failed"),
+    ("/batches", "Batches"),
     ("/workers", "Workers"),
     ("/schedules", "Schedules"),
 ];

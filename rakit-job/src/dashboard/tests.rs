@@ -124,6 +124,7 @@ async fn every_page_answers_with_the_security_headers_and_no_inline_script() {
         "/failed".into(),
         "/workers".into(),
         "/schedules".into(),
+        "/batches".into(),
         "/chart.svg".into(),
         "/api/stats".into(),
         "/api/schedules".into(),
@@ -414,6 +415,44 @@ async fn actions_pause_cancel_retry_and_forget() {
         "/queues?done=paused&q=x",
         "no open redirect"
     );
+}
+
+#[tokio::test]
+async fn the_batches_page_shows_progress_as_text_and_cancels_a_batch() {
+    let q = Queue::memory();
+    let app = router(q.clone());
+    assert!(get(&app, "/batches").await.body.contains("No batches."));
+    let row = || crate::NamedJob::new("dashboard-batch-row", json!({}));
+    let id = crate::Batch::new(XSS)
+        .add_all([row(), row()])
+        .via(&q)
+        .dispatch()
+        .await
+        .unwrap();
+    let page = get(&app, "/batches").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("<img") && !page.body.contains("<script>"));
+    assert!(page.body.contains(id.as_str()), "{}", page.body);
+    assert!(page.body.contains("data-src=\"api/batches\""));
+    let info = q.batch(&id).await.unwrap().unwrap();
+    assert_eq!(
+        get(&app, "/api/batches").await.json(),
+        json!({ "batches": [info.to_json()] }),
+        "the API prints what job:batches --json prints"
+    );
+
+    let token = csrf(&app, "/batches").await;
+    let form = format!("csrf={token}&id={id}&back=/batches");
+    let cancelled = send(&app, post("/batches/cancel", &form)).await;
+    assert_eq!(cancelled.location(), "/batches?done=batch-cancelled");
+    assert!(q.batch(&id).await.unwrap().unwrap().cancelled);
+    assert_eq!(q.stats().await.unwrap()[0].failed, 2, "its jobs wait as cancelled");
+    let unknown = format!("csrf={token}&id={}", crate::JobId::generate());
+    let none = send(&app, post("/batches/cancel", &unknown)).await;
+    assert_eq!(none.location(), "/batches?done=no-batch");
+    let bad = send(&app, post("/batches/cancel", &format!("csrf={token}&id=<b>"))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(!bad.body.contains("<b>"));
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! are drawn from the same JSON the API gives, column by column, so the page script can
 //! redraw them from `/api` without a reload and they look the same.
 
+pub(crate) mod batches;
 pub(crate) mod failed;
 pub(crate) mod job;
 pub(crate) mod jobs;
