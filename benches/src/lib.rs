@@ -19,6 +19,7 @@
 //! builds, starts the stores, runs everything and regenerates the docs.
 
 pub mod args;
+pub mod batch;
 pub mod bound;
 pub mod chart;
 pub mod pages;
@@ -75,6 +76,7 @@ const HELP: &str = "\
 usage: BENCH [run] [options]          run the benchmarks (default)
        BENCH report [options]         regenerate tables and charts from results files
        BENCH pages [options]          time every dashboard page with many jobs stored
+       BENCH batch [options]          a batch's dispatch beside a plain bulk dispatch
        BENCH worker ...               (internal) a worker process
        BENCH cli ...                  (internal) rakit-job's CLI, used to create SQL tables
 
@@ -97,6 +99,12 @@ pages options:
   --jobs N             queued jobs in each store while the pages are timed (default 100000)
   --data DIR           as for run
 
+batch options (a batch's dispatch beside a plain bulk one, alternating rounds):
+  --stores LIST        as for run (default all)
+  --jobs N             jobs per dispatch (default 10000)
+  --rounds N           rounds; figures are medians (default 5)
+  --data DIR           as for run
+
 report options:
   --results LIST       results files to merge (default target/bench/results.json)
   --doc FILE           Markdown page whose results block is replaced (e.g. docs/performance.md)
@@ -116,6 +124,7 @@ pub fn main_with(systems: &[&dyn System]) -> ExitCode {
         "run" => run(systems, &rest),
         "report" => report(&rest),
         "pages" => pages::run(&rest),
+        "batch" => batch::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -13,7 +13,7 @@
 //! it waits, and when it starts it claims its place in the record, so a second copy of
 //! one (stored after the first had run) sees the first's claim and ends without running.
 
-use crate::dispatch::{DispatchSource, JobParts, PendingDispatch, record_for_batch};
+use crate::dispatch::{DispatchSource, JobParts, PendingDispatch, record_now};
 use crate::error::Error;
 use crate::queue::{Queue, default_queue};
 use rakit_job_core::{
@@ -298,16 +298,20 @@ impl BatchMeta {
     }
 }
 
-/// The meta text of job `index` of batch `id`.
+/// The meta text of job `index` of batch `id` (an id is a UUID: nothing to escape), as
+/// [`Meta`] reads it; written by hand, since a batch writes one per job.
 pub(crate) fn member_meta(id: &str, index: u64) -> String {
-    let meta = Meta {
-        batch: Some(Member {
-            id: id.to_string(),
-            index,
-        }),
-        callback: None,
-    };
-    serde_json::to_string(&meta).expect("meta always serializes")
+    format!(r#"{{"batch":{{"id":"{id}","index":{index}}}}}"#)
+}
+
+/// Writes the record of a new batch.
+pub(crate) async fn create(queue: &Queue, id: &str, record: &str) -> Result<(), Error> {
+    if queue.driver().swap_entry(KIND, id, None, record).await? {
+        return Ok(());
+    }
+    Err(Error::Driver(DriverError::store(format!(
+        "a batch with id {id} exists already; dispatch again"
+    ))))
 }
 
 /// Reads, changes and swaps a batch record until the swap lands; `change` gives what to
@@ -516,12 +520,13 @@ impl Batch {
     }
 
     /// Checks every job, writes the batch's record, then stores its jobs on the bulk
-    /// path. If storing the jobs fails part way, the batch never ends: cancel it.
+    /// path (one dispatch: one span, a log line per job, one wake-up). If storing the
+    /// jobs fails part way, the batch never ends: cancel it.
     pub async fn dispatch(self) -> Result<BatchId, Error> {
         let jobs = self.jobs.into_iter().collect::<Result<Vec<_>, Error>>()?;
         let mut callbacks = BTreeMap::new();
         for (kind, parts) in self.callbacks {
-            let job = record_for_batch(parts?, None)?;
+            let job = record_now(parts?)?;
             callbacks.insert(
                 kind.to_string(),
                 Callback {
@@ -532,25 +537,14 @@ impl Batch {
                 },
             );
         }
-        for parts in &jobs {
-            record_for_batch(parts.clone(), self.queue.as_deref())?;
-        }
         let queue = match self.via {
             Some(q) => q,
             None => default_queue().await?,
         };
         let id = JobId::generate().to_string();
         let record = Record::new(&self.name, jobs.len() as u64, callbacks);
-        let store = queue.driver().clone();
-        if !store
-            .swap_entry(KIND, &id, None, &record.write())
-            .await?
-        {
-            return Err(Error::Driver(DriverError::store(format!(
-                "a batch with id {id} exists already; dispatch again"
-            ))));
-        }
         if jobs.is_empty() {
+            create(&queue, &id, &record.write()).await?;
             let due = record.callbacks_of(None);
             let callbacks = due
                 .into_iter()
@@ -558,7 +552,10 @@ impl Batch {
                 .collect();
             store_callbacks(&queue, &id, callbacks).await?;
         } else {
-            let mut dispatch = PendingDispatch::many(jobs).via(&queue).in_batch(&id);
+            // The jobs are checked, then the record written, then the jobs stored.
+            let mut dispatch = PendingDispatch::many(jobs)
+                .via(&queue)
+                .in_batch(&id, record.write());
             if let Some(q) = &self.queue {
                 dispatch = dispatch.on_queue(q);
             }
@@ -717,6 +714,13 @@ mod tests {
         assert_eq!(RAN.load(Ordering::SeqCst), 1, "a callback ran twice");
         let info = q.batch(&id).await.unwrap().unwrap();
         assert_eq!((info.done, info.failed, info.pending), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_members_meta_reads_back_as_its_batch_and_place() {
+        let meta = member_meta("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41);
+        let member = BatchMeta::read(Some(&meta)).member.unwrap();
+        assert_eq!((member.id.as_str(), member.index), ("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41));
     }
 
     #[test]

@@ -157,8 +157,8 @@ struct Placement {
     dispatched_at: Option<rakit_job_core::Millis>,
     /// The jobs to run after this one, in order (a chain).
     then: Vec<Result<JobParts, Error>>,
-    /// The batch the jobs make up, by id.
-    batch: Option<String>,
+    /// The batch the jobs make up: its id and the record to write before them.
+    batch: Option<(String, String)>,
 }
 
 /// A dispatch being built; nothing is stored until it is awaited.
@@ -350,10 +350,11 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         self
     }
 
-    /// Makes the jobs batch `id`, each knowing its place; they are never skipped for a
-    /// unique key, since a batch waits for every one of its jobs.
-    pub(crate) fn in_batch(mut self, id: &str) -> Self {
-        self.place.batch = Some(id.to_string());
+    /// Makes the jobs batch `id`, each knowing its place, and writes the batch's `record`
+    /// once every job is checked, just before they are stored. They are never skipped for
+    /// a unique key, since a batch waits for every one of its jobs.
+    pub(crate) fn in_batch(mut self, id: &str, record: String) -> Self {
+        self.place.batch = Some((id.to_string(), record));
         self
     }
 
@@ -382,16 +383,17 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
                 .collect::<Result<Vec<_>, Error>>()?;
             crate::chain::link(first, next).map_err(Error::InvalidPayload)?;
         }
-        if let Some(batch) = &place.batch {
-            for (index, job) in jobs.iter_mut().enumerate() {
-                job.meta = Some(crate::batch::member_meta(batch, index as u64));
-                (job.unique_key, job.unique_for) = (None, None);
-            }
-        }
         let queue = match place.via {
             Some(q) => q,
             None => default_queue().await?,
         };
+        if let Some((batch, record)) = &place.batch {
+            for (index, job) in jobs.iter_mut().enumerate() {
+                job.meta = Some(crate::batch::member_meta(batch, index as u64));
+                (job.unique_key, job.unique_for) = (None, None);
+            }
+            crate::batch::create(&queue, batch, record).await?;
+        }
         Ok((queue, jobs))
     }
 
@@ -552,15 +554,11 @@ fn record(
     })
 }
 
-/// The record of one job of a batch (or a callback, with no `queue`), due now: for
-/// checking it, and for keeping a callback until its time comes.
-pub(crate) fn record_for_batch(parts: JobParts, queue: Option<&str>) -> Result<NewJob, Error> {
-    let place = Placement {
-        queue: queue.map(str::to_string),
-        ..Placement::default()
-    };
+/// The record of one job on its own queue, due now, checked: a batch keeps its callbacks
+/// this way until their time comes.
+pub(crate) fn record_now(parts: JobParts) -> Result<NewJob, Error> {
     let now = now_ms();
-    record(parts, &place, false, now, now)
+    record(parts, &Placement::default(), false, now, now)
 }
 
 /// The key a rule gives for this payload: the name, or the name plus one field's value.
