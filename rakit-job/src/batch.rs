@@ -327,7 +327,11 @@ async fn update<T>(
         };
         let mut record = Record::read(&text)?;
         let (answer, changed) = change(&mut record)?;
-        if !changed || store.swap_entry(KIND, id, Some(&text), &record.write()).await? {
+        if !changed
+            || store
+                .swap_entry(KIND, id, Some(&text), &record.write())
+                .await?
+        {
             return Ok(Some(answer));
         }
         // Another worker counted a job in between: read again, after a short, spread wait.
@@ -410,7 +414,11 @@ async fn store_callbacks(
 
 /// Claims the run of callback `of` for the job `job`: false when another copy of it
 /// claimed it first (this one then ends without running).
-pub(crate) async fn claim_callback(queue: &Queue, of: &CallbackOf, job: &JobId) -> Result<bool, Error> {
+pub(crate) async fn claim_callback(
+    queue: &Queue,
+    of: &CallbackOf,
+    job: &JobId,
+) -> Result<bool, Error> {
     let mine = job.to_string();
     let claimed = update(&**queue.driver(), &of.batch, |record| {
         match record.ran.get(&of.kind) {
@@ -474,6 +482,10 @@ impl Batch {
     }
 
     /// Adds one job.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "the builder's word from Laravel's Bus::batch and DESIGN.md; not arithmetic"
+    )]
     pub fn add(mut self, job: impl DispatchSource) -> Batch {
         self.jobs.push(job.into_parts());
         self
@@ -705,7 +717,11 @@ mod tests {
         let run = || Worker::new(&q).quiet().stop_when_empty().run();
         assert!(job_ended(&q, &member, false).await.unwrap());
         assert!(job_ended(&q, &member, false).await.unwrap());
-        assert_eq!(q.stats().await.unwrap()[0].ready, 2, "the row and one `then`");
+        assert_eq!(
+            q.stats().await.unwrap()[0].ready,
+            2,
+            "the row and one `then`"
+        );
         run().await.unwrap();
         assert_eq!(RAN.load(Ordering::SeqCst), 1);
         assert!(job_ended(&q, &member, false).await.unwrap());
@@ -720,7 +736,10 @@ mod tests {
     fn a_members_meta_reads_back_as_its_batch_and_place() {
         let meta = member_meta("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41);
         let member = BatchMeta::read(Some(&meta)).member.unwrap();
-        assert_eq!((member.id.as_str(), member.index), ("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41));
+        assert_eq!(
+            (member.id.as_str(), member.index),
+            ("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41)
+        );
     }
 
     #[test]

@@ -783,28 +783,52 @@ pub async fn a_batch_runs_each_callback_once_and_counts_each_job_once(h: Harness
             .filter(|e| e.event == "run" && e.label == label)
             .count()
     };
-    let callbacks = |tag: &str| {
-        ["then", "catch", "finally"].map(|kind| runs(&format!("{kind}-{tag}")))
-    };
+    let callbacks =
+        |tag: &str| ["then", "catch", "finally"].map(|kind| runs(&format!("{kind}-{tag}")));
     for i in 0..20 {
         assert_eq!(runs(&format!("good-{i}")), 1, "job good-{i}");
     }
-    assert_eq!(callbacks("good"), [1, 0, 1], "then, catch, finally of a good batch");
-    assert_eq!(callbacks("bad"), [0, 1, 1], "then, catch, finally of a bad batch");
+    assert_eq!(
+        callbacks("good"),
+        [1, 0, 1],
+        "then, catch, finally of a good batch"
+    );
+    assert_eq!(
+        callbacks("bad"),
+        [0, 1, 1],
+        "then, catch, finally of a bad batch"
+    );
     let counts = |info: rakit_job::BatchInfo| (info.done, info.failed, info.pending);
     let good_info = h.queue.batch(&good).await.unwrap().unwrap();
     assert!(good_info.finished_at.is_some());
     assert_eq!(counts(good_info), (20, 0, 0));
-    assert_eq!(counts(h.queue.batch(&bad).await.unwrap().unwrap()), (5, 1, 0));
+    assert_eq!(
+        counts(h.queue.batch(&bad).await.unwrap().unwrap()),
+        (5, 1, 0)
+    );
 
     std::fs::write(&gate, "open").unwrap();
     let retried = h.queue.retry_failed(&FailedSelect::All).await.unwrap();
     assert_eq!(retried, 1);
     worker(&h).stop_when_empty().run().await.unwrap();
     assert_eq!(runs("gate"), 1, "the retried job ran");
-    assert_eq!(callbacks("bad"), [0, 1, 1], "a retried job ran a callback again");
-    assert_eq!(counts(h.queue.batch(&bad).await.unwrap().unwrap()), (5, 1, 0));
-    let names: Vec<String> = h.queue.batches().await.unwrap().into_iter().map(|b| b.name).collect();
+    assert_eq!(
+        callbacks("bad"),
+        [0, 1, 1],
+        "a retried job ran a callback again"
+    );
+    assert_eq!(
+        counts(h.queue.batch(&bad).await.unwrap().unwrap()),
+        (5, 1, 0)
+    );
+    let names: Vec<String> = h
+        .queue
+        .batches()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
     assert_eq!(names, ["one-fails", "all-good"], "newest first");
 
     let doomed = Batch::new("cancel-me").add_all((0..10).map(|i| run(format!("doomed-{i}"))));
@@ -817,7 +841,11 @@ pub async fn a_batch_runs_each_callback_once_and_counts_each_job_once(h: Harness
     );
     let info = h.queue.batch(&doomed).await.unwrap().unwrap();
     assert!(info.cancelled);
-    assert_eq!(h.totals().await, (0, 0, 0, 10), "the ten jobs wait as cancelled");
+    assert_eq!(
+        h.totals().await,
+        (0, 0, 0, 10),
+        "the ten jobs wait as cancelled"
+    );
     let unknown = BatchId::parse(&rakit_job::JobId::generate().to_string()).unwrap();
     assert!(!h.queue.cancel_batch(&unknown).await.unwrap());
     assert!(h.queue.batch(&unknown).await.unwrap().is_none());
@@ -873,10 +901,14 @@ pub async fn batch_callbacks_run_once_under_sigkills(h: Harness) {
         workers[0] = h.spawn_worker(&args);
     }
     let due = ["then-big", "finally-big", "catch-small", "finally-small"];
-    wait_until("every job and every callback due to end", 3 * LONG, || async {
-        let ended = ended();
-        ended.len() == BIG + SMALL + due.len()
-    })
+    wait_until(
+        "every job and every callback due to end",
+        3 * LONG,
+        || async {
+            let ended = ended();
+            ended.len() == BIG + SMALL + due.len()
+        },
+    )
     .await;
     wait_until("both batches to count every job", LONG, || async {
         let big = h.queue.batch(&big).await.unwrap().unwrap();
@@ -890,13 +922,21 @@ pub async fn batch_callbacks_run_once_under_sigkills(h: Harness) {
     let small = h.queue.batch(&small).await.unwrap().unwrap();
     assert_eq!((small.done, small.failed), (SMALL as u64, 1));
     let entries = read_log(&log);
-    for callback in ["then", "catch", "finally"].iter().flat_map(|k| [format!("{k}-big"), format!("{k}-small")]) {
+    for callback in ["then", "catch", "finally"]
+        .iter()
+        .flat_map(|k| [format!("{k}-big"), format!("{k}-small")])
+    {
         let ids: std::collections::HashSet<&str> = entries
             .iter()
             .filter(|e| e.label == callback && e.event == "start")
             .map(|e| e.id.as_str())
             .collect();
         let expected = usize::from(due.contains(&callback.as_str()));
-        assert_eq!(ids.len(), expected, "{callback} was run by {} jobs", ids.len());
+        assert_eq!(
+            ids.len(),
+            expected,
+            "{callback} was run by {} jobs",
+            ids.len()
+        );
     }
 }

@@ -403,8 +403,13 @@ async fn walk_through(store: TestStore) {
         .unwrap();
     browser.open(&format!("{site}/batches")).await;
     let row = "table[data-src='api/batches'] tbody tr";
-    assert_eq!(browser.text(&format!("{row} td:nth-child(2)")).await, batch.as_str());
-    browser.wait_text(&format!("{row} td:nth-child(6)"), "0").await;
+    assert_eq!(
+        browser.text(&format!("{row} td:nth-child(2)")).await,
+        batch.as_str()
+    );
+    browser
+        .wait_text(&format!("{row} td:nth-child(6)"), "0")
+        .await;
     assert_eq!(browser.text(&format!("{row} td:nth-child(4)")).await, "3");
     wait_until("the batch's then to run", LONG, || async {
         Path::new(&file("batch-then")).exists()

@@ -1374,11 +1374,20 @@ pub async fn an_entry_swaps_only_from_the_value_expected(store: Store) {
     assert_eq!(store.entry("batch", "b1").await.unwrap(), None);
     assert!(swap(None, "v1").await, "a swap from nothing was refused");
     assert!(!swap(None, "v2").await, "a second swap from nothing won");
-    assert!(!swap(Some("V1"), "v2").await, "a swap from another value won");
-    assert_eq!(store.entry("batch", "b1").await.unwrap().as_deref(), Some("v1"));
+    assert!(
+        !swap(Some("V1"), "v2").await,
+        "a swap from another value won"
+    );
+    assert_eq!(
+        store.entry("batch", "b1").await.unwrap().as_deref(),
+        Some("v1")
+    );
     assert!(swap(Some("v1"), "v2").await);
     assert!(!swap(Some("v1"), "v3").await, "a stale swap won");
-    assert_eq!(store.entry("batch", "b1").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(
+        store.entry("batch", "b1").await.unwrap().as_deref(),
+        Some("v2")
+    );
     assert_eq!(store.entry("other", "b1").await.unwrap(), None);
     assert_eq!(
         store.entries("batch").await.unwrap(),

@@ -87,7 +87,11 @@ pub(crate) fn put(
 
 /// Reads one entry: its live value and its compare-and-swap token, or the token of a
 /// value that ran out.
-fn read(server: &Server, kind: &str, key: &str) -> Result<Option<(Option<String>, u64)>, DriverError> {
+fn read(
+    server: &Server,
+    kind: &str,
+    key: &str,
+) -> Result<Option<(Option<String>, u64)>, DriverError> {
     let Some((bytes, cas)) = server.mc.get(&server.keys.entry(kind, key))? else {
         return Ok(None);
     };

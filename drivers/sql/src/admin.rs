@@ -116,7 +116,9 @@ impl SqlDriver {
         expected: Option<&str>,
         value: &str,
     ) -> Op<bool> {
-        let rows = tx.rows(&self.sql[Sql::EntryToSwap], &[Text(kind), Text(key)]).await?;
+        let rows = tx
+            .rows(&self.sql[Sql::EntryToSwap], &[Text(kind), Text(key)])
+            .await?;
         let row = rows.first().map(|r| &**r);
         if live_value(row, now_ms())?.as_deref() != expected {
             return Ok(false);

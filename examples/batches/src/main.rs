@@ -152,7 +152,10 @@ async fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
             n => format!("customer-{n},ok\n"),
         })
         .collect();
-    let good_id = import("customers.csv", &good).via(&first).dispatch().await?;
+    let good_id = import("customers.csv", &good)
+        .via(&first)
+        .dispatch()
+        .await?;
     let bad_id = import("broken.csv", &bad).via(&first).dispatch().await?;
     println!("dispatched two batches (500 and 50 rows); two workers run them:");
 
@@ -168,8 +171,7 @@ async fn demo(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while CALLBACKS.lock().unwrap_or_else(|p| p.into_inner()).len() < 4
-        && Instant::now() < deadline
+    while CALLBACKS.lock().unwrap_or_else(|p| p.into_inner()).len() < 4 && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -446,11 +446,19 @@ async fn the_batches_page_shows_progress_as_text_and_cancels_a_batch() {
     let cancelled = send(&app, post("/batches/cancel", &form)).await;
     assert_eq!(cancelled.location(), "/batches?done=batch-cancelled");
     assert!(q.batch(&id).await.unwrap().unwrap().cancelled);
-    assert_eq!(q.stats().await.unwrap()[0].failed, 2, "its jobs wait as cancelled");
+    assert_eq!(
+        q.stats().await.unwrap()[0].failed,
+        2,
+        "its jobs wait as cancelled"
+    );
     let unknown = format!("csrf={token}&id={}", crate::JobId::generate());
     let none = send(&app, post("/batches/cancel", &unknown)).await;
     assert_eq!(none.location(), "/batches?done=no-batch");
-    let bad = send(&app, post("/batches/cancel", &format!("csrf={token}&id=<b>"))).await;
+    let bad = send(
+        &app,
+        post("/batches/cancel", &format!("csrf={token}&id=<b>")),
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(!bad.body.contains("<b>"));
 }

@@ -97,7 +97,10 @@ impl Completer<'_> {
         match self.policy.writer.write(finish).await {
             Ok(true) => {
                 self.policy.queue.notify_pushed();
-                self.policy.counters.followed.fetch_add(1, Ordering::Relaxed);
+                self.policy
+                    .counters
+                    .followed
+                    .fetch_add(1, Ordering::Relaxed);
                 Outcome::Chained
             }
             written => self.settle(
@@ -195,7 +198,10 @@ impl Completer<'_> {
         match crate::batch::job_ended(&self.policy.queue, &member, failed).await {
             Ok(stored) => {
                 if stored {
-                    self.policy.counters.followed.fetch_add(1, Ordering::Relaxed);
+                    self.policy
+                        .counters
+                        .followed
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 true
             }

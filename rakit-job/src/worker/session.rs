@@ -362,9 +362,7 @@ impl Session {
         self.buffer(jobs);
         self.progress.show(&self.report, self.running.len());
         match self.fetcher.finished(claim, count).await {
-            Ok(again) => {
-                self.dry = count == 0 && !again && claim.chained_before == self.followed()
-            }
+            Ok(again) => self.dry = count == 0 && !again && claim.chained_before == self.followed(),
             Err(e) => self.outage(e).await,
         }
     }
