@@ -732,6 +732,37 @@ mod tests {
         assert_eq!((info.done, info.failed, info.pending), (1, 0, 0));
     }
 
+    #[tokio::test]
+    async fn a_fake_records_a_batch_and_runs_it_to_its_callbacks() {
+        use crate::NamedJob;
+        crate::listen("batch-fake-row", |_| async { Ok(()) });
+        crate::listen("batch-fake-done", |_| async { Ok(()) });
+        let fake = crate::testing::QueueFake::new();
+        let row = || NamedJob::new("batch-fake-row", serde_json::json!({}));
+        let id = Batch::new("fake")
+            .add_all([row(), row()])
+            .then(NamedJob::new("batch-fake-done", serde_json::json!({})))
+            .via(fake.queue())
+            .dispatch()
+            .await
+            .unwrap();
+        let names = |fake: &crate::testing::QueueFake| {
+            fake.records()
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&fake), ["batch-fake-row", "batch-fake-row"]);
+        let report = fake.run_all().await.unwrap();
+        assert_eq!(report.succeeded, 3);
+        assert_eq!(
+            names(&fake),
+            ["batch-fake-row", "batch-fake-row", "batch-fake-done"]
+        );
+        let info = fake.queue().batch(&id).await.unwrap().unwrap();
+        assert_eq!((info.done, info.pending), (2, 0));
+    }
+
     #[test]
     fn a_members_meta_reads_back_as_its_batch_and_place() {
         let meta = member_meta("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41);
