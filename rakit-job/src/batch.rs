@@ -607,8 +607,8 @@ impl Queue {
     }
 
     /// Cancels batch `id`: no callback of it runs any more, and its waiting and running
-    /// jobs are cancelled (they show as cancelled in the failed store). False when there
-    /// is no such batch.
+    /// jobs are cancelled (they show as cancelled in the failed store, and count as
+    /// failed). False when there is no such batch.
     pub async fn cancel_batch(&self, id: &BatchId) -> Result<bool, Error> {
         let found = update(&**self.driver(), id.as_str(), |record| {
             let changed = !record.cancelled;
@@ -627,7 +627,7 @@ impl Queue {
                 for job in &page.jobs {
                     let meta = BatchMeta::read(job.meta.as_deref());
                     if meta.member.is_some_and(|m| m.id == id.as_str()) {
-                        store.cancel(&job.id).await?;
+                        self.cancel(&job.id).await?;
                     }
                 }
                 match page.next {

@@ -2,6 +2,7 @@
 //! pause and resume, live workers, throughput and the failed store — on every store, as
 //! [`Queue`] methods. The CLI's `--json` and the dashboard's `/api` print these types.
 
+use crate::batch::BatchMeta;
 use crate::error::Error;
 use crate::queue::Queue;
 use crate::schedule::Schedule;
@@ -533,7 +534,14 @@ impl Queue {
     /// # Ok::<(), rakit_job::Error>(()) }).unwrap();
     /// ```
     pub async fn cancel(&self, id: &JobId) -> Result<CancelOutcome, Error> {
-        Ok(self.driver().cancel(id).await?)
+        let stored = self.driver().job(id).await?;
+        let member = stored.and_then(|job| BatchMeta::read(job.meta.as_deref()).member);
+        let outcome = self.driver().cancel(id).await?;
+        if let (CancelOutcome::Removed, Some(member)) = (outcome, member) {
+            // Removed without a worker: it ends here, so its batch counts it here.
+            crate::batch::job_ended(self, &member, true).await?;
+        }
+        Ok(outcome)
     }
 
     /// Holds `queue` for every worker process on every host (within a second): no new job
