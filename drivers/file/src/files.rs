@@ -70,7 +70,7 @@ pub(crate) fn queues_on_disk(layout: &Layout) -> Result<Vec<String>, DriverError
         .collect())
 }
 
-fn folder_path(layout: &Layout, queue: &str, folder: Folder) -> PathBuf {
+pub(crate) fn folder_path(layout: &Layout, queue: &str, folder: Folder) -> PathBuf {
     match folder {
         Folder::Ready => layout.ready(queue),
         Folder::Reserved => layout.reserved(queue),
@@ -91,11 +91,37 @@ pub(crate) fn scan(
         .collect())
 }
 
-/// Both folders of `queue`, ready first.
-pub(crate) fn scan_queue(layout: &Layout, queue: &str) -> Result<Vec<Found>, DriverError> {
-    let mut found = scan(layout, queue, Folder::Ready)?;
-    found.extend(scan(layout, queue, Folder::Reserved)?);
-    Ok(found)
+/// Calls `each` with the due time, id text and name of every job file of one folder of
+/// `queue`, reading only the names, not even checking them whole: for counting and
+/// paging over many jobs. What is not a job file is skipped here; the full scans set it
+/// aside.
+pub(crate) fn glance(
+    layout: &Layout,
+    queue: &str,
+    folder: Folder,
+    mut each: impl FnMut(Millis, &str, &str),
+) -> Result<(), DriverError> {
+    let dir = folder_path(layout, queue, folder);
+    let io = |e| io_error(&dir, e);
+    fsio::refuse_link(&dir).map_err(io)?;
+    let read = match fs::read_dir(&dir) {
+        Ok(read) => read,
+        Err(e) if fsio::is_gone(&e) => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    for entry in read {
+        let name = match entry {
+            Ok(entry) => entry.file_name(),
+            Err(e) if fsio::is_gone(&e) => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if let Some(name) = name.to_str()
+            && let Some((time, id)) = crate::keys::time_and_id(name)
+        {
+            each(time, id, name);
+        }
+    }
+    Ok(())
 }
 
 /// Reads a folder entry as a job file, or sets it aside when it cannot be one.

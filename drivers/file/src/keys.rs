@@ -379,6 +379,13 @@ pub(crate) fn padded_time(time: Millis) -> String {
 }
 
 /// Reads a zero-padded time written by [`padded_time`] from the start of `s`.
+/// A queue file's due time (or lease deadline) and its id's text, read without checking
+/// the rest of the name: what counting and paging need from each of many names.
+pub(crate) fn time_and_id(name: &str) -> Option<(Millis, &str)> {
+    let (time, rest) = leading_time(name.strip_suffix(JOB_EXT)?)?;
+    Some((time, rest.strip_prefix('-')?.get(..ID_WIDTH)?))
+}
+
 pub(crate) fn leading_time(s: &str) -> Option<(Millis, &str)> {
     let part = s.get(..TIME_WIDTH)?;
     Some((digits(part)?, s.get(TIME_WIDTH..)?))

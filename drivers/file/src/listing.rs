@@ -4,11 +4,11 @@
 //! A listing walks the folders of the state asked for and pages by job id: a page holds
 //! the jobs whose id comes after the cursor (the last id of the page before). Ids are
 //! UUIDv7, so the order is dispatch order, and a job that stays in its state keeps its
-//! place whatever else moves: no page skips it. Only the names are read for the walk;
-//! the files of the page's jobs are read to fill it.
+//! place whatever else moves: no page skips it. Only the names are read for the walk, and
+//! only the lowest ids are kept; the files of the page's jobs are read to fill it.
 
 use crate::failed::{self, FailedFile};
-use crate::files::{self, Found, Loaded};
+use crate::files::{self, Folder, Found, Loaded};
 use crate::fsio;
 use crate::keys::{FailedName, JobName, Layout};
 use crate::notes;
@@ -17,7 +17,7 @@ use rakit_job_core::{
     DriverError, JobId, JobInfo, JobPage, JobQuery, Millis, QueueStats, State, now_ms,
     validate_queue,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// Where a queue file's name puts its job at `now`.
 fn state_of(name: &JobName, now: Millis) -> State {
@@ -117,28 +117,46 @@ fn failed_one(layout: &Layout, file: &FailedFile) -> Result<Option<JobInfo>, Dri
     Ok(Some(failed_info(&file.name, record, error)))
 }
 
-/// Per-queue counts of every queue holding a job, sorted by queue name.
+/// Where a file of `folder` whose name says `time` puts its job at `now`.
+fn state_in(folder: Folder, time: Millis, now: Millis) -> State {
+    match (folder, time > now) {
+        (Folder::Ready, true) => State::Scheduled,
+        (Folder::Reserved, true) => State::Running,
+        _ => State::Pending,
+    }
+}
+
+/// Per-queue counts of every queue holding a job, sorted by queue name. Only the file
+/// names are read, and only as far as their time.
 pub(crate) fn stats(layout: &Layout) -> Result<Vec<QueueStats>, DriverError> {
     let now = now_ms();
     let mut by_queue: BTreeMap<String, QueueStats> = BTreeMap::new();
-    fn of<'a>(map: &'a mut BTreeMap<String, QueueStats>, queue: &str) -> &'a mut QueueStats {
-        map.entry(queue.to_string()).or_insert_with(|| QueueStats {
-            queue: queue.to_string(),
-            ..Default::default()
-        })
-    }
     for queue in files::queues_on_disk(layout)? {
-        for found in files::scan_queue(layout, &queue)? {
-            let s = of(&mut by_queue, &queue);
-            match state_of(&found.name, now) {
-                State::Running => s.reserved += 1,
-                State::Scheduled => s.scheduled += 1,
-                _ => s.ready += 1,
-            }
+        let mut s = QueueStats {
+            queue: queue.clone(),
+            ..Default::default()
+        };
+        for folder in [Folder::Ready, Folder::Reserved] {
+            files::glance(layout, &queue, folder, |time, _, _| {
+                match state_in(folder, time, now) {
+                    State::Running => s.reserved += 1,
+                    State::Scheduled => s.scheduled += 1,
+                    _ => s.ready += 1,
+                }
+            })?;
+        }
+        if s.ready + s.scheduled + s.reserved > 0 {
+            by_queue.insert(queue, s);
         }
     }
     for file in failed::files(layout, None)? {
-        of(&mut by_queue, &file.queue).failed += 1;
+        by_queue
+            .entry(file.queue.clone())
+            .or_insert_with(|| QueueStats {
+                queue: file.queue.clone(),
+                ..Default::default()
+            })
+            .failed += 1;
     }
     Ok(by_queue.into_values().collect())
 }
@@ -178,24 +196,31 @@ pub(crate) fn jobs(layout: &Layout, query: &JobQuery) -> Result<JobPage, DriverE
             Some(queue) => vec![queue.clone()],
             None => files::queues_on_disk(layout)?,
         };
-        let mut candidates = Vec::new();
-        for queue in &queues {
-            candidates.extend(
-                files::scan_queue(layout, queue)?
-                    .into_iter()
-                    .filter(|f| state_of(&f.name, now) == query.state && later(&f.name.id)),
-            );
-        }
-        candidates.sort_by(|a, b| a.name.id.cmp(&b.name.id));
-        for found in candidates {
-            if jobs.len() > limit {
-                break;
+        // Without a name filter a page needs only its first limit + 1 jobs; with one,
+        // many of them may be left out, so take more at each pass.
+        let take = if query.name.is_some() {
+            1_000
+        } else {
+            limit + 1
+        };
+        let mut cursor = after.map(|id| id.to_string());
+        loop {
+            let picked = first_after(layout, &queues, query.state, cursor.as_deref(), take, now)?;
+            let whole = picked.len() == take;
+            for found in picked {
+                cursor = Some(found.name.id.to_string());
+                if jobs.len() > limit {
+                    break;
+                }
+                if let Some(info) = queued_or_moved(layout, &found, now)?
+                    && info.state == query.state
+                    && named(&info)
+                {
+                    jobs.push(info);
+                }
             }
-            if let Some(info) = queued_or_moved(layout, &found, now)?
-                && info.state == query.state
-                && named(&info)
-            {
-                jobs.push(info);
+            if jobs.len() > limit || !whole {
+                break;
             }
         }
     }
@@ -205,6 +230,59 @@ pub(crate) fn jobs(layout: &Layout, query: &JobQuery) -> Result<JobPage, DriverE
         .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
     Ok(JobPage { jobs, next })
+}
+
+/// The `take` jobs of `queues` in `state` with the lowest ids after `after`, in id order.
+/// The walk reads names only; a bounded heap keeps the lowest, so a page over a long
+/// backlog neither sorts it nor reads more than its own files.
+fn first_after(
+    layout: &Layout,
+    queues: &[String],
+    state: State,
+    after: Option<&str>,
+    take: usize,
+    now: Millis,
+) -> Result<Vec<Found>, DriverError> {
+    let mut lowest: BinaryHeap<(String, usize, bool, String)> = BinaryHeap::new();
+    // Running jobs are only in `reserved`, scheduled ones only in `ready`.
+    let folders: &[Folder] = match state {
+        State::Running => &[Folder::Reserved],
+        State::Scheduled => &[Folder::Ready],
+        _ => &[Folder::Ready, Folder::Reserved],
+    };
+    for (q, queue) in queues.iter().enumerate() {
+        for &folder in folders {
+            files::glance(layout, queue, folder, |time, id, name| {
+                let wanted = state_in(folder, time, now) == state
+                    && after.is_none_or(|a| id > a)
+                    && (lowest.len() < take
+                        || lowest.peek().is_some_and(|top| id < top.0.as_str()));
+                if wanted {
+                    if lowest.len() == take {
+                        lowest.pop();
+                    }
+                    let reserved = folder == Folder::Reserved;
+                    lowest.push((id.to_string(), q, reserved, name.to_string()));
+                }
+            })?;
+        }
+    }
+    Ok(lowest
+        .into_sorted_vec()
+        .into_iter()
+        .filter_map(|(_, q, reserved, file)| {
+            let folder = if reserved {
+                Folder::Reserved
+            } else {
+                Folder::Ready
+            };
+            Some(Found {
+                path: files::folder_path(layout, &queues[q], folder).join(&file),
+                name: JobName::parse(&file)?,
+                queue: queues[q].clone(),
+            })
+        })
+        .collect())
 }
 
 /// A queued job's details, looked for again if its file was renamed since the walk (a
