@@ -3,6 +3,7 @@
 //!
 //! Every method blocks; the driver only calls them from tokio's blocking pool.
 
+use crate::multiget::MultiGet;
 use memcache::{CommandError, MemcacheError};
 use rakit_job_core::DriverError;
 use std::collections::HashMap;
@@ -21,6 +22,8 @@ pub(crate) type Versioned = (Vec<u8>, u64);
 /// A pooled connection to one memcached server.
 pub(crate) struct Mc {
     client: memcache::Client,
+    /// Multi-gets in one write, over TCP without authentication (else the client's own).
+    multi: Option<MultiGet>,
     /// The url with any password hidden, for error messages.
     store: String,
 }
@@ -42,7 +45,12 @@ impl Mc {
                     .build()
             })
             .map_err(unreachable)?;
-        let mc = Mc { client, store };
+        let multi = pipelined_address(&url).map(|address| MultiGet::new(address, TIMEOUT));
+        let mc = Mc {
+            client,
+            multi,
+            store,
+        };
         mc.version()?;
         Ok(mc)
     }
@@ -87,6 +95,12 @@ impl Mc {
     ) -> Result<HashMap<String, Versioned>, DriverError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
+        }
+        if let Some(multi) = &self.multi {
+            return multi.get_many(keys).map_err(|e| DriverError::Unreachable {
+                store: self.store.clone(),
+                reason: e.to_string(),
+            });
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let got: HashMap<String, (Vec<u8>, u32, Option<u64>)> =
@@ -151,6 +165,17 @@ fn ttl(secs: u32) -> u32 {
     secs.min(MAX_RELATIVE_TTL)
 }
 
+/// The `host:port` that multi-gets may reach over a plain TCP connection: not for a
+/// Unix socket, nor for a server that asks for a user and password.
+fn pipelined_address(url: &str) -> Option<String> {
+    let parsed = memcache::Url::parse(url).ok()?;
+    let plain = matches!(parsed.scheme(), "memcache" | "memcache+tcp")
+        && parsed.username().is_empty()
+        && parsed.password().is_none();
+    let host = parsed.host_str().filter(|_| plain)?;
+    Some(format!("{host}:{}", parsed.port().unwrap_or(11211)))
+}
+
 /// Checks the url and adds socket timeouts, so a hung server cannot block a thread forever.
 fn prepare_url(url: &str) -> Result<String, DriverError> {
     let parsed = memcache::Url::parse(url).map_err(|e| {
@@ -186,6 +211,18 @@ fn prepare_url(url: &str) -> Result<String, DriverError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_gets_go_straight_to_plain_tcp_servers_only() {
+        let address = |url: &str| pipelined_address(url);
+        assert_eq!(
+            address("memcache://127.0.0.1:11211?timeout=5").as_deref(),
+            Some("127.0.0.1:11211")
+        );
+        assert_eq!(address("memcache://cache").as_deref(), Some("cache:11211"));
+        assert_eq!(address("memcache://user:pw@cache:11211"), None);
+        assert_eq!(address("memcache+unix:///tmp/mc.sock"), None);
+    }
 
     #[test]
     fn urls_get_a_timeout_and_unsafe_modes_are_refused() {

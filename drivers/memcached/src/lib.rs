@@ -39,6 +39,7 @@ mod jobs;
 mod keys;
 mod listing;
 mod locks;
+mod multiget;
 mod queues;
 mod record;
 mod server;
