@@ -19,17 +19,8 @@ use rakit_job_core::{DriverError, JobId, Reserved};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::task::{JoinHandle, JoinSet};
-
-/// How often an idle worker looks for jobs on a store that cannot wake it (MySQL,
-/// memcached) while jobs flow: a job dispatched by another process waits about half
-/// of this for a worker.
-const FLOW_POLL: Duration = Duration::from_millis(20);
-
-/// How long after a claim last found jobs they count as flowing; after that an idle
-/// worker looks every `sleep` again, so an idle one costs next to nothing.
-const FLOW_WINDOW: Duration = Duration::from_secs(2);
 
 /// Claims a worker has in flight at once: a second starts while the first is answered
 /// when the jobs claimed ahead run low, so a slow claim does not leave the slots idle.
@@ -74,11 +65,6 @@ pub(super) struct Session {
     quiet: bool,
     waiting_said: bool,
     sleep: Duration,
-    /// The store wakes idle workers of other processes itself; when it cannot, the
-    /// worker polls often while jobs flow (see [`FLOW_POLL`]).
-    signals: bool,
-    /// When a claim last found jobs.
-    last_found: Option<Instant>,
     stale_after: Duration,
     shutdown: ShutdownHandle,
     signal: Option<JoinHandle<()>>,
@@ -121,7 +107,6 @@ impl Session {
             );
         }
         let sleep = worker.sleep.unwrap_or(config.sleep());
-        let signals = worker.queue.driver().capabilities().wakes_across_processes;
         let (writer, writer_task) = Writer::start(worker.queue.clone());
         let policy = Policy {
             queue: worker.queue.clone(),
@@ -161,8 +146,6 @@ impl Session {
             quiet: worker.quiet,
             waiting_said: false,
             sleep,
-            signals,
-            last_found: None,
             stale_after: Duration::from_millis(config.lease_ms / 3),
             shutdown: worker.shutdown,
             signal,
@@ -268,16 +251,10 @@ impl Session {
             self.say_waiting();
         }
         let served = self.fetcher.served();
-        let mut timeout = match self.fetcher.holds_paused() {
+        let timeout = match self.fetcher.holds_paused() {
             true => self.sleep.min(PAUSE_CHECK),
             false => self.sleep,
         };
-        // A store that cannot wake this worker for another process's push is polled often
-        // while jobs flow, and at `sleep` once they have stopped for a while.
-        let flowing = self.last_found.is_some_and(|t| t.elapsed() < FLOW_WINDOW);
-        if !self.signals && flowing {
-            timeout = timeout.min(FLOW_POLL);
-        }
         let store = self.queue.driver().clone();
         tokio::select! {
             got = next_claim(&mut self.claims) => {
@@ -381,7 +358,6 @@ impl Session {
         let count = jobs.len();
         if count > 0 {
             self.waiting_said = false;
-            self.last_found = Some(Instant::now());
         }
         self.buffer(jobs);
         self.progress.show(&self.report, self.running.len());
