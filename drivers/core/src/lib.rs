@@ -25,6 +25,7 @@
 //! ```
 
 mod admin;
+mod backoff;
 mod blocking;
 mod error;
 mod ext;
@@ -46,6 +47,7 @@ pub mod test_support;
 pub use admin::{
     Admin, CancelOutcome, FailedSelect, JobInfo, JobPage, JobQuery, MinuteCount, QueueStats, State,
 };
+pub use backoff::Backoff;
 pub use blocking::{BlockingDriver, run_blocking};
 pub use error::DriverError;
 pub use ext::StoreExt;

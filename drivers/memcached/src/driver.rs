@@ -8,9 +8,9 @@ use crate::keys::Keys;
 use crate::server::Server;
 use crate::{cancel, entries, failed, jobs, listing, locks, throughput};
 use rakit_job_core::{
-    BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
-    JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
-    PushOutcome, QueueStats, ReserveRequest, Reserved, redact_url, run_blocking,
+    Backoff, BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId,
+    JobInfo, JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount,
+    NewJob, PushOutcome, QueueStats, ReserveRequest, Reserved, redact_url, run_blocking,
     validate_identifier,
 };
 use std::sync::Arc;
@@ -40,6 +40,8 @@ struct Inner {
     prefix: String,
     /// Wakes this process's idle workers when a job became due through this driver.
     due: Notify,
+    /// memcached cannot wake workers of other processes: they poll, often while jobs flow.
+    backoff: Backoff,
 }
 
 impl MemcachedDriver {
@@ -61,6 +63,7 @@ impl MemcachedDriver {
                 url: redact_url(url),
                 prefix: prefix.to_string(),
                 due: Notify::new(),
+                backoff: Backoff::default(),
             }),
         })
     }
@@ -124,6 +127,7 @@ impl BlockingDriver for MemcachedDriver {
     fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, DriverError> {
         let mut woke = Woke::default();
         let taken = jobs::reserve(self.server(), request, &mut woke)?;
+        self.inner.backoff.record(taken.len());
         self.wake_if(woke.due_now);
         Ok(taken)
     }
@@ -148,8 +152,10 @@ impl BlockingDriver for MemcachedDriver {
     }
 
     async fn wait(&self, _queues: &[String], timeout: Duration) -> Result<(), DriverError> {
-        // memcached cannot signal; only jobs made due through this driver wake early.
-        let _ = tokio::time::timeout(timeout, self.inner.due.notified()).await;
+        // memcached cannot signal; only jobs made due through this driver wake early, and
+        // the poll is short while jobs flow.
+        let pause = self.inner.backoff.pause(timeout);
+        let _ = tokio::time::timeout(pause, self.inner.due.notified()).await;
         Ok(())
     }
 

@@ -96,7 +96,9 @@ fn exchange(conn: &mut TcpStream, keys: &[String]) -> io::Result<HashMap<String,
         let mut h = [0u8; HEADER];
         reader.read_exact(&mut h)?;
         if h[0] != RESPONSE {
-            return Err(bad("memcached answered with a packet that is not a response"));
+            return Err(bad(
+                "memcached answered with a packet that is not a response",
+            ));
         }
         let key_len = u16::from_be_bytes([h[2], h[3]]) as usize;
         let extras_len = h[4] as usize;

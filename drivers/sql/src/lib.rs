@@ -37,7 +37,6 @@
 
 mod admin;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
-mod backoff;
 mod claim;
 mod db;
 mod dialect;

@@ -9,7 +9,6 @@
 //! the same rows tells. Workers poll, with a pause that is short while work flows and
 //! grows while the queues are empty.
 
-use crate::backoff::Backoff;
 use crate::claim::PickThenLease;
 use crate::db::{Affected, Arg, Conns, Pool, Row, Tx};
 use crate::dialect::{Dialect, Opened, Retry, Syntax};
@@ -18,8 +17,8 @@ use crate::statements::{self, BATCH_ROWS, Take, Takes, marks};
 use crate::store::settle;
 use crate::tables::Tables;
 use rakit_job_core::{
-    Capabilities, DriverError, Lease, LeaseState, Millis, NewJob, ReserveRequest, Reserved,
-    redact_url,
+    Backoff, Capabilities, DriverError, Lease, LeaseState, Millis, NewJob, ReserveRequest,
+    Reserved, redact_url,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{Executor, MySql};

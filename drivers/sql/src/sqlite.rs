@@ -8,7 +8,6 @@
 //! statement per 1,000 jobs that returns the ids it changed.
 
 use crate::Synchronous;
-use crate::backoff::Backoff;
 use crate::claim::PickThenLease;
 use crate::db::{Affected, Arg, Conns, Pool, Row};
 use crate::dialect::{Dialect, Opened, Retry, Syntax};
@@ -18,7 +17,7 @@ use crate::tables::Tables;
 use notify::event::{EventKind, ModifyKind};
 use rakit_job_core::watch::FileWatch;
 use rakit_job_core::{
-    Capabilities, DriverError, Lease, LeaseState, Millis, ReserveRequest, Reserved,
+    Backoff, Capabilities, DriverError, Lease, LeaseState, Millis, ReserveRequest, Reserved,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,

@@ -1,5 +1,6 @@
-//! How SQLite and MySQL workers wait: polling, with a pause that is short while work
-//! flows and grows while the queues are empty.
+//! How workers wait on a store that cannot wake them (MySQL, memcached; SQLite where
+//! its folder cannot be watched): polling, with a pause that is short while work flows
+//! and grows while the queues are empty.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -8,9 +9,20 @@ use std::time::Duration;
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
 /// A poll pause that is short while work is flowing and doubles with every empty
-/// reservation, up to the worker's own `sleep_ms`.
+/// reservation, up to the worker's own `sleep_ms`. A store keeps one, records what each
+/// reservation found, and waits with it.
+///
+/// ```
+/// use rakit_job_core::Backoff;
+/// use std::time::Duration;
+/// let backoff = Backoff::default();
+/// backoff.record(0);
+/// assert_eq!(backoff.pause(Duration::from_secs(1)), Duration::from_millis(20));
+/// backoff.record(5);
+/// assert_eq!(backoff.pause(Duration::from_secs(1)), Duration::from_millis(10));
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     empty_in_a_row: AtomicU32,
 }
 
