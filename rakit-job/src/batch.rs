@@ -13,6 +13,7 @@
 //! it waits, and when it starts it claims its place in the record, so a second copy of
 //! one (stored after the first had run) sees the first's claim and ends without running.
 
+use crate::batch_meta::{BatchMeta, CallbackOf, KIND, Member, Meta};
 use crate::dispatch::{DispatchSource, JobParts, PendingDispatch, record_now};
 use crate::error::Error;
 use crate::queue::{Queue, default_queue};
@@ -24,9 +25,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
-
-/// The entry kind batch records are kept under.
-const KIND: &str = "batches";
 
 /// How many times a worker tries to count a job against a busy record before it gives
 /// up (the job then runs again once its lease runs out).
@@ -106,8 +104,8 @@ impl BatchInfo {
             "failed": self.failed,
             "pending": self.pending,
             "cancelled": self.cancelled,
-            "created_at": crate::inspect::utc(self.created_at),
-            "finished_at": self.finished_at.and_then(crate::inspect::utc),
+            "created_at": crate::when::utc(self.created_at),
+            "finished_at": self.finished_at.and_then(crate::when::utc),
         })
     }
 }
@@ -253,65 +251,6 @@ impl Record {
             finished_at: self.finished_at,
         }
     }
-}
-
-/// What a job's meta says of batches: the batch it belongs to, or the callback it is.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Meta {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    batch: Option<Member>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    callback: Option<CallbackOf>,
-}
-
-/// A job's place in its batch.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Member {
-    id: String,
-    index: u64,
-}
-
-/// A callback job's batch, and which callback it is.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct CallbackOf {
-    batch: String,
-    kind: String,
-}
-
-/// What a stored job's meta says of batches.
-#[derive(Debug, Default)]
-pub(crate) struct BatchMeta {
-    pub(crate) member: Option<Member>,
-    pub(crate) callback: Option<CallbackOf>,
-}
-
-impl BatchMeta {
-    /// Reads a job's meta text; unreadable meta is the chain reader's to report.
-    pub(crate) fn read(meta: Option<&str>) -> BatchMeta {
-        let meta: Meta = meta
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_default();
-        BatchMeta {
-            member: meta.batch,
-            callback: meta.callback,
-        }
-    }
-}
-
-/// The meta text of job `index` of batch `id` (an id is a UUID: nothing to escape), as
-/// [`Meta`] reads it; written by hand, since a batch writes one per job.
-pub(crate) fn member_meta(id: &str, index: u64) -> String {
-    format!(r#"{{"batch":{{"id":"{id}","index":{index}}}}}"#)
-}
-
-/// Writes the record of a new batch.
-pub(crate) async fn create(queue: &Queue, id: &str, record: &str) -> Result<(), Error> {
-    if queue.driver().swap_entry(KIND, id, None, record).await? {
-        return Ok(());
-    }
-    Err(Error::Driver(DriverError::store(format!(
-        "a batch with id {id} exists already; dispatch again"
-    ))))
 }
 
 /// Reads, changes and swaps a batch record until the swap lands; `change` gives what to
@@ -556,7 +495,7 @@ impl Batch {
         let id = JobId::generate().to_string();
         let record = Record::new(&self.name, jobs.len() as u64, callbacks);
         if jobs.is_empty() {
-            create(&queue, &id, &record.write()).await?;
+            crate::dispatch::create_batch(&queue, &id, &record.write()).await?;
             let due = record.callbacks_of(None);
             let callbacks = due
                 .into_iter()
@@ -763,9 +702,50 @@ mod tests {
         assert_eq!((info.done, info.pending), (2, 0));
     }
 
+    #[tokio::test]
+    async fn an_empty_batch_runs_then_and_finally_at_once() {
+        use crate::{NamedJob, Worker};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static THEN: AtomicU32 = AtomicU32::new(0);
+        static FINALLY: AtomicU32 = AtomicU32::new(0);
+        crate::listen("batch-empty-then", |_| async {
+            THEN.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        crate::listen("batch-empty-finally", |_| async {
+            FINALLY.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        let q = Queue::memory();
+        let none: Vec<NamedJob> = Vec::new();
+        let id = Batch::new("empty")
+            .add_all(none)
+            .then(NamedJob::new("batch-empty-then", serde_json::json!({})))
+            .catch(NamedJob::new("batch-empty-catch", serde_json::json!({})))
+            .finally(NamedJob::new("batch-empty-finally", serde_json::json!({})))
+            .via(&q)
+            .dispatch()
+            .await
+            .unwrap();
+        let info = q.batch(&id).await.unwrap().unwrap();
+        assert_eq!((info.total, info.pending), (0, 0));
+        assert!(info.finished_at.is_some());
+        Worker::new(&q)
+            .quiet()
+            .stop_when_empty()
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(
+            (THEN.load(Ordering::SeqCst), FINALLY.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+        assert!(q.stats().await.unwrap().is_empty(), "catch was stored");
+    }
+
     #[test]
     fn a_members_meta_reads_back_as_its_batch_and_place() {
-        let meta = member_meta("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41);
+        let meta = crate::batch_meta::member_meta("0192f1a4-7c3e-7b2a-9d0e-1f2a3b4c5d6e", 41);
         let member = BatchMeta::read(Some(&meta)).member.unwrap();
         assert_eq!(
             (member.id.as_str(), member.index),

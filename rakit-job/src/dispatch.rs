@@ -389,10 +389,10 @@ impl<S: Sources, M: Mode> PendingDispatch<S, M> {
         };
         if let Some((batch, record)) = &place.batch {
             for (index, job) in jobs.iter_mut().enumerate() {
-                job.meta = Some(crate::batch::member_meta(batch, index as u64));
+                job.meta = Some(crate::batch_meta::member_meta(batch, index as u64));
                 (job.unique_key, job.unique_for) = (None, None);
             }
-            crate::batch::create(&queue, batch, record).await?;
+            create_batch(&queue, batch, record).await?;
         }
         Ok((queue, jobs))
     }
@@ -552,6 +552,20 @@ fn record(
         available_at,
         created_at: now,
     })
+}
+
+/// Writes the record of a new batch.
+pub(crate) async fn create_batch(queue: &Queue, id: &str, record: &str) -> Result<(), Error> {
+    if queue
+        .driver()
+        .swap_entry(crate::batch_meta::KIND, id, None, record)
+        .await?
+    {
+        return Ok(());
+    }
+    Err(Error::Driver(DriverError::store(format!(
+        "a batch with id {id} exists already; dispatch again"
+    ))))
 }
 
 /// The record of one job on its own queue, due now, checked: a batch keeps its callbacks

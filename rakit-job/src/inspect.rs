@@ -2,7 +2,7 @@
 //! pause and resume, live workers, throughput and the failed store — on every store, as
 //! [`Queue`] methods. The CLI's `--json` and the dashboard's `/api` print these types.
 
-use crate::batch::BatchMeta;
+use crate::batch_meta::BatchMeta;
 use crate::error::Error;
 use crate::queue::Queue;
 use crate::schedule::Schedule;
@@ -105,15 +105,7 @@ impl JobInfo {
     }
 }
 
-/// A stored time as RFC 3339 in UTC, e.g. `2024-12-31T09:00:00.000Z`.
-///
-/// ```
-/// assert_eq!(rakit_job::inspect::utc(0).unwrap(), "1970-01-01T00:00:00.000Z");
-/// ```
-pub fn utc(ms: Millis) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
+pub use crate::when::utc;
 
 /// A live worker process, as its heartbeat says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,6 +31,7 @@
 //! The guide lives in `docs/`; its pages are compiled as part of this crate's docs.
 
 mod batch;
+mod batch_meta;
 mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;

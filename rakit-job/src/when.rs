@@ -110,6 +110,17 @@ impl From<SystemTime> for When {
     }
 }
 
+/// A time in ms since the Unix epoch as RFC 3339 UTC text with milliseconds, as the JSON
+/// of the CLI and the dashboard writes times.
+///
+/// ```
+/// assert_eq!(rakit_job::inspect::utc(0).unwrap(), "1970-01-01T00:00:00.000Z");
+/// ```
+pub fn utc(ms: Millis) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@
 //! in between only means it runs again; a write whose lease was lost changes nothing.
 
 use super::running::Counters;
-use crate::batch::BatchMeta;
+use crate::batch_meta::BatchMeta;
 use crate::options::Backoff;
 use crate::queue::Queue;
 use rakit_job_core::{

@@ -3,7 +3,7 @@
 
 use super::complete::{Completer, Outcome, Policy};
 use super::running::{HeldLock, Stop, StopReason};
-use crate::batch::BatchMeta;
+use crate::batch_meta::BatchMeta;
 use crate::chain::ChainMeta;
 use crate::context::{CancelSignal, JobContext};
 use crate::dispatch::key_for;
