@@ -384,16 +384,16 @@ pub(crate) async fn claim_callback(
 /// use rakit_job::prelude::*;
 ///
 /// #[job]
-/// pub struct ImportRow { pub row: u64 }
+/// pub struct CsvRow { pub row: u64 }
 /// #[job]
-/// pub struct ImportDone { pub file: String }
-/// # impl Jobable for ImportRow { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
-/// # impl Jobable for ImportDone { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+/// pub struct CsvDone { pub file: String }
+/// # impl Jobable for CsvRow { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
+/// # impl Jobable for CsvDone { async fn run(&self, _: &JobContext) -> JobResult { Ok(()) } }
 ///
 /// # async fn demo() -> Result<(), rakit_job::Error> {
 /// let id = Batch::new("import-2026-12")
-///     .add_all((0..100).map(|row| ImportRow { row }))
-///     .then(ImportDone { file: "2026-12.csv".into() })
+///     .add_all((0..100).map(|row| CsvRow { row }))
+///     .then(CsvDone { file: "2026-12.csv".into() })
 ///     .dispatch()
 ///     .await?;
 /// println!("batch {id} dispatched");
