@@ -23,6 +23,49 @@ pub(crate) struct Entry {
     pub(crate) is_file: bool,
 }
 
+/// One entry of a folder, without its path: what long listings keep per entry.
+#[derive(Debug)]
+pub(crate) struct Name {
+    pub(crate) name: String,
+    /// A regular file (not a folder, link or device).
+    pub(crate) is_file: bool,
+}
+
+impl Name {
+    /// The entry in folder `dir`.
+    pub(crate) fn with_path(self, dir: &Path) -> Entry {
+        Entry {
+            path: dir.join(&self.name),
+            name: self.name,
+            is_file: self.is_file,
+        }
+    }
+}
+
+/// Lists a folder's names without following links; a missing folder is empty. A name
+/// that is not UTF-8 reads as empty (no job has one).
+pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<Name>> {
+    refuse_link(dir)?;
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in read {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // `file_type` does not follow links, so a link is never taken for a job file.
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let name = entry.file_name().into_string().unwrap_or_default();
+        names.push(Name { name, is_file });
+    }
+    Ok(names)
+}
+
 /// Lists a folder without following links; a missing folder is empty.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
     refuse_link(dir)?;

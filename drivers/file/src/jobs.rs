@@ -9,13 +9,13 @@ use crate::failed;
 use crate::files::{self, Folder, Found, Holdings, Loaded};
 use crate::followups;
 use crate::fsio::{self, Entry, io_error};
-use crate::keys::{DUE_KEY_LEN, Flags, JobName, Layout, padded_time};
+use crate::keys::{DUE_KEY_LEN, Flags, JobName, Layout, time_and_id};
 use crate::notes::{self, StagedError};
 use rakit_job_core::{
     DriverError, Finish, JobId, Lease, LeaseState, Millis, NewJob, PushOutcome, ReserveRequest,
     Reserved, now_ms,
 };
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::path::PathBuf;
 
 /// Stores jobs durably: each file is synced, then each queue folder written, before this
@@ -74,54 +74,104 @@ pub(crate) fn reserve(
             break;
         }
         files::guard(layout, queue)?;
-        for (folder, entry) in due_entries(layout, queue)? {
-            if taken.len() >= request.limit {
+        // The earliest due jobs, a few more than wanted (other workers may take some
+        // first); looked for again, further, while jobs remain and these ran out.
+        let mut want = (request.limit - taken.len()) * 2 + 8;
+        loop {
+            let (due, more) = due_entries(layout, queue, want)?;
+            for (folder, entry) in due {
+                if taken.len() >= request.limit {
+                    break;
+                }
+                let Some(candidate) = files::classify(layout, queue, folder, entry) else {
+                    continue;
+                };
+                if let Some(r) = claim(layout, request, candidate, &mut cancels)? {
+                    taken.push(r);
+                }
+            }
+            if taken.len() >= request.limit || !more {
                 break;
             }
-            let Some(candidate) = files::classify(layout, queue, folder, entry) else {
-                continue;
-            };
-            if let Some(r) = claim(layout, request, candidate, &mut cancels)? {
-                taken.push(r);
-            }
+            want = want.saturating_mul(4);
         }
     }
     Ok(taken)
 }
 
-/// The entries of `ready/` and `reserved/` whose name says they are due now, in due
-/// order. Only the time prefix is looked at here; each name is fully read when its turn
-/// comes, so a large queue costs one listing, not one parse per file.
-fn due_entries(layout: &Layout, queue: &str) -> Result<Vec<(Folder, Entry)>, DriverError> {
-    let now = padded_time(now_ms());
-    let mut due = Vec::new();
-    for (folder, dir) in [
-        (Folder::Ready, layout.ready(queue)),
-        (Folder::Reserved, layout.reserved(queue)),
-    ] {
-        for entry in fsio::list(&dir).map_err(|e| io_error(&dir, e))? {
-            match entry.name.get(..now.len()) {
-                Some(time)
-                    if !entry.name.starts_with('.') && time.bytes().all(|b| b.is_ascii_digit()) =>
-                {
-                    if time <= now.as_str() {
-                        due.push((folder, entry));
-                    }
-                }
-                // Temp files and strangers: `classify` deals with them.
+/// The earliest `want` entries of `ready/` and `reserved/` whose name says they are due
+/// now, in due order, and whether more are due. Only each name's time and id are read,
+/// and only the earliest are kept (a bounded heap): a claim on a long backlog neither
+/// allocates nor sorts an entry per job. Each name is fully read when its turn comes;
+/// what is no job name (a temp file, a stranger) goes to `classify` at once.
+fn due_entries(
+    layout: &Layout,
+    queue: &str,
+    want: usize,
+) -> Result<(Vec<(Folder, Entry)>, bool), DriverError> {
+    let now = now_ms();
+    let mut earliest: BinaryHeap<Due> = BinaryHeap::with_capacity(want + 1);
+    let mut more = false;
+    for folder in [Folder::Ready, Folder::Reserved] {
+        let dir = files::folder_path(layout, queue, folder);
+        for entry in fsio::list_names(&dir).map_err(|e| io_error(&dir, e))? {
+            let due = match time_and_id(&entry.name) {
+                Some((time, _)) if !entry.name.starts_with('.') => time <= now,
                 _ => {
-                    let _ = files::classify(layout, queue, folder, entry);
+                    let _ = files::classify(layout, queue, folder, entry.with_path(&dir));
+                    continue;
                 }
+            };
+            if !due {
+                continue;
             }
+            if earliest.len() == want {
+                more = true;
+                if earliest
+                    .peek()
+                    .is_some_and(|top| due_key(&entry.name) >= due_key(&top.1.name))
+                {
+                    continue;
+                }
+                earliest.pop();
+            }
+            earliest.push(Due(folder, entry));
         }
     }
-    // Time, then id: both kinds of names start with the same two fields.
-    due.sort_by(|a, b| due_key(&a.1.name).cmp(due_key(&b.1.name)));
-    Ok(due)
+    let due = earliest
+        .into_sorted_vec()
+        .into_iter()
+        .map(|Due(folder, entry)| {
+            let dir = files::folder_path(layout, queue, folder);
+            (folder, entry.with_path(&dir))
+        })
+        .collect();
+    Ok((due, more))
 }
 
+/// The `<time>-<id>` start of a queue file name: both folders' names sort by it.
 fn due_key(name: &str) -> &str {
     name.get(..DUE_KEY_LEN).unwrap_or(name)
+}
+
+/// A due entry, ordered by its name's time then id.
+struct Due(Folder, fsio::Name);
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        due_key(&self.1.name) == due_key(&other.1.name)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        due_key(&self.1.name).cmp(due_key(&other.1.name))
+    }
 }
 
 fn claim(
