@@ -106,15 +106,17 @@ async fn drain_through_restarts(h: &Harness, restart: impl Fn()) -> usize {
         },
     )
     .await;
-    for w in &workers {
-        signal(w, 15);
-    }
     let ran: HashSet<String> = read_log(&log).into_iter().map(|e| e.label).collect();
     assert_eq!(ran.len(), JOBS, "jobs were lost");
-    wait_until("the store to empty", Duration::from_secs(60), || async {
+    // A job whose ack was lost in an outage runs again once its lease runs out: the
+    // workers must still be there to run it.
+    wait_until("the store to empty", Duration::from_secs(120), || async {
         h.totals().await == (0, 0, 0, 0)
     })
     .await;
+    for w in &workers {
+        signal(w, 15);
+    }
     eprintln!(
         "{}: {JOBS} jobs through 2 restarts, {retried} dispatches retried during the outages",
         h.queue.describe()
