@@ -102,23 +102,9 @@ pub(crate) fn glance(
     mut each: impl FnMut(Millis, &str, &str),
 ) -> Result<(), DriverError> {
     let dir = folder_path(layout, queue, folder);
-    let io = |e| io_error(&dir, e);
-    fsio::refuse_link(&dir).map_err(io)?;
-    let read = match fs::read_dir(&dir) {
-        Ok(read) => read,
-        Err(e) if fsio::is_gone(&e) => return Ok(()),
-        Err(e) => return Err(io(e)),
-    };
-    for entry in read {
-        let name = match entry {
-            Ok(entry) => entry.file_name(),
-            Err(e) if fsio::is_gone(&e) => continue,
-            Err(e) => return Err(io(e)),
-        };
-        if let Some(name) = name.to_str()
-            && let Some((time, id)) = crate::keys::time_and_id(name)
-        {
-            each(time, id, name);
+    for entry in fsio::list_names(&dir).map_err(|e| io_error(&dir, e))? {
+        if let Some((time, id)) = crate::keys::time_and_id(&entry.name) {
+            each(time, id, &entry.name);
         }
     }
     Ok(())

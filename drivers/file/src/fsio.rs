@@ -26,7 +26,10 @@ pub(crate) struct Entry {
 /// One entry of a folder, without its path: what long listings keep per entry.
 #[derive(Debug)]
 pub(crate) struct Name {
+    /// Its name; empty when the name is not UTF-8 (no job's is).
     pub(crate) name: String,
+    /// The name as the folder holds it, when it is not UTF-8.
+    odd: Option<std::ffi::OsString>,
     /// A regular file (not a folder, link or device).
     pub(crate) is_file: bool,
 }
@@ -34,16 +37,19 @@ pub(crate) struct Name {
 impl Name {
     /// The entry in folder `dir`.
     pub(crate) fn with_path(self, dir: &Path) -> Entry {
+        let path = match &self.odd {
+            Some(odd) => dir.join(odd),
+            None => dir.join(&self.name),
+        };
         Entry {
-            path: dir.join(&self.name),
+            path,
             name: self.name,
             is_file: self.is_file,
         }
     }
 }
 
-/// Lists a folder's names without following links; a missing folder is empty. A name
-/// that is not UTF-8 reads as empty (no job has one).
+/// Lists a folder's names without following links; a missing folder is empty.
 pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<Name>> {
     refuse_link(dir)?;
     let read = match fs::read_dir(dir) {
@@ -58,46 +64,29 @@ pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<Name>> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        // `file_type` does not follow links, so a link is never taken for a job file.
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        let name = entry.file_name().into_string().unwrap_or_default();
-        names.push(Name { name, is_file });
+        names.push(match entry.file_name().into_string() {
+            Ok(name) => Name {
+                name,
+                odd: None,
+                // `file_type` does not follow links, so a link is never taken for a job file.
+                is_file: entry.file_type().is_ok_and(|t| t.is_file()),
+            },
+            Err(odd) => Name {
+                name: String::new(),
+                odd: Some(odd),
+                is_file: false,
+            },
+        });
     }
     Ok(names)
 }
 
 /// Lists a folder without following links; a missing folder is empty.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
-    refuse_link(dir)?;
-    let read = match fs::read_dir(dir) {
-        Ok(read) => read,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut entries = Vec::new();
-    for entry in read {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let Ok(name) = entry.file_name().into_string() else {
-            entries.push(Entry {
-                name: String::new(),
-                path: entry.path(),
-                is_file: false,
-            });
-            continue;
-        };
-        // `file_type` does not follow links, so a link is never taken for a job file.
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        entries.push(Entry {
-            path: entry.path(),
-            name,
-            is_file,
-        });
-    }
-    Ok(entries)
+    Ok(list_names(dir)?
+        .into_iter()
+        .map(|name| name.with_path(dir))
+        .collect())
 }
 
 /// Fails when `path` is a symbolic link, so no listing leaves the store's folder.

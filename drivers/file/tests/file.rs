@@ -60,6 +60,28 @@ fn ready_dir(root: &Path, queue: &str) -> PathBuf {
     root.join("queues").join(queue).join("ready")
 }
 
+/// A file whose name is not UTF-8 is set aside by itself; its folder and the jobs in it
+/// stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_named_in_no_utf8_is_set_aside_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = fresh_folder();
+    let driver = open(&root).await;
+    let good = NewJob::now("good", "default", "{}");
+    driver.push_one(good.clone()).await.unwrap();
+    let ready = ready_dir(&root, "default");
+    let odd = ready.join(std::ffi::OsStr::from_bytes(b"bad-\xff-name.job"));
+    std::fs::write(&odd, b"{}").unwrap();
+
+    let qs = queues(&["default"]);
+    let got = driver.reserve(&request(&qs, 10, 60_000)).await.unwrap();
+    assert_eq!(got.len(), 1, "the good job was not claimed");
+    assert_eq!(got[0].job.id, good.id);
+    assert!(ready.is_dir(), "the ready folder itself was set aside");
+    assert!(!odd.exists(), "the odd file was left in the queue");
+    assert_eq!(driver.corrupt_files().await.unwrap().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
     let root = fresh_folder();
