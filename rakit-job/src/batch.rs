@@ -203,10 +203,11 @@ impl Record {
         Ok(true)
     }
 
-    /// Counts job `index` as ended (once, whatever the calls), and names the callbacks
-    /// it is the one to store.
-    fn count(&mut self, index: u64, failed: bool) -> Result<Vec<&'static str>, Error> {
-        if self.end(index)? {
+    /// Counts job `index` as ended (once, whatever the calls): the callbacks it is the one
+    /// to store, and whether this call changed the record.
+    fn count(&mut self, index: u64, failed: bool) -> Result<(Vec<&'static str>, bool), Error> {
+        let first = self.end(index)?;
+        if first {
             if failed {
                 self.failed += 1;
                 self.first_failure.get_or_insert(index);
@@ -218,7 +219,7 @@ impl Record {
                 self.finished_at = Some(now_ms());
             }
         }
-        Ok(self.callbacks_of(Some(index)))
+        Ok((self.callbacks_of(Some(index)), first))
     }
 
     /// The callbacks job `index` stores (`None`: those of an empty batch).
@@ -291,13 +292,12 @@ async fn update<T>(
 pub(crate) async fn job_ended(queue: &Queue, member: &Member, failed: bool) -> Result<bool, Error> {
     let store = queue.driver();
     let due = update(&**store, &member.id, |record| {
-        let before = record.clone();
-        let kinds = record.count(member.index, failed)?;
+        let (kinds, changed) = record.count(member.index, failed)?;
         let callbacks: Vec<(String, Callback)> = kinds
             .into_iter()
             .map(|k| (k.to_string(), record.callbacks[k].clone()))
             .collect();
-        Ok((callbacks, *record != before))
+        Ok((callbacks, changed))
     })
     .await?;
     match due {
@@ -601,13 +601,16 @@ mod tests {
     fn each_job_counts_once_and_the_last_stores_then_and_finally() {
         let mut r = record(10);
         for i in 0..9 {
-            assert!(r.count(i, false).unwrap().is_empty());
-            assert!(r.count(i, true).unwrap().is_empty(), "a job counted twice");
+            assert!(r.count(i, false).unwrap().0.is_empty());
+            assert!(
+                r.count(i, true).unwrap().0.is_empty(),
+                "a job counted twice"
+            );
         }
         assert_eq!((r.done, r.failed), (9, 0));
-        assert_eq!(r.count(9, false).unwrap(), ["then", "finally"]);
+        assert_eq!(r.count(9, false).unwrap().0, ["then", "finally"]);
         assert_eq!(
-            r.count(9, false).unwrap(),
+            r.count(9, false).unwrap().0,
             ["then", "finally"],
             "the last job, run again, did not store its callbacks again"
         );
@@ -618,10 +621,10 @@ mod tests {
     #[test]
     fn the_first_failure_stores_catch_and_the_last_job_finally_only() {
         let mut r = record(3);
-        assert_eq!(r.count(1, true).unwrap(), ["catch"]);
-        assert!(r.count(2, true).unwrap().is_empty());
-        assert_eq!(r.count(0, false).unwrap(), ["finally"]);
-        assert_eq!(r.count(1, false).unwrap(), ["catch"]);
+        assert_eq!(r.count(1, true).unwrap().0, ["catch"]);
+        assert!(r.count(2, true).unwrap().0.is_empty());
+        assert_eq!(r.count(0, false).unwrap().0, ["finally"]);
+        assert_eq!(r.count(1, false).unwrap().0, ["catch"]);
         assert_eq!((r.done, r.failed), (1, 2));
         let text = r.write();
         assert_eq!(Record::read(&text).unwrap(), r);
@@ -757,7 +760,7 @@ mod tests {
     fn a_cancelled_batch_stores_no_callback() {
         let mut r = record(1);
         r.cancelled = true;
-        assert!(r.count(0, true).unwrap().is_empty());
+        assert!(r.count(0, true).unwrap().0.is_empty());
         assert_eq!(r.info("x").failed, 1);
     }
 }
