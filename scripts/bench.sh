@@ -6,6 +6,10 @@
 #                                    store as docs/performance.md describes (builds benches/peers,
 #                                    a separate workspace, on first use: slow; about 45 minutes)
 #   scripts/bench.sh --quick         2,000 jobs, concurrency 1,16, one round: a smoke run
+#   scripts/bench.sh --scale         worker hosts in network namespaces (1, 2, 4, 8) draining
+#                                    50,000 jobs from PostgreSQL, Redis and a three-node Redis
+#                                    Cluster through a relay adding 0.5 ms each way; rewrites
+#                                    docs/scaling.md (needs root; about 10 minutes)
 #   scripts/bench.sh --stores sqlite,redis --jobs 5000 ...   any option of `rakit-job-benches run`
 #
 # It builds in release, makes sure PostgreSQL, MariaDB, Redis and memcached run
@@ -18,12 +22,14 @@ cd "$(dirname "$0")/.."
 
 peers=0
 quick=0
+scale=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) peers=1 ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --scale) scale=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) extra+=("$1") ;;
   esac
   shift
@@ -55,6 +61,62 @@ run() {
   say "running: $bin run $* --out $out"
   timeout --signal=INT "${BENCH_TIMEOUT:-10800}" "$bin" run "$@" --out "$out"
 }
+
+if [ "$scale" = 1 ]; then
+  # One network namespace per worker host, joined to this machine by a veth pair: host k is
+  # 10.231.k.2 and reaches the relay at 10.231.0.1 (an address on lo) through 10.231.k.1.
+  # The cluster's nodes listen on 7101-7103 and announce the relay's ports 7001-7003.
+  [ "$(id -u)" = 0 ] || { echo "bench.sh --scale makes network namespaces: run it as root" >&2; exit 1; }
+  scale_dir="$PWD/target/bench/scale"
+  relay_ip=10.231.0.1
+  scale_down() {
+    for k in 1 2 3 4 5 6 7 8; do
+      ip netns del "rkb-h$k" 2>/dev/null || true
+      ip link del "rkb-h$k-a" 2>/dev/null || true
+    done
+    ip addr del "$relay_ip/32" dev lo 2>/dev/null || true
+    for port in 7101 7102 7103; do
+      if [ -f "$scale_dir/$port.pid" ]; then
+        kill "$(cat "$scale_dir/$port.pid")" 2>/dev/null || true
+        rm -f "$scale_dir/$port.pid"
+      fi
+    done
+  }
+  trap scale_down EXIT
+  trap 'exit 130' INT TERM
+  scale_down
+  say "making 8 worker hosts (network namespaces rkb-h1..rkb-h8)"
+  ip addr add "$relay_ip/32" dev lo
+  for k in 1 2 3 4 5 6 7 8; do
+    ip netns add "rkb-h$k"
+    ip link add "rkb-h$k-a" type veth peer name "rkb-h$k-b"
+    ip link set "rkb-h$k-b" netns "rkb-h$k"
+    ip addr add "10.231.$k.1/24" dev "rkb-h$k-a"
+    ip link set "rkb-h$k-a" up
+    ip -n "rkb-h$k" addr add "10.231.$k.2/24" dev "rkb-h$k-b"
+    ip -n "rkb-h$k" link set "rkb-h$k-b" up
+    ip -n "rkb-h$k" link set lo up
+    ip -n "rkb-h$k" route add default via "10.231.$k.1"
+  done
+  say "starting a three-node Redis Cluster on ports 7101-7103"
+  for port in 7101 7102 7103; do
+    rm -rf "${scale_dir:?}/$port"
+    mkdir -p "$scale_dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 "$relay_ip" --protected-mode no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --dir "$scale_dir/$port" \
+      --cluster-announce-ip "$relay_ip" --cluster-announce-port $((port - 100)) \
+      --cluster-announce-bus-port $((port + 10000)) --save "" --appendonly no \
+      --daemonize yes --pidfile "$scale_dir/$port.pid" --logfile "$scale_dir/$port.log"
+  done
+  for port in 7101 7102 7103; do
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null || { echo "the cluster node on port $port did not start; see $scale_dir/$port.log" >&2; exit 1; }
+  done
+  say "running: $bin scale --doc docs/scaling.md ${extra[*]-}"
+  timeout --signal=INT "${BENCH_TIMEOUT:-10800}" "$bin" scale --ip "$relay_ip" --netns rkb-h \
+    --doc docs/scaling.md ${extra[@]+"${extra[@]}"}
+  exit 0
+fi
 
 if [ "$peers" = 1 ] && [ "$quick" = 0 ] && [ ${#extra[@]} -eq 0 ]; then
   # The comparison docs/performance.md shows, store by store. Each phase gets a limit the

@@ -304,6 +304,139 @@ pub fn scaling_lines(r: &Results) -> String {
     svg
 }
 
+/// Lines of jobs/s by number of worker hosts, one per store (linear scale), each with a
+/// dashed line of perfect scaling from its one-host figure.
+pub fn hosts_lines(series: &[(String, Vec<(u64, f64)>)], title: &str) -> String {
+    let (left, top, right_pad) = (80.0, 50.0, 200.0);
+    let (w, h) = (640.0 + right_pad, 380.0);
+    let (bottom, plot_right) = (h - 50.0, w - right_pad);
+    let most_hosts = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(h, _)| *h))
+        .max()
+        .unwrap_or(1)
+        .max(2) as f64;
+    let ideal = |points: &[(u64, f64)]| points.iter().find(|(h, _)| *h == 1).map(|(_, v)| *v);
+    let top_value = series
+        .iter()
+        .flat_map(|(_, p)| {
+            let best = p.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+            [best, ideal(p).unwrap_or(0.0) * most_hosts]
+        })
+        .fold(1.0, f64::max);
+    let step = nice_step(top_value / 5.0);
+    let y_max = (top_value / step).ceil() * step;
+    let x =
+        |hosts: f64| left + 20.0 + (hosts - 1.0) / (most_hosts - 1.0) * (plot_right - left - 40.0);
+    let y = |v: f64| bottom - v / y_max * (bottom - top);
+    let mut svg = String::new();
+    open(&mut svg, w, h, title);
+    let mut tick = 0.0;
+    while tick <= y_max + step / 2.0 {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{:.1}" x2="{plot_right}" y2="{:.1}" stroke="#e5e7eb"/>"##,
+            y(tick),
+            y(tick)
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{}</text>"##,
+            left - 6.0,
+            y(tick) + 4.0,
+            if tick >= 100.0 {
+                rate(Some(tick))
+            } else {
+                format!("{tick}")
+            }
+        );
+        tick += step;
+    }
+    let mut hosts: Vec<u64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(h, _)| *h))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    for n in &hosts {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{n}</text>"##,
+            x(*n as f64),
+            bottom + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker hosts</text>"##,
+        (left + plot_right) / 2.0,
+        bottom + 36.0
+    );
+    let mut legend_y = top;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let line: Vec<String> = points
+            .iter()
+            .map(|(h, v)| format!("{:.1},{:.1}", x(*h as f64), y(*v)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r##"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"##,
+            line.join(" ")
+        );
+        for (h, v) in points {
+            let _ = writeln!(
+                svg,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"##,
+                x(*h as f64),
+                y(*v)
+            );
+        }
+        if let Some(one) = ideal(points) {
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{color}" stroke-dasharray="4 4" opacity="0.6"/>"##,
+                x(1.0),
+                y(one),
+                x(most_hosts),
+                y(one * most_hosts)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"/>"##,
+            plot_right + 15.0,
+            plot_right + 40.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##,
+            plot_right + 46.0,
+            legend_y + 4.0,
+            escape(name)
+        );
+        legend_y += 18.0;
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.0}" y="{:.0}" font-size="11" fill="#6b7280">dashed: perfect scaling</text>"##,
+        plot_right + 15.0,
+        legend_y + 8.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// 1, 2 or 5 times a power of ten, at least `raw`: a round grid step.
+fn nice_step(raw: f64) -> f64 {
+    let p = 10f64.powf(raw.max(1.0).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,9 @@ pub mod probe;
 pub mod process;
 pub mod procfs;
 pub mod rakit;
+pub mod relay;
 pub mod report;
+pub mod scale;
 pub mod store;
 pub mod system;
 pub mod workload;
@@ -77,6 +79,7 @@ usage: BENCH [run] [options]          run the benchmarks (default)
        BENCH report [options]         regenerate tables and charts from results files
        BENCH pages [options]          time every dashboard page with many jobs stored
        BENCH batch [options]          a batch's dispatch beside a plain bulk dispatch
+       BENCH scale [options]          worker hosts in network namespaces (scripts/bench.sh --scale)
        BENCH worker ...               (internal) a worker process
        BENCH cli ...                  (internal) rakit-job's CLI, used to create SQL tables
 
@@ -105,6 +108,19 @@ batch options (a batch's dispatch beside a plain bulk one, alternating rounds):
   --rounds N           rounds; figures are medians (default 5)
   --data DIR           as for run
 
+scale options (needs the namespaces and cluster nodes scripts/bench.sh --scale makes):
+  --stores LIST        postgres,redis,cluster (default all three)
+  --hosts LIST         numbers of worker hosts (default 1,2,4,8)
+  --jobs N             jobs drained in each phase (default 50000)
+  --concurrency N      jobs at a time in each host's worker (default 16)
+  --delay-us N         the relay's delay each way in microseconds (default 500)
+  --runs N             rounds; figures are medians (default 1)
+  --ip ADDR            where the relay listens for the hosts (default 10.231.0.1)
+  --netns PREFIX       the hosts' namespaces are PREFIX1, PREFIX2, ... (default rkb-h)
+  --out FILE           results JSON (default target/bench/scale.json)
+  --doc FILE           Markdown page whose results block is replaced (docs/scaling.md)
+  --results FILE       measure nothing: print (and with --doc publish) a results file
+
 report options:
   --results LIST       results files to merge (default target/bench/results.json)
   --doc FILE           Markdown page whose results block is replaced (e.g. docs/performance.md)
@@ -125,6 +141,7 @@ pub fn main_with(systems: &[&dyn System]) -> ExitCode {
         "report" => report(&rest),
         "pages" => pages::run(&rest),
         "batch" => batch::run(&rest),
+        "scale" => scale::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 static RAN: AtomicU64 = AtomicU64::new(0);
 static EXPECT: AtomicU64 = AtomicU64::new(u64::MAX);
 static LAST: OnceLock<Instant> = OnceLock::new();
+static LATEST_US: AtomicU64 = AtomicU64::new(0);
 static DONE: OnceLock<Notify> = OnceLock::new();
 static LATENCY: OnceLock<mpsc::UnboundedSender<u64>> = OnceLock::new();
 
@@ -27,6 +28,7 @@ pub fn ran(payload: &Payload) {
     if let Some(tx) = LATENCY.get() {
         let _ = tx.send(now_us().saturating_sub(payload.sent_us));
     }
+    LATEST_US.fetch_max(now_us(), Ordering::AcqRel);
     let n = RAN.fetch_add(1, Ordering::AcqRel) + 1;
     if n == EXPECT.load(Ordering::Acquire) {
         let _ = LAST.set(Instant::now());
@@ -37,6 +39,11 @@ pub fn ran(payload: &Payload) {
 /// Jobs run so far in this process.
 pub fn count() -> u64 {
     RAN.load(Ordering::Acquire)
+}
+
+/// When the latest job started, in microseconds since the Unix epoch (0 before any).
+pub fn latest_us() -> u64 {
+    LATEST_US.load(Ordering::Acquire)
 }
 
 /// Waits until `expected` jobs have run in this process and returns when the last one did.

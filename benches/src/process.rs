@@ -23,6 +23,9 @@ pub enum Mode {
     Burn(u64),
     /// Report each job's pickup latency as it starts.
     Latency,
+    /// Run a share of jobs drained by several worker processes: report the count often,
+    /// and on `quit` how many ran here and when the latest started.
+    Share,
 }
 
 /// The worker side: parses `worker` arguments and runs `system`'s worker until told to quit.
@@ -41,9 +44,11 @@ pub fn worker_main(systems: &[&dyn System], argv: &[String]) -> Result<(), Bench
             .ok_or_else(|| BenchError::Usage("`worker` needs --ns".into()))?
             .to_string(),
         dir: PathBuf::from(opts.value("dir").unwrap_or(".")),
+        url: opts.value("url").map(str::to_string),
     };
     let mode = match opts.value("mode") {
         Some("latency") => Mode::Latency,
+        Some("share") => Mode::Share,
         _ => Mode::Burn(opts.number("expect")?.unwrap_or(0)),
     };
     let concurrency = opts.number("concurrency")?.unwrap_or(1) as usize;
@@ -90,18 +95,28 @@ pub fn worker_main(systems: &[&dyn System], argv: &[String]) -> Result<(), Bench
                     let rss = procfs::peak_rss_kib(std::process::id()).unwrap_or(0);
                     println!("done {} {rss}", elapsed.as_micros());
                 });
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        println!("progress {}", probe::count());
-                    }
-                });
+                tokio::spawn(report_progress(Duration::from_millis(500)));
+            }
+            Mode::Share => {
+                tokio::spawn(report_progress(Duration::from_millis(20)));
             }
         }
         system.work(&target, ctx).await?;
+        if mode == Mode::Share {
+            let rss = procfs::peak_rss_kib(std::process::id()).unwrap_or(0);
+            println!("ran {} {} {rss}", probe::count(), probe::latest_us());
+        }
         println!("bye");
         Ok(())
     })
+}
+
+/// Prints `progress N` (jobs run so far) every `every`.
+async fn report_progress(every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        println!("progress {}", probe::count());
+    }
 }
 
 /// The benchmark's side of a running worker process.
@@ -125,6 +140,8 @@ pub struct Spawn<'a> {
     pub concurrency: usize,
     /// Poll interval for systems that poll.
     pub sleep_ms: u64,
+    /// The network namespace to start it in (`ip netns exec`), if any.
+    pub netns: Option<&'a str>,
 }
 
 impl WorkerProcess {
@@ -142,16 +159,27 @@ impl WorkerProcess {
                 n.to_string(),
             ]),
             Mode::Latency => args.extend(["--mode".into(), "latency".into()]),
+            Mode::Share => args.extend(["--mode".into(), "share".into()]),
         }
         args.extend(["--concurrency".into(), spawn.concurrency.to_string()]);
         args.extend(["--sleep-ms".into(), spawn.sleep_ms.to_string()]);
-        let log = spawn
-            .target
-            .dir
-            .join(format!("worker-{}-{}.log", spawn.system, spawn.target.ns));
+        let log = spawn.target.dir.join(format!(
+            "worker-{}-{}{}.log",
+            spawn.system,
+            spawn.target.ns,
+            spawn.netns.map(|n| format!("-{n}")).unwrap_or_default()
+        ));
         let log_file = std::fs::File::create(&log)
             .map_err(|e| BenchError::Io(format!("cannot create {}: {e}", log.display())))?;
-        let mut child = Command::new(exe)
+        let mut command = match spawn.netns {
+            Some(netns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", netns]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(&args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
@@ -225,6 +253,23 @@ impl WorkerProcess {
                     return Err(BenchError::Worker(format!(
                         "no `{prefix}` from the worker within {}s; see {}",
                         limit.as_secs(),
+                        self.log.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Passes every line the worker has written so far to `each`, without waiting; fails
+    /// when the worker has exited.
+    pub fn drain(&mut self, mut each: impl FnMut(&str)) -> Result<(), BenchError> {
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => each(&line),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(()),
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    return Err(BenchError::Worker(format!(
+                        "the worker process exited early; see {}",
                         self.log.display()
                     )));
                 }

@@ -23,7 +23,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`, 100 on every common Linux).
-fn clock_ticks() -> u64 {
+pub fn clock_ticks() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
     *TICKS.get_or_init(|| {
         std::process::Command::new("getconf")

@@ -586,7 +586,7 @@ fn pct(v: Option<f64>) -> String {
 }
 
 /// Cores, memory and kernel, from `/proc`.
-fn machine() -> String {
+pub fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -607,7 +607,7 @@ fn machine() -> String {
 }
 
 /// The current UTC time as RFC 3339, without a date crate.
-fn rakit_job_now() -> String {
+pub fn rakit_job_now() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

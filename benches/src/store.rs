@@ -97,6 +97,8 @@ pub struct Target {
     pub ns: String,
     /// The folder holding SQLite files, job folders and migrations.
     pub dir: PathBuf,
+    /// A server address to use instead of this machine's (the scale bench's relay).
+    pub url: Option<String>,
 }
 
 impl Target {
@@ -109,6 +111,7 @@ impl Target {
             store,
             ns,
             dir: dir.to_path_buf(),
+            url: None,
         }
     }
 
@@ -124,6 +127,9 @@ impl Target {
 
     /// The url of the store: a server, or this namespace's SQLite file or folder.
     pub fn url(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.clone();
+        }
         match self.store {
             Store::Sqlite => format!("sqlite://{}", self.sqlite_path().display()),
             Store::Postgres => POSTGRES_URL.into(),
@@ -136,14 +142,18 @@ impl Target {
 
     /// The arguments that name this target to a worker process.
     pub fn args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--store".into(),
             self.store.name().into(),
             "--ns".into(),
             self.ns.clone(),
             "--dir".into(),
             self.dir.display().to_string(),
-        ]
+        ];
+        if let Some(url) = &self.url {
+            args.extend(["--url".into(), url.clone()]);
+        }
+        args
     }
 }
 

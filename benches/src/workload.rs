@@ -290,6 +290,7 @@ pub async fn burn_down(
         mode: Mode::Burn(s.jobs),
         concurrency: c as usize,
         sleep_ms: s.sleep_ms,
+        netns: None,
     };
     let mut worker = WorkerProcess::start(spawn).await?;
     worker.send("go").await?;
@@ -329,6 +330,7 @@ async fn latency(
         mode: Mode::Latency,
         concurrency: 1,
         sleep_ms: s.sleep_ms,
+        netns: None,
     };
     let mut worker = WorkerProcess::start(spawn).await?;
     worker.send("go").await?;
@@ -378,7 +380,7 @@ pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
 }
 
 /// A progress line on standard error, rewritten in place.
-fn progress(label: &str, what: &str, done: u64, of: u64) {
+pub fn progress(label: &str, what: &str, done: u64, of: u64) {
     eprint!("\r\x1b[2K{label}: {what} {done}/{of}");
     let _ = std::io::stderr().flush();
 }
