@@ -102,12 +102,12 @@ pub(crate) fn glance(
     mut each: impl FnMut(Millis, &str, &str),
 ) -> Result<(), DriverError> {
     let dir = folder_path(layout, queue, folder);
-    for entry in fsio::list_names(&dir).map_err(|e| io_error(&dir, e))? {
+    fsio::each_name(&dir, |entry| {
         if let Some((time, id)) = crate::keys::time_and_id(&entry.name) {
             each(time, id, &entry.name);
         }
-    }
-    Ok(())
+    })
+    .map_err(|e| io_error(&dir, e))
 }
 
 /// Reads a folder entry as a job file, or sets it aside when it cannot be one.

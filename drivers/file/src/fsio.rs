@@ -49,22 +49,22 @@ impl Name {
     }
 }
 
-/// Lists a folder's names without following links; a missing folder is empty.
-pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<Name>> {
+/// Calls `each` with every name of a folder, without following links and without keeping
+/// them: a claim on a long backlog holds only what it keeps. A missing folder is empty.
+pub(crate) fn each_name(dir: &Path, mut each: impl FnMut(Name)) -> io::Result<()> {
     refuse_link(dir)?;
     let read = match fs::read_dir(dir) {
         Ok(read) => read,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut names = Vec::new();
     for entry in read {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        names.push(match entry.file_name().into_string() {
+        each(match entry.file_name().into_string() {
             Ok(name) => Name {
                 name,
                 odd: None,
@@ -78,15 +78,14 @@ pub(crate) fn list_names(dir: &Path) -> io::Result<Vec<Name>> {
             },
         });
     }
-    Ok(names)
+    Ok(())
 }
 
 /// Lists a folder without following links; a missing folder is empty.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<Entry>> {
-    Ok(list_names(dir)?
-        .into_iter()
-        .map(|name| name.with_path(dir))
-        .collect())
+    let mut entries = Vec::new();
+    each_name(dir, |name| entries.push(name.with_path(dir)))?;
+    Ok(entries)
 }
 
 /// Fails when `path` is a symbolic link, so no listing leaves the store's folder.

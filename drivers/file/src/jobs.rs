@@ -114,16 +114,16 @@ fn due_entries(
     let mut more = false;
     for folder in [Folder::Ready, Folder::Reserved] {
         let dir = files::folder_path(layout, queue, folder);
-        for entry in fsio::list_names(&dir).map_err(|e| io_error(&dir, e))? {
+        fsio::each_name(&dir, |entry| {
             let due = match time_and_id(&entry.name) {
                 Some((time, _)) if !entry.name.starts_with('.') => time <= now,
                 _ => {
                     let _ = files::classify(layout, queue, folder, entry.with_path(&dir));
-                    continue;
+                    return;
                 }
             };
             if !due {
-                continue;
+                return;
             }
             if earliest.len() == want {
                 more = true;
@@ -131,12 +131,13 @@ fn due_entries(
                     .peek()
                     .is_some_and(|top| due_key(&entry.name) >= due_key(&top.1.name))
                 {
-                    continue;
+                    return;
                 }
                 earliest.pop();
             }
             earliest.push(Due(folder, entry));
-        }
+        })
+        .map_err(|e| io_error(&dir, e))?;
     }
     let due = earliest
         .into_sorted_vec()
