@@ -3,7 +3,7 @@
 //!
 //! Every method blocks; the driver only calls them from tokio's blocking pool.
 
-use crate::multiget::MultiGet;
+use crate::pipeline::{Pipeline, Write, Written};
 use memcache::{CommandError, MemcacheError};
 use rakit_job_core::DriverError;
 use std::collections::HashMap;
@@ -22,8 +22,8 @@ pub(crate) type Versioned = (Vec<u8>, u64);
 /// A pooled connection to one memcached server.
 pub(crate) struct Mc {
     client: memcache::Client,
-    /// Multi-gets in one write, over TCP without authentication (else the client's own).
-    multi: Option<MultiGet>,
+    /// Batches in one write, over TCP without authentication (else the client's own).
+    multi: Option<Pipeline>,
     /// The url with any password hidden, for error messages.
     store: String,
 }
@@ -45,7 +45,7 @@ impl Mc {
                     .build()
             })
             .map_err(unreachable)?;
-        let multi = pipelined_address(&url).map(|address| MultiGet::new(address, TIMEOUT));
+        let multi = pipelined_address(&url).map(|address| Pipeline::new(address, TIMEOUT));
         let mc = Mc {
             client,
             multi,
@@ -146,6 +146,42 @@ impl Mc {
     /// and returns the new value.
     pub(crate) fn incr(&self, key: &str, by: u64) -> Result<u64, DriverError> {
         self.client.increment(key, by).map_err(|e| self.fail(e))
+    }
+
+    /// Runs `writes` in one round trip where the server is reached over plain TCP (else
+    /// one after the other through the client); one answer per write, in order.
+    pub(crate) fn write_many(&self, writes: &[Write<'_>]) -> Result<Vec<Written>, DriverError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(multi) = &self.multi {
+            return multi
+                .write_many(writes)
+                .map_err(|e| DriverError::Unreachable {
+                    store: self.store.clone(),
+                    reason: e.to_string(),
+                });
+        }
+        writes
+            .iter()
+            .map(|write| match write {
+                Write::Swap { key, value, cas } => Ok(if self.cas(key, value, 0, *cas)? {
+                    Written::Done
+                } else {
+                    Written::Changed
+                }),
+                Write::Add { key, value, ttl } => Ok(if self.add(key, value, *ttl)? {
+                    Written::Done
+                } else {
+                    Written::Changed
+                }),
+                Write::Delete { key } => Ok(if self.delete(key)? {
+                    Written::Done
+                } else {
+                    Written::Missing
+                }),
+            })
+            .collect()
     }
 
     /// Removes a key; false when it was absent.

@@ -19,6 +19,7 @@ use crate::client::Versioned;
 use crate::enqueue;
 use crate::index::Index;
 use crate::locks;
+use crate::pipeline::Write;
 use crate::record::{Record, State};
 use crate::server::{Change, Server};
 use rakit_job_core::{DriverError, JobId, Lease, NewJob, PushOutcome};
@@ -80,5 +81,24 @@ pub(crate) fn finish(server: &Server, done: &Record) -> Result<bool, DriverError
         Index::queue(server, &done.queue).clear(server, slot)?;
     }
     server.mc.delete(&server.keys.job(&done.id))?;
+    Ok(due_now)
+}
+
+/// [`finish`] for many done records: their follow-ups published one by one, then every
+/// queue entry and record removed in one round trip; whether a follow-up is due now.
+pub(crate) fn finish_many(server: &Server, done: &[Record]) -> Result<bool, DriverError> {
+    let mut due_now = false;
+    let mut keys = Vec::with_capacity(done.len() * 2);
+    for record in done {
+        for id in &record.then {
+            due_now |= enqueue::publish(server, &JobId::parse(id)?)?;
+        }
+        if let Some(slot) = record.slot {
+            keys.push(Index::queue(server, &record.queue).slot(slot));
+        }
+        keys.push(server.keys.job(&record.id));
+    }
+    let deletes: Vec<Write<'_>> = keys.iter().map(|key| Write::Delete { key }).collect();
+    server.mc.write_many(&deletes)?;
     Ok(due_now)
 }

@@ -13,6 +13,7 @@
 //! late to a closed slot sees its `add` fail and takes another slot, so no entry is ever
 //! written behind the head.
 
+use crate::pipeline::{Write, Written};
 use crate::record::{GRACE_MS, Record};
 use crate::server::Server;
 use rakit_job_core::{DriverError, Millis, now_ms};
@@ -87,7 +88,8 @@ impl Index {
         format!("{}:head", self.base)
     }
 
-    fn slot(&self, n: u64) -> String {
+    /// The key of slot `n`.
+    pub(crate) fn slot(&self, n: u64) -> String {
         format!("{}:{n}", self.base)
     }
 
@@ -244,11 +246,18 @@ impl Index {
                 .collect();
             let records = server.mc.get_many(&record_keys)?;
             let mut live = Vec::new();
+            let mut to_close = Vec::new();
             for (n, slot) in page {
                 let finished = match slot {
                     Slot::Closed => true,
-                    // Not written yet, or finished: close it so a late writer moves on.
-                    Slot::Missing => open && self.close(server, n)?,
+                    // Not written yet, or finished: close it so a late writer moves on
+                    // (all of a page's closes go together, below).
+                    Slot::Missing => {
+                        if open {
+                            to_close.push(n);
+                        }
+                        open
+                    }
                     Slot::Entry { id, published_at } => {
                         let key = server.keys.job(&id);
                         let young = now.saturating_sub(published_at) < GRACE_MS;
@@ -288,6 +297,11 @@ impl Index {
                     head = n + 1;
                 }
             }
+            // A slot written since it was read cannot be closed: the head stops there.
+            if let Some(written) = self.close_all(server, &to_close)? {
+                head = head.min(written);
+                open = false;
+            }
             let flow = visit(live)?;
             from = to + 1;
             if matches!(flow, Flow::Stop) {
@@ -301,8 +315,25 @@ impl Index {
         })
     }
 
-    fn close(&self, server: &Server, n: u64) -> Result<bool, DriverError> {
-        server.mc.add(&self.slot(n), CLOSED, CLOSED_TTL)
+    /// Closes the slots `numbers` in one round trip; the first that could not be closed,
+    /// because an entry was written into it meanwhile. Closing a slot past that one is
+    /// harmless: a late writer of it takes another.
+    fn close_all(&self, server: &Server, numbers: &[u64]) -> Result<Option<u64>, DriverError> {
+        let keys: Vec<String> = numbers.iter().map(|n| self.slot(*n)).collect();
+        let adds: Vec<Write<'_>> = keys
+            .iter()
+            .map(|key| Write::Add {
+                key,
+                value: CLOSED,
+                ttl: CLOSED_TTL,
+            })
+            .collect();
+        let answers = server.mc.write_many(&adds)?;
+        Ok(numbers
+            .iter()
+            .zip(answers)
+            .find(|(_, answer)| *answer != Written::Done)
+            .map(|(n, _)| *n))
     }
 
     /// An entry whose record is missing: finished in the meantime, or evicted. Every

@@ -3,9 +3,9 @@
 //! A claim is a compare-and-swap of the job record from ready (or reserved with an
 //! expired lease) to reserved with a fresh token, deadline and worker: of several workers
 //! that read the same record, exactly one swap succeeds. Every later step checks the token
-//! inside the same compare-and-swap, so a stale lease changes nothing. Renewals and final
-//! writes read all their records in one multi-get and swap each from that read, so an
-//! uncontended batch costs one round trip plus one per job.
+//! inside the same compare-and-swap, so a stale lease changes nothing. Claims, renewals
+//! and plain acks read all their records in one multi-get and swap them all in one batch
+//! of compare-and-swaps, so an uncontended batch costs a few round trips, not a few per job.
 
 use crate::client::Versioned;
 use crate::enqueue;
@@ -65,13 +65,13 @@ pub(crate) fn reserve(
                 }
             }
             due.sort_by(|a, b| (a.0, &a.1.record.id).cmp(&(b.0, &b.1.record.id)));
-            for (_, live) in due {
-                if taken.len() >= request.limit {
+            let mut rest = due.into_iter().map(|(_, live)| live);
+            while taken.len() < request.limit {
+                let picks: Vec<Live> = rest.by_ref().take(request.limit - taken.len()).collect();
+                if picks.is_empty() {
                     break;
                 }
-                if let Some(r) = claim(server, queue, live, request)? {
-                    taken.push(r);
-                }
+                taken.extend(claim_all(server, queue, &picks, request)?);
             }
             Ok(if taken.len() >= request.limit {
                 Flow::Stop
@@ -89,30 +89,43 @@ pub(crate) fn reserve(
     Ok(taken)
 }
 
-fn claim(
+/// Claims the jobs of `picks` in one batch of compare-and-swaps: those still in their
+/// slot and due are taken, in `picks`' order.
+fn claim_all(
     server: &Server,
     queue: &str,
-    live: Live,
+    picks: &[Live],
     request: &ReserveRequest<'_>,
-) -> Result<Option<Reserved>, DriverError> {
-    let lease = Lease::new(live.record.job_id()?, queue);
-    let key = server.keys.job_of(&lease.id);
-    let slot = live.slot;
-    let read = Some((live.record.to_bytes(), live.cas));
-    let claimed = server.update_from(&key, read, |r| {
+) -> Result<Vec<Reserved>, DriverError> {
+    let leases = picks
+        .iter()
+        .map(|live| Ok(Lease::new(live.record.job_id()?, queue)))
+        .collect::<Result<Vec<_>, DriverError>>()?;
+    let items: Vec<(String, Versioned)> = picks
+        .iter()
+        .zip(&leases)
+        .map(|(live, lease)| {
+            let read = (live.record.to_bytes(), live.cas);
+            (server.keys.job_of(&lease.id), read)
+        })
+        .collect();
+    let changes = server.update_many(&items, |i, r| {
         let now = now_ms();
-        r.slot == Some(slot) && r.due_at(now).is_some() && {
-            r.claim(lease.token, now + request.lease_ms, request.worker);
+        r.slot == Some(picks[i].slot) && r.due_at(now).is_some() && {
+            r.claim(leases[i].token, now + request.lease_ms, request.worker);
             true
         }
     })?;
-    match claimed {
-        Change::Done { after, .. } => Ok(Some(Reserved {
-            job: after.to_stored()?,
-            lease,
-        })),
-        Change::Refused | Change::Missing => Ok(None),
+    let mut taken = Vec::new();
+    for (change, lease) in changes.into_iter().zip(leases) {
+        if let Change::Done { after, .. } = change {
+            taken.push(Reserved {
+                job: after.to_stored()?,
+                lease,
+            });
+        }
     }
+    Ok(taken)
 }
 
 /// Moves a parked job's entry to the end of the index so the head can move on.
@@ -135,6 +148,27 @@ fn rotate(server: &Server, index: &Index, slot: u64, record: &Record) -> Result<
 fn read_all(server: &Server, leases: &[&Lease]) -> Result<HashMap<String, Versioned>, DriverError> {
     let keys: Vec<String> = leases.iter().map(|l| server.keys.job_of(&l.id)).collect();
     server.mc.get_many(&keys)
+}
+
+/// The records `reads` holds for `leases`, as items of one batch, with each one's place;
+/// a lease whose record is gone is reported and left out.
+fn read_items<'a>(
+    server: &Server,
+    reads: &mut HashMap<String, Versioned>,
+    leases: impl Iterator<Item = (usize, &'a Lease)>,
+) -> (Vec<(String, Versioned)>, Vec<usize>) {
+    let (mut items, mut places) = (Vec::new(), Vec::new());
+    for (place, lease) in leases {
+        let key = server.keys.job_of(&lease.id);
+        match reads.remove(&key) {
+            Some(read) => {
+                items.push((key, read));
+                places.push(place);
+            }
+            None => server.report_vanished(lease.id.as_str(), &lease.queue),
+        }
+    }
+    (items, places)
 }
 
 /// Applies `change` to the job of `lease` if the lease is still its current one, starting
@@ -174,19 +208,28 @@ pub(crate) fn extend(
     lease_ms: Millis,
 ) -> Result<Vec<LeaseState>, DriverError> {
     let mut reads = read_all(server, &leases.iter().collect::<Vec<_>>())?;
-    leases
-        .iter()
-        .map(|lease| {
-            let renewed = with_lease(server, &mut reads, lease, |r| {
-                r.deadline = Some(now_ms() + lease_ms);
-            })?;
-            Ok(match renewed {
-                None => LeaseState::Lost,
-                Some((_, after)) if after.cancelled => LeaseState::Cancelled,
-                Some(_) => LeaseState::Held,
-            })
-        })
-        .collect()
+    let (items, places) = read_items(server, &mut reads, leases.iter().enumerate());
+    let changes = server.update_many(&items, |k, r| {
+        let held = r.held_by(leases[places[k]].token);
+        if held {
+            r.deadline = Some(now_ms() + lease_ms);
+        }
+        held
+    })?;
+    let mut states = vec![LeaseState::Lost; leases.len()];
+    for (change, place) in changes.into_iter().zip(places) {
+        states[place] = match change {
+            Change::Done { after, .. } if after.cancelled => LeaseState::Cancelled,
+            Change::Done { .. } => LeaseState::Held,
+            Change::Refused => LeaseState::Lost,
+            Change::Missing => {
+                let lease = &leases[place];
+                server.report_vanished(lease.id.as_str(), &lease.queue);
+                LeaseState::Lost
+            }
+        };
+    }
+    Ok(states)
 }
 
 /// Writes the final outcome of each run; one result per item.
@@ -205,25 +248,13 @@ pub(crate) fn complete(
         .try_for_each(NewJob::check)?;
     let leases: Vec<&Lease> = finished.iter().map(Finish::lease).collect();
     let mut reads = read_all(server, &leases)?;
+    let mut written = vec![false; finished.len()];
+    ack_plain(server, finished, &mut reads, &mut written)?;
     let now = now_ms();
-    let mut written = Vec::with_capacity(finished.len());
-    for finish in finished {
+    for (place, finish) in finished.iter().enumerate() {
         let lease = finish.lease();
-        let done = match finish {
-            Finish::Ack { then, .. } if then.is_empty() => {
-                let Some((_, done)) = with_lease(server, &mut reads, lease, |r| {
-                    r.state = State::Done;
-                })?
-                else {
-                    written.push(false);
-                    continue;
-                };
-                if let Some(unique) = &done.unique_key {
-                    locks::release_unique(server, unique, &done.id)?;
-                }
-                followups::finish(server, &done)?;
-                true
-            }
+        written[place] = match finish {
+            Finish::Ack { then, .. } if then.is_empty() => continue,
             Finish::Ack { then, .. } => {
                 let read = reads.remove(&server.keys.job_of(&lease.id));
                 let stored = followups::ack(server, lease, read, then)?;
@@ -263,7 +294,50 @@ pub(crate) fn complete(
                 matches!(change, Change::Done { .. })
             }
         };
-        written.push(done);
     }
     Ok(written)
+}
+
+/// Acks the jobs of `finished` that store no follow-ups, the bulk of any batch, together:
+/// one batch of compare-and-swaps to done, then one of deletes of their entries and records.
+fn ack_plain(
+    server: &Server,
+    finished: &[Finish],
+    reads: &mut HashMap<String, Versioned>,
+    written: &mut [bool],
+) -> Result<(), DriverError> {
+    let plain = finished
+        .iter()
+        .enumerate()
+        .filter_map(|(place, f)| match f {
+            Finish::Ack { then, .. } if then.is_empty() => Some((place, f.lease())),
+            _ => None,
+        });
+    let (items, places) = read_items(server, reads, plain);
+    let changes = server.update_many(&items, |k, r| {
+        let held = r.held_by(finished[places[k]].lease().token);
+        if held {
+            r.state = State::Done;
+        }
+        held
+    })?;
+    let mut done = Vec::new();
+    for (change, place) in changes.into_iter().zip(places) {
+        match change {
+            Change::Done { after, .. } => {
+                if let Some(unique) = &after.unique_key {
+                    locks::release_unique(server, unique, &after.id)?;
+                }
+                written[place] = true;
+                done.push(*after);
+            }
+            Change::Refused => {}
+            Change::Missing => {
+                let lease = finished[place].lease();
+                server.report_vanished(lease.id.as_str(), &lease.queue);
+            }
+        }
+    }
+    followups::finish_many(server, &done)?;
+    Ok(())
 }

@@ -39,7 +39,7 @@ mod jobs;
 mod keys;
 mod listing;
 mod locks;
-mod multiget;
+mod pipeline;
 mod queues;
 mod record;
 mod server;

@@ -3,6 +3,7 @@
 
 use crate::client::{Mc, Versioned};
 use crate::keys::Keys;
+use crate::pipeline::{Write, Written};
 use crate::record::Record;
 use rakit_job_core::{DriverError, JobId};
 use std::collections::{HashMap, VecDeque};
@@ -92,6 +93,54 @@ impl Server {
         Err(DriverError::store(format!(
             "the record {key} is too contended; try again"
         )))
+    }
+
+    /// [`Server::update_from`] for many records read together: every change goes out in
+    /// one batch of compare-and-swaps, so an uncontended batch costs one round trip; a
+    /// record changed (or removed) since it was read starts over on its own from a fresh
+    /// read. `change` gets each item's place in `items`; one result per item, in order.
+    pub(crate) fn update_many(
+        &self,
+        items: &[(String, Versioned)],
+        change: impl Fn(usize, &mut Record) -> bool,
+    ) -> Result<Vec<Change>, DriverError> {
+        let mut results: Vec<Option<Change>> = Vec::with_capacity(items.len());
+        let mut swaps = Vec::new();
+        for (i, (key, (bytes, cas))) in items.iter().enumerate() {
+            let before = Record::parse(key, bytes)?;
+            let mut after = before.clone();
+            if change(i, &mut after) {
+                swaps.push((i, after.to_bytes(), *cas, before, after));
+                results.push(None);
+            } else {
+                results.push(Some(Change::Refused));
+            }
+        }
+        let writes: Vec<Write<'_>> = swaps
+            .iter()
+            .map(|(i, bytes, cas, _, _)| Write::Swap {
+                key: &items[*i].0,
+                value: bytes,
+                cas: *cas,
+            })
+            .collect();
+        let answers = self.mc.write_many(&writes)?;
+        for ((i, _, _, before, after), answer) in swaps.into_iter().zip(answers) {
+            if answer == Written::Done {
+                results[i] = Some(Change::Done {
+                    before: Box::new(before),
+                    after: Box::new(after),
+                });
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| match result {
+                Some(done) => Ok(done),
+                None => self.update_from(&items[i].0, None, |r| change(i, r)),
+            })
+            .collect()
     }
 
     /// Logs a job whose record is gone from the server and remembers its id.
