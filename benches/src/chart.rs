@@ -284,20 +284,8 @@ pub fn scaling_lines(r: &Results) -> String {
                 r##"<circle cx="{px}" cy="{py}" r="3" fill="{color}"/>"##
             );
         }
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"{dash}/>"##,
-            plot_right + 15.0,
-            plot_right + 40.0
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.0}" y="{:.0}" font-size="12">{} · {}</text>"##,
-            plot_right + 46.0,
-            legend_y + 4.0,
-            escape(&f.store),
-            escape(&f.system)
-        );
+        let label = format!("{} · {}", f.store, f.system);
+        legend_entry(&mut svg, (plot_right, legend_y), color, dash, &label);
         legend_y += 18.0;
     }
     svg.push_str("</svg>\n");
@@ -402,19 +390,7 @@ pub fn hosts_lines(series: &[(String, Vec<(u64, f64)>)], title: &str) -> String 
                 y(one * most_hosts)
             );
         }
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{:.0}" y1="{legend_y:.0}" x2="{:.0}" y2="{legend_y:.0}" stroke="{color}" stroke-width="2"/>"##,
-            plot_right + 15.0,
-            plot_right + 40.0
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##,
-            plot_right + 46.0,
-            legend_y + 4.0,
-            escape(name)
-        );
+        legend_entry(&mut svg, (plot_right, legend_y), color, "", name);
         legend_y += 18.0;
     }
     let _ = writeln!(
@@ -425,6 +401,29 @@ pub fn hosts_lines(series: &[(String, Vec<(u64, f64)>)], title: &str) -> String 
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// One line of a legend right of the plot at `(plot_right, y)`: a stroke and its label.
+fn legend_entry(
+    svg: &mut String,
+    (plot_right, y): (f64, f64),
+    color: &str,
+    dash: &str,
+    label: &str,
+) {
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{:.0}" y1="{y:.0}" x2="{:.0}" y2="{y:.0}" stroke="{color}" stroke-width="2"{dash}/>"##,
+        plot_right + 15.0,
+        plot_right + 40.0
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.0}" y="{:.0}" font-size="12">{}</text>"##,
+        plot_right + 46.0,
+        y + 4.0,
+        escape(label)
+    );
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`: a round grid step.
