@@ -2,12 +2,14 @@
 //! the queue's index. A push does it in one go; a follow-up does it in two steps, staged
 //! by its ack before the ack commits, published once the ack is done.
 
-use crate::index::Index;
+use crate::index::{self, Index};
 use crate::locks;
+use crate::pipeline::{Write, Written};
 use crate::queues;
 use crate::record::{Record, State};
 use crate::server::{Change, Server};
 use rakit_job_core::{DriverError, JobId, NewJob, PushOutcome};
+use std::collections::BTreeMap;
 
 /// How long a staged follow-up whose ack never committed lives on before memcached drops
 /// it (seconds).
@@ -32,6 +34,87 @@ pub(crate) fn put(server: &Server, job: &NewJob) -> Result<PushOutcome, DriverEr
     }
     settle_slot(server, &index, &key, job.id.as_str(), slot)?;
     Ok(PushOutcome::Stored)
+}
+
+/// Stores many jobs, one outcome each, in dispatch order. Runs of jobs with no unique
+/// key or window (the usual case) go out together (see [`put_plain`]); a job with one is
+/// stored on its own between them, so every queue keeps the batch's order.
+pub(crate) fn put_many(server: &Server, jobs: &[NewJob]) -> Result<Vec<PushOutcome>, DriverError> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut run = 0;
+    for (place, job) in jobs.iter().enumerate() {
+        if job.unique_key.is_some() {
+            outcomes.extend(put_plain(server, &jobs[run..place])?);
+            outcomes.push(put(server, job)?);
+            run = place + 1;
+        }
+    }
+    outcomes.extend(put_plain(server, &jobs[run..])?);
+    Ok(outcomes)
+}
+
+/// Stores jobs that have no unique key or window: their slots are taken with one `incr`
+/// per queue, then each record and the slot naming it go out in one write (one
+/// connection runs them in that order, so a reader never meets a slot before its record).
+fn put_plain(server: &Server, jobs: &[NewJob]) -> Result<Vec<PushOutcome>, DriverError> {
+    let mut by_queue: BTreeMap<&str, Vec<&NewJob>> = BTreeMap::new();
+    for job in jobs {
+        by_queue.entry(&job.queue).or_default().push(job);
+    }
+    let mut taken_id = None;
+    for (queue, jobs) in by_queue {
+        queues::register(server, queue)?;
+        let index = Index::queue(server, queue);
+        let slots: Vec<u64> = index.next_many(server, jobs.len() as u64)?.collect();
+        let records: Vec<(String, Vec<u8>)> = jobs
+            .iter()
+            .zip(&slots)
+            .map(|(job, &slot)| {
+                let record = Record::new(job, State::Ready, Some(slot));
+                (server.keys.job_of(&job.id), record.to_bytes())
+            })
+            .collect();
+        let entries: Vec<(String, String)> = jobs
+            .iter()
+            .zip(&slots)
+            .map(|(job, &slot)| (index.slot(slot), index::entry(job.id.as_str())))
+            .collect();
+        let mut writes = Vec::with_capacity(2 * jobs.len());
+        for ((key, bytes), (slot_key, entry)) in records.iter().zip(&entries) {
+            writes.push(Write::Add {
+                key,
+                value: bytes,
+                ttl: 0,
+            });
+            writes.push(Write::Add {
+                key: slot_key,
+                value: entry.as_bytes(),
+                ttl: 0,
+            });
+        }
+        let answers = server.mc.write_many(&writes)?;
+        for (k, answer) in answers.chunks(2).enumerate() {
+            let id = jobs[k].id.as_str();
+            match (answer[0], answer[1]) {
+                (Written::Done, Written::Done) => {}
+                // A reader closed the slot meanwhile: take another.
+                (Written::Done, _) => settle_slot(server, &index, &records[k].0, id, slots[k])?,
+                // The id is taken: the slot written names another job's record.
+                (_, slot) => {
+                    if slot == Written::Done {
+                        index.clear(server, slots[k])?;
+                    }
+                    taken_id.get_or_insert(id.to_string());
+                }
+            }
+        }
+    }
+    match taken_id {
+        Some(id) => Err(DriverError::Invalid(format!(
+            "a job with id {id} is already stored"
+        ))),
+        None => Ok(vec![PushOutcome::Stored; jobs.len()]),
+    }
 }
 
 /// Takes the job's unique key or opens its window; false when it is taken.

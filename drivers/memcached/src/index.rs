@@ -95,7 +95,22 @@ impl Index {
 
     /// Takes a fresh slot number.
     pub(crate) fn next(&self, server: &Server) -> Result<u64, DriverError> {
-        let n = server.mc.incr(&self.tail(), 1)?;
+        Ok(self.next_many(server, 1)?.start)
+    }
+
+    /// Takes `count` fresh slot numbers at once (at least one).
+    pub(crate) fn next_many(
+        &self,
+        server: &Server,
+        count: u64,
+    ) -> Result<std::ops::Range<u64>, DriverError> {
+        let count = count.max(1);
+        let mut last = server.mc.incr(&self.tail(), count)?;
+        // A counter memcached did not hold is created at 0 and answers 0 without adding:
+        // then only slot 0 was taken, so take the batch again.
+        while last + 1 < count {
+            last = server.mc.incr(&self.tail(), count)?;
+        }
         let head = match server.known_head(&self.base) {
             Some(head) => head,
             None => {
@@ -104,15 +119,17 @@ impl Index {
                 head
             }
         };
-        if n >= head {
-            return Ok(n);
+        let first = last + 1 - count;
+        if first >= head {
+            return Ok(first..last + 1);
         }
         // The tail counter was evicted and started again from zero: move it past the head.
         tracing::warn!(
             index = self.base,
             "an index counter was lost in memcached; moving it past the head"
         );
-        server.mc.incr(&self.tail(), head - n)
+        let last = server.mc.incr(&self.tail(), head - first)?;
+        Ok(last + 1 - count..last + 1)
     }
 
     fn read_head(&self, server: &Server) -> Result<u64, DriverError> {
@@ -125,8 +142,7 @@ impl Index {
 
     /// Writes `id` into slot `n`; false when the slot was closed meanwhile.
     pub(crate) fn publish(&self, server: &Server, n: u64, id: &str) -> Result<bool, DriverError> {
-        let value = format!("{id} {}", now_ms());
-        server.mc.add(&self.slot(n), value.as_bytes(), 0)
+        server.mc.add(&self.slot(n), entry(id).as_bytes(), 0)
     }
 
     /// Takes a fresh slot and writes `id` into it.
@@ -352,6 +368,11 @@ impl Index {
         }
         Ok(true)
     }
+}
+
+/// What a slot holds for job `id`: its id and when the entry was written.
+pub(crate) fn entry(id: &str) -> String {
+    format!("{id} {}", now_ms())
 }
 
 fn parse_entry(v: &[u8]) -> Slot {

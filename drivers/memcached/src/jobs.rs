@@ -25,10 +25,10 @@ use std::collections::HashMap;
 /// (scheduled far ahead, or running long) at its start is moved to the end.
 const ROTATE_AFTER: u64 = 4 * crate::index::PAGE;
 
-/// Stores jobs one after the other; one outcome per job.
+/// Stores jobs; one outcome per job.
 pub(crate) fn push(server: &Server, jobs: &[NewJob]) -> Result<Vec<PushOutcome>, DriverError> {
     jobs.iter().try_for_each(NewJob::check)?;
-    jobs.iter().map(|job| enqueue::put(server, job)).collect()
+    enqueue::put_many(server, jobs)
 }
 
 /// What a batch of final writes or a claim did beyond its answer.
