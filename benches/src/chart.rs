@@ -229,19 +229,16 @@ pub fn scaling_lines(r: &Results) -> String {
     let x = |i: usize| {
         left + 30.0 + i as f64 * (plot_right - left - 60.0) / (conc.len().max(2) - 1) as f64
     };
-    for (i, c) in conc.iter().enumerate() {
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{c}</text>"##,
-            x(i),
-            bottom + 18.0
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker concurrency</text>"##,
-        (left + plot_right) / 2.0,
-        bottom + 36.0
+    let ticks: Vec<(f64, String)> = conc
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (x(i), c.to_string()))
+        .collect();
+    x_axis(
+        &mut svg,
+        &ticks,
+        "worker concurrency",
+        (left, plot_right, bottom),
     );
     let mut stores: Vec<String> = Vec::new();
     for f in &rows {
@@ -346,20 +343,11 @@ pub fn hosts_lines(series: &[(String, Vec<(u64, f64)>)], title: &str) -> String 
         .collect();
     hosts.sort_unstable();
     hosts.dedup();
-    for n in &hosts {
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">{n}</text>"##,
-            x(*n as f64),
-            bottom + 18.0
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="12">worker hosts</text>"##,
-        (left + plot_right) / 2.0,
-        bottom + 36.0
-    );
+    let ticks: Vec<(f64, String)> = hosts
+        .iter()
+        .map(|n| (x(*n as f64), n.to_string()))
+        .collect();
+    x_axis(&mut svg, &ticks, "worker hosts", (left, plot_right, bottom));
     let mut legend_y = top;
     for (i, (name, points)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
@@ -401,6 +389,26 @@ pub fn hosts_lines(series: &[(String, Vec<(u64, f64)>)], title: &str) -> String 
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The labels under the plot at their `x` and the axis title centred below them.
+fn x_axis(
+    svg: &mut String,
+    ticks: &[(f64, String)],
+    title: &str,
+    (left, right, bottom): (f64, f64, f64),
+) {
+    let label = |svg: &mut String, x: f64, y: f64, text: &str| {
+        let _ = writeln!(
+            svg,
+            r##"<text x="{x:.1}" y="{y:.1}" text-anchor="middle" font-size="12">{}</text>"##,
+            escape(text)
+        );
+    };
+    for (x, text) in ticks {
+        label(svg, *x, bottom + 18.0, text);
+    }
+    label(svg, (left + right) / 2.0, bottom + 36.0, title);
 }
 
 /// One line of a legend right of the plot at `(plot_right, y)`: a stroke and its label.

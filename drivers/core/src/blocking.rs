@@ -7,6 +7,7 @@
 //! stalls on the disk or the network. Only [`BlockingDriver::wait`] stays async: it
 //! waits for a signal, not for a thread.
 
+use crate::threads;
 use crate::{
     Admin, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo, JobPage,
     JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob, PushOutcome,
@@ -104,7 +105,9 @@ pub trait BlockingDriver: Clone + Send + Sync + 'static {
     fn throughput(&self, since: Millis) -> Result<Vec<MinuteCount>, DriverError>;
 }
 
-/// Runs blocking store work on tokio's blocking pool and hands back its result.
+/// Runs blocking store work on the store threads (a few, kept for the process's life:
+/// see `threads.rs` for why not tokio's blocking pool) and hands back its result; a
+/// panic in `work` comes back as an error.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -117,9 +120,27 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, DriverError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| DriverError::store(format!("a store task stopped before it finished: {e}")))?
+    let (done, result) = tokio::sync::oneshot::channel();
+    let task: threads::Task = Box::new(move || {
+        let _ = done.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
+    });
+    if let Err(task) = threads::run(task) {
+        tokio::task::spawn_blocking(task);
+    }
+    match result.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => Err(DriverError::store(format!(
+            "a store step panicked ({}); this is a bug in the store, please report it",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        ))),
+        Err(_) => Err(DriverError::store(
+            "a store step stopped before it finished; try again",
+        )),
+    }
 }
 
 /// A [`ReserveRequest`] that owns its text, so it can move to a blocking thread.
@@ -310,5 +331,18 @@ impl<T: BlockingDriver> Admin for T {
     async fn throughput(&self, since: Millis) -> Result<Vec<MinuteCount>, DriverError> {
         let me = self.clone();
         run_blocking(move || BlockingDriver::throughput(&me, since)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_step_comes_back_as_an_error_and_the_threads_go_on() {
+        let failed = run_blocking(|| -> Result<(), DriverError> { panic!("disk on fire") }).await;
+        let message = failed.unwrap_err().to_string();
+        assert!(message.contains("disk on fire"), "{message}");
+        assert_eq!(run_blocking(|| Ok(7)).await.unwrap(), 7);
     }
 }

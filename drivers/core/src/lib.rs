@@ -34,6 +34,7 @@ mod memory;
 mod names;
 mod slug;
 mod store;
+mod threads;
 mod time;
 #[cfg(feature = "watch")]
 pub mod watch;

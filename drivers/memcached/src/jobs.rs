@@ -14,7 +14,7 @@ use crate::followups;
 use crate::index::{Flow, Index, Live};
 use crate::locks;
 use crate::record::{Record, State};
-use crate::server::{Change, Server};
+use crate::server::{Change, ReadRecord, Server};
 use rakit_job_core::{
     DriverError, Finish, Lease, LeaseState, Millis, NewJob, PushOutcome, ReserveRequest, Reserved,
     now_ms, validate_queue,
@@ -101,15 +101,12 @@ fn claim_all(
         .iter()
         .map(|live| Ok(Lease::new(live.record.job_id()?, queue)))
         .collect::<Result<Vec<_>, DriverError>>()?;
-    let items: Vec<(String, Versioned)> = picks
+    let items: Vec<ReadRecord> = picks
         .iter()
         .zip(&leases)
-        .map(|(live, lease)| {
-            let read = (live.record.to_bytes(), live.cas);
-            (server.keys.job_of(&lease.id), read)
-        })
+        .map(|(live, lease)| (server.keys.job_of(&lease.id), live.record.clone(), live.cas))
         .collect();
-    let changes = server.update_many(&items, |i, r| {
+    let changes = server.update_many(items, |i, r| {
         let now = now_ms();
         r.slot == Some(picks[i].slot) && r.due_at(now).is_some() && {
             r.claim(leases[i].token, now + request.lease_ms, request.worker);
@@ -156,19 +153,20 @@ fn read_items<'a>(
     server: &Server,
     reads: &mut HashMap<String, Versioned>,
     leases: impl Iterator<Item = (usize, &'a Lease)>,
-) -> (Vec<(String, Versioned)>, Vec<usize>) {
+) -> Result<(Vec<ReadRecord>, Vec<usize>), DriverError> {
     let (mut items, mut places) = (Vec::new(), Vec::new());
     for (place, lease) in leases {
         let key = server.keys.job_of(&lease.id);
         match reads.remove(&key) {
-            Some(read) => {
-                items.push((key, read));
+            Some((bytes, cas)) => {
+                let record = Record::parse(&key, &bytes)?;
+                items.push((key, record, cas));
                 places.push(place);
             }
             None => server.report_vanished(lease.id.as_str(), &lease.queue),
         }
     }
-    (items, places)
+    Ok((items, places))
 }
 
 /// Applies `change` to the job of `lease` if the lease is still its current one, starting
@@ -208,8 +206,8 @@ pub(crate) fn extend(
     lease_ms: Millis,
 ) -> Result<Vec<LeaseState>, DriverError> {
     let mut reads = read_all(server, &leases.iter().collect::<Vec<_>>())?;
-    let (items, places) = read_items(server, &mut reads, leases.iter().enumerate());
-    let changes = server.update_many(&items, |k, r| {
+    let (items, places) = read_items(server, &mut reads, leases.iter().enumerate())?;
+    let changes = server.update_many(items, |k, r| {
         let held = r.held_by(leases[places[k]].token);
         if held {
             r.deadline = Some(now_ms() + lease_ms);
@@ -313,8 +311,8 @@ fn ack_plain(
             Finish::Ack { then, .. } if then.is_empty() => Some((place, f.lease())),
             _ => None,
         });
-    let (items, places) = read_items(server, reads, plain);
-    let changes = server.update_many(&items, |k, r| {
+    let (items, places) = read_items(server, reads, plain)?;
+    let changes = server.update_many(items, |k, r| {
         let held = r.held_by(finished[places[k]].lease().token);
         if held {
             r.state = State::Done;

@@ -27,6 +27,9 @@ pub(crate) struct Server {
     vanished: Mutex<VecDeque<JobId>>,
 }
 
+/// A job record as read: its key, the record parsed, and the CAS token it was read with.
+pub(crate) type ReadRecord = (String, Record, u64);
+
 /// What an update did.
 pub(crate) enum Change {
     /// Written; the record before and after.
@@ -95,31 +98,32 @@ impl Server {
         )))
     }
 
-    /// [`Server::update_from`] for many records read together: every change goes out in
-    /// one batch of compare-and-swaps, so an uncontended batch costs one round trip; a
-    /// record changed (or removed) since it was read starts over on its own from a fresh
-    /// read. `change` gets each item's place in `items`; one result per item, in order.
+    /// [`Server::update_from`] for many records read (and parsed) together: every change
+    /// goes out in one batch of compare-and-swaps, so an uncontended batch costs one round
+    /// trip; a record changed (or removed) since it was read starts over on its own from a
+    /// fresh read. `change` gets each item's place in `items`; one result per item, in order.
     pub(crate) fn update_many(
         &self,
-        items: &[(String, Versioned)],
+        items: Vec<ReadRecord>,
         change: impl Fn(usize, &mut Record) -> bool,
     ) -> Result<Vec<Change>, DriverError> {
         let mut results: Vec<Option<Change>> = Vec::with_capacity(items.len());
+        let mut keys = Vec::with_capacity(items.len());
         let mut swaps = Vec::new();
-        for (i, (key, (bytes, cas))) in items.iter().enumerate() {
-            let before = Record::parse(key, bytes)?;
+        for (i, (key, before, cas)) in items.into_iter().enumerate() {
             let mut after = before.clone();
             if change(i, &mut after) {
-                swaps.push((i, after.to_bytes(), *cas, before, after));
+                swaps.push((i, after.to_bytes(), cas, before, after));
                 results.push(None);
             } else {
                 results.push(Some(Change::Refused));
             }
+            keys.push(key);
         }
         let writes: Vec<Write<'_>> = swaps
             .iter()
             .map(|(i, bytes, cas, _, _)| Write::Swap {
-                key: &items[*i].0,
+                key: &keys[*i],
                 value: bytes,
                 cas: *cas,
             })
@@ -138,7 +142,7 @@ impl Server {
             .enumerate()
             .map(|(i, result)| match result {
                 Some(done) => Ok(done),
-                None => self.update_from(&items[i].0, None, |r| change(i, r)),
+                None => self.update_from(&keys[i], None, |r| change(i, r)),
             })
             .collect()
     }

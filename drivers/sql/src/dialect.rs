@@ -7,7 +7,7 @@ use crate::db::{Exec, Pool};
 use crate::errors::OpError;
 use crate::statements::Takes;
 use rakit_job_core::{
-    Capabilities, DriverError, Finish, Lease, LeaseState, Millis, NewJob, ReserveRequest, Reserved,
+    Capabilities, DriverError, Finish, Lease, Millis, NewJob, ReserveRequest, Reserved,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +62,9 @@ pub(crate) struct Opened {
     /// How it takes a unique window or a lock slot.
     pub takes: Takes,
 }
+
+/// The jobs whose lease was still current, by id, each with whether it was cancelled.
+pub(crate) type Held = std::collections::HashMap<String, bool>;
 
 /// A held job to run again later.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +121,7 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Vec<Reserved>, OpError>;
 
     /// Pushes each held lease's deadline to `deadline`.
-    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError>;
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError>;
 
     /// Deletes each job whose lease is current; per lease whether it was.
     async fn ack(&self, leases: &[&Lease]) -> Result<Vec<bool>, OpError>;

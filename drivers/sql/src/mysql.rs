@@ -10,15 +10,14 @@
 //! grows while the queues are empty.
 
 use crate::claim::PickThenLease;
-use crate::db::{Affected, Arg, Conns, Pool, Row, Tx};
-use crate::dialect::{Dialect, Opened, Retry, Syntax};
+use crate::db::{Affected, Arg, Conns, Pool, Tx};
+use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::{OpError, reason};
 use crate::statements::{self, BATCH_ROWS, Take, Takes, marks};
 use crate::store::settle;
 use crate::tables::Tables;
 use rakit_job_core::{
-    Backoff, Capabilities, DriverError, Lease, LeaseState, Millis, NewJob, ReserveRequest,
-    Reserved, redact_url,
+    Backoff, Capabilities, DriverError, Lease, Millis, NewJob, ReserveRequest, Reserved, redact_url,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::{Executor, MySql};
@@ -183,11 +182,7 @@ impl MySqlStore {
 
     /// Renews up to [`BATCH_ROWS`] leases, then reads which are held and which of those
     /// were asked to cancel (a lease is only renewed, so it stays the job's).
-    async fn extend_chunk(
-        &self,
-        leases: &[Lease],
-        deadline: Millis,
-    ) -> Result<HashMap<String, Row>, OpError> {
+    async fn extend_chunk(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let mut args = vec![Arg::Int(deadline), Arg::Int(deadline)];
         lease_args(leases.iter(), &mut args);
         let renew = format!(
@@ -200,7 +195,9 @@ impl MySqlStore {
             .conns
             .rows(&self.held_sql(leases.len(), ""), &args[2..])
             .await?;
-        rows.into_iter().map(|r| Ok((r.text(0)?, r))).collect()
+        rows.into_iter()
+            .map(|r| Ok((r.text(0)?, r.flag(1)?)))
+            .collect()
     }
 
     /// Acks up to [`BATCH_ROWS`] leases in one `DELETE`. When it deletes fewer rows than
@@ -319,19 +316,12 @@ impl Dialect for MySqlStore {
         Ok(taken)
     }
 
-    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError> {
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let mut held = HashMap::with_capacity(leases.len());
         for chunk in leases.chunks(BATCH_ROWS) {
             held.extend(self.extend_chunk(chunk, deadline).await?);
         }
-        leases
-            .iter()
-            .map(|lease| match held.get(lease.id.as_str()) {
-                Some(row) if row.flag(1)? => Ok(LeaseState::Cancelled),
-                Some(_) => Ok(LeaseState::Held),
-                None => Ok(LeaseState::Lost),
-            })
-            .collect()
+        Ok(held)
     }
 
     async fn ack(&self, leases: &[&Lease]) -> Result<Vec<bool>, OpError> {

@@ -11,15 +11,14 @@
 
 use crate::claim::distinct_queues;
 use crate::db::{Affected, Arg, Conns, Exec, Pool, ReadRow};
-use crate::dialect::{Dialect, Opened, Retry, Syntax};
+use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::{OpError, reason};
 use crate::rows::stored_job;
 use crate::signals::Signals;
 use crate::statements::{self, JOB_COLUMNS, Takes, finish};
 use crate::tables::Tables;
 use rakit_job_core::{
-    Capabilities, DriverError, Lease, LeaseState, Millis, ReserveRequest, Reserved, now_ms,
-    redact_url,
+    Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved, now_ms, redact_url,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, Executor};
@@ -353,16 +352,12 @@ impl Dialect for Postgres {
         Ok(taken.into_iter().map(|(_, r)| r).collect())
     }
 
-    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError> {
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let (ids, tokens) = arrays(leases.iter());
         let query = q(&self.extend).bind(&ids).bind(&tokens).bind(deadline);
         let held = by_id(query.fetch_all(&self.conns.pool).await?)?;
-        ids.iter()
-            .map(|id| match held.get(*id) {
-                Some(row) if row.flag(1)? => Ok(LeaseState::Cancelled),
-                Some(_) => Ok(LeaseState::Held),
-                None => Ok(LeaseState::Lost),
-            })
+        held.into_iter()
+            .map(|(id, row)| Ok((id, row.flag(1)?)))
             .collect()
     }
 

@@ -10,15 +10,13 @@
 use crate::Synchronous;
 use crate::claim::PickThenLease;
 use crate::db::{Affected, Arg, Conns, Pool, Row};
-use crate::dialect::{Dialect, Opened, Retry, Syntax};
+use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::OpError;
 use crate::statements::{self, BATCH_ROWS, Takes};
 use crate::tables::Tables;
 use notify::event::{EventKind, ModifyKind};
 use rakit_job_core::watch::FileWatch;
-use rakit_job_core::{
-    Backoff, Capabilities, DriverError, Lease, LeaseState, Millis, ReserveRequest, Reserved,
-};
+use rakit_job_core::{Backoff, Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
@@ -251,7 +249,7 @@ impl Dialect for Sqlite {
         Ok(taken)
     }
 
-    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Vec<LeaseState>, OpError> {
+    async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let held = self
             .by_id(
                 leases,
@@ -260,13 +258,8 @@ impl Dialect for Sqlite {
                 lease_args,
             )
             .await?;
-        leases
-            .iter()
-            .map(|lease| match held.get(lease.id.as_str()) {
-                Some(row) if row.flag(1)? => Ok(LeaseState::Cancelled),
-                Some(_) => Ok(LeaseState::Held),
-                None => Ok(LeaseState::Lost),
-            })
+        held.into_iter()
+            .map(|(id, row)| Ok((id, row.flag(1)?)))
             .collect()
     }
 

@@ -133,8 +133,10 @@ impl SqlDriver {
             let mut args = Vec::with_capacity(chunk.len() * 9);
             chunk.iter().for_each(|job| insert_args(job, &mut args));
             let insert = insert_jobs(&self.tables.jobs, chunk.len());
-            let Some(skip) = skip else {
-                on.run(&insert.into(), &args).await?;
+            // A chunk without a unique key cannot conflict: a plain insert, no ids back.
+            let Some(skip) = skip.filter(|_| chunk.iter().any(|job| job.unique_key.is_some()))
+            else {
+                on.run(&finish(self.syntax, insert), &args).await?;
                 stored.extend(chunk.iter().map(|job| job.id.to_string()));
                 continue;
             };
@@ -297,7 +299,15 @@ impl Store for SqlDriver {
             return Ok(Vec::new());
         }
         let deadline = now_ms() + ms;
-        self.op(|| self.db.extend(leases, deadline)).await
+        let held = self.op(|| self.db.extend(leases, deadline)).await?;
+        Ok(leases
+            .iter()
+            .map(|lease| match held.get(lease.id.as_str()) {
+                Some(true) => LeaseState::Cancelled,
+                Some(false) => LeaseState::Held,
+                None => LeaseState::Lost,
+            })
+            .collect())
     }
 
     async fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
