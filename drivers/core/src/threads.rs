@@ -1,9 +1,9 @@
 //! The few threads that blocking stores (a folder, memcached) run their steps on.
 //!
 //! Tokio's blocking pool starts a thread for every call that finds the others busy and
-//! keeps it for ten seconds; under a busy worker that is a dozen threads, and glibc gives
-//! each its own malloc arena, about a MiB of resident memory apiece once a step has
-//! read a large folder. A worker's store steps are few at a time (a claim or two, a batch
+//! keeps it for ten seconds, so a busy worker gathers threads, and glibc gives each its
+//! own malloc arena, about a MiB of resident memory apiece once a step has read a large
+//! folder. A worker's store steps are few at a time (a claim or two, a batch
 //! of acks, a renewal), so threads are added only when every one is busy, up to a small
 //! limit, and kept for the life of the process.
 
@@ -12,7 +12,7 @@ use std::sync::{Condvar, Mutex};
 
 /// The most threads that run store steps. Two keep a claim from waiting behind a batch
 /// of acks; side by side, a folder or memcached worker at concurrency 64 drained as fast
-/// on two as on six or on tokio's pool, with 1–3 MiB less resident memory.
+/// on two as on six, with 1–3 MiB less resident memory.
 const MAX_THREADS: usize = 2;
 
 /// One store step, boxed to travel to a thread.
