@@ -131,15 +131,27 @@ where
         Ok(Ok(outcome)) => outcome,
         Ok(Err(panic)) => Err(DriverError::store(format!(
             "a store step panicked ({}); this is a bug in the store, please report it",
-            panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default()
+            panic_text(panic)
         ))),
         Err(_) => Err(DriverError::store(
             "a store step stopped before it finished; try again",
         )),
+    }
+}
+
+/// The message a panic carried, for an error that names it.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| panic!("disk on {}", "fire")).unwrap_err();
+/// assert_eq!(rakit_job_core::panic_text(caught), "disk on fire");
+/// ```
+pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-text panic payload".to_string()
     }
 }
 

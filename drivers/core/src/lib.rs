@@ -49,7 +49,7 @@ pub use admin::{
     Admin, CancelOutcome, FailedSelect, JobInfo, JobPage, JobQuery, MinuteCount, QueueStats, State,
 };
 pub use backoff::Backoff;
-pub use blocking::{BlockingDriver, run_blocking};
+pub use blocking::{BlockingDriver, panic_text, run_blocking};
 pub use error::DriverError;
 pub use ext::StoreExt;
 pub use job::{JobId, Lease, NewJob, Reserved, StoredJob, fresh_token};

@@ -344,7 +344,10 @@ async fn supervise(
             permanent: e.is_permanent(),
         },
         (Err(join), None) if join.is_panic() => RunEnd::Err {
-            message: format!("the job panicked: {}", panic_text(join.into_panic())),
+            message: format!(
+                "the job panicked: {}",
+                rakit_job_core::panic_text(join.into_panic())
+            ),
             permanent: false,
         },
         (Err(_), None) => RunEnd::Err {
@@ -357,16 +360,6 @@ async fn supervise(
 /// A short, spread-out wait before a job whose lock is taken is tried again.
 fn overlap_retry_ms(lease: &Lease) -> Millis {
     250 + (lease.token % 750) as Millis
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-text panic payload".to_string()
-    }
 }
 
 fn humanize(d: Duration) -> String {
