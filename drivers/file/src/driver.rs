@@ -2,6 +2,8 @@
 //! rakit-job-core turns into a `Store` and an `Admin` running each call on tokio's
 //! blocking pool.
 
+use crate::done::Sweeper;
+use crate::due::DueNames;
 use crate::keys::Layout;
 use crate::{
     cancel, corrupt, entries, failed, files, followups, fsio, jobs, listing, locks, notes,
@@ -43,6 +45,8 @@ struct Inner {
     layout: Layout,
     waker: FileWatch,
     upkeep: Mutex<Upkeep>,
+    due: DueNames,
+    sweeper: Sweeper,
 }
 
 /// When this process last looked for half-done acks, and last swept.
@@ -73,6 +77,7 @@ impl FileDriver {
         .await
         .map_err(|e| unreachable(store, e))?;
         let now = Instant::now();
+        let sweeper = Sweeper::new(&layout);
         Ok(FileDriver {
             inner: Arc::new(Inner {
                 layout,
@@ -81,6 +86,8 @@ impl FileDriver {
                     recovered: now,
                     swept: now,
                 }),
+                due: DueNames::default(),
+                sweeper,
             }),
         })
     }
@@ -145,7 +152,11 @@ impl FileDriver {
         };
         if recover {
             let due_now = followups::recover(self.layout())?;
+            if due_now {
+                self.inner.due.forget();
+            }
             self.wake_if(due_now);
+            self.inner.sweeper.poke();
         }
         if sweep {
             locks::sweep_windows(self.layout())?;
@@ -192,6 +203,9 @@ impl BlockingDriver for FileDriver {
 
     fn push(&self, jobs: Vec<NewJob>) -> Result<Vec<PushOutcome>, DriverError> {
         let outcomes = jobs::push(self.layout(), &jobs)?;
+        for job in &jobs {
+            self.inner.due.stored(&job.queue, job.available_at);
+        }
         self.wake_if(outcomes.contains(&PushOutcome::Stored));
         Ok(outcomes)
     }
@@ -200,7 +214,7 @@ impl BlockingDriver for FileDriver {
         if let Err(e) = self.upkeep() {
             tracing::warn!("the job folder's housekeeping failed and will be tried again ({e})");
         }
-        jobs::reserve(self.layout(), request)
+        jobs::reserve(self.layout(), &self.inner.due, request)
     }
 
     fn extend(&self, leases: &[Lease], lease_ms: Millis) -> Result<Vec<LeaseState>, DriverError> {
@@ -209,6 +223,20 @@ impl BlockingDriver for FileDriver {
 
     fn complete(&self, finished: &[Finish]) -> Result<Vec<bool>, DriverError> {
         let completed = jobs::complete(self.layout(), finished)?;
+        if finished.iter().any(|f| matches!(f, Finish::Ack { .. })) {
+            self.inner.sweeper.poke();
+        }
+        for finish in finished {
+            match finish {
+                Finish::Retry { available_at, .. } | Finish::Release { available_at, .. } => {
+                    self.inner.due.stored(&finish.lease().queue, *available_at);
+                }
+                Finish::Ack { then, .. } => then
+                    .iter()
+                    .for_each(|job| self.inner.due.stored(&job.queue, job.available_at)),
+                Finish::Fail { .. } => {}
+            }
+        }
         self.wake_if(completed.due_now);
         Ok(completed.written)
     }
@@ -268,6 +296,7 @@ impl BlockingDriver for FileDriver {
 
     fn retry_failed(&self, which: &FailedSelect) -> Result<u64, DriverError> {
         let retried = failed::retry(self.layout(), which)?;
+        self.inner.due.forget();
         self.wake_if(retried > 0);
         Ok(retried)
     }

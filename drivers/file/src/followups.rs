@@ -258,7 +258,12 @@ mod tests {
 
     fn take(layout: &Layout, lease_ms: i64) -> Vec<Reserved> {
         let queues = vec!["default".to_string(), "next".to_string()];
-        jobs::reserve(layout, &ReserveRequest::new(&queues, 10, lease_ms, "w")).unwrap()
+        jobs::reserve(
+            layout,
+            &Default::default(),
+            &ReserveRequest::new(&queues, 10, lease_ms, "w"),
+        )
+        .unwrap()
     }
 
     fn follow_up(unique: &str) -> NewJob {

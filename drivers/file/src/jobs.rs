@@ -5,10 +5,12 @@
 //! wrote once, and acks, retries and releases sync nothing (after a power loss such a job
 //! is rescued and runs again, which at-least-once delivery allows).
 
+use crate::done;
+use crate::due::{DueName, DueNames, KEEP};
 use crate::failed;
 use crate::files::{self, Folder, Found, Holdings, Loaded};
 use crate::followups;
-use crate::fsio::{self, Entry, io_error};
+use crate::fsio::{self, io_error};
 use crate::keys::{DUE_KEY_LEN, Flags, JobName, Layout, time_and_id};
 use crate::notes::{self, StagedError};
 use rakit_job_core::{
@@ -62,9 +64,11 @@ pub(crate) fn push(layout: &Layout, jobs: &[NewJob]) -> Result<Vec<PushOutcome>,
     }
 }
 
-/// Claims up to `limit` due jobs, queue by queue, each by one rename into `reserved/`.
+/// Claims up to `limit` due jobs, queue by queue, each by one rename into `reserved/`,
+/// taking the queue's earliest due names as `due` kept them or as a fresh read finds them.
 pub(crate) fn reserve(
     layout: &Layout,
+    due: &DueNames,
     request: &ReserveRequest<'_>,
 ) -> Result<Vec<Reserved>, DriverError> {
     let mut taken = Vec::new();
@@ -74,55 +78,60 @@ pub(crate) fn reserve(
             break;
         }
         files::guard(layout, queue)?;
-        // The earliest due jobs, a few more than wanted (other workers may take some
-        // first); looked for again, further, while jobs remain and these ran out.
-        let mut want = (request.limit - taken.len()) * 2 + 8;
-        loop {
-            let (due, more) = due_entries(layout, queue, want)?;
-            for (folder, entry) in due {
-                if taken.len() >= request.limit {
+        // Read again, further, while jobs remain and the names read ran out (other
+        // workers may have taken them first).
+        let (mut read, mut more, mut want) = (false, true, KEEP.max(request.limit * 2));
+        while taken.len() < request.limit {
+            let Some((folder, name)) = due.next(queue) else {
+                if read && !more {
                     break;
                 }
-                let Some(candidate) = files::classify(layout, queue, folder, entry) else {
-                    continue;
-                };
-                if let Some(r) = claim(layout, request, candidate, &mut cancels)? {
-                    taken.push(r);
+                let names;
+                (names, more) = due_names(layout, queue, want)?;
+                if names.is_empty() {
+                    break;
                 }
+                due.keep(queue, names);
+                (read, want) = (true, want.saturating_mul(4));
+                continue;
+            };
+            let entry = name.with_path(&files::folder_path(layout, queue, folder));
+            let Some(candidate) = files::classify(layout, queue, folder, entry) else {
+                continue;
+            };
+            if let Some(r) = claim(layout, request, candidate, &mut cancels)? {
+                taken.push(r);
             }
-            if taken.len() >= request.limit || !more {
-                break;
-            }
-            want = want.saturating_mul(4);
         }
     }
     Ok(taken)
 }
 
-/// The earliest `want` entries of `ready/` and `reserved/` whose name says they are due
-/// now, in due order, and whether more are due. Only each name's time and id are read,
-/// and only the earliest are kept (a bounded heap): a claim on a long backlog neither
-/// allocates nor sorts an entry per job. Each name is fully read when its turn comes;
-/// what is no job name (a temp file, a stranger) goes to `classify` at once.
-fn due_entries(
+/// The earliest `want` names of `ready/` and `reserved/` whose name says they are due
+/// now, in due order with their due times, and whether more are due. Only each name's
+/// time and id are read, and only the earliest are kept (a bounded heap): a claim on a
+/// long backlog neither allocates nor sorts an entry per job. Each name is fully read
+/// when its turn comes; what is no job name (a temp file, a stranger) goes to `classify`
+/// at once.
+fn due_names(
     layout: &Layout,
     queue: &str,
     want: usize,
-) -> Result<(Vec<(Folder, Entry)>, bool), DriverError> {
+) -> Result<(Vec<DueName>, bool), DriverError> {
     let now = now_ms();
     let mut earliest: BinaryHeap<Due> = BinaryHeap::with_capacity(want + 1);
     let mut more = false;
     for folder in [Folder::Ready, Folder::Reserved] {
         let dir = files::folder_path(layout, queue, folder);
         fsio::each_name(&dir, |entry| {
-            let due = match time_and_id(&entry.name) {
-                Some((time, _)) if !entry.name.starts_with('.') => time <= now,
+            let time = match time_and_id(&entry.name) {
+                Some((time, _)) if !entry.name.starts_with('.') => time,
                 _ => {
                     let _ = files::classify(layout, queue, folder, entry.with_path(&dir));
                     return;
                 }
             };
-            if !due {
+            if time > now {
                 return;
             }
             if earliest.len() == want {
@@ -135,17 +144,14 @@ fn due_entries(
                 }
                 earliest.pop();
             }
-            earliest.push(Due(folder, entry));
+            earliest.push(Due(folder, entry, time));
         })
         .map_err(|e| io_error(&dir, e))?;
     }
     let due = earliest
         .into_sorted_vec()
         .into_iter()
-        .map(|Due(folder, entry)| {
-            let dir = files::folder_path(layout, queue, folder);
-            (folder, entry.with_path(&dir))
-        })
+        .map(|Due(folder, name, time)| (folder, name, time))
         .collect();
     Ok((due, more))
 }
@@ -155,8 +161,8 @@ fn due_key(name: &str) -> &str {
     name.get(..DUE_KEY_LEN).unwrap_or(name)
 }
 
-/// A due entry, ordered by its name's time then id.
-struct Due(Folder, fsio::Name);
+/// A due entry and its due time, ordered by its name's time then id.
+struct Due(Folder, fsio::Name, Millis);
 
 impl PartialEq for Due {
     fn eq(&self, other: &Self) -> bool {
@@ -355,10 +361,8 @@ impl Batch<'_> {
         let Some(leaving) = files::let_go(self.layout, found)? else {
             return Ok(None);
         };
-        match std::fs::remove_file(&leaving.path) {
-            Ok(()) => {}
-            Err(e) if fsio::is_gone(&e) => return Ok(None),
-            Err(e) => return Err(io_error(&leaving.path, e)),
+        if !done::retire(self.layout, &leaving)? {
+            return Ok(None);
         }
         self.forget_notes(&leaving)?;
         Ok(Some(()))

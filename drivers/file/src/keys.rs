@@ -113,8 +113,12 @@ impl Layout {
         self.root.join("corrupt")
     }
 
+    pub(crate) fn done(&self) -> PathBuf {
+        self.root.join("done")
+    }
+
     /// The folders `open` creates.
-    pub(crate) fn fixed_folders(&self) -> [PathBuf; 11] {
+    pub(crate) fn fixed_folders(&self) -> [PathBuf; 12] {
         [
             self.queues(),
             self.failed_root(),
@@ -127,6 +131,7 @@ impl Layout {
             self.entries(),
             self.throughput(),
             self.corrupt(),
+            self.done(),
         ]
     }
 }

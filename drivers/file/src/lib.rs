@@ -27,7 +27,9 @@
 mod cancel;
 mod cell;
 mod corrupt;
+mod done;
 mod driver;
+mod due;
 mod entries;
 mod failed;
 mod files;

@@ -536,3 +536,58 @@ async fn work_as_child(root: PathBuf) {
         }
     }
 }
+
+/// An ack renames the job's file out of its queue at once; the file, and any a crashed
+/// process left in `done/`, is deleted in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_files_leave_their_queue_at_once_and_are_deleted_in_the_background() {
+    let root = fresh_folder();
+    let driver = open(&root).await;
+    let left_by_a_crash = root.join("done").join("left-by-a-crash.job");
+    std::fs::write(&left_by_a_crash, b"{}").unwrap();
+    for n in 0..3 {
+        driver
+            .push_one(NewJob::now(&format!("job-{n}"), "default", "{}"))
+            .await
+            .unwrap();
+    }
+    let qs = queues(&["default"]);
+    let taken = driver.reserve(&request(&qs, 10, 60_000)).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    for job in &taken {
+        assert!(driver.ack(&job.lease).await.unwrap(), "an ack was refused");
+    }
+    let reserved = root.join("queues").join("default").join("reserved");
+    assert_eq!(std::fs::read_dir(&reserved).unwrap().count(), 0);
+    for job in &taken {
+        assert!(driver.job(&job.job.id).await.unwrap().is_none());
+    }
+    let done = root.join("done");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&done).unwrap().count() > 0 {
+        assert!(Instant::now() < deadline, "done/ was not swept");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A claim keeps the earliest due names it read for the next claims; a job this process
+/// stores due before them is still claimed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stored_due_earlier_is_claimed_before_the_names_a_claim_kept() {
+    let driver = open(&fresh_folder()).await;
+    for n in 0..5 {
+        driver
+            .push_one(NewJob::now(&format!("job-{n}"), "default", "{}"))
+            .await
+            .unwrap();
+    }
+    let qs = queues(&["default"]);
+    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
+    assert_eq!(first[0].job.name, "job-0");
+    let mut overdue = NewJob::now("overdue", "default", "{}");
+    overdue.available_at = now_ms() - 60_000;
+    driver.push_one(overdue).await.unwrap();
+    let next = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
+    let names: Vec<&str> = next.iter().map(|r| r.job.name.as_str()).collect();
+    assert_eq!(names, ["overdue", "job-1"]);
+}
