@@ -66,11 +66,14 @@ pub(crate) fn push(layout: &Layout, jobs: &[NewJob]) -> Result<Vec<PushOutcome>,
 
 /// Claims up to `limit` due jobs, queue by queue, each by one rename into `reserved/`,
 /// taking the queue's earliest due names as `due` kept them or as a fresh read finds them.
+/// A claim of one job name passes over the others' names, so it keeps its own.
 pub(crate) fn reserve(
     layout: &Layout,
     due: &DueNames,
     request: &ReserveRequest<'_>,
 ) -> Result<Vec<Reserved>, DriverError> {
+    let own = DueNames::default();
+    let due = if request.name.is_some() { &own } else { due };
     let mut taken = Vec::new();
     let mut cancels = None;
     for queue in request.queues {

@@ -591,3 +591,23 @@ async fn a_job_stored_due_earlier_is_claimed_before_the_names_a_claim_kept() {
     let names: Vec<&str> = next.iter().map(|r| r.job.name.as_str()).collect();
     assert_eq!(names, ["overdue", "job-1"]);
 }
+
+/// A claim of one job name passes over other jobs without losing their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_of_one_name_keeps_the_others_in_order() {
+    let driver = open(&fresh_folder()).await;
+    for name in ["job-0", "job-1", "other", "job-2"] {
+        driver
+            .push_one(NewJob::now(name, "default", "{}"))
+            .await
+            .unwrap();
+    }
+    let qs = queues(&["default"]);
+    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
+    assert_eq!(first[0].job.name, "job-0");
+    let named = request(&qs, 1, 60_000).only_named("other");
+    assert_eq!(driver.reserve(&named).await.unwrap()[0].job.name, "other");
+    let rest = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
+    let names: Vec<&str> = rest.iter().map(|r| r.job.name.as_str()).collect();
+    assert_eq!(names, ["job-1", "job-2"]);
+}
