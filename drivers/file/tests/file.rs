@@ -537,6 +537,14 @@ async fn work_as_child(root: PathBuf) {
     }
 }
 
+/// Dispatches one job of each name to `default`, one after the other.
+async fn push_named(driver: &FileDriver, names: &[&str]) {
+    for name in names {
+        let job = NewJob::now(name, "default", "{}");
+        driver.push_one(job).await.unwrap();
+    }
+}
+
 /// An ack renames the job's file out of its queue at once; the file, and any a crashed
 /// process left in `done/`, is deleted in the background.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,12 +553,7 @@ async fn acked_files_leave_their_queue_at_once_and_are_deleted_in_the_background
     let driver = open(&root).await;
     let left_by_a_crash = root.join("done").join("left-by-a-crash.job");
     std::fs::write(&left_by_a_crash, b"{}").unwrap();
-    for n in 0..3 {
-        driver
-            .push_one(NewJob::now(&format!("job-{n}"), "default", "{}"))
-            .await
-            .unwrap();
-    }
+    push_named(&driver, &["job-0", "job-1", "job-2"]).await;
     let qs = queues(&["default"]);
     let taken = driver.reserve(&request(&qs, 10, 60_000)).await.unwrap();
     assert_eq!(taken.len(), 3);
@@ -575,12 +578,7 @@ async fn acked_files_leave_their_queue_at_once_and_are_deleted_in_the_background
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_stored_due_earlier_is_claimed_before_the_names_a_claim_kept() {
     let driver = open(&fresh_folder()).await;
-    for n in 0..5 {
-        driver
-            .push_one(NewJob::now(&format!("job-{n}"), "default", "{}"))
-            .await
-            .unwrap();
-    }
+    push_named(&driver, &["job-0", "job-1", "job-2", "job-3", "job-4"]).await;
     let qs = queues(&["default"]);
     let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
     assert_eq!(first[0].job.name, "job-0");
@@ -596,12 +594,7 @@ async fn a_job_stored_due_earlier_is_claimed_before_the_names_a_claim_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_of_one_name_keeps_the_others_in_order() {
     let driver = open(&fresh_folder()).await;
-    for name in ["job-0", "job-1", "other", "job-2"] {
-        driver
-            .push_one(NewJob::now(name, "default", "{}"))
-            .await
-            .unwrap();
-    }
+    push_named(&driver, &["job-0", "job-1", "other", "job-2"]).await;
     let qs = queues(&["default"]);
     let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
     assert_eq!(first[0].job.name, "job-0");
