@@ -4,8 +4,7 @@
 //! dialect at run time.
 
 use crate::errors::OpError;
-use sqlx::pool::PoolConnection;
-use sqlx::{AssertSqlSafe, ColumnIndex, ConnectOptions, Connection, Database, Decode, Encode};
+use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, Encode};
 use sqlx::{Executor, Type};
 use std::future::Future;
 use std::pin::Pin;
@@ -83,6 +82,8 @@ pub(crate) trait Db: Database {
     fn rows<'c>(c: &'c mut Self::Connection, sql: &Arc<str>, args: &[Arg]) -> Fut<'c, Vec<Row>>;
     /// Runs `sql` with `args` on `conn` and returns how many rows it changed.
     fn run<'c>(c: &'c mut Self::Connection, sql: &Arc<str>, args: &[Arg]) -> Fut<'c, u64>;
+    /// Runs `sql`, which takes no binds, as plain text (`BEGIN`, `COMMIT`, `ROLLBACK`).
+    fn plain<'c>(c: &'c mut Self::Connection, sql: &'static str) -> Fut<'c, ()>;
 }
 
 type Fut<'c, T> = BoxFuture<'c, Done<T>>;
@@ -114,6 +115,10 @@ where
     fn run<'c>(c: &'c mut DB::Connection, sql: &Arc<str>, args: &[Arg]) -> Fut<'c, u64> {
         let done = c.execute(bound::<DB>(sql, args));
         Box::pin(async move { Ok(done.await?.affected()) })
+    }
+
+    fn plain<'c>(c: &'c mut DB::Connection, sql: &'static str) -> Fut<'c, ()> {
+        Box::pin(async move { c.execute(sql).await.map(drop) })
     }
 }
 
@@ -158,56 +163,17 @@ pub(crate) trait Tx: Exec {
     async fn rollback(self: Box<Self>) -> Done<()>;
 }
 
-/// Something that holds a connection of database `Db`.
-pub(crate) trait Holds: Send {
-    /// The database.
-    type Db: Db;
-    /// The connection.
-    fn conn(&mut self) -> &mut <Self::Db as Database>::Connection;
-}
-
-impl<DB: Db> Holds for sqlx::Transaction<'static, DB> {
-    type Db = DB;
-    fn conn(&mut self) -> &mut DB::Connection {
-        self
-    }
-}
-
-impl<DB: Db> Holds for PoolConnection<DB> {
-    type Db = DB;
-    fn conn(&mut self) -> &mut DB::Connection {
-        self
-    }
-}
-
 /// A connection the application lent (its own transaction's, for `push_in`).
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub(crate) struct Lent<'c, DB: Database>(pub &'c mut DB::Connection);
 
-impl<DB: Db> Holds for Lent<'_, DB> {
-    type Db = DB;
-    fn conn(&mut self) -> &mut DB::Connection {
-        self.0
-    }
-}
-
 #[async_trait::async_trait]
-impl<H: Holds> Exec for H {
+impl<DB: Db> Exec for Lent<'_, DB> {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
-        H::Db::rows(self.conn(), sql, args).await
+        DB::rows(self.0, sql, args).await
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
-        H::Db::run(self.conn(), sql, args).await
-    }
-}
-
-#[async_trait::async_trait]
-impl<DB: Db> Tx for sqlx::Transaction<'static, DB> {
-    async fn commit(self: Box<Self>) -> Done<()> {
-        (*self).commit().await
-    }
-    async fn rollback(self: Box<Self>) -> Done<()> {
-        (*self).rollback().await
+        DB::run(self.0, sql, args).await
     }
 }
 
@@ -229,55 +195,5 @@ pub(crate) trait Pool: Send + Sync {
     /// Runs `sql` on a pooled connection and returns how many rows it changed.
     async fn run(&self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
         self.acquire().await?.run(sql, args).await
-    }
-}
-
-/// A pool with the options it connects with and how it begins a write transaction.
-pub(crate) struct Conns<DB: Database> {
-    /// The pool.
-    pub pool: sqlx::Pool<DB>,
-    options: <DB::Connection as Connection>::Options,
-    begin: Option<&'static str>,
-}
-
-impl<DB: Db> Conns<DB> {
-    /// Connects once to learn, with the real cause, whether the database can be reached,
-    /// then builds the pool; `begin` replaces `BEGIN` for write transactions.
-    pub async fn open(
-        options: <DB::Connection as Connection>::Options,
-        pool: sqlx::pool::PoolOptions<DB>,
-        begin: Option<&'static str>,
-    ) -> Done<Self> {
-        options.connect().await?.close().await?;
-        let pool = pool.connect_lazy_with(options.clone());
-        Ok(Conns {
-            pool,
-            options,
-            begin,
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl<DB: Db> Pool for Conns<DB> {
-    async fn acquire(&self) -> Done<Box<dyn Exec>> {
-        Ok(Box::new(self.pool.acquire().await?))
-    }
-
-    async fn begin(&self) -> Done<Box<dyn Tx>> {
-        Ok(Box::new(match self.begin {
-            Some(statement) => self.pool.begin_with(statement).await?,
-            None => self.pool.begin().await?,
-        }))
-    }
-
-    async fn probe(&self) -> Option<sqlx::Error> {
-        match self.options.connect().await {
-            Ok(conn) => {
-                let _ = conn.close().await;
-                None
-            }
-            Err(e) => Some(e),
-        }
     }
 }

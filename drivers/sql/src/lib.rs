@@ -38,6 +38,7 @@
 mod admin;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod claim;
+mod conns;
 mod db;
 mod dialect;
 mod errors;
@@ -57,6 +58,7 @@ mod statements;
 mod store;
 mod tables;
 mod tx;
+mod warm;
 
 /// The sqlx this crate is built on, so applications use the very same version for
 /// [`SqlDriver::push_in`] transactions.

@@ -10,7 +10,8 @@
 //! grows while the queues are empty.
 
 use crate::claim::PickThenLease;
-use crate::db::{Affected, Arg, Conns, Pool, Tx};
+use crate::conns::Conns;
+use crate::db::{Affected, Arg, Pool, Tx};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::{OpError, reason};
 use crate::statements::{self, BATCH_ROWS, Take, Takes, marks};

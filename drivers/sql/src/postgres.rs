@@ -10,7 +10,8 @@
 //! workers.
 
 use crate::claim::distinct_queues;
-use crate::db::{Affected, Arg, Conns, Exec, Pool, ReadRow};
+use crate::conns::Conns;
+use crate::db::{Affected, Arg, Exec, Pool, ReadRow};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::{OpError, reason};
 use crate::rows::stored_job;
@@ -223,9 +224,12 @@ fn extend_sql(jobs: &str) -> String {
     )
 }
 
-fn q(sql: &Arc<str>) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+fn q(sql: &Arc<str>) -> PgQuery<'static> {
     sqlx::query(AssertSqlSafe(sql.clone()))
 }
+
+/// A statement with its binds.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// `n` fresh lease tokens, for a claim that writes them before it knows the job ids.
 fn fresh_tokens(n: usize) -> Vec<i64> {
@@ -257,6 +261,13 @@ impl Postgres {
                 self.store.clone(),
             ))
         });
+    }
+
+    /// Runs `query` on a connection of the store and returns its rows.
+    async fn fetch(&self, query: PgQuery<'_>) -> Result<Vec<PgRow>, sqlx::Error> {
+        let mut held = self.conns.take().await?;
+        let done = query.fetch_all(held.conn()).await;
+        held.settle(done)
     }
 }
 
@@ -327,16 +338,15 @@ impl Dialect for Postgres {
         let queues = distinct_queues(request);
         self.signals.reserving(&queues);
         let now = now_ms();
-        let rows = q(&self.claim)
+        let query = q(&self.claim)
             .bind(&queues[..])
             .bind(now)
             .bind(request.name)
             .bind(i64::try_from(request.limit).unwrap_or(i64::MAX))
             .bind(now + request.lease_ms)
             .bind(fresh_tokens(request.limit))
-            .bind(request.worker)
-            .fetch_all(&self.conns.pool)
-            .await?;
+            .bind(request.worker);
+        let rows = self.fetch(query).await?;
         let mut taken = Vec::with_capacity(rows.len());
         for row in &rows {
             let job = stored_job(row)?;
@@ -355,7 +365,7 @@ impl Dialect for Postgres {
     async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let (ids, tokens) = arrays(leases.iter());
         let query = q(&self.extend).bind(&ids).bind(&tokens).bind(deadline);
-        let held = by_id(query.fetch_all(&self.conns.pool).await?)?;
+        let held = by_id(self.fetch(query).await?)?;
         held.into_iter()
             .map(|(id, row)| Ok((id, row.flag(1)?)))
             .collect()
@@ -364,7 +374,7 @@ impl Dialect for Postgres {
     async fn ack(&self, leases: &[&Lease]) -> Result<Vec<bool>, OpError> {
         let (ids, tokens) = arrays(leases.iter().copied());
         let query = q(&self.ack).bind(&ids).bind(&tokens);
-        let done = by_id(query.fetch_all(&self.conns.pool).await?)?;
+        let done = by_id(self.fetch(query).await?)?;
         Ok(ids.iter().map(|id| done.contains_key(*id)).collect())
     }
 
@@ -377,7 +387,7 @@ impl Dialect for Postgres {
             .bind(&tokens)
             .bind(due)
             .bind(errors);
-        let done = by_id(query.fetch_all(&self.conns.pool).await?)?;
+        let done = by_id(self.fetch(query).await?)?;
         Ok(ids.iter().map(|id| done.contains_key(*id)).collect())
     }
 

@@ -9,7 +9,8 @@
 
 use crate::Synchronous;
 use crate::claim::PickThenLease;
-use crate::db::{Affected, Arg, Conns, Pool, Row};
+use crate::conns::Conns;
+use crate::db::{Affected, Arg, Pool, Row};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::OpError;
 use crate::statements::{self, BATCH_ROWS, Takes};

@@ -356,38 +356,77 @@ async fn several_drivers_draining_together_take_every_job_once() {
     drop_tables(&pool, &options).await;
 }
 
-/// Stands in for a server restart: every connection of the driver is killed server-side.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_driver_recovers_when_its_connections_are_killed() {
-    let pool = admin().await;
+/// A driver whose connections carry a name of their own, installed, with one job pushed:
+/// the name, the driver and its tables.
+async fn named_driver(prefix: &str) -> (String, SqlDriver, SqlOptions) {
     let options = support::fresh_tables();
-    let app = format!("rk_{}", options.table);
+    let app = format!("{prefix}_{}", options.table);
     let url = format!("{}?application_name={app}", postgres_url());
-    let driver = Arc::new(support::driver_on("postgres", &url, &options).await);
+    let driver = support::driver_on("postgres", &url, &options).await;
     driver.install().await.unwrap();
-    let queues = vec!["default".to_string()];
-    let claim = ReserveRequest::new(&queues, 5, 60_000, "w");
     driver
         .push_one(NewJob::now("before", "default", "{}"))
         .await
         .unwrap();
+    (app, driver, options)
+}
+
+/// Kills, server-side, every connection named `app`; how many there were.
+async fn kill_connections(pool: &sqlx::PgPool, app: &str) -> usize {
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(app)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    killed.len()
+}
+
+/// A pooled connection that died while idle is found by a ping and replaced, so the first
+/// push after a quiet second succeeds (busy connections skip the ping, a round trip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_died_while_idle_is_replaced_before_use() {
+    let pool = admin().await;
+    let (app, driver, options) = named_driver("ri").await;
+    assert!(
+        kill_connections(&pool, &app).await > 0,
+        "the driver had no connection to kill"
+    );
+
+    // Longer than the driver trusts an idle connection without a ping.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    driver
+        .push_one(NewJob::now("after", "default", "{}"))
+        .await
+        .expect("a push after the connections died failed instead of reconnecting");
+    let queues = vec!["default".to_string()];
+    let got = driver
+        .reserve(&ReserveRequest::new(&queues, 5, 60_000, "w"))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2, "a job was lost: {got:?}");
+    drop_tables(&pool, &options).await;
+}
+
+/// Stands in for a server restart: every connection of the driver is killed server-side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_driver_recovers_when_its_connections_are_killed() {
+    let pool = admin().await;
+    let (app, driver, options) = named_driver("rk").await;
+    let driver = Arc::new(driver);
+    let queues = vec!["default".to_string()];
+    let claim = ReserveRequest::new(&queues, 5, 60_000, "w");
     // Opens the LISTEN connection.
     driver
         .wait(&queues, Duration::from_millis(300))
         .await
         .unwrap();
 
-    let killed: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-    )
-    .bind(&app)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let killed = kill_connections(&pool, &app).await;
     assert!(
-        killed.len() >= 2,
-        "expected the pool and the LISTEN connection, killed {}",
-        killed.len()
+        killed >= 2,
+        "expected the pool and the LISTEN connection, killed {killed}"
     );
 
     // The next operations work again (a dead pooled connection is replaced on acquire).

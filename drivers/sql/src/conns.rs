@@ -1,0 +1,75 @@
+//! A store's pool of connections: how it connects, checks and begins, and which
+//! connection it hands out next.
+
+use crate::db::{Db, Done, Exec, Pool, Tx};
+use crate::warm::{Held, TRUST_IDLE, Warm};
+use sqlx::{ConnectOptions, Connection};
+use std::sync::Arc;
+
+/// A pool with the options it connects with, how it begins a write transaction, and the
+/// connection it used last.
+pub(crate) struct Conns<DB: Db> {
+    pool: sqlx::Pool<DB>,
+    options: <DB::Connection as Connection>::Options,
+    begin: &'static str,
+    warm: Arc<Warm<DB>>,
+}
+
+impl<DB: Db> Conns<DB> {
+    /// Connects once to learn, with the real cause, whether the database can be reached,
+    /// then builds the pool; `begin` replaces `BEGIN` for write transactions.
+    ///
+    /// A connection is pinged before use only when it sat idle for [`TRUST_IDLE`] or more:
+    /// that is when a restart or an idle timeout may have closed it unseen. A busy pool
+    /// skips the ping, which would add a round trip to every statement.
+    pub async fn open(
+        options: <DB::Connection as Connection>::Options,
+        pool: sqlx::pool::PoolOptions<DB>,
+        begin: Option<&'static str>,
+    ) -> Done<Self> {
+        options.connect().await?.close().await?;
+        let pool = pool
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= TRUST_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy_with(options.clone());
+        Ok(Conns {
+            pool,
+            options,
+            begin: begin.unwrap_or("BEGIN"),
+            warm: Arc::default(),
+        })
+    }
+
+    /// A connection for some statements: the one used last if it is free, else the pool's.
+    pub async fn take(&self) -> Done<Held<DB>> {
+        self.warm.take(&self.pool).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB: Db> Pool for Conns<DB> {
+    async fn acquire(&self) -> Done<Box<dyn Exec>> {
+        Ok(Box::new(self.take().await?))
+    }
+
+    async fn begin(&self) -> Done<Box<dyn Tx>> {
+        Ok(Box::new(self.take().await?.begin(self.begin).await?))
+    }
+
+    async fn probe(&self) -> Option<sqlx::Error> {
+        match self.options.connect().await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                None
+            }
+            Err(e) => Some(e),
+        }
+    }
+}
