@@ -604,3 +604,24 @@ async fn a_claim_of_one_name_keeps_the_others_in_order() {
     let names: Vec<&str> = rest.iter().map(|r| r.job.name.as_str()).collect();
     assert_eq!(names, ["job-1", "job-2"]);
 }
+
+/// A job another instance stores due before the names a claim kept is not seen by this
+/// instance's kept names, but they are read again after half a second, and then it is
+/// claimed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_another_instance_stores_due_earlier_is_claimed_once_the_names_are_read_again() {
+    let root = fresh_folder();
+    let (driver, other) = (open(&root).await, open(&root).await);
+    push_named(&driver, &["job-0", "job-1", "job-2", "job-3"]).await;
+    let qs = queues(&["default"]);
+    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
+    assert_eq!(first[0].job.name, "job-0");
+    let mut overdue = NewJob::now("overdue", "default", "{}");
+    overdue.available_at = now_ms() - 60_000;
+    other.push_one(overdue).await.unwrap();
+    // Longer than a claim uses the names it read.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let next = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
+    let names: Vec<&str> = next.iter().map(|r| r.job.name.as_str()).collect();
+    assert_eq!(names, ["overdue", "job-1"]);
+}
