@@ -9,7 +9,7 @@
 //!
 //! | dialect | claim | wake-up |
 //! |---|---|---|
-//! | SQLite (WAL) | one `BEGIN IMMEDIATE` transaction | polling that backs off while idle |
+//! | SQLite (WAL) | one `BEGIN IMMEDIATE` transaction | a watch on the database's folder; polling where it cannot watch |
 //! | PostgreSQL | one `UPDATE … FOR UPDATE SKIP LOCKED … RETURNING` statement | `LISTEN`/`NOTIFY` |
 //! | MySQL 8, MariaDB 10.6+ | a short `SELECT … FOR UPDATE SKIP LOCKED` + `UPDATE` transaction | polling that backs off while idle |
 //!
