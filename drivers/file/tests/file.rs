@@ -573,36 +573,45 @@ async fn acked_files_leave_their_queue_at_once_and_are_deleted_in_the_background
     }
 }
 
+/// Dispatches `names` in order and claims the first, so the claim keeps the others' names.
+async fn first_claim_keeps(driver: &FileDriver, names: &[&str]) {
+    push_named(driver, names).await;
+    assert_eq!(claim_names(driver, 1).await, [names[0]]);
+}
+
+/// The names of the jobs one claim of up to `limit` takes from `default`.
+async fn claim_names(driver: &FileDriver, limit: usize) -> Vec<String> {
+    let qs = queues(&["default"]);
+    let taken = driver.reserve(&request(&qs, limit, 60_000)).await.unwrap();
+    taken.into_iter().map(|r| r.job.name).collect()
+}
+
+/// Stores a job of `default` that came due a minute ago.
+async fn push_overdue(driver: &FileDriver) {
+    let mut overdue = NewJob::now("overdue", "default", "{}");
+    overdue.available_at = now_ms() - 60_000;
+    driver.push_one(overdue).await.unwrap();
+}
+
 /// A claim keeps the earliest due names it read for the next claims; a job this process
 /// stores due before them is still claimed first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_stored_due_earlier_is_claimed_before_the_names_a_claim_kept() {
     let driver = open(&fresh_folder()).await;
-    push_named(&driver, &["job-0", "job-1", "job-2", "job-3", "job-4"]).await;
-    let qs = queues(&["default"]);
-    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
-    assert_eq!(first[0].job.name, "job-0");
-    let mut overdue = NewJob::now("overdue", "default", "{}");
-    overdue.available_at = now_ms() - 60_000;
-    driver.push_one(overdue).await.unwrap();
-    let next = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
-    let names: Vec<&str> = next.iter().map(|r| r.job.name.as_str()).collect();
-    assert_eq!(names, ["overdue", "job-1"]);
+    first_claim_keeps(&driver, &["job-0", "job-1", "job-2", "job-3", "job-4"]).await;
+    push_overdue(&driver).await;
+    assert_eq!(claim_names(&driver, 2).await, ["overdue", "job-1"]);
 }
 
 /// A claim of one job name passes over other jobs without losing their turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_of_one_name_keeps_the_others_in_order() {
     let driver = open(&fresh_folder()).await;
-    push_named(&driver, &["job-0", "job-1", "other", "job-2"]).await;
+    first_claim_keeps(&driver, &["job-0", "job-1", "other", "job-2"]).await;
     let qs = queues(&["default"]);
-    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
-    assert_eq!(first[0].job.name, "job-0");
     let named = request(&qs, 1, 60_000).only_named("other");
     assert_eq!(driver.reserve(&named).await.unwrap()[0].job.name, "other");
-    let rest = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
-    let names: Vec<&str> = rest.iter().map(|r| r.job.name.as_str()).collect();
-    assert_eq!(names, ["job-1", "job-2"]);
+    assert_eq!(claim_names(&driver, 2).await, ["job-1", "job-2"]);
 }
 
 /// A job another instance stores due before the names a claim kept is not seen by this
@@ -612,16 +621,9 @@ async fn a_claim_of_one_name_keeps_the_others_in_order() {
 async fn a_job_another_instance_stores_due_earlier_is_claimed_once_the_names_are_read_again() {
     let root = fresh_folder();
     let (driver, other) = (open(&root).await, open(&root).await);
-    push_named(&driver, &["job-0", "job-1", "job-2", "job-3"]).await;
-    let qs = queues(&["default"]);
-    let first = driver.reserve(&request(&qs, 1, 60_000)).await.unwrap();
-    assert_eq!(first[0].job.name, "job-0");
-    let mut overdue = NewJob::now("overdue", "default", "{}");
-    overdue.available_at = now_ms() - 60_000;
-    other.push_one(overdue).await.unwrap();
+    first_claim_keeps(&driver, &["job-0", "job-1", "job-2", "job-3"]).await;
+    push_overdue(&other).await;
     // Longer than a claim uses the names it read.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let next = driver.reserve(&request(&qs, 2, 60_000)).await.unwrap();
-    let names: Vec<&str> = next.iter().map(|r| r.job.name.as_str()).collect();
-    assert_eq!(names, ["overdue", "job-1"]);
+    assert_eq!(claim_names(&driver, 2).await, ["overdue", "job-1"]);
 }
