@@ -2,7 +2,7 @@
 //! connection it hands out next.
 
 use crate::db::{Db, Done, Exec, Pool, Tx};
-use crate::warm::{Held, TRUST_IDLE, Warm};
+use crate::warm::{TRUST_IDLE, Taken, Warm};
 use sqlx::{ConnectOptions, Connection};
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ impl<DB: Db> Conns<DB> {
     }
 
     /// A connection for some statements: the one used last if it is free, else the pool's.
-    pub async fn take(&self) -> Done<Held<DB>> {
+    pub async fn take(&self) -> Done<Taken<DB>> {
         self.warm.take(&self.pool).await
     }
 }

@@ -265,9 +265,9 @@ impl Postgres {
 
     /// Runs `query` on a connection of the store and returns its rows.
     async fn fetch(&self, query: PgQuery<'_>) -> Result<Vec<PgRow>, sqlx::Error> {
-        let mut held = self.conns.take().await?;
-        let done = query.fetch_all(held.conn()).await;
-        held.settle(done)
+        let mut taken = self.conns.take().await?;
+        let done = query.fetch_all(taken.conn()).await;
+        taken.settle(done)
     }
 }
 

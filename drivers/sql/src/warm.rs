@@ -34,7 +34,7 @@ impl<DB: Db> Default for Warm<DB> {
 
 impl<DB: Db> Warm<DB> {
     /// The parked connection if it is alive, else one from `pool`.
-    pub async fn take(self: &Arc<Self>, pool: &sqlx::Pool<DB>) -> Done<Held<DB>> {
+    pub async fn take(self: &Arc<Self>, pool: &sqlx::Pool<DB>) -> Done<Taken<DB>> {
         self.takers.fetch_add(1, SeqCst);
         let _counted = Counted(&self.takers);
         let conn = match self.unpark() {
@@ -49,7 +49,7 @@ impl<DB: Db> Warm<DB> {
             },
             None => pool.acquire().await?,
         };
-        Ok(Held {
+        Ok(Taken {
             conn: Some(conn),
             home: self.clone(),
             clean: false,
@@ -91,24 +91,24 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// A taken connection: parked again when dropped if its last statement succeeded, else
+/// A connection taken for some statements: parked again when dropped if its last statement succeeded, else
 /// handed back to sqlx, which pings it and closes it if it is broken.
-pub(crate) struct Held<DB: Db> {
+pub(crate) struct Taken<DB: Db> {
     conn: Option<PoolConnection<DB>>,
     home: Arc<Warm<DB>>,
     clean: bool,
 }
 
-impl<DB: Db> Held<DB> {
-    /// The connection, for one statement; [`Held::settle`] its outcome.
+impl<DB: Db> Taken<DB> {
+    /// The connection, for one statement; [`Taken::settle`] its outcome.
     pub fn conn(&mut self) -> &mut DB::Connection {
         self.clean = false;
         self.conn
             .as_mut()
-            .expect("a held connection is taken only on drop")
+            .expect("a taken connection leaves only on drop")
     }
 
-    /// Passes on `done`, the outcome of the statement run on [`Held::conn`]: the
+    /// Passes on `done`, the outcome of the statement run on [`Taken::conn`]: the
     /// connection stays warm only if it succeeded.
     pub fn settle<T>(&mut self, done: Done<T>) -> Done<T> {
         self.clean = done.is_ok();
@@ -119,14 +119,11 @@ impl<DB: Db> Held<DB> {
     pub async fn begin(mut self, begin: &'static str) -> Done<Open<DB>> {
         let done = DB::plain(self.conn(), begin).await;
         self.settle(done)?;
-        Ok(Open {
-            held: Some(self),
-            ended: false,
-        })
+        Ok(Open { taken: Some(self) })
     }
 }
 
-impl<DB: Db> Drop for Held<DB> {
+impl<DB: Db> Drop for Taken<DB> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
             && self.clean
@@ -137,7 +134,7 @@ impl<DB: Db> Drop for Held<DB> {
 }
 
 #[async_trait::async_trait]
-impl<DB: Db> Exec for Held<DB> {
+impl<DB: Db> Exec for Taken<DB> {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
         let done = DB::rows(self.conn(), sql, args).await;
         self.settle(done)
@@ -148,16 +145,16 @@ impl<DB: Db> Exec for Held<DB> {
     }
 }
 
-/// A transaction on a held connection. One dropped before it ends is rolled back on a
+/// A transaction on a taken connection. One dropped before it ends is rolled back on a
 /// task of its own (or, with no runtime to run one, its connection is closed).
 pub(crate) struct Open<DB: Db> {
-    held: Option<Held<DB>>,
-    ended: bool,
+    /// The connection; `None` once the transaction has ended.
+    taken: Option<Taken<DB>>,
 }
 
 impl<DB: Db> Open<DB> {
-    fn held(&mut self) -> &mut Held<DB> {
-        self.held
+    fn taken(&mut self) -> &mut Taken<DB> {
+        self.taken
             .as_mut()
             .expect("an open transaction holds its connection")
     }
@@ -165,32 +162,32 @@ impl<DB: Db> Open<DB> {
     /// Ends the transaction with `statement` (`COMMIT` or `ROLLBACK`); if that fails, the
     /// drop rolls it back.
     async fn end(mut self, statement: &'static str) -> Done<()> {
-        let held = self.held();
-        let done = DB::plain(held.conn(), statement).await;
-        let done = held.settle(done);
-        self.ended = done.is_ok();
+        let taken = self.taken();
+        let done = DB::plain(taken.conn(), statement).await;
+        let done = taken.settle(done);
+        if done.is_ok() {
+            // Over: the connection is parked, and the drop has nothing to roll back.
+            self.taken.take();
+        }
         done
     }
 }
 
 impl<DB: Db> Drop for Open<DB> {
     fn drop(&mut self) {
-        let Some(mut held) = self.held.take() else {
+        let Some(mut taken) = self.taken.take() else {
             return;
         };
-        if self.ended {
-            return;
-        }
-        held.clean = false;
+        taken.clean = false;
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let done = DB::plain(held.conn(), "ROLLBACK").await;
-                    let _ = held.settle(done);
+                    let done = DB::plain(taken.conn(), "ROLLBACK").await;
+                    let _ = taken.settle(done);
                 });
             }
             Err(_) => {
-                if let Some(conn) = held.conn.as_mut() {
+                if let Some(conn) = taken.conn.as_mut() {
                     conn.close_on_drop();
                 }
             }
@@ -201,10 +198,10 @@ impl<DB: Db> Drop for Open<DB> {
 #[async_trait::async_trait]
 impl<DB: Db> Exec for Open<DB> {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
-        self.held().rows(sql, args).await
+        self.taken().rows(sql, args).await
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
-        self.held().run(sql, args).await
+        self.taken().run(sql, args).await
     }
 }
 
