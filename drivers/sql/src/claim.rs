@@ -1,13 +1,15 @@
 //! The claim SQLite and MySQL share: in one write transaction, pick the due jobs queue by
 //! queue, in priority order, each select walking the claim index and stopping at the
-//! limit; then lease them all in one `UPDATE`, each with its own token. (PostgreSQL does
-//! both in one statement.)
+//! limit (on MySQL, from where the last claim stopped: [`Cursors`]); then lease them all
+//! in one `UPDATE`, each with its own token. (PostgreSQL does both in one statement.)
 
 #![cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 
-use crate::db::{Arg, Pool, Tx};
+use crate::cursor::{Cursors, Position};
+use crate::db::{Arg, Pool, Row, Tx};
 use crate::errors::OpError;
 use crate::rows::stored_job;
+use crate::statements::DueFrom;
 use crate::store::settle;
 use rakit_job_core::{Lease, ReserveRequest, Reserved, StoredJob, now_ms};
 use std::sync::Arc;
@@ -17,10 +19,10 @@ use std::sync::Arc;
 pub(crate) struct PickThenLease {
     /// The jobs table.
     pub jobs: String,
-    /// One queue's due jobs (`statements::due`).
-    pub due: Arc<str>,
-    /// One queue's due jobs of one name.
-    pub due_named: Arc<str>,
+    /// One queue's due jobs (`statements::due`), by [named][`DueFrom`].
+    due: [[Arc<str>; 3]; 2],
+    /// Where the last claims stopped, when claims start there.
+    cursors: Option<Cursors>,
 }
 
 /// The requested queues in priority order, each once.
@@ -35,6 +37,27 @@ pub(crate) fn distinct_queues<'a>(request: &'a ReserveRequest<'a>) -> Vec<&'a st
 }
 
 impl PickThenLease {
+    /// The claim of the jobs table `jobs`; `hint_lock` is what follows the table's name in
+    /// its selects and what ends them (`statements::due`), and with `cursors` each claim
+    /// starts where the last one stopped.
+    pub fn new(jobs: &str, hint_lock: [&str; 2], cursors: bool) -> Self {
+        let due = |named| {
+            [DueFrom::Start, DueFrom::SameDueAfter, DueFrom::LaterDue]
+                .map(|from| crate::statements::due(jobs, named, from, hint_lock))
+        };
+        PickThenLease {
+            jobs: jobs.to_string(),
+            due: [due(false), due(true)],
+            cursors: cursors.then(Cursors::default),
+        }
+    }
+
+    /// The select of `from`, without a name filter, for tests of its plan.
+    #[cfg(test)]
+    pub fn due_sql(&self, from: DueFrom) -> &Arc<str> {
+        &self.due[0][from as usize]
+    }
+
     /// Takes up to `request.limit` due jobs.
     pub async fn claim(
         &self,
@@ -43,7 +66,84 @@ impl PickThenLease {
     ) -> Result<Vec<Reserved>, OpError> {
         let mut tx = pool.begin().await?;
         let taken = self.claim_in(&mut *tx, request).await;
-        settle(tx, taken).await
+        let taken = settle(tx, taken).await;
+        if let (Err(_), Some(cursors)) = (&taken, &self.cursors) {
+            cursors.forget();
+        }
+        taken
+    }
+
+    /// Up to `limit` due jobs of `queue`, after the cursor `after` if given.
+    async fn pick(
+        &self,
+        tx: &mut dyn Tx,
+        key: (&str, Option<&str>),
+        now: i64,
+        limit: usize,
+        after: Option<&Position>,
+    ) -> Result<Vec<Row>, OpError> {
+        let Some(at) = after else {
+            return self.select(tx, key, now, limit, DueFrom::Start, &[]).await;
+        };
+        let due = Arg::Int(at.available_at);
+        let same = [due, Arg::Text(&at.id)];
+        let mut rows = self
+            .select(tx, key, now, limit, DueFrom::SameDueAfter, &same)
+            .await?;
+        if rows.len() < limit {
+            let left = limit - rows.len();
+            let later = [due];
+            let more = self.select(tx, key, now, left, DueFrom::LaterDue, &later);
+            rows.extend(more.await?);
+        }
+        Ok(rows)
+    }
+
+    /// Runs one select of `statements::due`.
+    async fn select(
+        &self,
+        tx: &mut dyn Tx,
+        (queue, name): (&str, Option<&str>),
+        now: i64,
+        limit: usize,
+        from: DueFrom,
+        from_args: &[Arg<'_>],
+    ) -> Result<Vec<Row>, OpError> {
+        let mut args = vec![Arg::Text(queue), Arg::Int(now)];
+        args.extend(name.map(Arg::Text));
+        args.extend_from_slice(from_args);
+        args.push(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let sql = &self.due[usize::from(name.is_some())][from as usize];
+        Ok(tx.rows(sql, &args).await?)
+    }
+
+    /// Up to `limit` due jobs of `key`, through its cursor when it has one; records where
+    /// they end.
+    async fn pick_queue(
+        &self,
+        tx: &mut dyn Tx,
+        key: (&str, Option<&str>),
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Row>, OpError> {
+        let Some(cursors) = &self.cursors else {
+            return self.pick(tx, key, now, limit, None).await;
+        };
+        let start = cursors.start(key);
+        let mut rows = self.pick(tx, key, now, limit, start.as_ref()).await?;
+        let walked = start.is_none() || rows.len() < limit;
+        if start.is_some() && rows.len() < limit {
+            rows = self.pick(tx, key, now, limit, None).await?;
+        }
+        let last = match rows.last() {
+            Some(row) if rows.len() == limit => Some(Position {
+                available_at: row.int(11)?,
+                id: row.text(0)?,
+            }),
+            _ => None,
+        };
+        cursors.record(key, last, walked);
+        Ok(rows)
     }
 
     async fn claim_in(
@@ -58,17 +158,9 @@ impl PickThenLease {
             if left == 0 {
                 break;
             }
-            let left = Arg::Int(i64::try_from(left).unwrap_or(i64::MAX));
-            let rows = match request.name {
-                Some(name) => {
-                    let args = [Arg::Text(queue), Arg::Int(now), Arg::Text(name), left];
-                    tx.rows(&self.due_named, &args).await?
-                }
-                None => {
-                    let args = [Arg::Text(queue), Arg::Int(now), left];
-                    tx.rows(&self.due, &args).await?
-                }
-            };
+            let rows = self
+                .pick_queue(tx, (queue, request.name), now, left)
+                .await?;
             for row in rows {
                 picked.push(stored_job(&*row)?);
             }

@@ -39,6 +39,8 @@ mod admin;
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 mod claim;
 mod conns;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod cursor;
 mod db;
 mod dialect;
 mod errors;

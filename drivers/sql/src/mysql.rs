@@ -3,7 +3,8 @@
 //! MySQL has no `UPDATE … RETURNING`, so a claim is one short transaction
 //! ([`PickThenLease`]): for each requested queue in priority order, a `SELECT … ORDER BY
 //! available_at, id LIMIT n FOR UPDATE SKIP LOCKED` walks the claim index and locks only
-//! the rows it returns, then one `UPDATE` leases them all. The connections run at READ
+//! the rows it returns, then one `UPDATE` leases them all; each claim reads from where
+//! the last one stopped ([`crate::cursor`]). The connections run at READ
 //! COMMITTED, so InnoDB takes no gap locks and pushes never wait for a claim. Batches are
 //! cut into statements of 1,000 jobs; what a statement cannot return, a second read of
 //! the same rows tells. Workers poll, with a pause that is short while work flows and
@@ -104,15 +105,10 @@ pub(crate) async fn open(
         .await
         .map_err(|e| OpError::Sql(e).into_driver(&store))?;
     let jobs = &tables.jobs;
-    let lock = " FOR UPDATE SKIP LOCKED";
     let db = MySqlStore {
         conns,
         jobs: jobs.clone(),
-        claim: PickThenLease {
-            jobs: jobs.clone(),
-            due: statements::due(jobs, false, lock),
-            due_named: statements::due(jobs, true, lock),
-        },
+        claim: claim(jobs),
         backoff: Backoff::default(),
     };
     Ok(Opened {
@@ -156,6 +152,16 @@ fn takes(t: &Tables) -> Takes {
             )),
         },
     }
+}
+
+/// The claim: its selects lock what they return and start where the last claim stopped.
+/// They name the claim index, so that MariaDB reads it as a range from there: on a table
+/// whose statistics it took while the table was nearly empty, it reads all of the queue's
+/// entries by `queue` alone and filters them, stepping over every entry that earlier
+/// claims and acks left behind.
+fn claim(jobs: &str) -> PickThenLease {
+    let index = format!(" FORCE INDEX ({jobs}_claim)");
+    PickThenLease::new(jobs, [&index, " FOR UPDATE SKIP LOCKED"], true)
 }
 
 /// The rows of `n` leases, binding [`lease_args`]. The ids come first on their own:
@@ -368,6 +374,33 @@ mod tests {
             format!("type={} key={} extra={}", text(3), text(5), text(9))
         };
         crate::plans::check(&url, "EXPLAIN", step, &["filesort", "type=ALL"]).await;
+    }
+
+    /// A claim after a cursor reads the claim index as a range from the cursor on, both for
+    /// the rest of the cursor's due time and for the later ones.
+    #[tokio::test]
+    async fn claims_after_a_cursor_read_the_claim_index_from_there() {
+        use crate::db::Arg;
+        use crate::statements::DueFrom;
+        let driver = crate::plans::filled(&rakit_job_core::test_support::mysql_url()).await;
+        let jobs = &driver.tables.jobs;
+        let claim = super::claim(jobs);
+        let (queue, now, limit) = (Arg::Text("default"), Arg::Int(i64::MAX), Arg::Int(100));
+        let due = Arg::Int(rakit_job_core::now_ms() - 60_000);
+        for (from, args) in [
+            (
+                DueFrom::SameDueAfter,
+                vec![queue, now, due, Arg::Text(""), limit],
+            ),
+            (DueFrom::LaterDue, vec![queue, now, due, limit]),
+        ] {
+            let explain = format!("EXPLAIN {}", claim.due_sql(from));
+            let rows = driver.db.pool().rows(&explain.into(), &args).await.unwrap();
+            let text = |i| rows[0].maybe_text(i).unwrap().unwrap_or_default();
+            let plan = format!("type={} key={}", text(3), text(5));
+            assert_eq!(plan, format!("type=range key={jobs}_claim"), "{from:?}");
+        }
+        crate::plans::drop(driver).await;
     }
 
     /// Acks, renewals and retries find their rows by primary key for one lease as for

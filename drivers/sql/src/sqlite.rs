@@ -143,11 +143,7 @@ pub(crate) async fn open(
         folder,
         conns,
         jobs: jobs.clone(),
-        claim: PickThenLease {
-            jobs: jobs.clone(),
-            due: statements::due(jobs, false, ""),
-            due_named: statements::due(jobs, true, ""),
-        },
+        claim: PickThenLease::new(jobs, ["", ""], false),
         backoff: Backoff::default(),
     };
     Ok(Opened {

@@ -485,16 +485,37 @@ pub(crate) fn insert_one(jobs: &str, syntax: &Syntax) -> Arc<str> {
 }
 
 /// SQLite and MySQL claim, first step: one queue's due jobs, oldest first, through the
-/// claim index; `lock` locks the rows returned. Binds: queue, now, limit (with `named`:
-/// queue, now, name, limit).
+/// claim index, with their due time last; `hint` follows the table's name and `lock`
+/// locks the rows returned. Binds: queue, now, with `named` the name, then what `from`
+/// binds, then the limit.
 #[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
-pub(crate) fn due(jobs: &str, named: bool, lock: &str) -> Arc<str> {
+pub(crate) fn due(jobs: &str, named: bool, from: DueFrom, [hint, lock]: [&str; 2]) -> Arc<str> {
     let name = if named { " AND name = ?" } else { "" };
+    let from = match from {
+        DueFrom::Start => "",
+        DueFrom::SameDueAfter => " AND available_at = ? AND id > ?",
+        DueFrom::LaterDue => " AND available_at > ?",
+    };
     format!(
-        "SELECT {JOB_COLUMNS} FROM {jobs} WHERE queue = ? AND available_at <= ?{name} \
+        "SELECT {JOB_COLUMNS}, available_at FROM {jobs}{hint} WHERE queue = ? AND available_at <= ?{name}{from} \
          ORDER BY available_at, id LIMIT ?{lock}"
     )
     .into()
+}
+
+/// Where a claim's select starts in the claim index. After a cursor it takes two selects,
+/// because MariaDB starts a range at `(due, id)` only for an equality on the due time: it
+/// reads `(available_at = ? AND id > ?) OR available_at > ?` and `(available_at, id) >
+/// (?, ?)` from the first job of that due time on.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
+pub(crate) enum DueFrom {
+    /// The start of the queue.
+    Start,
+    /// The jobs of the cursor's due time after its id. Binds: due time, id.
+    SameDueAfter,
+    /// The jobs due after the cursor's due time. Binds: due time.
+    LaterDue,
 }
 
 /// SQLite and MySQL claim, second step: lease `n` picked jobs, each with its own token.

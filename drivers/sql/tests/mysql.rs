@@ -171,6 +171,86 @@ async fn queue_names_are_compared_exactly() {
     drop_tables(&pool, &options).await;
 }
 
+/// Pushes `n` jobs due now to `default` and returns their ids.
+async fn push_due(driver: &SqlDriver, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let job = NewJob::now("Work", "default", "{}");
+        ids.push(job.id.to_string());
+        driver.push_one(job).await.unwrap();
+    }
+    ids
+}
+
+/// Pushes a job that was due a minute ago, behind where any claim so far stopped.
+async fn push_overdue(driver: &SqlDriver) -> String {
+    let mut late = NewJob::now("Late", "default", "{}");
+    late.available_at -= 60_000;
+    let id = late.id.to_string();
+    driver.push_one(late).await.unwrap();
+    id
+}
+
+async fn claim_ids(driver: &SqlDriver, limit: usize) -> Vec<String> {
+    let queues = vec!["default".to_string()];
+    let claim = ReserveRequest::new(&queues, limit, 60_000, "w");
+    let taken = driver.reserve(&claim).await.unwrap();
+    taken.into_iter().map(|r| r.job.id.to_string()).collect()
+}
+
+/// Claims start where the last full claim stopped; a job stored behind that point is
+/// taken as soon as a claim from there comes up short.
+#[tokio::test]
+async fn a_job_behind_the_last_claim_is_taken_once_the_queue_ahead_runs_short() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let ids = push_due(&driver, 4).await;
+    let first = claim_ids(&driver, 2).await;
+    let late = push_overdue(&driver).await;
+    let next = claim_ids(&driver, 3).await;
+    assert_eq!(
+        next.first(),
+        Some(&late),
+        "the late job comes first: {next:?}"
+    );
+    let taken: HashSet<&String> = first.iter().chain(&next[1..]).collect();
+    assert_eq!(taken, ids.iter().collect(), "and the rest after it");
+    drop_tables(&pool, &options).await;
+}
+
+/// While the queue ahead stays full, a job behind the last claim waits at most about a
+/// second (`WALK_EVERY`): then a claim walks the claim index from its start.
+#[tokio::test]
+async fn a_job_behind_the_last_claim_waits_a_second_at_most_while_the_queue_is_full() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let total = 400;
+    push_due(&driver, total).await;
+    assert_eq!(claim_ids(&driver, 1).await.len(), 1);
+    let late = push_overdue(&driver).await;
+    let pushed = std::time::Instant::now();
+    let mut claims = 0;
+    loop {
+        let taken = claim_ids(&driver, 1).await;
+        claims += 1;
+        if taken == [late.clone()] {
+            break;
+        }
+        assert!(
+            claims < total,
+            "the job behind the last claim was never taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let waited = pushed.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "claims from the cursor should have kept to the jobs ahead of it for a second, \
+         but the late job was taken after {waited:?}"
+    );
+    drop_tables(&pool, &options).await;
+}
+
 #[tokio::test]
 async fn keys_longer_than_the_columns_are_refused() {
     let pool = admin().await;
