@@ -14,7 +14,10 @@ use crate::store::settle;
 use rakit_job_core::{Lease, ReserveRequest, Reserved, StoredJob, now_ms};
 use std::sync::Arc;
 
-/// A dialect's two claim statements for one jobs table.
+/// The due time's column in a row of `statements::due`, after the eleven of `JOB_COLUMNS`.
+const DUE_COLUMN: usize = 11;
+
+/// A dialect's claim of one jobs table: its selects, and where its last claims stopped.
 #[derive(Debug)]
 pub(crate) struct PickThenLease {
     /// The jobs table.
@@ -137,7 +140,7 @@ impl PickThenLease {
         }
         let last = match rows.last() {
             Some(row) if rows.len() == limit => Some(Position {
-                available_at: row.int(11)?,
+                available_at: row.int(DUE_COLUMN)?,
                 id: row.text(0)?,
             }),
             _ => None,
