@@ -10,7 +10,7 @@
 //! whenever the walk from the cursor comes up short and at least every [`WALK_EVERY`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The longest a claim keeps starting from a cursor before it walks from the start.
@@ -42,9 +42,13 @@ fn owned((queue, name): Key<'_>) -> (String, Option<String>) {
 }
 
 impl Cursors {
+    fn at(&self) -> MutexGuard<'_, HashMap<(String, Option<String>), Cursor>> {
+        self.at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Where a claim of `key` may start, or `None` when it must walk from the start.
     pub fn start(&self, key: Key<'_>) -> Option<Position> {
-        let at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        let at = self.at();
         let cursor = at.get(&owned(key))?;
         (cursor.walked_at.elapsed() < WALK_EVERY).then(|| cursor.after.clone())
     }
@@ -53,7 +57,7 @@ impl Cursors {
     /// for (`None` sends the next claim back to the start), `walked` whether it walked
     /// from the start.
     pub fn record(&self, key: Key<'_>, last: Option<Position>, walked: bool) {
-        let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at = self.at();
         let key = owned(key);
         let Some(after) = last else {
             at.remove(&key);
@@ -69,13 +73,13 @@ impl Cursors {
     /// Sends every next claim back to the start (a claim whose transaction failed may
     /// have moved a cursor past jobs it did not take).
     pub fn forget(&self) {
-        self.at.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.at().clear();
     }
 
     /// Makes the cursor of `key` as old as [`WALK_EVERY`], for tests.
     #[cfg(test)]
     pub fn age(&self, key: Key<'_>) {
-        let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at = self.at();
         if let Some(cursor) = at.get_mut(&owned(key)) {
             cursor.walked_at = cursor
                 .walked_at
