@@ -7,6 +7,7 @@
 
 use crate::cursor::{Cursors, Position};
 use crate::db::{Arg, Pool, Row, Tx};
+use crate::dialect::distinct_queues;
 use crate::errors::OpError;
 use crate::rows::stored_job;
 use crate::statements::DueFrom;
@@ -28,17 +29,6 @@ pub(crate) struct PickThenLease {
     cursors: Option<Cursors>,
 }
 
-/// The requested queues in priority order, each once.
-pub(crate) fn distinct_queues<'a>(request: &'a ReserveRequest<'a>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::with_capacity(request.queues.len());
-    for q in request.queues {
-        if !out.contains(&q.as_str()) {
-            out.push(q);
-        }
-    }
-    out
-}
-
 impl PickThenLease {
     /// The claim of the jobs table `jobs`; `hint_lock` is what follows the table's name in
     /// its selects and what ends them (`statements::due`), and with `cursors` each claim
@@ -56,7 +46,7 @@ impl PickThenLease {
     }
 
     /// The select of `from`, without a name filter, for tests of its plan.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "mysql"))]
     pub fn due_sql(&self, from: DueFrom) -> &Arc<str> {
         &self.due[0][from as usize]
     }

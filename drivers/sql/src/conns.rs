@@ -2,22 +2,36 @@
 //! connection it hands out next.
 
 use crate::db::{Db, Done, Exec, Pool, Tx};
+use crate::gate::WriteGate;
 use crate::warm::{TRUST_IDLE, Taken, Warm};
 use sqlx::{ConnectOptions, Connection};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// A pool with the options it connects with, how it begins a write transaction, and the
+/// A pool with the options it connects with, how its writers share the database, and the
 /// connection it used last.
 pub(crate) struct Conns<DB: Db> {
     pool: sqlx::Pool<DB>,
     options: <DB::Connection as Connection>::Options,
     begin: &'static str,
+    gate: WriteGate,
     warm: Arc<Warm<DB>>,
+}
+
+/// How a store's writers share its database.
+pub(crate) enum Writers {
+    /// Side by side, locking rows (PostgreSQL, MySQL).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+    SideBySide,
+    /// One at a time (SQLite): the writers of this process take turns, waiting up to
+    /// `patience` for one, and a transaction takes the file's write lock as it begins.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    OneAtATime { patience: Duration },
 }
 
 impl<DB: Db> Conns<DB> {
     /// Connects once to learn, with the real cause, whether the database can be reached,
-    /// then builds the pool; `begin` replaces `BEGIN` for write transactions.
+    /// then builds the pool.
     ///
     /// A connection is pinged before use only when it sat idle for [`TRUST_IDLE`] or more:
     /// that is when a restart or an idle timeout may have closed it unseen. A busy pool
@@ -25,7 +39,7 @@ impl<DB: Db> Conns<DB> {
     pub async fn open(
         options: <DB::Connection as Connection>::Options,
         pool: sqlx::pool::PoolOptions<DB>,
-        begin: Option<&'static str>,
+        writers: Writers,
     ) -> Done<Self> {
         options.connect().await?.close().await?;
         let pool = pool
@@ -39,17 +53,24 @@ impl<DB: Db> Conns<DB> {
                 })
             })
             .connect_lazy_with(options.clone());
+        let (begin, gate) = match writers {
+            Writers::SideBySide => ("BEGIN", WriteGate::default()),
+            Writers::OneAtATime { patience } => {
+                ("BEGIN IMMEDIATE", WriteGate::one_at_a_time(patience))
+            }
+        };
         Ok(Conns {
             pool,
             options,
-            begin: begin.unwrap_or("BEGIN"),
+            begin,
+            gate,
             warm: Arc::default(),
         })
     }
 
     /// A connection for some statements: the one used last if it is free, else the pool's.
     pub async fn take(&self) -> Done<Taken<DB>> {
-        self.warm.take(&self.pool).await
+        Ok(self.warm.take(&self.pool).await?.gated(&self.gate))
     }
 }
 

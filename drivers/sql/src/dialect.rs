@@ -132,3 +132,14 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     /// Returns when a job may have been pushed to `queues`, or after `timeout`.
     async fn wait(&self, queues: &[String], timeout: Duration);
 }
+
+/// The requested queues in priority order, each once.
+pub(crate) fn distinct_queues<'a>(request: &'a ReserveRequest<'a>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::with_capacity(request.queues.len());
+    for q in request.queues {
+        if !out.contains(&q.as_str()) {
+            out.push(q);
+        }
+    }
+    out
+}

@@ -44,6 +44,7 @@ mod cursor;
 mod db;
 mod dialect;
 mod errors;
+mod gate;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(test)]

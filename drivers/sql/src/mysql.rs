@@ -11,7 +11,7 @@
 //! grows while the queues are empty.
 
 use crate::claim::PickThenLease;
-use crate::conns::Conns;
+use crate::conns::{Conns, Writers};
 use crate::db::{Affected, Arg, Pool, Tx};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::{OpError, reason};
@@ -101,7 +101,7 @@ pub(crate) async fn open(
                 Ok(())
             })
         });
-    let conns = Conns::open(options, pool, None)
+    let conns = Conns::open(options, pool, Writers::SideBySide)
         .await
         .map_err(|e| OpError::Sql(e).into_driver(&store))?;
     let jobs = &tables.jobs;

@@ -9,10 +9,9 @@
 //! `<table>_pushed` with its queue; one `LISTEN` connection per driver wakes waiting
 //! workers.
 
-use crate::claim::distinct_queues;
-use crate::conns::Conns;
+use crate::conns::{Conns, Writers};
 use crate::db::{Affected, Arg, Exec, Pool, ReadRow};
-use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
+use crate::dialect::{Dialect, Held, Opened, Retry, Syntax, distinct_queues};
 use crate::errors::{OpError, reason};
 use crate::rows::stored_job;
 use crate::signals::Signals;
@@ -112,7 +111,7 @@ pub(crate) async fn open(
                 Ok(())
             })
         });
-    let conns = Conns::open(options.clone(), pool, None)
+    let conns = Conns::open(options.clone(), pool, Writers::SideBySide)
         .await
         .map_err(|e| OpError::Sql(e).into_driver(&store))?;
     // The LISTEN connection lives in its own pool of one, opened on the first wait.

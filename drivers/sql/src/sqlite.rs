@@ -9,7 +9,7 @@
 
 use crate::Synchronous;
 use crate::claim::PickThenLease;
-use crate::conns::Conns;
+use crate::conns::{Conns, Writers};
 use crate::db::{Affected, Arg, Pool, Row};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::OpError;
@@ -126,9 +126,15 @@ pub(crate) async fn open(
     let pool = SqlitePoolOptions::new()
         .max_connections(pool_size.unwrap_or(POOL_SIZE))
         .acquire_timeout(BUSY_TIMEOUT * 2);
-    let conns = Conns::open(options, pool, Some("BEGIN IMMEDIATE"))
-        .await
-        .map_err(|e| OpError::Sql(e).into_driver(&store))?;
+    let conns = Conns::open(
+        options,
+        pool,
+        Writers::OneAtATime {
+            patience: BUSY_TIMEOUT,
+        },
+    )
+    .await
+    .map_err(|e| OpError::Sql(e).into_driver(&store))?;
     let jobs = &tables.jobs;
     let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let folder = absolute

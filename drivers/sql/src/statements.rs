@@ -520,6 +520,7 @@ pub(crate) enum DueFrom {
 
 /// SQLite and MySQL claim, second step: lease `n` picked jobs, each with its own token.
 /// Binds: deadline, deadline, worker, `n` pairs (id, token), the `n` ids.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))]
 pub(crate) fn lease_picked(jobs: &str, n: usize) -> Arc<str> {
     let cases = " WHEN ? THEN ?".repeat(n);
     format!(

@@ -8,6 +8,7 @@
 //! anyone waits on sqlx's pool the connection goes back there, so parking starves no one.
 
 use crate::db::{Arg, Db, Done, Exec, Row, Tx};
+use crate::gate::{Turn, WriteGate};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -53,6 +54,7 @@ impl<DB: Db> Warm<DB> {
             conn: Some(conn),
             home: self.clone(),
             clean: false,
+            gate: WriteGate::default(),
         })
     }
 
@@ -97,6 +99,9 @@ pub(crate) struct Taken<DB: Db> {
     conn: Option<PoolConnection<DB>>,
     home: Arc<Warm<DB>>,
     clean: bool,
+    /// Where its statements that write wait for their turn; open inside a transaction,
+    /// which holds its turn throughout.
+    gate: WriteGate,
 }
 
 impl<DB: Db> Taken<DB> {
@@ -116,10 +121,21 @@ impl<DB: Db> Taken<DB> {
     }
 
     /// Opens a transaction on the connection with `begin`.
+    /// Its statements that write wait for their turn at `gate`.
+    pub fn gated(mut self, gate: &WriteGate) -> Self {
+        self.gate = gate.clone();
+        self
+    }
+
+    /// Begins a transaction with `begin`; its writes wait for their turn once, at its start.
     pub async fn begin(mut self, begin: &'static str) -> Done<Open<DB>> {
+        let turn = std::mem::take(&mut self.gate).enter().await;
         let done = DB::plain(self.conn(), begin).await;
         self.settle(done)?;
-        Ok(Open { taken: Some(self) })
+        Ok(Open {
+            taken: Some(self),
+            turn,
+        })
     }
 }
 
@@ -136,10 +152,12 @@ impl<DB: Db> Drop for Taken<DB> {
 #[async_trait::async_trait]
 impl<DB: Db> Exec for Taken<DB> {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
+        let _turn = self.gate.enter_for(sql).await;
         let done = DB::rows(self.conn(), sql, args).await;
         self.settle(done)
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
+        let _turn = self.gate.enter_for(sql).await;
         let done = DB::run(self.conn(), sql, args).await;
         self.settle(done)
     }
@@ -150,6 +168,8 @@ impl<DB: Db> Exec for Taken<DB> {
 pub(crate) struct Open<DB: Db> {
     /// The connection; `None` once the transaction has ended.
     taken: Option<Taken<DB>>,
+    /// Its writer's turn, held until it ends (a dropped one: until its rollback is done).
+    turn: Turn,
 }
 
 impl<DB: Db> Open<DB> {
@@ -179,11 +199,13 @@ impl<DB: Db> Drop for Open<DB> {
             return;
         };
         taken.clean = false;
+        let turn = self.turn.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     let done = DB::plain(taken.conn(), "ROLLBACK").await;
                     let _ = taken.settle(done);
+                    drop(turn);
                 });
             }
             Err(_) => {
@@ -223,14 +245,24 @@ mod tests {
 
     /// The connections of a fresh SQLite file with table `t`; `size` connections at most.
     async fn conns(size: u32) -> crate::conns::Conns<sqlx::Sqlite> {
+        conns_with(size, Duration::from_secs(5)).await
+    }
+
+    /// [`conns`] whose connections wait `busy` at most for another's write lock.
+    async fn conns_with(size: u32, busy: Duration) -> crate::conns::Conns<sqlx::Sqlite> {
         let dir = rakit_job_core::test_support::temp_dir("warm");
         let options = SqliteConnectOptions::new()
             .filename(dir.join("t.db"))
-            .create_if_missing(true);
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(busy);
         let pool = SqlitePoolOptions::new()
             .max_connections(size)
             .acquire_timeout(Duration::from_secs(5));
-        let conns = crate::conns::Conns::open(options, pool, Some("BEGIN IMMEDIATE"))
+        let writers = crate::conns::Writers::OneAtATime {
+            patience: Duration::from_secs(5),
+        };
+        let conns = crate::conns::Conns::open(options, pool, writers)
             .await
             .unwrap();
         let create = Arc::from("CREATE TABLE t (n INTEGER)");
@@ -323,6 +355,35 @@ mod tests {
         while let Some(done) = tasks.join_next().await {
             done.unwrap()
                 .expect("a statement waited for the pool's only connection");
+        }
+        assert_eq!(count(&conns).await, 400);
+    }
+
+    /// The writers of one process take turns before they ask for SQLite's write lock:
+    /// with no busy timeout at all, eight tasks writing at once through four connections,
+    /// in transactions and in single statements, never find the file locked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_of_one_process_never_find_the_file_locked() {
+        let conns = Arc::new(conns_with(4, Duration::ZERO).await);
+        let insert: Arc<str> = Arc::from("INSERT INTO t (n) VALUES (1)");
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (conns, insert) = (conns.clone(), insert.clone());
+            tasks.spawn(async move {
+                for i in 0..50 {
+                    if i % 2 == 0 {
+                        let mut tx = conns.begin().await?;
+                        tx.run(&insert, &[]).await?;
+                        tx.commit().await?;
+                    } else {
+                        conns.run(&insert, &[]).await?;
+                    }
+                }
+                Ok::<_, sqlx::Error>(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().expect("a writer found the file locked");
         }
         assert_eq!(count(&conns).await, 400);
     }
