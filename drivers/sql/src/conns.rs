@@ -1,8 +1,8 @@
 //! A store's pool of connections: how it connects, checks and begins, and which
 //! connection it hands out next.
 
-use crate::db::{Db, Done, Exec, Pool, Tx};
-use crate::gate::WriteGate;
+use crate::db::{Arg, Db, Done, Exec, Pool, Row, Tx};
+use crate::gate::{Turn, WriteGate};
 use crate::warm::{TRUST_IDLE, Taken, Warm};
 use sqlx::{ConnectOptions, Connection};
 use std::sync::Arc;
@@ -68,9 +68,17 @@ impl<DB: Db> Conns<DB> {
         })
     }
 
-    /// A connection for some statements: the one used last if it is free, else the pool's.
+    /// A connection for some statements, which may write: the one used last if it is
+    /// free, else the pool's, taken in the writer's turn.
     pub async fn take(&self) -> Done<Taken<DB>> {
-        Ok(self.warm.take(&self.pool).await?.gated(&self.gate))
+        let turn = self.gate.enter().await;
+        self.take_in(turn).await
+    }
+
+    /// A connection held with `turn`. The turn comes first, so that a writer waiting for
+    /// its turn holds no connection that the writer whose turn it is may need.
+    async fn take_in(&self, turn: Turn) -> Done<Taken<DB>> {
+        Ok(self.warm.take(&self.pool).await?.holding(turn))
     }
 }
 
@@ -82,6 +90,16 @@ impl<DB: Db> Pool for Conns<DB> {
 
     async fn begin(&self) -> Done<Box<dyn Tx>> {
         Ok(Box::new(self.take().await?.begin(self.begin).await?))
+    }
+
+    async fn rows(&self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
+        let turn = self.gate.enter_for(sql).await;
+        self.take_in(turn).await?.rows(sql, args).await
+    }
+
+    async fn run(&self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
+        let turn = self.gate.enter_for(sql).await;
+        self.take_in(turn).await?.run(sql, args).await
     }
 
     async fn probe(&self) -> Option<sqlx::Error> {

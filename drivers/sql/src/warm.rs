@@ -8,7 +8,7 @@
 //! anyone waits on sqlx's pool the connection goes back there, so parking starves no one.
 
 use crate::db::{Arg, Db, Done, Exec, Row, Tx};
-use crate::gate::{Turn, WriteGate};
+use crate::gate::Turn;
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -54,7 +54,7 @@ impl<DB: Db> Warm<DB> {
             conn: Some(conn),
             home: self.clone(),
             clean: false,
-            gate: WriteGate::default(),
+            turn: None,
         })
     }
 
@@ -99,9 +99,8 @@ pub(crate) struct Taken<DB: Db> {
     conn: Option<PoolConnection<DB>>,
     home: Arc<Warm<DB>>,
     clean: bool,
-    /// Where its statements that write wait for their turn; open inside a transaction,
-    /// which holds its turn throughout.
-    gate: WriteGate,
+    /// The writer's turn it was taken in, if its store's writers take turns.
+    turn: Turn,
 }
 
 impl<DB: Db> Taken<DB> {
@@ -120,22 +119,17 @@ impl<DB: Db> Taken<DB> {
         done
     }
 
-    /// Opens a transaction on the connection with `begin`.
-    /// Its statements that write wait for their turn at `gate`.
-    pub fn gated(mut self, gate: &WriteGate) -> Self {
-        self.gate = gate.clone();
+    /// Holds the writer's turn `turn` until it is dropped (a transaction: until it ends).
+    pub fn holding(mut self, turn: Turn) -> Self {
+        self.turn = turn;
         self
     }
 
-    /// Begins a transaction with `begin`; its writes wait for their turn once, at its start.
+    /// Opens a transaction on the connection with `begin`.
     pub async fn begin(mut self, begin: &'static str) -> Done<Open<DB>> {
-        let turn = std::mem::take(&mut self.gate).enter().await;
         let done = DB::plain(self.conn(), begin).await;
         self.settle(done)?;
-        Ok(Open {
-            taken: Some(self),
-            turn,
-        })
+        Ok(Open { taken: Some(self) })
     }
 }
 
@@ -152,12 +146,10 @@ impl<DB: Db> Drop for Taken<DB> {
 #[async_trait::async_trait]
 impl<DB: Db> Exec for Taken<DB> {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>> {
-        let _turn = self.gate.enter_for(sql).await;
         let done = DB::rows(self.conn(), sql, args).await;
         self.settle(done)
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
-        let _turn = self.gate.enter_for(sql).await;
         let done = DB::run(self.conn(), sql, args).await;
         self.settle(done)
     }
@@ -168,8 +160,6 @@ impl<DB: Db> Exec for Taken<DB> {
 pub(crate) struct Open<DB: Db> {
     /// The connection; `None` once the transaction has ended.
     taken: Option<Taken<DB>>,
-    /// Its writer's turn, held until it ends (a dropped one: until its rollback is done).
-    turn: Turn,
 }
 
 impl<DB: Db> Open<DB> {
@@ -199,13 +189,11 @@ impl<DB: Db> Drop for Open<DB> {
             return;
         };
         taken.clean = false;
-        let turn = self.turn.take();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     let done = DB::plain(taken.conn(), "ROLLBACK").await;
                     let _ = taken.settle(done);
-                    drop(turn);
                 });
             }
             Err(_) => {
@@ -245,11 +233,16 @@ mod tests {
 
     /// The connections of a fresh SQLite file with table `t`; `size` connections at most.
     async fn conns(size: u32) -> crate::conns::Conns<sqlx::Sqlite> {
-        conns_with(size, Duration::from_secs(5)).await
+        conns_with(size, Duration::from_secs(5), Duration::from_secs(5)).await
     }
 
-    /// [`conns`] whose connections wait `busy` at most for another's write lock.
-    async fn conns_with(size: u32, busy: Duration) -> crate::conns::Conns<sqlx::Sqlite> {
+    /// [`conns`] whose connections wait `busy` at most for another's write lock, and whose
+    /// writers wait `patience` at most for their turn.
+    async fn conns_with(
+        size: u32,
+        busy: Duration,
+        patience: Duration,
+    ) -> crate::conns::Conns<sqlx::Sqlite> {
         let dir = rakit_job_core::test_support::temp_dir("warm");
         let options = SqliteConnectOptions::new()
             .filename(dir.join("t.db"))
@@ -259,9 +252,7 @@ mod tests {
         let pool = SqlitePoolOptions::new()
             .max_connections(size)
             .acquire_timeout(Duration::from_secs(5));
-        let writers = crate::conns::Writers::OneAtATime {
-            patience: Duration::from_secs(5),
-        };
+        let writers = crate::conns::Writers::OneAtATime { patience };
         let conns = crate::conns::Conns::open(options, pool, writers)
             .await
             .unwrap();
@@ -364,7 +355,7 @@ mod tests {
     /// in transactions and in single statements, never find the file locked.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writers_of_one_process_never_find_the_file_locked() {
-        let conns = Arc::new(conns_with(4, Duration::ZERO).await);
+        let conns = Arc::new(conns_with(4, Duration::ZERO, Duration::from_secs(5)).await);
         let insert: Arc<str> = Arc::from("INSERT INTO t (n) VALUES (1)");
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..8 {
@@ -386,5 +377,48 @@ mod tests {
             done.unwrap().expect("a writer found the file locked");
         }
         assert_eq!(count(&conns).await, 400);
+    }
+
+    /// A writer waiting for its turn holds no connection: with one connection in all,
+    /// writers through every path (a lent connection, a transaction, one statement) and
+    /// readers beside them all finish, none waiting out its patience for a turn held by
+    /// a writer that waits for that connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_waiting_for_their_turn_hold_no_connection() {
+        let conns = Arc::new(conns_with(1, Duration::ZERO, Duration::from_secs(600)).await);
+        let insert: Arc<str> = Arc::from("INSERT INTO t (n) VALUES (1)");
+        let select: Arc<str> = Arc::from("SELECT count(*) FROM t");
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..6 {
+            let (conns, insert, select) = (conns.clone(), insert.clone(), select.clone());
+            tasks.spawn(async move {
+                for i in 0..30 {
+                    match (task + i) % 4 {
+                        0 => drop(conns.acquire().await?.run(&insert, &[]).await?),
+                        1 => {
+                            let mut tx = conns.begin().await?;
+                            tx.run(&insert, &[]).await?;
+                            tx.commit().await?;
+                        }
+                        2 => drop(conns.run(&insert, &[]).await?),
+                        _ => drop(conns.rows(&select, &[]).await?),
+                    }
+                }
+                Ok::<_, sqlx::Error>(())
+            });
+        }
+        let all = async {
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap().expect("a statement failed");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("writers waited for each other: one held the connection the other needed");
+        let writes = (0..6)
+            .flat_map(|task| (0..30).map(move |i| (task + i) % 4))
+            .filter(|path| *path != 3)
+            .count();
+        assert_eq!(count(&conns).await, writes as i64);
     }
 }
