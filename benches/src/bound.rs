@@ -323,7 +323,7 @@ async fn sql_table(store: Store, s: &Settings, claim: bool) -> Result<(String, C
 /// A loop of the SQL statements one job needs, from `c` connections for [`SECONDS`].
 async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bound, BenchError> {
     let sqlite = store == Store::Sqlite;
-    let (url, mut admin) = sql_table(store, s, claim).await?;
+    let (url, admin) = sql_table(store, s, claim).await?;
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let mut tasks = tokio::task::JoinSet::new();
@@ -351,17 +351,8 @@ async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bou
             Ok::<_, BenchError>(())
         });
     }
-    let start = Instant::now();
-    while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| BenchError::Worker(e.to_string()))??;
-    }
-    let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-    let _ = admin.exec("DROP TABLE IF EXISTS rkb_bound_jobs", &[]).await;
-    let how = if sqlite {
-        "a loop of the same statements (sqlx, WAL, synchronous=NORMAL)"
-    } else {
-        "a loop of the same statements (sqlx)"
-    };
+    let rate = sql_rate(tasks, &done, admin).await?;
+    let how = sql_how(sqlite);
     let what = match (claim, sqlite) {
         (false, _) => "dispatch: insert",
         (true, true) => "burn-down: BEGIN IMMEDIATE, select + update (claim), commit; delete",
@@ -378,7 +369,7 @@ async fn sql_loop(store: Store, s: &Settings, claim: bool, c: u64) -> Result<Bou
 async fn sql_batch_loop(store: Store, s: &Settings, c: u64) -> Result<Bound, BenchError> {
     let sqlite = store == Store::Sqlite;
     let clients = if sqlite { 1 } else { c.min(2) };
-    let (url, mut admin) = sql_table(store, s, true).await?;
+    let (url, admin) = sql_table(store, s, true).await?;
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let mut tasks = tokio::task::JoinSet::new();
@@ -400,27 +391,41 @@ async fn sql_batch_loop(store: Store, s: &Settings, c: u64) -> Result<Bound, Ben
             Ok::<_, BenchError>(())
         });
     }
+    let rate = sql_rate(tasks, &done, admin).await?;
+    let claim = if sqlite {
+        "BEGIN IMMEDIATE, select + update"
+    } else {
+        "select … FOR UPDATE SKIP LOCKED + update"
+    };
+    let what = format!(
+        "burn-down as a busy worker does it: claim {CLAIM_BATCH} in one transaction ({claim}), delete them in one statement, {clients} client(s)"
+    );
+    Ok(bound(store, &what, c, rate, sql_how(sqlite)))
+}
+
+/// Waits for the loops `tasks`, drops the bound table through `admin`, and returns the
+/// rate of the `done` jobs since the loops were started.
+async fn sql_rate(
+    mut tasks: tokio::task::JoinSet<Result<(), BenchError>>,
+    done: &AtomicU64,
+    mut admin: Conn,
+) -> Result<f64, BenchError> {
     let start = Instant::now();
     while let Some(r) = tasks.join_next().await {
         r.map_err(|e| BenchError::Worker(e.to_string()))??;
     }
     let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     let _ = admin.exec("DROP TABLE IF EXISTS rkb_bound_jobs", &[]).await;
-    let (claim, how) = if sqlite {
-        (
-            "BEGIN IMMEDIATE, select + update",
-            "a loop of the same statements (sqlx, WAL, synchronous=NORMAL)",
-        )
+    Ok(rate)
+}
+
+/// How the SQL loops measured.
+fn sql_how(sqlite: bool) -> &'static str {
+    if sqlite {
+        "a loop of the same statements (sqlx, WAL, synchronous=NORMAL)"
     } else {
-        (
-            "select … FOR UPDATE SKIP LOCKED + update",
-            "a loop of the same statements (sqlx)",
-        )
-    };
-    let what = format!(
-        "burn-down as a busy worker does it: claim {CLAIM_BATCH} in one transaction ({claim}), delete them in one statement, {clients} client(s)"
-    );
-    Ok(bound(store, &what, c, rate, how))
+        "a loop of the same statements (sqlx)"
+    }
 }
 
 /// One connection of the SQL loops, SQLite or MariaDB.

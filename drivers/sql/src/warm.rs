@@ -326,13 +326,25 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_connection_serves_many_statements_at_once() {
         let conns = Arc::new(conns(1).await);
+        insert_from_eight_tasks(&conns, 5)
+            .await
+            .expect("a statement waited for the pool's only connection");
+        assert_eq!(count(&conns).await, 400);
+    }
+
+    /// Eight tasks at once insert 50 rows each into `t`, every `tx_every`-th in a
+    /// transaction of its own and the others as single statements; the first error.
+    async fn insert_from_eight_tasks(
+        conns: &Arc<crate::conns::Conns<sqlx::Sqlite>>,
+        tx_every: usize,
+    ) -> Done<()> {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let conns = conns.clone();
             tasks.spawn(async move {
                 let insert = Arc::from("INSERT INTO t (n) VALUES (1)");
                 for i in 0..50 {
-                    if i % 5 == 0 {
+                    if i % tx_every == 0 {
                         let mut tx = conns.begin().await?;
                         tx.run(&insert, &[]).await?;
                         tx.commit().await?;
@@ -344,10 +356,9 @@ mod tests {
             });
         }
         while let Some(done) = tasks.join_next().await {
-            done.unwrap()
-                .expect("a statement waited for the pool's only connection");
+            done.expect("an inserting task panicked")?;
         }
-        assert_eq!(count(&conns).await, 400);
+        Ok(())
     }
 
     /// The writers of one process take turns before they ask for SQLite's write lock:
@@ -356,26 +367,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writers_of_one_process_never_find_the_file_locked() {
         let conns = Arc::new(conns_with(4, Duration::ZERO, Duration::from_secs(5)).await);
-        let insert: Arc<str> = Arc::from("INSERT INTO t (n) VALUES (1)");
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..8 {
-            let (conns, insert) = (conns.clone(), insert.clone());
-            tasks.spawn(async move {
-                for i in 0..50 {
-                    if i % 2 == 0 {
-                        let mut tx = conns.begin().await?;
-                        tx.run(&insert, &[]).await?;
-                        tx.commit().await?;
-                    } else {
-                        conns.run(&insert, &[]).await?;
-                    }
-                }
-                Ok::<_, sqlx::Error>(())
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap().expect("a writer found the file locked");
-        }
+        insert_from_eight_tasks(&conns, 2)
+            .await
+            .expect("a writer found the file locked");
         assert_eq!(count(&conns).await, 400);
     }
 
