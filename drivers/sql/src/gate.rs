@@ -44,6 +44,7 @@ impl WriteGate {
 
     /// [`enter`](Self::enter) for `sql` if it may write: any statement but a plain `SELECT`.
     pub async fn enter_for(&self, sql: &str) -> Turn {
+        self.turns.as_ref()?;
         let reads = sql
             .trim_start()
             .get(..6)
