@@ -127,6 +127,26 @@ report options:
   --charts DIR         where the SVG charts go (default: the page's folder)
 ";
 
+/// The program a worker binary runs: `<program> worker …` for one of `systems`.
+///
+/// ```no_run
+/// use rakit_job_benches::rakit::Rakit;
+///
+/// fn main() -> std::process::ExitCode {
+///     rakit_job_benches::worker_main_with(&[&Rakit])
+/// }
+/// ```
+pub fn worker_main_with(systems: &[&dyn System]) -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match argv.split_first() {
+        Some((command, rest)) if command == "worker" => process::worker_main(systems, rest),
+        _ => Err(BenchError::Usage(
+            "this program only runs benchmark workers: `worker --system …`".into(),
+        )),
+    };
+    exit_code(outcome)
+}
+
 /// The whole program for a binary measuring `systems`: `run`, `report`, `worker` and `cli`.
 pub fn main_with(systems: &[&dyn System]) -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -150,6 +170,11 @@ pub fn main_with(systems: &[&dyn System]) -> ExitCode {
             "unknown command `{other}`; run with --help"
         ))),
     };
+    exit_code(outcome)
+}
+
+/// Reports `outcome`'s error, if any, and gives the exit code: 2 for a usage error.
+fn exit_code(outcome: Result<(), BenchError>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

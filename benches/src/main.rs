@@ -4,5 +4,6 @@
 use rakit_job_benches::rakit::Rakit;
 
 fn main() -> std::process::ExitCode {
+    rakit_job_benches::process::run_workers_as("rakit-job-bench-worker");
     rakit_job_benches::main_with(&[&Rakit])
 }

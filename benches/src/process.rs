@@ -2,8 +2,11 @@
 //! input and writing `ready`, `progress`, `lat` and `done` lines) and the benchmark's side,
 //! which starts it, talks to it and reads `/proc` about it.
 //!
-//! The worker is the benchmark binary itself, so the job it runs is linked in exactly as in
-//! an application: `<bench> worker --system rakit-job --store postgres --ns … --mode burn`.
+//! The worker is a program that links the systems and their jobs exactly as an
+//! application does: `rakit-job-bench-worker`, which holds nothing else, beside the
+//! `rakit-job-benches` binary (so its memory is what a worker's would be, not the
+//! harness's), or the benchmark binary itself (the peers' binary):
+//! `<worker> worker --system rakit-job --store postgres --ns … --mode burn`.
 
 use crate::store::{Store, Target};
 use crate::system::{System, WorkerCtx};
@@ -26,6 +29,35 @@ pub enum Mode {
     /// Run a share of jobs drained by several worker processes: report the count often,
     /// and on `quit` how many ran here and when the latest started.
     Share,
+}
+
+/// The program beside this one that workers run, if not this one (see the module's doc).
+static WORKER_PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+/// Makes workers run `program`, found beside this binary, instead of this binary.
+///
+/// ```
+/// rakit_job_benches::process::run_workers_as("rakit-job-bench-worker");
+/// ```
+pub fn run_workers_as(program: &'static str) {
+    WORKER_PROGRAM.get_or_init(|| program);
+}
+
+/// The path of the program workers run.
+fn worker_program() -> Result<PathBuf, BenchError> {
+    let this = std::env::current_exe()
+        .map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
+    let Some(name) = WORKER_PROGRAM.get() else {
+        return Ok(this);
+    };
+    let program = this.with_file_name(name);
+    if !program.exists() {
+        return Err(BenchError::Io(format!(
+            "the worker program {} is missing; build it with `cargo build --release -p rakit-job-benches`",
+            program.display()
+        )));
+    }
+    Ok(program)
 }
 
 /// The worker side: parses `worker` arguments and runs `system`'s worker until told to quit.
@@ -147,8 +179,7 @@ pub struct Spawn<'a> {
 impl WorkerProcess {
     /// Starts this binary as a worker and waits (up to 60 s) until it is connected.
     pub async fn start(spawn: Spawn<'_>) -> Result<WorkerProcess, BenchError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| BenchError::Io(format!("cannot find this program: {e}")))?;
+        let exe = worker_program()?;
         let mut args: Vec<String> = vec!["worker".into(), "--system".into(), spawn.system.into()];
         args.extend(spawn.target.args());
         match spawn.mode {

@@ -9,6 +9,7 @@ use crate::cursor::{Cursors, Position};
 use crate::db::{Arg, Pool, Row, Tx};
 use crate::dialect::distinct_queues;
 use crate::errors::OpError;
+use crate::json_binds::{json_rows, pair};
 use crate::rows::stored_job;
 use crate::statements::DueFrom;
 use crate::store::settle;
@@ -27,13 +28,22 @@ pub(crate) struct PickThenLease {
     due: [[Arc<str>; 3]; 2],
     /// Where the last claims stopped, when claims start there.
     cursors: Option<Cursors>,
+    /// The lease of the picked jobs when it reads them as one JSON array
+    /// (`json_binds`; binds: deadline, worker, the `[id, token]` pairs); without it, one
+    /// statement per batch size with a `CASE` arm per job (`statements::lease_picked`).
+    lease_json: Option<Arc<str>>,
 }
 
 impl PickThenLease {
     /// The claim of the jobs table `jobs`; `hint_lock` is what follows the table's name in
     /// its selects and what ends them (`statements::due`), and with `cursors` each claim
-    /// starts where the last one stopped.
-    pub fn new(jobs: &str, hint_lock: [&str; 2], cursors: bool) -> Self {
+    /// starts where the last one stopped; `lease_json` is described at its field.
+    pub fn new(
+        jobs: &str,
+        hint_lock: [&str; 2],
+        cursors: bool,
+        lease_json: Option<Arc<str>>,
+    ) -> Self {
         let due = |named| {
             [DueFrom::Start, DueFrom::SameDueAfter, DueFrom::LaterDue]
                 .map(|from| crate::statements::due(jobs, named, from, hint_lock))
@@ -42,6 +52,7 @@ impl PickThenLease {
             jobs: jobs.to_string(),
             due: [due(false), due(true)],
             cursors: cursors.then(Cursors::default),
+            lease_json,
         }
     }
 
@@ -165,13 +176,21 @@ impl PickThenLease {
             .iter()
             .map(|job| Lease::new(job.id.clone(), &job.queue))
             .collect();
-        let deadline = Arg::Int(now + request.lease_ms);
-        let mut args = vec![deadline, deadline, Arg::Text(request.worker)];
-        for lease in &leases {
-            args.extend([Arg::Text(lease.id.as_str()), Arg::Int(lease.token as i64)]);
-        }
-        args.extend(leases.iter().map(|l| Arg::Text(l.id.as_str())));
-        let lease = crate::statements::lease_picked(&self.jobs, leases.len());
+        let (deadline, worker) = (Arg::Int(now + request.lease_ms), Arg::Text(request.worker));
+        let json;
+        let (lease, args) = match &self.lease_json {
+            Some(sql) => {
+                json = json_rows(&leases, pair);
+                (sql.clone(), vec![deadline, worker, Arg::Text(&json)])
+            }
+            None => {
+                let mut args = vec![deadline, deadline, worker];
+                args.extend(leases.iter().flat_map(pair));
+                args.extend(leases.iter().map(|l| Arg::Text(l.id.as_str())));
+                let sql = crate::statements::lease_picked(&self.jobs, leases.len());
+                (sql, args)
+            }
+        };
         tx.run(&lease, &args).await?;
         Ok(picked
             .into_iter()

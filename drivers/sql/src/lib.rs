@@ -45,6 +45,8 @@ mod db;
 mod dialect;
 mod errors;
 mod gate;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod json_binds;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(test)]

@@ -161,7 +161,7 @@ fn takes(t: &Tables) -> Takes {
 /// claims and acks left behind.
 fn claim(jobs: &str) -> PickThenLease {
     let index = format!(" FORCE INDEX ({jobs}_claim)");
-    PickThenLease::new(jobs, [&index, " FOR UPDATE SKIP LOCKED"], true)
+    PickThenLease::new(jobs, [&index, " FOR UPDATE SKIP LOCKED"], true, None)
 }
 
 /// The rows of `n` leases, binding [`lease_args`]. The ids come first on their own:

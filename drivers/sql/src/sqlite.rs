@@ -4,8 +4,9 @@
 //! ([`PickThenLease`]): the write lock is taken first, then the due jobs are picked queue by
 //! queue and leased in one `UPDATE`. A busy file makes a statement wait up to the busy
 //! timeout, and an operation that still loses is rolled back and tried again, so
-//! "database is locked" never costs a job. Acks, retries and renewals of a batch are one
-//! statement per 1,000 jobs that returns the ids it changed.
+//! "database is locked" never costs a job. Leases, acks, retries and renewals of a batch
+//! are one statement per 1,000 jobs, its items bound as one JSON array (`json_binds`),
+//! that returns the ids it changed.
 
 use crate::Synchronous;
 use crate::claim::PickThenLease;
@@ -13,6 +14,7 @@ use crate::conns::{Conns, Writers};
 use crate::db::{Affected, Arg, Pool, Row};
 use crate::dialect::{Dialect, Held, Opened, Retry, Syntax};
 use crate::errors::OpError;
+use crate::json_binds::{json_rows, pair};
 use crate::statements::{self, BATCH_ROWS, Takes};
 use crate::tables::Tables;
 use notify::event::{EventKind, ModifyKind};
@@ -25,6 +27,7 @@ use sqlx::sqlite::{
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SYNTAX: Syntax = Syntax {
@@ -48,6 +51,12 @@ const SYNTAX: Syntax = Syntax {
 /// How long a statement waits for another process's write before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Each connection's page cache, in KiB when negative: half a MiB instead of SQLite's two.
+/// Workers read few pages (the claim index's head, the jobs they take), and pages not cached
+/// are read from the operating system's cache; a burn-down is as fast with it, and the
+/// worker's memory 1 MiB smaller (docs/performance.md).
+const PAGE_CACHE: &str = "-512";
+
 /// Connections per driver unless the url sets `pool_size`; SQLite runs one writer at a time anyway.
 const POOL_SIZE: u32 = 4;
 
@@ -59,8 +68,8 @@ impl Affected for SqliteQueryResult {
 
 struct Sqlite {
     conns: Conns<sqlx::Sqlite>,
-    jobs: String,
     claim: PickThenLease,
+    batches: Batches,
     /// Wakes idle workers when any process writes the database (its write-ahead log).
     watch: FileWatch,
     /// The database's folder, which the watch watches.
@@ -122,7 +131,8 @@ pub(crate) async fn open(
             Synchronous::Normal => SqliteSynchronous::Normal,
             Synchronous::Full => SqliteSynchronous::Full,
         })
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", PAGE_CACHE);
     let pool = SqlitePoolOptions::new()
         .max_connections(pool_size.unwrap_or(POOL_SIZE))
         .acquire_timeout(BUSY_TIMEOUT * 2);
@@ -144,12 +154,13 @@ pub(crate) async fn open(
     let mut wal = name.clone();
     wal.push("-wal");
     let files = [name, wal];
+    let batches = Batches::new(jobs);
     let db = Sqlite {
         watch: FileWatch::new("the SQLite database", move |e| writes_to(e, &files)),
         folder,
         conns,
-        jobs: jobs.clone(),
-        claim: PickThenLease::new(jobs, ["", ""], false),
+        claim: PickThenLease::new(jobs, ["", ""], false, Some(batches.lease.clone())),
+        batches,
         backoff: Backoff::default(),
     };
     Ok(Opened {
@@ -162,68 +173,68 @@ pub(crate) async fn open(
     })
 }
 
-/// Binds for a batch statement whose items bind `stride` values each, numbered from
-/// `first` (`?N`, so each id can be used twice): the rows `(?a, ?b, …)` and the list of
-/// ids (each item's first value). Matching the ids against a plain list is what makes
-/// SQLite look the rows up by primary key: joined to a `VALUES` table alone, it may scan
-/// the whole jobs table once per batch.
-fn numbered_rows(items: usize, stride: usize, first: usize) -> (String, String) {
-    let mut rows = Vec::with_capacity(items);
-    let mut ids = Vec::with_capacity(items);
-    for item in 0..items {
-        let at = first + item * stride;
-        let marks: Vec<String> = (at..at + stride).map(|i| format!("?{i}")).collect();
-        rows.push(format!("({})", marks.join(", ")));
-        ids.push(format!("?{at}"));
+/// The `UPDATE … FROM` and `IN (SELECT …)` forms below read their items from one JSON
+/// array bound as a single value, so one prepared statement serves every batch size, and
+/// `json_each` drives the loop: SQLite looks each job up by its primary key
+/// (`batch_writes_search_the_primary_key`).
+struct Batches {
+    /// Deletes the jobs whose `[id, token]` match. Binds: the pairs.
+    ack: Arc<str>,
+    /// Retries the jobs whose `[id, token, available_at, error]` match. Binds: the items.
+    retry: Arc<str>,
+    /// Renews the leases whose `[id, token]` match. Binds: deadline, the pairs.
+    extend: Arc<str>,
+    /// Leases picked jobs, each `[id, token]` its own token. Binds: deadline, worker, the
+    /// pairs.
+    lease: Arc<str>,
+}
+
+impl Batches {
+    fn new(jobs: &str) -> Self {
+        let pairs = |at| {
+            format!("(id, lease_token) IN (SELECT value->>0, value->>1 FROM json_each(?{at}))")
+        };
+        Batches {
+            ack: format!("DELETE FROM {jobs} WHERE {} RETURNING id", pairs(1)).into(),
+            retry: format!(
+                "UPDATE {jobs} AS j SET available_at = r.value->>2, reserved_until = NULL, \
+                 lease_token = NULL, last_error = r.value->>3 FROM json_each(?1) AS r \
+                 WHERE j.id = r.value->>0 AND j.lease_token = r.value->>1 RETURNING id"
+            )
+            .into(),
+            extend: format!(
+                "UPDATE {jobs} SET available_at = ?1, reserved_until = ?1 WHERE {} \
+                 RETURNING id, cancelled",
+                pairs(2)
+            )
+            .into(),
+            lease: format!(
+                "UPDATE {jobs} AS j SET attempts = attempts + 1, available_at = ?1, \
+                 reserved_until = ?1, worker = ?2, lease_token = l.value->>1 \
+                 FROM json_each(?3) AS l WHERE j.id = l.value->>0"
+            )
+            .into(),
+        }
     }
-    (rows.join(", "), ids.join(", "))
-}
-
-/// Deletes the jobs whose (id, token) match. Binds: id, token per lease.
-fn ack_sql(jobs: &str, n: usize) -> String {
-    let (pairs, ids) = numbered_rows(n, 2, 1);
-    format!(
-        "DELETE FROM {jobs} WHERE id IN ({ids}) AND (id, lease_token) IN (VALUES {pairs}) RETURNING id"
-    )
-}
-
-/// Retries the jobs whose (id, token) match, each with its own due time and error.
-/// Binds: id, token, available_at, error per job.
-fn retry_sql(jobs: &str, n: usize) -> String {
-    let (rows, ids) = numbered_rows(n, 4, 1);
-    format!(
-        "WITH retried (job_id, token, available_at, error) AS (VALUES {rows}) \
-         UPDATE {jobs} AS j SET available_at = retried.available_at, reserved_until = NULL, \
-         lease_token = NULL, last_error = retried.error \
-         FROM retried WHERE j.id IN ({ids}) AND j.id = retried.job_id \
-         AND j.lease_token = retried.token RETURNING id"
-    )
-}
-
-/// Renews the leases whose (id, token) match. Binds: deadline, then id, token per lease.
-fn extend_sql(jobs: &str, n: usize) -> String {
-    let (pairs, ids) = numbered_rows(n, 2, 2);
-    format!(
-        "UPDATE {jobs} SET available_at = ?1, reserved_until = ?1 WHERE id IN ({ids}) \
-         AND (id, lease_token) IN (VALUES {pairs}) RETURNING id, cancelled"
-    )
 }
 
 impl Sqlite {
-    /// Runs `sql(chunk length)` once per chunk of up to [`BATCH_ROWS`] items, with `head`
-    /// then each item's values bound, and returns the rows by the id in their first column.
-    async fn by_id<T>(
+    /// Runs `sql` once per chunk of up to [`BATCH_ROWS`] items, with `head` then the chunk
+    /// as one JSON array of `row(each)` bound, and returns the rows by the id in their
+    /// first column.
+    async fn by_id<'a, T, const N: usize>(
         &self,
-        items: &[T],
+        sql: &Arc<str>,
+        items: &'a [T],
         head: &[Arg<'_>],
-        sql: impl Fn(usize) -> String,
-        bind: impl for<'a> Fn(&'a T, &mut Vec<Arg<'a>>),
+        row: impl Fn(&'a T) -> [Arg<'a>; N] + Copy,
     ) -> Result<HashMap<String, Row>, OpError> {
         let mut found = HashMap::with_capacity(items.len());
         for chunk in items.chunks(BATCH_ROWS) {
+            let json = json_rows(chunk, row);
             let mut args = head.to_vec();
-            chunk.iter().for_each(|item| bind(item, &mut args));
-            for row in self.conns.rows(&sql(chunk.len()).into(), &args).await? {
+            args.push(Arg::Text(&json));
+            for row in self.conns.rows(sql, &args).await? {
                 found.insert(row.text(0)?, row);
             }
         }
@@ -231,13 +242,15 @@ impl Sqlite {
     }
 }
 
-fn lease_args<'a>(lease: &'a Lease, args: &mut Vec<Arg<'a>>) {
-    args.extend([Arg::Text(lease.id.as_str()), Arg::Int(lease.token as i64)]);
-}
-
-fn retry_args<'a>(r: &'a Retry<'_>, args: &mut Vec<Arg<'a>>) {
-    lease_args(r.lease, args);
-    args.extend([Arg::Int(r.available_at), Arg::Text(r.error)]);
+/// A retry as `[id, token, available_at, error]`.
+fn retry_row<'a>(retry: &'a Retry<'_>) -> [Arg<'a>; 4] {
+    let [id, token] = pair(retry.lease);
+    [
+        id,
+        token,
+        Arg::Int(retry.available_at),
+        Arg::Text(retry.error),
+    ]
 }
 
 #[async_trait::async_trait]
@@ -254,12 +267,7 @@ impl Dialect for Sqlite {
 
     async fn extend(&self, leases: &[Lease], deadline: Millis) -> Result<Held, OpError> {
         let held = self
-            .by_id(
-                leases,
-                &[Arg::Int(deadline)],
-                |n| extend_sql(&self.jobs, n),
-                lease_args,
-            )
+            .by_id(&self.batches.extend, leases, &[Arg::Int(deadline)], pair)
             .await?;
         held.into_iter()
             .map(|(id, row)| Ok((id, row.flag(1)?)))
@@ -268,12 +276,7 @@ impl Dialect for Sqlite {
 
     async fn ack(&self, leases: &[&Lease]) -> Result<Vec<bool>, OpError> {
         let done = self
-            .by_id(
-                leases,
-                &[],
-                |n| ack_sql(&self.jobs, n),
-                |l, args| lease_args(l, args),
-            )
+            .by_id(&self.batches.ack, leases, &[], |l| pair(l))
             .await?;
         Ok(leases
             .iter()
@@ -283,7 +286,7 @@ impl Dialect for Sqlite {
 
     async fn retry(&self, retries: &[Retry<'_>]) -> Result<Vec<bool>, OpError> {
         let done = self
-            .by_id(retries, &[], |n| retry_sql(&self.jobs, n), retry_args)
+            .by_id(&self.batches.retry, retries, &[], retry_row)
             .await?;
         Ok(retries
             .iter()
@@ -304,6 +307,7 @@ impl Dialect for Sqlite {
 
 #[cfg(test)]
 mod tests {
+    use crate::db::Arg;
     use crate::{SqlDriver, SqlOptions, Synchronous};
 
     /// `Synchronous` sets the pragma on the driver's connections: FULL is 2, NORMAL 1.
@@ -335,5 +339,79 @@ mod tests {
         let url = format!("sqlite://{}/jobs.db", dir.display());
         let step = |row: &crate::db::Row| row.text(3).unwrap();
         crate::plans::check(&url, "EXPLAIN QUERY PLAN", step, &["TEMP B-TREE", "SCAN "]).await;
+    }
+
+    /// Each batch write loops over its JSON items and finds each job by its primary key:
+    /// none scans the jobs table, whatever the batch's size.
+    #[tokio::test]
+    async fn batch_writes_search_the_primary_key() {
+        let dir = rakit_job_core::test_support::temp_dir("sqlite-batch-plans");
+        let url = format!("sqlite://{}/jobs.db", dir.display());
+        let driver = crate::plans::filled(&url).await;
+        let batches = super::Batches::new(&driver.tables.jobs);
+        let json = r#"[["a",1,2,"no"],["b",3,4,"no"]]"#;
+        let statements = [
+            ("ack", &batches.ack, vec![Arg::Text(json)]),
+            ("retry", &batches.retry, vec![Arg::Text(json)]),
+            (
+                "extend",
+                &batches.extend,
+                vec![Arg::Int(1), Arg::Text(json)],
+            ),
+            (
+                "lease",
+                &batches.lease,
+                vec![Arg::Int(1), Arg::Text("w"), Arg::Text(json)],
+            ),
+        ];
+        for (what, sql, args) in statements {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}").into();
+            let rows = driver.db.pool().rows(&explain, &args).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|row| row.text(3).unwrap()).collect();
+            let scans_a_table = plan
+                .iter()
+                .any(|step| step.contains("SCAN") && !step.contains("VIRTUAL TABLE"));
+            let by_key = plan.iter().any(|step| step.contains("(id=?)"));
+            assert!(by_key && !scans_a_table, "{what}: {}", plan.join("\n"));
+        }
+        crate::plans::drop(driver).await;
+    }
+
+    /// Texts of every kind reach SQLite's `json_each` as they were written.
+    #[tokio::test]
+    async fn json_binds_reach_sqlite_unchanged() {
+        let dir = rakit_job_core::test_support::temp_dir("sqlite-json-binds");
+        let url = format!("sqlite://{}/jobs.db", dir.display());
+        let driver = SqlDriver::connect(&url, &SqlOptions::default())
+            .await
+            .unwrap();
+        let texts = [
+            "plain",
+            "a \"quote\"",
+            "back\\slash",
+            "line\nbreak\ttab\u{1}",
+            "ünï 😀",
+            "",
+        ];
+        let items: Vec<(&str, i64)> = texts
+            .iter()
+            .zip([-1, 0, 1, i64::MAX, i64::MIN, 7])
+            .map(|(t, n)| (*t, n))
+            .collect();
+        let json =
+            crate::json_binds::json_rows(&items, |(text, n)| [Arg::Text(text), Arg::Int(*n)]);
+        let sql = "SELECT value->>0, value->>1 FROM json_each(?1) ORDER BY key".into();
+        let rows = driver
+            .db
+            .pool()
+            .rows(&sql, &[Arg::Text(&json)])
+            .await
+            .unwrap();
+        let read: Vec<(String, i64)> = rows
+            .iter()
+            .map(|row| (row.text(0).unwrap(), row.int(1).unwrap()))
+            .collect();
+        let written: Vec<(String, i64)> = items.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+        assert_eq!(read, written, "{json}");
     }
 }
