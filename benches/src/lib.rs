@@ -14,7 +14,7 @@
 //! rakit-job-benches report --results target/bench/results.json --doc docs/performance.md
 //! ```
 //!
-//! A system plugs in by implementing [`System`](system::System) and [`Client`](system::Client);
+//! A system plugs in by implementing [`System`] and [`Client`](system::Client);
 //! its no-op job calls [`probe::ran`]. See `scripts/bench.sh` for the one command that
 //! builds, starts the stores, runs everything and regenerates the docs.
 

@@ -177,7 +177,8 @@ pub struct Spawn<'a> {
 }
 
 impl WorkerProcess {
-    /// Starts this binary as a worker and waits (up to 60 s) until it is connected.
+    /// Starts a worker (the program [`run_workers_as`] named, else this binary) and waits
+    /// (up to 60 s) until it is connected.
     pub async fn start(spawn: Spawn<'_>) -> Result<WorkerProcess, BenchError> {
         let exe = worker_program()?;
         let mut args: Vec<String> = vec!["worker".into(), "--system".into(), spawn.system.into()];
