@@ -7,6 +7,7 @@
 
 use crate::db::Arg;
 use rakit_job_core::Lease;
+use std::fmt::Write;
 
 /// `items` as one JSON array holding the array `row(item)` of each.
 pub(crate) fn json_rows<'a, T, const N: usize>(
@@ -37,7 +38,10 @@ pub(crate) fn pair(lease: &Lease) -> [Arg<'_>; 2] {
 /// Appends `value` as JSON.
 fn push_value(out: &mut String, value: &Arg<'_>) {
     match *value {
-        Arg::Int(n) | Arg::MaybeInt(Some(n)) => out.push_str(&n.to_string()),
+        // Writing to a `String` cannot fail.
+        Arg::Int(n) | Arg::MaybeInt(Some(n)) => {
+            let _ = write!(out, "{n}");
+        }
         Arg::Text(text) | Arg::MaybeText(Some(text)) => push_text(out, text),
         Arg::MaybeText(None) | Arg::MaybeInt(None) => out.push_str("null"),
         Arg::Flag(flag) => out.push_str(if flag { "true" } else { "false" }),
@@ -51,7 +55,9 @@ fn push_text(out: &mut String, text: &str) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }

@@ -331,6 +331,19 @@ mod tests {
         }
     }
 
+    /// Each connection caches half a MiB of pages, not SQLite's default of two.
+    #[tokio::test]
+    async fn each_connection_caches_half_a_mib_of_pages() {
+        let dir = rakit_job_core::test_support::temp_dir("sqlite-cache");
+        let url = format!("sqlite://{}/jobs.db", dir.display());
+        let driver = SqlDriver::connect(&url, &SqlOptions::default())
+            .await
+            .unwrap();
+        let sql = "PRAGMA cache_size".into();
+        let rows = driver.db.pool().rows(&sql, &[]).await.unwrap();
+        assert_eq!(rows[0].int(0).unwrap(), -512);
+    }
+
     /// On a file filled with thousands of jobs in every state, each listing page and the
     /// next-queue probe search an index, without a sort or a scan of a table.
     #[tokio::test]
