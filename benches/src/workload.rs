@@ -123,7 +123,7 @@ pub async fn measure(
     let phase = async {
         let target = Target::fresh(store, &s.data);
         let client = system.client(&target).await?;
-        let rate = dispatch_one(&*client, s.jobs, label).await?;
+        let rate = dispatch_one(&client, s.jobs, label).await?;
         let burn = burn_down(system, &target, &*client, s, first, label).await;
         let _ = client.cleanup().await;
         Ok::<_, BenchError>((rate, burn?))
@@ -208,17 +208,36 @@ async fn timed<T>(
 }
 
 /// Dispatches `n` jobs one after the other; jobs per second.
-pub async fn dispatch_one(client: &dyn Client, n: u64, label: &str) -> Result<f64, BenchError> {
-    let start = Instant::now();
-    let mut shown = Instant::now();
-    for seq in 0..n {
-        client.dispatch(seq).await?;
-        if shown.elapsed() >= Duration::from_secs(1) {
-            progress(label, "dispatch one by one", seq, n);
-            shown = Instant::now();
+pub async fn dispatch_one(
+    client: &Arc<dyn Client>,
+    n: u64,
+    label: &str,
+) -> Result<f64, BenchError> {
+    let (client, label) = (client.clone(), label.to_string());
+    in_task(async move {
+        let start = Instant::now();
+        let mut shown = Instant::now();
+        for seq in 0..n {
+            client.dispatch(seq).await?;
+            if shown.elapsed() >= Duration::from_secs(1) {
+                progress(&label, "dispatch one by one", seq, n);
+                shown = Instant::now();
+            }
         }
-    }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    })
+    .await
+}
+
+/// Runs a dispatch loop as a task of the runtime, where an application's request handler
+/// dispatches and where the bounds' loops run, not on the thread blocked on the runtime:
+/// from there every message to a client's connection task crosses threads twice.
+async fn in_task<T: Send + 'static>(
+    work: impl Future<Output = Result<T, BenchError>> + Send + 'static,
+) -> Result<T, BenchError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| BenchError::Worker(format!("a dispatching task failed: {e}")))?
 }
 
 /// Dispatches `n` jobs with the client's bulk API, or from concurrent tasks; jobs per second.
@@ -234,14 +253,18 @@ pub async fn dispatch_bulk(
         match how {
             Bulk::Native(batch) => {
                 let batch = batch.max(1) as u64;
-                let mut first = 0;
-                while first < n {
-                    let count = batch.min(n - first);
-                    client.dispatch_batch(first, count).await?;
-                    first += count;
-                    done.store(first, Ordering::Relaxed);
-                }
-                Ok::<_, BenchError>(())
+                let (client, done) = (client.clone(), done.clone());
+                in_task(async move {
+                    let mut first = 0;
+                    while first < n {
+                        let count = batch.min(n - first);
+                        client.dispatch_batch(first, count).await?;
+                        first += count;
+                        done.store(first, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+                .await
             }
             Bulk::Concurrent(tasks) => {
                 let tasks = tasks.max(1) as u64;
