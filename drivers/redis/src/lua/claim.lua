@@ -34,22 +34,29 @@ else
   ids = redis.call('LPOP', q.ready, limit) or {}
 end
 
+-- Each job costs two commands (read it, mark it leased) and the batch one `ZADD`: the
+-- server's work per command, not per job, is what bounds a busy queue.
 local out = { false }
+local leased = {}
 for i, id in ipairs(ids) do
   local job = q.base .. JOB_PART .. id
-  if redis.call('EXISTS', job) == 1 then
+  local f = redis.call('HMGET', job, 'name', 'queue', 'payload', 'attempts', 'created_at',
+    'overlap_key', 'unique_key', 'last_error', 'meta', 'cancelled')
+  if f[1] then
     local token = ARGV[5 + i]
-    redis.call('HINCRBY', job, 'attempts', 1)
-    redis.call('HSET', job, 'token', token, 'worker', worker)
-    redis.call('ZADD', q.reserved, deadline, id)
-    local f = redis.call('HMGET', job, 'name', 'queue', 'payload', 'attempts', 'created_at',
-      'overlap_key', 'unique_key', 'last_error', 'meta', 'cancelled')
+    f[4] = tostring((tonumber(f[4]) or 0) + 1)
+    redis.call('HSET', job, 'attempts', f[4], 'token', token, 'worker', worker)
+    leased[#leased + 1] = deadline
+    leased[#leased + 1] = id
     out[#out + 1] = id
     out[#out + 1] = token
     for j = 1, 10 do
       out[#out + 1] = f[j]
     end
   end
+end
+if #leased > 0 then
+  redis.call('ZADD', q.reserved, unpack(leased))
 end
 
 -- When this queue next needs a look: its first scheduled job or lease deadline.

@@ -8,20 +8,25 @@
 --   fail     a = error, b = '1' when cancelled
 -- Returns per run 1 written, 0 when the lease is no longer current: then nothing of it is
 -- written, its follow-ups included.
+-- An ack costs three commands (read the lease and unique key, check the lease is in
+-- `reserved`, delete the job), and the batch one `ZREM` of every lease it ends.
 local q = this_queue()
 local now = server_now()
 local out = {}
+local ended = {}
 local i = 2
 while i <= #ARGV do
   local kind, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
-  local ok = held(q, id, ARGV[i + 2])
   local job = q.base .. JOB_PART .. id
+  -- As `held` (lib_leases.lua), reading the unique key in the same command.
+  local lease = redis.call('HMGET', job, 'token', 'unique_key')
+  local ok = lease[1] == ARGV[i + 2] and redis.call('ZSCORE', q.reserved, id) ~= false
   i = i + 5
   if kind == 'ack' then
     if ok then
-      free_unique(q, id)
+      free_unique_key(q, id, lease[2])
       redis.call('DEL', job)
-      redis.call('ZREM', q.reserved, id)
+      ended[#ended + 1] = id
     end
     -- The follow-ups: stored with the ack, or skipped with it. On a single server they
     -- may be of any queue; the driver sends only this queue's on a Cluster.
@@ -45,7 +50,7 @@ while i <= #ARGV do
   elseif ok and kind == 'fail' then
     to_failed(q, id, a, b == '1', now)
   elseif ok then
-    redis.call('ZREM', q.reserved, id)
+    ended[#ended + 1] = id
     redis.call('HDEL', job, 'token', 'worker')
     if kind == 'retry' then
       redis.call('HSET', job, 'last_error', b, 'due_at', a)
@@ -58,5 +63,8 @@ while i <= #ARGV do
     enqueue(q, id, tonumber(a), now)
   end
   out[#out + 1] = ok and 1 or 0
+end
+if #ended > 0 then
+  redis.call('ZREM', q.reserved, unpack(ended))
 end
 return out

@@ -6,12 +6,16 @@ local function held(q, id, token)
   return redis.call('HGET', q.base .. JOB_PART .. id, 'token') == token and redis.call('ZSCORE', q.reserved, id) ~= false
 end
 
--- Frees the unique key job `id` holds, if it still holds it.
-local function free_unique(q, id)
-  local key = redis.call('HGET', q.base .. JOB_PART .. id, 'unique_key')
+-- Frees unique key `key` (read from job `id`'s hash, false for none) if `id` still holds it.
+local function free_unique_key(q, id, key)
   if key and redis.call('GET', q.base .. UNIQUE_PART .. key) == id then
     redis.call('DEL', q.base .. UNIQUE_PART .. key)
   end
+end
+
+-- Frees the unique key job `id` holds, if it still holds it.
+local function free_unique(q, id)
+  free_unique_key(q, id, redis.call('HGET', q.base .. JOB_PART .. id, 'unique_key'))
 end
 
 -- Moves job `id` (already out of ready and delayed) to the failed store with `error`,
