@@ -310,12 +310,24 @@ mod tests {
     use crate::db::Arg;
     use crate::{SqlDriver, SqlOptions, Synchronous};
 
+    /// The url of a new database file in a folder of its own.
+    fn fresh_url(name: &str) -> String {
+        let dir = rakit_job_core::test_support::temp_dir(name);
+        format!("sqlite://{}/jobs.db", dir.display())
+    }
+
+    /// A driver with default options on a new database file.
+    async fn fresh_driver(name: &str) -> SqlDriver {
+        SqlDriver::connect(&fresh_url(name), &SqlOptions::default())
+            .await
+            .unwrap()
+    }
+
     /// `Synchronous` sets the pragma on the driver's connections: FULL is 2, NORMAL 1.
     #[tokio::test]
     async fn the_synchronous_setting_reaches_the_connections() {
         for (sqlite_synchronous, pragma) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
-            let dir = rakit_job_core::test_support::temp_dir("sqlite-sync");
-            let url = format!("sqlite://{}/jobs.db", dir.display());
+            let url = fresh_url("sqlite-sync");
             let options = SqlOptions {
                 sqlite_synchronous,
                 ..SqlOptions::default()
@@ -334,11 +346,7 @@ mod tests {
     /// Each connection caches half a MiB of pages, not SQLite's default of two.
     #[tokio::test]
     async fn each_connection_caches_half_a_mib_of_pages() {
-        let dir = rakit_job_core::test_support::temp_dir("sqlite-cache");
-        let url = format!("sqlite://{}/jobs.db", dir.display());
-        let driver = SqlDriver::connect(&url, &SqlOptions::default())
-            .await
-            .unwrap();
+        let driver = fresh_driver("sqlite-cache").await;
         let sql = "PRAGMA cache_size".into();
         let rows = driver.db.pool().rows(&sql, &[]).await.unwrap();
         assert_eq!(rows[0].int(0).unwrap(), -512);
@@ -348,8 +356,7 @@ mod tests {
     /// next-queue probe search an index, without a sort or a scan of a table.
     #[tokio::test]
     async fn listings_search_an_index() {
-        let dir = rakit_job_core::test_support::temp_dir("sqlite-plans");
-        let url = format!("sqlite://{}/jobs.db", dir.display());
+        let url = fresh_url("sqlite-plans");
         let step = |row: &crate::db::Row| row.text(3).unwrap();
         crate::plans::check(&url, "EXPLAIN QUERY PLAN", step, &["TEMP B-TREE", "SCAN "]).await;
     }
@@ -358,8 +365,7 @@ mod tests {
     /// none scans the jobs table, whatever the batch's size.
     #[tokio::test]
     async fn batch_writes_search_the_primary_key() {
-        let dir = rakit_job_core::test_support::temp_dir("sqlite-batch-plans");
-        let url = format!("sqlite://{}/jobs.db", dir.display());
+        let url = fresh_url("sqlite-batch-plans");
         let driver = crate::plans::filled(&url).await;
         let batches = super::Batches::new(&driver.tables.jobs);
         let json = r#"[["a",1,2,"no"],["b",3,4,"no"]]"#;
@@ -393,11 +399,7 @@ mod tests {
     /// Texts of every kind reach SQLite's `json_each` as they were written.
     #[tokio::test]
     async fn json_binds_reach_sqlite_unchanged() {
-        let dir = rakit_job_core::test_support::temp_dir("sqlite-json-binds");
-        let url = format!("sqlite://{}/jobs.db", dir.display());
-        let driver = SqlDriver::connect(&url, &SqlOptions::default())
-            .await
-            .unwrap();
+        let driver = fresh_driver("sqlite-json-binds").await;
         let texts = [
             "plain",
             "a \"quote\"",

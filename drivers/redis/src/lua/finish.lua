@@ -18,13 +18,11 @@ local i = 2
 while i <= #ARGV do
   local kind, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
   local job = q.base .. JOB_PART .. id
-  -- As `held` (lib_leases.lua), reading the unique key in the same command.
-  local lease = redis.call('HMGET', job, 'token', 'unique_key')
-  local ok = lease[1] == ARGV[i + 2] and redis.call('ZSCORE', q.reserved, id) ~= false
+  local ok, unique_key = held(q, id, ARGV[i + 2])
   i = i + 5
   if kind == 'ack' then
     if ok then
-      free_unique_key(q, id, lease[2])
+      free_unique_key(q, id, unique_key)
       redis.call('DEL', job)
       ended[#ended + 1] = id
     end

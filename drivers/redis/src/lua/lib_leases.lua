@@ -1,9 +1,11 @@
 -- Helpers of the scripts that check leases and move jobs to the failed store.
 
 -- True when `token` is the current lease on job `id`: the hash says so and the id is
--- still in `reserved` (not rescued back to ready after its lease ran out).
+-- still in `reserved` (not rescued back to ready after its lease ran out). Also returns
+-- the unique key the job holds (false for none), read in the same command.
 local function held(q, id, token)
-  return redis.call('HGET', q.base .. JOB_PART .. id, 'token') == token and redis.call('ZSCORE', q.reserved, id) ~= false
+  local f = redis.call('HMGET', q.base .. JOB_PART .. id, 'token', 'unique_key')
+  return f[1] == token and redis.call('ZSCORE', q.reserved, id) ~= false, f[2]
 end
 
 -- Frees unique key `key` (read from job `id`'s hash, false for none) if `id` still holds it.
