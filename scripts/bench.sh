@@ -125,6 +125,9 @@ if [ "$peers" = 1 ] && [ "$quick" = 0 ] && [ ${#extra[@]} -eq 0 ]; then
   # so the whole comparison takes about 45 minutes instead of hours of abandoned phases.
   full=(--jobs 20000 --concurrency 1,4,16,64)
   run postgres "${full[@]}" --stores postgres --runs 3 --phase-timeout 150
+  # Issue #20 compares PostgreSQL with riverqueue at 1,000 jobs at a time as well.
+  run postgres-1000 --jobs 20000 --concurrency 1000 --stores postgres --runs 3 \
+    --phase-timeout 150 --no-bounds
   run sqlite "${full[@]}" --stores sqlite --systems rakit-job,riverqueue --runs 3 --phase-timeout 90
   run sqlite-apalis "${full[@]}" --stores sqlite --systems apalis --runs 1 --phase-timeout 60 --no-bounds
   run redis "${full[@]}" --stores redis --systems rakit-job --runs 3 --phase-timeout 90
@@ -134,6 +137,8 @@ if [ "$peers" = 1 ] && [ "$quick" = 0 ] && [ ${#extra[@]} -eq 0 ]; then
     --runs 3 --phase-timeout 90 --no-bounds
   say "Redis with apalis at N = 5,000 (the page's table is N = 20,000; quote these in its text):"
   "$bin" report --results target/bench/redis-5000.json
+  say "PostgreSQL at concurrency 1,000 (quote these in the page's text):"
+  "$bin" report --results target/bench/postgres-1000.json
   results=target/bench/postgres.json,target/bench/sqlite.json,target/bench/sqlite-apalis.json
   results+=,target/bench/redis.json,target/bench/others.json
 else

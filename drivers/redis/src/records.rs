@@ -31,8 +31,9 @@ pub(crate) const INFO_FIELDS: [&str; 14] = [
 /// How many values a shown job takes in a reply: id, state, place, then its fields.
 pub(crate) const INFO_LEN: usize = 3 + INFO_FIELDS.len();
 
-/// Appends what the `store_job` Lua function reads for `job` (see prelude.lua): id,
-/// available_at, unique mode, unique key, window, then the hash's field/value pairs.
+/// Appends what the `store_job` Lua function reads for `job` (see lib_store.lua): id,
+/// available_at (0 when due at dispatch), unique mode, unique key, window, then the
+/// hash's field/value pairs.
 pub(crate) fn job_args(call: &mut ScriptInvocation<'_>, job: &NewJob) {
     let (mode, window) = match (&job.unique_key, job.unique_for) {
         (None, _) => ("none", 0),
@@ -62,8 +63,14 @@ pub(crate) fn job_args(call: &mut ScriptInvocation<'_>, job: &NewJob) {
     if let Some(meta) = &job.meta {
         fields.push(("meta", meta));
     }
+    // 0 tells the script the job is due now, so a push of such jobs skips reading the clock.
+    let at = if job.available_at == job.created_at {
+        0
+    } else {
+        job.available_at
+    };
     call.arg(job.id.as_str())
-        .arg(job.available_at)
+        .arg(at)
         .arg(mode)
         .arg(job.unique_key.as_deref().unwrap_or(""))
         .arg(window)

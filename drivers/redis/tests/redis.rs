@@ -559,6 +559,30 @@ async fn a_push_from_another_instance_wakes_a_waiting_one_at_once() {
     delete_prefix(&mut inspect(&redis_url()), &prefix);
 }
 
+/// Pushes with no worker waiting leave at most the cap of wake-up tokens, which expire;
+/// a job dispatched for now is ready at once and one dispatched for later is not.
+#[tokio::test]
+async fn pushes_nobody_waits_for_leave_a_capped_expiring_signal() {
+    let prefix = fresh_prefix();
+    let d = driver(&prefix).await;
+    for i in 0..40 {
+        d.push_one(NewJob::now("wake", "default", &format!("{{\"n\":{i}}}")))
+            .await
+            .unwrap();
+    }
+    let mut later = NewJob::now("wake", "default", "{}");
+    later.available_at += 60_000;
+    d.push_one(later).await.unwrap();
+    let mut con = inspect(&redis_url());
+    let signal = format!("{prefix}:{{q:default}}:signal");
+    let tokens: usize = redis::cmd("LLEN").arg(&signal).query(&mut con).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(&signal).query(&mut con).unwrap();
+    assert_eq!(tokens, 32, "the signal list holds {tokens} tokens");
+    assert!(ttl > 0, "the signal list does not expire (PTTL {ttl})");
+    assert_eq!(take(&d, &["default"], 100).await.len(), 40);
+    delete_prefix(&mut con, &prefix);
+}
+
 /// A worker that found nothing to do wakes when the scheduled job it saw falls due,
 /// not only at the end of its timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

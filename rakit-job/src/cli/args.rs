@@ -129,7 +129,7 @@ pub(crate) struct WorkerOptions {
     /// Jobs run at the same time
     #[arg(long, value_name = "N", value_parser = values::at_least_one::<usize>)]
     pub(crate) concurrency: Option<usize>,
-    /// Fast jobs claimed ahead of free slots (default 128; 0 turns it off)
+    /// Fast jobs claimed ahead of free slots (default 512; 0 turns it off)
     #[arg(long, value_name = "N", value_parser = values::whole::<usize>)]
     pub(crate) prefetch: Option<usize>,
     /// Seconds running jobs may finish after SIGTERM before they are handed back (default 30)

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// The most jobs a worker claims beyond its free slots, unless `Worker::prefetch` says otherwise.
-const DEFAULT_PREFETCH: usize = 128;
+const DEFAULT_PREFETCH: usize = 512;
 
 /// Runs jobs from a [`Queue`].
 ///
@@ -97,7 +97,7 @@ impl Worker {
     }
 
     /// Claims up to `n` jobs beyond the free slots in the same round trip, so a busy worker
-    /// takes a batch per claim instead of one job per finished job; 0 turns it off (default 128).
+    /// takes a batch per claim instead of one job per finished job; 0 turns it off (default 512).
     ///
     /// Only fast jobs are claimed ahead: the worker holds about 50 ms of work beyond what
     /// is running, judged from how long recent jobs took, so slow jobs are never parked

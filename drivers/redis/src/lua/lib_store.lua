@@ -1,10 +1,13 @@
 -- Helpers of the scripts that store jobs and put them back in line.
 
--- Leaves a wake-up token for workers blocked on the queue.
+-- Leaves a wake-up token for workers blocked on the queue. A list holding tokens has no
+-- worker blocked on it (a blocked worker takes a token as it arrives), so a full one is
+-- left as it is: one command instead of two while jobs come faster than workers wait.
 local function wake(signal)
-  redis.call('LPUSH', signal, '1')
-  redis.call('LTRIM', signal, 0, SIGNAL_CAP - 1)
-  redis.call('PEXPIRE', signal, SIGNAL_TTL_MS)
+  if redis.call('LLEN', signal) < SIGNAL_CAP then
+    redis.call('LPUSH', signal, '1')
+    redis.call('PEXPIRE', signal, SIGNAL_TTL_MS)
+  end
 end
 
 -- Puts job `id` back in line: ready (waking a worker) if due, else in `delayed`.
@@ -22,7 +25,8 @@ local function job_end(i)
   return i + 6 + tonumber(ARGV[i + 5])
 end
 
--- Stores the job whose arguments start at ARGV[i]: id, available_at, unique mode ('none',
+-- Stores the job whose arguments start at ARGV[i]: id, available_at (0: due when
+-- dispatched), unique mode ('none',
 -- 'key': held while the job is stored, 'window': held for a time whatever becomes of the
 -- job), unique key, window in ms, then n and n field/value arguments for its hash.
 -- Returns 1 stored, 0 skipped for its unique key, -1 id already stored; whether it is due

@@ -6,13 +6,17 @@ local q = this_queue()
 if KEYS[6] then
   redis.call('SADD', KEYS[6], ARGV[2])
 end
-local now = server_now()
+-- The server's clock is read only for a job due later: one dispatched for now says 0.
+local now
 local out, ready = {}, {}
 local i = 3
 while i <= #ARGV do
   local id = ARGV[i]
+  if now == nil and ARGV[i + 1] ~= '0' then
+    now = server_now()
+  end
   local stored, due
-  stored, due, i = store_job(q, i, now)
+  stored, due, i = store_job(q, i, now or 0)
   out[#out + 1] = stored
   if due then
     ready[#ready + 1] = id
