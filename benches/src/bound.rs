@@ -75,7 +75,8 @@ fn bound(store: Store, what: &str, concurrency: u64, jobs_per_s: f64, how: &str)
 /// its free slots plus up to 512 ahead (its default `prefetch`).
 const CLAIM_BATCH: u64 = 576;
 
-/// Rows pre-filled for pgbench's batched claims: enough for [`SECONDS`] at 200k jobs/s.
+/// Rows pre-filled for pgbench's batched claims, which run until every row is claimed:
+/// about [`SECONDS`] at 200k jobs/s.
 const PG_BATCH_PREFILL: u64 = 1_000_000;
 
 /// What a pgbench run does per transaction.

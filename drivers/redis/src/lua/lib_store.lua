@@ -2,7 +2,7 @@
 
 -- Leaves a wake-up token for workers blocked on the queue. A list holding tokens has no
 -- worker blocked on it (a blocked worker takes a token as it arrives), so a full one is
--- left as it is: one command instead of two while jobs come faster than workers wait.
+-- left as it is: one command instead of three while jobs come faster than workers wait.
 local function wake(signal)
   if redis.call('LLEN', signal) < SIGNAL_CAP then
     redis.call('LPUSH', signal, '1')
@@ -26,9 +26,9 @@ local function job_end(i)
 end
 
 -- Stores the job whose arguments start at ARGV[i]: id, available_at (0: due when
--- dispatched), unique mode ('none',
--- 'key': held while the job is stored, 'window': held for a time whatever becomes of the
--- job), unique key, window in ms, then n and n field/value arguments for its hash.
+-- dispatched), unique mode ('none', 'key': held while the job is stored, 'window': held
+-- for a time whatever becomes of the job), unique key, window in ms, then n and n
+-- field/value arguments for its hash.
 -- Returns 1 stored, 0 skipped for its unique key, -1 id already stored; whether it is due
 -- now (the caller puts due jobs on the ready list); and the index after its arguments.
 local function store_job(q, i, now)
