@@ -583,6 +583,20 @@ async fn pushes_nobody_waits_for_leave_a_capped_expiring_signal() {
     delete_prefix(&mut con, &prefix);
 }
 
+/// A job dispatched to run now is ready at once even when the dispatching machine's clock
+/// is a minute ahead of the server's: the push does not compare it with the server's clock.
+#[tokio::test]
+async fn a_job_due_now_is_ready_whatever_the_dispatching_clock_says() {
+    let prefix = fresh_prefix();
+    let d = driver(&prefix).await;
+    let mut ahead = NewJob::now("skewed", "default", "{}");
+    ahead.created_at += 60_000;
+    ahead.available_at = ahead.created_at;
+    d.push_one(ahead).await.unwrap();
+    assert_eq!(take(&d, &["default"], 10).await.len(), 1);
+    delete_prefix(&mut inspect(&redis_url()), &prefix);
+}
+
 /// A worker that found nothing to do wakes when the scheduled job it saw falls due,
 /// not only at the end of its timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
