@@ -28,6 +28,7 @@ macro_rules! worker_suite {
             sigterm_lets_the_running_job_finish,
             an_idle_worker_in_another_process_wakes_on_dispatch,
             a_job_dispatched_in_process_starts_without_waiting_out_the_sleep,
+            where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on_time,
             failed_jobs_are_listed_retried_forgotten_and_flushed_from_the_cli,
             stats_and_list_commands_describe_the_store_and_the_jobs,
             a_chain_runs_in_order_stops_at_a_failure_and_goes_on_when_retried,
@@ -487,6 +488,40 @@ pub async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep(h:
     .unwrap();
     wait_until(
         "the in-process wake-up",
+        Duration::from_secs(20),
+        || async { !read_log(&log).is_empty() },
+    )
+    .await;
+    stop.shutdown();
+    assert_eq!(running.await.unwrap().unwrap().succeeded, 1);
+}
+
+/// Where the store's wait ends when a job comes due (SQLite, the folder), a worker sleeping
+/// an hour between looks runs a job scheduled a second ahead when it comes due.
+pub async fn where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on_time(h: Harness) {
+    if !h.queue.driver().capabilities().wakes_when_due {
+        eprintln!(
+            "not applicable: {} does not say when jobs come due; its workers look every sleep_ms",
+            h.queue.describe()
+        );
+        return;
+    }
+    let log = h.log("due.log");
+    let w = worker(&h).sleep(Duration::from_secs(3600));
+    let stop = w.shutdown_handle();
+    let running = tokio::spawn(w.run());
+    // Let the worker find the store empty and go idle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    RecordRun::dispatch(RecordRun {
+        log: log.clone(),
+        tag: "due".into(),
+    })
+    .delay(Duration::from_secs(1))
+    .via(&h.queue)
+    .await
+    .unwrap();
+    wait_until(
+        "the scheduled job to run when it came due",
         Duration::from_secs(20),
         || async { !read_log(&log).is_empty() },
     )

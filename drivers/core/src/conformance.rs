@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             concurrent_swaps_of_an_entry_lose_no_update,
             throughput_adds_up_per_queue_and_minute,
             wait_returns_within_its_timeout,
+            wait_ends_when_a_job_may_have_become_claimable,
             concurrent_reservers_never_share_a_job
         );
     };
@@ -1515,6 +1516,58 @@ pub async fn wait_returns_within_its_timeout(store: Store) {
             sleep_ms(100).await;
         }
         assert!(waiter.await.unwrap() < Duration::from_secs(15));
+    }
+}
+
+/// A store whose wait ends whenever a job may have become claimable (`wakes_when_due`)
+/// wakes its waiter when a scheduled job comes due, when a lease runs out, and on a push
+/// to a queue it did not hold before; its idle workers rely on that instead of polling.
+pub async fn wait_ends_when_a_job_may_have_become_claimable(store: Store) {
+    if !store.capabilities().wakes_when_due {
+        return;
+    }
+    let scheduled = push_later(&store, "later", "default", 300).await;
+    let first = claimed_after_waiting(&store, "a scheduled job came due").await;
+    assert_eq!(first.job.id, scheduled);
+    let again = claimed_after_waiting(&store, "a lease ran out").await;
+    assert_eq!(again.job.id, scheduled, "the job whose lease ran out");
+    assert!(store.ack(&again.lease).await.unwrap());
+    a_push_to_a_new_queue_ends_a_wait(store.clone(), store).await;
+}
+
+/// A wait on `default` ends when `pusher` — the same store, or another instance of it —
+/// pushes to a queue nobody pushed to before; for stores that say `wakes_when_due`.
+pub async fn a_push_to_a_new_queue_ends_a_wait(waiter: Store, pusher: Store) {
+    let qs = queues(&["default"]);
+    // Nothing is due: once the waits that end at once are spent, only a push ends one.
+    for _ in 0..2 {
+        waiter.wait(&qs, Duration::from_millis(50)).await.unwrap();
+    }
+    let waiting = tokio::spawn(async move { waiter.wait(&qs, Duration::from_secs(600)).await });
+    let mut pushes = 0;
+    while !waiting.is_finished() {
+        push(&pusher, "elsewhere", "brand-new", "{}").await;
+        pushes += 1;
+        assert!(pushes < 100, "wait did not end on a push to a new queue");
+        sleep_ms(100).await;
+    }
+    waiting.await.unwrap().unwrap();
+}
+
+/// Claims a job of `default` with a short lease, waiting (each wait far longer than the
+/// test allows) while there is none; fails unless the waits end within 10 s because `what`.
+async fn claimed_after_waiting(store: &Store, what: &str) -> Reserved {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let qs = queues(&["default"]);
+    loop {
+        if let Some(job) = take(store, &["default"], 1, SHORT).await.pop() {
+            return job;
+        }
+        let wait = store.wait(&qs, Duration::from_secs(600));
+        let ended = tokio::time::timeout_at(deadline, wait).await;
+        ended
+            .unwrap_or_else(|_| panic!("wait did not end when {what}"))
+            .unwrap();
     }
 }
 

@@ -13,6 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// The longest a store waits when its files cannot be watched: the worker's default
+/// `sleep`, since a worker on a watched store waits far longer than its `sleep`.
+pub const UNWATCHED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Shared between the watcher's thread and the waiters.
 #[derive(Default)]
 struct Signal {
@@ -84,8 +88,9 @@ impl FileWatch {
     }
 
     /// Waits until a wanted event happens in one of `dirs`, or `limit` passes; returns at
-    /// once when one happened since the last wait. False, without waiting, when the
-    /// folders cannot be watched: the caller polls instead.
+    /// once when one happened since the last wait, or when a folder is watched only now
+    /// (it may have changed before). False, without waiting, when the folders cannot be
+    /// watched: the caller polls instead.
     pub async fn wait(&self, dirs: &[PathBuf], limit: std::time::Duration) -> bool {
         let notified = self.signal.notify.notified();
         tokio::pin!(notified);
@@ -96,8 +101,10 @@ impl FileWatch {
         if self.seen.swap(events, Ordering::SeqCst) != events {
             return true;
         }
-        if !watching {
-            return false;
+        match watching {
+            Watched::Unavailable => return false,
+            Watched::Newly => return true,
+            Watched::Already => {}
         }
         let _ = tokio::time::timeout(limit, notified).await;
         self.seen
@@ -105,8 +112,8 @@ impl FileWatch {
         true
     }
 
-    /// Adds watches on `dirs`, starting the watcher if needed; false if it cannot.
-    fn watch(&self, dirs: &[PathBuf]) -> bool {
+    /// Adds watches on `dirs`, starting the watcher if needed.
+    fn watch(&self, dirs: &[PathBuf]) -> Watched {
         let mut watching = self.watching.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(*watching, Watching::NotStarted) {
             let signal = self.signal.clone();
@@ -135,8 +142,9 @@ impl FileWatch {
             dirs: watched,
         } = &mut *watching
         else {
-            return false;
+            return Watched::Unavailable;
         };
+        let mut outcome = Watched::Already;
         for dir in dirs {
             if watched.contains(dir) {
                 continue;
@@ -144,16 +152,32 @@ impl FileWatch {
             match watcher.watch(dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     watched.insert(dir.clone());
+                    if !matches!(outcome, Watched::Unavailable) {
+                        outcome = Watched::Newly;
+                    }
                 }
-                Err(e) => tracing::warn!(
-                    folder = %dir.display(),
-                    "cannot watch {} ({e}); idle workers will poll it instead",
-                    self.what
-                ),
+                Err(e) => {
+                    tracing::warn!(
+                        folder = %dir.display(),
+                        "cannot watch {} ({e}); idle workers will poll it instead",
+                        self.what
+                    );
+                    outcome = Watched::Unavailable;
+                }
             }
         }
-        true
+        outcome
     }
+}
+
+/// What [`FileWatch::watch`] found.
+enum Watched {
+    /// Every folder was watched already.
+    Already,
+    /// At least one folder is watched only from now on.
+    Newly,
+    /// Some folder cannot be watched.
+    Unavailable,
 }
 
 /// True for events that may mean a job file arrived: a visible file created or renamed in.

@@ -9,7 +9,7 @@ use crate::{
     cancel, corrupt, entries, failed, files, followups, fsio, jobs, listing, locks, notes,
     throughput,
 };
-use rakit_job_core::watch::{FileWatch, file_arrived};
+use rakit_job_core::watch::{FileWatch, UNWATCHED_POLL, file_arrived};
 use rakit_job_core::{
     BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
     JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
@@ -184,6 +184,7 @@ impl BlockingDriver for FileDriver {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             wakes_across_processes: true,
+            wakes_when_due: true,
             durable: true,
         }
     }
@@ -257,7 +258,9 @@ impl BlockingDriver for FileDriver {
             .collect();
         let layout = self.layout().clone();
         let (dirs, next_due) = run_blocking(move || {
-            let mut dirs = Vec::with_capacity(queues.len());
+            // The folder of queues too: a push to a new queue creates its folder there.
+            let mut dirs = vec![layout.queues()];
+            fsio::ensure_dir(&dirs[0])?;
             for queue in &queues {
                 files::prepare(&layout, queue)?;
                 dirs.push(layout.ready(queue));
@@ -269,7 +272,7 @@ impl BlockingDriver for FileDriver {
         let until_due = next_due.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64 + 1));
         let limit = until_due.map_or(timeout, |d| d.min(timeout));
         if !self.inner.waker.wait(&dirs, limit).await {
-            tokio::time::sleep(limit).await;
+            tokio::time::sleep(limit.min(UNWATCHED_POLL)).await;
         }
         Ok(())
     }

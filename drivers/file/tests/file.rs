@@ -336,6 +336,15 @@ async fn wait_wakes_on_a_push_from_another_instance() {
     assert!(slept < Duration::from_secs(5), "woke only after {slept:?}");
 }
 
+/// A push to a new queue creates its folder, which a waiting instance watches for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_wakes_on_another_instances_push_to_a_new_queue() {
+    let root = fresh_folder();
+    let waiter: rakit_job_core::conformance::Store = Arc::new(open(&root).await);
+    let pusher: rakit_job_core::conformance::Store = Arc::new(open(&root).await);
+    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter, pusher).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_wakes_when_a_scheduled_job_comes_due() {
     let root = fresh_folder();

@@ -106,6 +106,7 @@ impl BlockingDriver for MemcachedDriver {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             wakes_across_processes: false,
+            wakes_when_due: false,
             durable: false,
         }
     }

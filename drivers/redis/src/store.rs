@@ -256,6 +256,7 @@ impl Store for RedisDriver {
         // Durability is the server's `appendonly` setting, which the driver cannot promise.
         Capabilities {
             wakes_across_processes: true,
+            wakes_when_due: false,
             durable: false,
         }
     }

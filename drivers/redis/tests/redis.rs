@@ -1143,6 +1143,7 @@ async fn the_conformance_suite_passes_on_a_three_node_cluster() {
         concurrent_swaps_of_an_entry_lose_no_update,
         throughput_adds_up_per_queue_and_minute,
         wait_returns_within_its_timeout,
+        wait_ends_when_a_job_may_have_become_claimable,
         concurrent_reservers_never_share_a_job,
     );
     rakit_job_core::conformance::big_batches_are_written_whole(fresh().await, 1_234).await;

@@ -37,6 +37,7 @@ const SYNTAX: Syntax = Syntax {
     skip_taken: None,
     capabilities: Capabilities {
         wakes_across_processes: false,
+        wakes_when_due: false,
         durable: true,
     },
     types: [

@@ -37,6 +37,7 @@ const SYNTAX: Syntax = Syntax {
     skip_taken: Some(SKIP_TAKEN),
     capabilities: Capabilities {
         wakes_across_processes: true,
+        wakes_when_due: false,
         durable: true,
     },
     // Ids, names, queues and keys compare byte by byte, as every other store sorts them.

@@ -18,7 +18,7 @@ use crate::json_binds::{json_rows, pair};
 use crate::statements::{self, BATCH_ROWS, Takes};
 use crate::tables::Tables;
 use notify::event::{EventKind, ModifyKind};
-use rakit_job_core::watch::FileWatch;
+use rakit_job_core::watch::{FileWatch, UNWATCHED_POLL};
 use rakit_job_core::{Backoff, Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
@@ -40,6 +40,7 @@ const SYNTAX: Syntax = Syntax {
     skip_taken: Some(" ON CONFLICT (unique_key) DO NOTHING"),
     capabilities: Capabilities {
         wakes_across_processes: true,
+        wakes_when_due: true,
         durable: true,
     },
     types: ["TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "INTEGER", "BOOLEAN"],
@@ -300,7 +301,7 @@ impl Dialect for Sqlite {
             .wait(std::slice::from_ref(&self.folder), timeout)
             .await
         {
-            self.backoff.wait(timeout).await;
+            self.backoff.wait(timeout.min(UNWATCHED_POLL)).await;
         }
     }
 }

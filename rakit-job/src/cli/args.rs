@@ -123,7 +123,7 @@ pub(crate) struct WorkerOptions {
     /// Retries after a job's first run, for jobs that set none (default: the config's max_retries)
     #[arg(long, value_name = "N", value_parser = values::whole::<u32>)]
     pub(crate) retries: Option<u32>,
-    /// Milliseconds an idle worker waits before looking again (default: the config's sleep_ms)
+    /// Milliseconds an idle worker waits before looking again where the store cannot signal (default: the config's sleep_ms)
     #[arg(long, value_name = "MS", value_parser = values::at_least_one::<u64>)]
     pub(crate) sleep: Option<u64>,
     /// Jobs run at the same time

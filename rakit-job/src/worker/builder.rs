@@ -121,7 +121,8 @@ impl Worker {
         self
     }
 
-    /// How long an idle worker waits before looking again when the store cannot signal.
+    /// How long an idle worker waits before looking again when the store cannot signal;
+    /// on a store whose wait ends when jobs come due (SQLite, the folder), 30 s at least.
     pub fn sleep(mut self, interval: Duration) -> Self {
         self.sleep = Some(interval.max(Duration::from_millis(1)));
         self

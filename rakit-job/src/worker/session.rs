@@ -26,6 +26,10 @@ use tokio::task::{JoinHandle, JoinSet};
 /// when the jobs claimed ahead run low, so a slow claim does not leave the slots idle.
 const MAX_CLAIMS: usize = 2;
 
+/// How long an idle worker waits, at least, on a store whose wait ends whenever a job may
+/// have become claimable (SQLite, the folder): a safety net, not a poll.
+const WATCHED_SLEEP: Duration = Duration::from_secs(30);
+
 type Finished = Result<(Outcome, Duration), tokio::task::JoinError>;
 
 impl Worker {
@@ -251,11 +255,13 @@ impl Session {
             self.say_waiting();
         }
         let served = self.fetcher.served();
+        let store = self.queue.driver().clone();
         let timeout = match self.fetcher.holds_paused() {
             true => self.sleep.min(PAUSE_CHECK),
+            // The store's wait ends when anything may have become claimable: no need to poll.
+            false if store.capabilities().wakes_when_due => self.sleep.max(WATCHED_SLEEP),
             false => self.sleep,
         };
-        let store = self.queue.driver().clone();
         tokio::select! {
             got = next_claim(&mut self.claims) => {
                 let claim = self.claims.pop_front().expect("a claim was in flight");
