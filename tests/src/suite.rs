@@ -496,7 +496,7 @@ pub async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep(h:
     assert_eq!(running.await.unwrap().unwrap().succeeded, 1);
 }
 
-/// Where the store's wait ends when a job comes due (SQLite, the folder), a worker sleeping
+/// Where the store's wait ends when a job comes due (PostgreSQL, SQLite, the folder), a worker sleeping
 /// an hour between looks runs a job scheduled a second ahead when it comes due.
 pub async fn where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on_time(h: Harness) {
     if !h.queue.driver().capabilities().wakes_when_due {

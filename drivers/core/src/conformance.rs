@@ -1539,10 +1539,7 @@ pub async fn wait_ends_when_a_job_may_have_become_claimable(store: Store) {
 /// pushes to a queue nobody pushed to before; for stores that say `wakes_when_due`.
 pub async fn a_push_to_a_new_queue_ends_a_wait(waiter: Store, pusher: Store) {
     let qs = queues(&["default"]);
-    // Nothing is due: once the waits that end at once are spent, only a push ends one.
-    for _ in 0..2 {
-        waiter.wait(&qs, Duration::from_millis(50)).await.unwrap();
-    }
+    settle_waits(&waiter, &qs).await;
     let waiting = tokio::spawn(async move { waiter.wait(&qs, Duration::from_secs(600)).await });
     let mut pushes = 0;
     while !waiting.is_finished() {
@@ -1552,6 +1549,43 @@ pub async fn a_push_to_a_new_queue_ends_a_wait(waiter: Store, pusher: Store) {
         sleep_ms(100).await;
     }
     waiting.await.unwrap().unwrap();
+}
+
+/// A wait on `default` ends when `other`, another instance of the store, retries a job
+/// of it due shortly: the waiter learns the new due time. For stores that say
+/// `wakes_when_due`; without it the waiter would sleep until the job's old lease ran out.
+pub async fn another_instances_retry_ends_a_wait(waiter: Store, other: Store) {
+    let qs = queues(&["default"]);
+    push(&other, "flaky", "default", "{}").await;
+    let held = take_one(&other, &["default"]).await;
+    settle_waits(&waiter, &qs).await;
+    let waiting = tokio::spawn(async move { waiter.wait(&qs, Duration::from_secs(600)).await });
+    // Retry only once the waiter sleeps, or it would read the new due time anyway.
+    sleep_ms(300).await;
+    assert!(
+        other
+            .retry(&held.lease, now_ms() + 300, "boom")
+            .await
+            .unwrap()
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+    ended
+        .expect("wait did not end after another instance's retry")
+        .unwrap()
+        .unwrap();
+}
+
+/// Spends the waits that end at once (a file watch or a LISTEN connection just started,
+/// news not yet seen), so that the next wait ends only on news or a due time. As in a
+/// worker, a claim (of nothing: no job of `default` is due) comes between waits.
+async fn settle_waits(waiter: &Store, qs: &[String]) {
+    waiter.wait(qs, Duration::from_millis(50)).await.unwrap();
+    sleep_ms(300).await;
+    for _ in 0..2 {
+        assert!(take(waiter, &["default"], 1, LONG).await.is_empty());
+        waiter.wait(qs, Duration::from_millis(50)).await.unwrap();
+    }
+    assert!(take(waiter, &["default"], 1, LONG).await.is_empty());
 }
 
 /// Claims a job of `default` with a short lease, waiting (each wait far longer than the

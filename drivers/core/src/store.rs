@@ -8,8 +8,9 @@ use std::time::Duration;
 pub struct Capabilities {
     /// [`Store::wait`] returns early when another process pushes a job.
     pub wakes_across_processes: bool,
-    /// [`Store::wait`] also returns on a push to any queue, new ones included, and when a
-    /// scheduled job or a lease of the waited queues comes due: an idle worker need not poll.
+    /// [`Store::wait`] also returns when a scheduled job or a lease of the waited queues
+    /// comes due, when another process retries or hands back one of their jobs for later,
+    /// and on a push to a queue new to it: an idle worker need not poll.
     pub wakes_when_due: bool,
     /// A pushed job survives a restart of the store.
     pub durable: bool,

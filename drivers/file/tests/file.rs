@@ -336,13 +336,16 @@ async fn wait_wakes_on_a_push_from_another_instance() {
     assert!(slept < Duration::from_secs(5), "woke only after {slept:?}");
 }
 
-/// A push to a new queue creates its folder, which a waiting instance watches for.
+/// A push to a new queue creates its folder, which a waiting instance watches for; a
+/// retry moves the job into `ready/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wait_wakes_on_another_instances_push_to_a_new_queue() {
+async fn wait_wakes_on_another_instances_new_queue_and_retry() {
     let root = fresh_folder();
     let waiter: rakit_job_core::conformance::Store = Arc::new(open(&root).await);
-    let pusher: rakit_job_core::conformance::Store = Arc::new(open(&root).await);
-    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter, pusher).await;
+    let other: rakit_job_core::conformance::Store = Arc::new(open(&root).await);
+    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter.clone(), other.clone())
+        .await;
+    rakit_job_core::conformance::another_instances_retry_ends_a_wait(waiter, other).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,7 @@ const SYNTAX: Syntax = Syntax {
     skip_taken: Some(SKIP_TAKEN),
     capabilities: Capabilities {
         wakes_across_processes: true,
-        wakes_when_due: false,
+        wakes_when_due: true,
         durable: true,
     },
     // Ids, names, queues and keys compare byte by byte, as every other store sorts them.
@@ -66,6 +66,8 @@ const NO_BITMAP_SCANS: &str = "SET enable_bitmapscan = off";
 
 /// The longest pause between two attempts to re-open the LISTEN connection.
 const MAX_LISTEN_PAUSE: Duration = Duration::from_secs(5);
+/// How long a worker waits at most while the LISTEN connection is down: the default `sleep`.
+const UNHEARD_POLL: Duration = Duration::from_secs(1);
 
 impl Affected for PgQueryResult {
     fn affected(&self) -> u64 {
@@ -133,6 +135,7 @@ pub(crate) async fn open(
              SELECT pg_notify('{channel}', queue) FROM stored"
         ),
     );
+    let retry = retry_sql(jobs, &channel).into();
     let db = Postgres {
         conns,
         listen_pool,
@@ -140,7 +143,7 @@ pub(crate) async fn open(
         channel,
         claim: claim_sql(jobs).into(),
         ack: ack_sql(jobs).into(),
-        retry: retry_sql(jobs).into(),
+        retry,
         extend: extend_sql(jobs).into(),
         signals: Arc::default(),
         listener: OnceLock::new(),
@@ -203,14 +206,16 @@ fn ack_sql(jobs: &str) -> String {
 }
 
 /// Retries a batch: each job whose lease token still matches waits until its own due time,
-/// with its own error, and its id is returned. Binds: $1 ids, $2 tokens, $3 due times,
-/// $4 errors, in the same order; arrays for the reason given at [`ack_sql`].
-fn retry_sql(jobs: &str) -> String {
+/// with its own error, and its id is returned; its queue is notified on `channel`, so
+/// idle workers learn when it falls due. Binds: $1 ids, $2 tokens, $3 due times, $4
+/// errors, in the same order; arrays for the reason given at [`ack_sql`].
+fn retry_sql(jobs: &str, channel: &str) -> String {
     format!(
-        "UPDATE {jobs} AS t SET available_at = r.available_at, reserved_until = NULL, \
+        "WITH retried AS (UPDATE {jobs} AS t SET available_at = r.available_at, reserved_until = NULL, \
          lease_token = NULL, last_error = r.error \
          FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[]) AS r(id, token, available_at, error) \
-         WHERE t.id = ANY($1) AND t.id = r.id AND t.lease_token = r.token RETURNING t.id"
+         WHERE t.id = ANY($1) AND t.id = r.id AND t.lease_token = r.token RETURNING t.id, t.queue) \
+         SELECT id, pg_notify('{channel}', queue) FROM retried"
     )
 }
 
@@ -287,17 +292,18 @@ async fn listen_loop(pool: PgPool, channel: String, signals: Arc<Signals>, store
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => match listener.listen(&channel).await {
                 Ok(()) => {
-                    signals.look_everywhere();
+                    signals.listening(true);
                     pause = Duration::from_millis(100);
                     loop {
                         match listener.try_recv().await {
                             Ok(Some(notification)) => signals.pushed(notification.payload()),
                             Ok(None) => {
                                 tracing::warn!(%store, "the LISTEN connection dropped and was re-opened");
-                                signals.look_everywhere();
+                                signals.listening(true);
                             }
                             Err(e) => {
                                 tracing::warn!(%store, "the LISTEN connection failed ({}); workers poll until it is back", reason(&e));
+                                signals.listening(false);
                                 break;
                             }
                         }
@@ -393,6 +399,11 @@ impl Dialect for Postgres {
 
     async fn wait(&self, queues: &[String], timeout: Duration) {
         self.listen();
+        // Notifications sent while the LISTEN connection is down are lost: look again soon.
+        let timeout = match self.signals.is_listening() {
+            true => timeout,
+            false => timeout.min(UNHEARD_POLL),
+        };
         self.signals.wait(queues, timeout).await;
     }
 }
@@ -460,7 +471,7 @@ mod tests {
             ("ack".into(), ack_sql(jobs), vec![ids, tokens], pkey.clone()),
             (
                 "retry".into(),
-                retry_sql(jobs),
+                retry_sql(jobs, "probe_pushed"),
                 vec![ids, tokens, Text(&due), Text("{x,y}")],
                 pkey.clone(),
             ),

@@ -1,5 +1,6 @@
 //! How PostgreSQL workers wait: the LISTEN connection feeds these counters, and a
-//! waiting worker returns as soon as one of its queues has news.
+//! waiting worker returns as soon as one of its queues has news, or any queue this
+//! process hears of for the first time (a worker serving every queue must learn of it).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +24,8 @@ struct State {
     /// `pushed` and `everything` as they were when the last reservation began.
     seen: HashMap<String, u64>,
     seen_everything: u64,
+    /// Whether the LISTEN connection is up; while it is not, notifications are lost.
+    listening: bool,
 }
 
 impl State {
@@ -43,14 +46,33 @@ impl Signals {
 
     /// A notification for `queue` arrived.
     pub fn pushed(&self, queue: &str) {
-        *self.state().pushed.entry(queue.to_string()).or_default() += 1;
+        let mut state = self.state();
+        match state.pushed.get_mut(queue) {
+            Some(count) => *count += 1,
+            None => {
+                state.pushed.insert(queue.to_string(), 1);
+                state.everything += 1;
+            }
+        }
+        drop(state);
         self.changed.notify_waiters();
     }
 
-    /// Notifications may have been missed: every waiter should look again.
-    pub fn look_everywhere(&self) {
-        self.state().everything += 1;
+    /// The LISTEN connection is up (after any gap, notifications may have been missed:
+    /// every waiter should look again) or down.
+    pub fn listening(&self, up: bool) {
+        let mut state = self.state();
+        state.listening = up;
+        if up {
+            state.everything += 1;
+        }
+        drop(state);
         self.changed.notify_waiters();
+    }
+
+    /// Whether notifications arrive now; while they do not, waiters must poll.
+    pub fn is_listening(&self) -> bool {
+        self.state().listening
     }
 
     /// A reservation on `queues` is starting: what was pushed so far is seen.

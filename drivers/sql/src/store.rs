@@ -154,9 +154,11 @@ impl SqlDriver {
     }
 
     /// Writes the final outcomes that take a transaction (follow-ups, fails, releases);
-    /// per item whether its lease was current.
+    /// per item whether its lease was current. A job handed back wakes its queue's idle
+    /// workers when it is due now, or, where they wait for due times, whenever.
     async fn finish_in(&self, tx: &mut dyn Tx, finished: &[&Finish]) -> Op<Vec<bool>> {
         let now = now_ms();
+        let due_waits = self.syntax.capabilities.wakes_when_due;
         let (mut written, mut woken) = (Vec::with_capacity(finished.len()), Vec::new());
         for finish in finished {
             let lease = finish.lease();
@@ -175,7 +177,11 @@ impl SqlDriver {
                     ..
                 } => {
                     let args = [Int(*available_at), Text(error), id, token];
-                    tx.run(&self.sql[Sql::Retry], &args).await? == 1
+                    let retried = tx.run(&self.sql[Sql::Retry], &args).await? == 1;
+                    if retried && due_waits {
+                        woken.push(lease.queue.as_str());
+                    }
+                    retried
                 }
                 Finish::Fail {
                     error, cancelled, ..
@@ -190,7 +196,7 @@ impl SqlDriver {
                 Finish::Release { available_at, .. } => {
                     let args = [Int(*available_at), id, token];
                     let released = tx.run(&self.sql[Sql::Release], &args).await? == 1;
-                    if released && *available_at <= now {
+                    if released && (*available_at <= now || due_waits) {
                         woken.push(lease.queue.as_str());
                     }
                     released

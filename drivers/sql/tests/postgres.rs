@@ -113,8 +113,10 @@ async fn a_committed_transaction_wakes_a_waiting_driver() {
     drop_tables(&pool, &options).await;
 }
 
+/// A push to a queue the waiter's process has heard of does not wake it; the first push
+/// to a queue it never heard of does, once, so a worker serving every queue learns of it.
 #[tokio::test]
-async fn a_push_to_another_queue_does_not_wake_a_waiter() {
+async fn a_push_to_another_known_queue_does_not_wake_a_waiter() {
     let pool = admin().await;
     let (driver, options) = installed().await;
     let driver = Arc::new(driver);
@@ -124,6 +126,16 @@ async fn a_push_to_another_queue_does_not_wake_a_waiter() {
         .await
         .unwrap();
     let claim = ReserveRequest::new(&queues, 1, 60_000, "w");
+    driver.reserve(&claim).await.unwrap();
+    let started = Instant::now();
+    let first = NewJob::now("report", "reports", "{}");
+    driver.push_one(first).await.unwrap();
+    driver.wait(&queues, Duration::from_secs(20)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "a new queue woke the waiter only after {waited:?}"
+    );
     driver.reserve(&claim).await.unwrap();
     let started = Instant::now();
     let handle = {
@@ -142,6 +154,19 @@ async fn a_push_to_another_queue_does_not_wake_a_waiter() {
         waited >= Duration::from_millis(1400),
         "woke after {waited:?}"
     );
+    drop_tables(&pool, &options).await;
+}
+
+/// Another driver's push to a new queue, and its retry of a job due shortly, end a wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_ends_on_another_drivers_new_queue_and_retry() {
+    let pool = admin().await;
+    let (other, options) = installed().await;
+    let other: Store = Arc::new(other);
+    let waiter: Store = Arc::new(driver_on(&options).await);
+    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter.clone(), other.clone())
+        .await;
+    rakit_job_core::conformance::another_instances_retry_ends_a_wait(waiter, other).await;
     drop_tables(&pool, &options).await;
 }
 

@@ -26,13 +26,16 @@ async fn store() -> Store {
 
 rakit_job_core::conformance_tests!(store);
 
-/// Another driver's push to a new queue is a write to the database, which ends a wait.
+/// Another driver's push to a new queue, and its retry of a job due shortly, are writes
+/// to the database, which end a wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wait_ends_on_another_drivers_push_to_a_new_queue() {
+async fn a_wait_ends_on_another_drivers_new_queue_and_retry() {
     let dir = temp_dir("sqlite-new-queue");
     let waiter: Store = Arc::new(open(&dir).await);
-    let pusher: Store = Arc::new(open(&dir).await);
-    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter, pusher).await;
+    let other: Store = Arc::new(open(&dir).await);
+    rakit_job_core::conformance::a_push_to_a_new_queue_ends_a_wait(waiter.clone(), other.clone())
+        .await;
+    rakit_job_core::conformance::another_instances_retry_ends_a_wait(waiter, other).await;
 }
 
 /// A batch push is one transaction: refused part-way, it leaves nothing behind.

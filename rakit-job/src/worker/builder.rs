@@ -122,7 +122,8 @@ impl Worker {
     }
 
     /// How long an idle worker waits before looking again when the store cannot signal;
-    /// on a store whose wait ends when jobs come due (SQLite, the folder), 30 s at least.
+    /// on a store whose wait ends when jobs come due (PostgreSQL, SQLite, the folder), 30 s
+    /// at least.
     pub fn sleep(mut self, interval: Duration) -> Self {
         self.sleep = Some(interval.max(Duration::from_millis(1)));
         self

@@ -27,7 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 const MAX_CLAIMS: usize = 2;
 
 /// How long an idle worker waits, at least, on a store whose wait ends whenever a job may
-/// have become claimable (SQLite, the folder): a safety net, not a poll.
+/// have become claimable (PostgreSQL, SQLite, the folder): a safety net, not a poll.
 const WATCHED_SLEEP: Duration = Duration::from_secs(30);
 
 type Finished = Result<(Outcome, Duration), tokio::task::JoinError>;
