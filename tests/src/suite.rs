@@ -473,31 +473,11 @@ pub async fn an_idle_worker_in_another_process_wakes_on_dispatch(h: Harness) {
 
 /// A worker sleeping an hour between polls still starts a job dispatched in its own process at once.
 pub async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep(h: Harness) {
-    let log = h.log("in-process.log");
-    let w = worker(&h).sleep(Duration::from_secs(3600));
-    let stop = w.shutdown_handle();
-    let running = tokio::spawn(w.run());
-    // Let the worker find the store empty and go idle.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    RecordRun::dispatch(RecordRun {
-        log: log.clone(),
-        tag: "now".into(),
-    })
-    .via(&h.queue)
-    .await
-    .unwrap();
-    wait_until(
-        "the in-process wake-up",
-        Duration::from_secs(20),
-        || async { !read_log(&log).is_empty() },
-    )
-    .await;
-    stop.shutdown();
-    assert_eq!(running.await.unwrap().unwrap().succeeded, 1);
+    an_hour_sleeper_runs_a_job(&h, Duration::ZERO, "the in-process wake-up").await;
 }
 
-/// Where the store's wait ends when a job comes due (PostgreSQL, SQLite, the folder), a worker sleeping
-/// an hour between looks runs a job scheduled a second ahead when it comes due.
+/// Where the store's wait ends when a job comes due (PostgreSQL, SQLite, the folder), a
+/// worker sleeping an hour between looks runs a job scheduled a second ahead when it comes due.
 pub async fn where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on_time(h: Harness) {
     if !h.queue.driver().capabilities().wakes_when_due {
         eprintln!(
@@ -506,25 +486,30 @@ pub async fn where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on
         );
         return;
     }
-    let log = h.log("due.log");
-    let w = worker(&h).sleep(Duration::from_secs(3600));
+    let what = "the scheduled job to run when it came due";
+    an_hour_sleeper_runs_a_job(&h, Duration::from_secs(1), what).await;
+}
+
+/// Starts a worker that sleeps an hour between looks, lets it go idle, dispatches a job
+/// due after `delay` from this process, and waits (20 s at most) until the job ran.
+async fn an_hour_sleeper_runs_a_job(h: &Harness, delay: Duration, what: &str) {
+    let log = h.log("idle.log");
+    let w = worker(h).sleep(Duration::from_secs(3600));
     let stop = w.shutdown_handle();
     let running = tokio::spawn(w.run());
     // Let the worker find the store empty and go idle.
     tokio::time::sleep(Duration::from_millis(300)).await;
     RecordRun::dispatch(RecordRun {
         log: log.clone(),
-        tag: "due".into(),
+        tag: "idle".into(),
     })
-    .delay(Duration::from_secs(1))
+    .delay(delay)
     .via(&h.queue)
     .await
     .unwrap();
-    wait_until(
-        "the scheduled job to run when it came due",
-        Duration::from_secs(20),
-        || async { !read_log(&log).is_empty() },
-    )
+    wait_until(what, Duration::from_secs(20), || async {
+        !read_log(&log).is_empty()
+    })
     .await;
     stop.shutdown();
     assert_eq!(running.await.unwrap().unwrap().succeeded, 1);

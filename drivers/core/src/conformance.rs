@@ -1507,14 +1507,7 @@ pub async fn wait_returns_within_its_timeout(store: Store) {
                 started.elapsed()
             }
         });
-        // Keep pushing until the waiter is woken, so the test does not depend on when it subscribed.
-        let mut pushes = 0;
-        while !waiter.is_finished() {
-            push(&pusher, "wake", "default", "{}").await;
-            pushes += 1;
-            assert!(pushes < 100, "wait did not wake on a push");
-            sleep_ms(100).await;
-        }
+        push_until_finished(&pusher, "default", &waiter, "wait did not wake on a push").await;
         assert!(waiter.await.unwrap() < Duration::from_secs(15));
     }
 }
@@ -1541,14 +1534,26 @@ pub async fn a_push_to_a_new_queue_ends_a_wait(waiter: Store, pusher: Store) {
     let qs = queues(&["default"]);
     settle_waits(&waiter, &qs).await;
     let waiting = tokio::spawn(async move { waiter.wait(&qs, Duration::from_secs(600)).await });
+    let what = "wait did not end on a push to a new queue";
+    push_until_finished(&pusher, "brand-new", &waiting, what).await;
+    waiting.await.unwrap().unwrap();
+}
+
+/// Pushes a job to `queue` every 100 ms until `waiting` ends, so a test does not depend on
+/// when the waiter subscribed; fails with `what` after 100 pushes.
+async fn push_until_finished<T>(
+    pusher: &Store,
+    queue: &str,
+    waiting: &tokio::task::JoinHandle<T>,
+    what: &str,
+) {
     let mut pushes = 0;
     while !waiting.is_finished() {
-        push(&pusher, "elsewhere", "brand-new", "{}").await;
+        push(pusher, "wake", queue, "{}").await;
         pushes += 1;
-        assert!(pushes < 100, "wait did not end on a push to a new queue");
+        assert!(pushes < 100, "{what}");
         sleep_ms(100).await;
     }
-    waiting.await.unwrap().unwrap();
 }
 
 /// A wait on `default` ends when `other`, another instance of the store, retries a job
