@@ -51,6 +51,31 @@ fn scatter(written: &mut [bool], at: &[usize], done: Vec<bool>) {
 }
 
 impl SqlDriver {
+    /// How long until the next scheduled job or lease of `queues` comes due (a millisecond
+    /// past it); when that cannot be read, a second, the worker's default `sleep`.
+    async fn until_due(&self, queues: &[String]) -> Duration {
+        let now = now_ms();
+        let mut next: Option<Millis> = None;
+        for queue in queues {
+            let read = self.op(|| async {
+                let args = [Text(queue), Int(now)];
+                let rows = self.db.pool().rows(&self.sql[Sql::NextDue], &args).await?;
+                rows.first().map_or(Ok(None), |row| row.maybe_int(0))
+            });
+            match read.await {
+                Ok(Some(due)) => next = Some(next.map_or(due, |n| n.min(due))),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(target: "rakit_job", "could not read when the next job comes due: {e}");
+                    return Duration::from_secs(1);
+                }
+            }
+        }
+        next.map_or(Duration::MAX, |at| {
+            Duration::from_millis((at - now_ms()).max(0) as u64 + 1)
+        })
+    }
+
     /// Refuses, before anything is written, a job no table of this dialect can hold.
     fn check_jobs<'a>(
         &self,
@@ -381,32 +406,5 @@ impl Store for SqlDriver {
         };
         self.db.wait(queues, timeout).await;
         Ok(())
-    }
-}
-
-impl SqlDriver {
-    /// How long until the next scheduled job or lease of `queues` comes due (a millisecond
-    /// past it); when that cannot be read, a second, the worker's default `sleep`.
-    async fn until_due(&self, queues: &[String]) -> Duration {
-        let now = now_ms();
-        let mut next: Option<Millis> = None;
-        for queue in queues {
-            let read = self.op(|| async {
-                let args = [Text(queue), Int(now)];
-                let rows = self.db.pool().rows(&self.sql[Sql::NextDue], &args).await?;
-                rows.first().map_or(Ok(None), |row| row.maybe_int(0))
-            });
-            match read.await {
-                Ok(Some(due)) => next = Some(next.map_or(due, |n| n.min(due))),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(target: "rakit_job", "could not read when the next job comes due: {e}");
-                    return Duration::from_secs(1);
-                }
-            }
-        }
-        next.map_or(Duration::MAX, |at| {
-            Duration::from_millis((at - now_ms()).max(0) as u64 + 1)
-        })
     }
 }
