@@ -32,9 +32,8 @@ macro_rules! control_suite {
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// How late a start may be logged after the worker decided it: the job writes its line a
-/// moment after it was started, on a machine that may be busy.
-const LOG_LAG_MS: u64 = 25;
+/// Jobs the priority rule's worker runs at once.
+const CONCURRENCY: usize = 4;
 
 fn now_ms() -> u64 {
     rakit_job::driver::now_ms() as u64
@@ -56,7 +55,7 @@ pub async fn claimed_ahead_jobs_never_start_while_a_higher_job_is_due(h: Harness
         .unwrap();
     let worker = Worker::new(&h.queue)
         .queues(["high", "default", "low"])
-        .concurrency(4)
+        .concurrency(CONCURRENCY)
         .sleep(Duration::from_millis(50))
         .quiet();
     // Stopped once every job ran, not when empty: a fast store can drain the low jobs
@@ -101,18 +100,22 @@ pub async fn claimed_ahead_jobs_never_start_while_a_higher_job_is_due(h: Harness
         let overtaken: Vec<&str> = entries
             .iter()
             .filter(|e| e.label.starts_with("low-"))
-            .filter(|e| e.at_ms > due_at + LOG_LAG_MS && e.at_ms < high_start)
+            .filter(|e| e.at_ms > *due_at && e.at_ms < high_start)
             .map(|e| e.label.as_str())
             .collect();
-        if !overtaken.is_empty() {
+        // Low jobs may log their start after the high job was stored though the worker
+        // started them before (at most one per slot), and the look at the higher queues
+        // before lower jobs start may have begun just before it was stored (it fills the
+        // free slots, at most one per slot): more than two per slot breaks priority.
+        if overtaken.len() > 2 * CONCURRENCY {
             overtaken_highs.push(format!(
                 "{tag} was due at {due_at} but started at {high_start}, after low jobs {overtaken:?}"
             ));
         }
     }
-    // A worker that broke priority would let the low jobs it holds overtake most of the
-    // twenty; one or two overtaken by a few ms is a job's log line held up on a loaded
-    // machine (the lag is measured from the log, not from the worker's decision).
+    // A worker that broke priority would let the low jobs it holds (claimed ahead)
+    // overtake most of the twenty; one or two is a job's log line held up on a loaded
+    // machine.
     assert!(
         overtaken_highs.len() <= 2,
         "{} of 20 high jobs were overtaken: {overtaken_highs:#?}",
