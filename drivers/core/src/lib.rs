@@ -57,6 +57,7 @@ pub use memory::MemoryDriver;
 pub use names::{MAX_PAYLOAD_BYTES, redact_url, slug, validate_identifier, validate_queue};
 pub use store::{
     Capabilities, Finish, LeaseState, LockRequest, Locked, PushOutcome, ReserveRequest, Store,
+    UNSIGNALLED_POLL,
 };
 pub use time::{Millis, now_ms};
 pub use watched::{Hooks, Watched};

@@ -3,6 +3,11 @@
 use crate::{DriverError, Lease, Millis, NewJob, Reserved};
 use std::time::Duration;
 
+/// The longest a store that says [`Capabilities::wakes_when_due`] waits while it cannot
+/// keep that promise (its files unwatched, its notifications unheard, its next due time
+/// unreadable): the worker's default `sleep`, since its workers otherwise wait far longer.
+pub const UNSIGNALLED_POLL: Duration = Duration::from_secs(1);
+
 /// What a store can do beyond the common contract, so the worker can adapt.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Capabilities {

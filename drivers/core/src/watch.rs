@@ -3,7 +3,7 @@
 //!
 //! The OS file watcher (inotify on Linux, through the `notify` crate) reports changes
 //! from any process. When it cannot start (no inotify, too many watches), the store's
-//! wait falls back to polling.
+//! wait falls back to polling, at least every [`UNSIGNALLED_POLL`](crate::UNSIGNALLED_POLL).
 
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -12,10 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-
-/// The longest a store waits when its files cannot be watched: the worker's default
-/// `sleep`, since a worker on a watched store waits far longer than its `sleep`.
-pub const UNWATCHED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Shared between the watcher's thread and the waiters.
 #[derive(Default)]

@@ -9,11 +9,12 @@ use crate::{
     cancel, corrupt, entries, failed, files, followups, fsio, jobs, listing, locks, notes,
     throughput,
 };
-use rakit_job_core::watch::{FileWatch, UNWATCHED_POLL, file_arrived};
+use rakit_job_core::watch::{FileWatch, file_arrived};
 use rakit_job_core::{
     BlockingDriver, CancelOutcome, Capabilities, DriverError, FailedSelect, Finish, JobId, JobInfo,
     JobPage, JobQuery, Lease, LeaseState, LockRequest, Locked, Millis, MinuteCount, NewJob,
-    PushOutcome, QueueStats, ReserveRequest, Reserved, now_ms, run_blocking, validate_queue,
+    PushOutcome, QueueStats, ReserveRequest, Reserved, UNSIGNALLED_POLL, now_ms, run_blocking,
+    validate_queue,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -272,7 +273,7 @@ impl BlockingDriver for FileDriver {
         let until_due = next_due.map(|t| Duration::from_millis((t - now_ms()).max(0) as u64 + 1));
         let limit = until_due.map_or(timeout, |d| d.min(timeout));
         if !self.inner.waker.wait(&dirs, limit).await {
-            tokio::time::sleep(limit.min(UNWATCHED_POLL)).await;
+            tokio::time::sleep(limit.min(UNSIGNALLED_POLL)).await;
         }
         Ok(())
     }

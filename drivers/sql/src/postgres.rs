@@ -18,7 +18,8 @@ use crate::signals::Signals;
 use crate::statements::{self, JOB_COLUMNS, Takes, finish};
 use crate::tables::Tables;
 use rakit_job_core::{
-    Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved, now_ms, redact_url,
+    Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved, UNSIGNALLED_POLL, now_ms,
+    redact_url,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, Executor};
@@ -66,8 +67,6 @@ const NO_BITMAP_SCANS: &str = "SET enable_bitmapscan = off";
 
 /// The longest pause between two attempts to re-open the LISTEN connection.
 const MAX_LISTEN_PAUSE: Duration = Duration::from_secs(5);
-/// How long a worker waits at most while the LISTEN connection is down: the default `sleep`.
-const UNHEARD_POLL: Duration = Duration::from_secs(1);
 
 impl Affected for PgQueryResult {
     fn affected(&self) -> u64 {
@@ -402,7 +401,7 @@ impl Dialect for Postgres {
         // Notifications sent while the LISTEN connection is down are lost: look again soon.
         let timeout = match self.signals.is_listening() {
             true => timeout,
-            false => timeout.min(UNHEARD_POLL),
+            false => timeout.min(UNSIGNALLED_POLL),
         };
         self.signals.wait(queues, timeout).await;
     }

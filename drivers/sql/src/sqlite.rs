@@ -18,8 +18,10 @@ use crate::json_binds::{json_rows, pair};
 use crate::statements::{self, BATCH_ROWS, Takes};
 use crate::tables::Tables;
 use notify::event::{EventKind, ModifyKind};
-use rakit_job_core::watch::{FileWatch, UNWATCHED_POLL};
-use rakit_job_core::{Backoff, Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved};
+use rakit_job_core::watch::FileWatch;
+use rakit_job_core::{
+    Backoff, Capabilities, DriverError, Lease, Millis, ReserveRequest, Reserved, UNSIGNALLED_POLL,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
@@ -301,7 +303,7 @@ impl Dialect for Sqlite {
             .wait(std::slice::from_ref(&self.folder), timeout)
             .await
         {
-            self.backoff.wait(timeout.min(UNWATCHED_POLL)).await;
+            self.backoff.wait(timeout.min(UNSIGNALLED_POLL)).await;
         }
     }
 }

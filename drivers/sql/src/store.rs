@@ -11,7 +11,7 @@ use crate::rows::insert_args;
 use crate::statements::{BATCH_ROWS, Sql, Take, finish, insert_jobs};
 use rakit_job_core::{
     Capabilities, DriverError, Finish, Lease, LeaseState, LockRequest, Locked, Millis, NewJob,
-    PushOutcome, ReserveRequest, Reserved, Store, now_ms,
+    PushOutcome, ReserveRequest, Reserved, Store, UNSIGNALLED_POLL, now_ms,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn scatter(written: &mut [bool], at: &[usize], done: Vec<bool>) {
 
 impl SqlDriver {
     /// How long until the next scheduled job or lease of `queues` comes due (a millisecond
-    /// past it); when that cannot be read, a second, the worker's default `sleep`.
+    /// past it); when that cannot be read, [`UNSIGNALLED_POLL`].
     async fn until_due(&self, queues: &[String]) -> Duration {
         let now = now_ms();
         let mut next: Option<Millis> = None;
@@ -67,7 +67,7 @@ impl SqlDriver {
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(target: "rakit_job", "could not read when the next job comes due: {e}");
-                    return Duration::from_secs(1);
+                    return UNSIGNALLED_POLL;
                 }
             }
         }
