@@ -131,6 +131,13 @@ impl Dice {
     }
 }
 
+/// How the workers of a storm run. A job a worker claimed ahead counts that attempt when
+/// the worker is killed before starting it (docs/workers.md, "Claiming ahead"); with a
+/// SIGKILL every fraction of a second, one job can sit in the buffers of several dying
+/// workers, and after its fourth (the default three retries) it would fail as "its worker
+/// stopped before finishing it". Ten attempts keep that out of a test of what is lost.
+const UNDER_FIRE: [&str; 3] = ["--concurrency=4", "--sleep=50", "--retries=9"];
+
 /// Dispatches `jobs` jobs (one in fifty a no-overlap job over 10 keys) while three worker
 /// processes drain them, SIGKILLing a random worker about every `every` and restarting it,
 /// at least `kills` times; then lets the workers finish and checks what ran.
@@ -138,8 +145,7 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
     let started = Instant::now();
     let log = h.log("storm.log");
     let overlap_log = h.log("storm-overlap.log");
-    let worker_args = ["--concurrency=4", "--sleep=50"];
-    let mut workers: Vec<_> = (0..3).map(|_| h.spawn_worker(&worker_args)).collect();
+    let mut workers: Vec<_> = (0..3).map(|_| h.spawn_worker(&UNDER_FIRE)).collect();
 
     let dispatcher = {
         let queue = h.queue.clone();
@@ -182,26 +188,46 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
         signal(&workers[victim], 9);
         let _ = workers[victim].wait().await;
         deaths.insert(pid, now_ms());
-        workers[victim] = h.spawn_worker(&worker_args);
+        workers[victim] = h.spawn_worker(&UNDER_FIRE);
         sent += 1;
     }
     let plain = dispatcher.await.expect("the dispatcher panicked");
     let overlapping = jobs - plain;
 
-    wait_until(
-        "every dispatched job to run",
-        Duration::from_secs(300),
-        || async {
-            let ran: std::collections::HashSet<String> =
-                read_log(&log).into_iter().map(|e| e.label).collect();
-            let ends = read_log(&overlap_log)
-                .iter()
-                .filter(|e| e.event == "end")
-                .count();
-            ran.len() >= plain && ends >= overlapping
-        },
-    )
-    .await;
+    // Every job must run. A failed one never will: the store is asked once a second, and
+    // a failure is reported at once, with what the store and the workers look like.
+    let drained = Instant::now();
+    for look in 0u32.. {
+        let ran: std::collections::HashSet<String> =
+            read_log(&log).into_iter().map(|e| e.label).collect();
+        let ends = read_log(&overlap_log)
+            .iter()
+            .filter(|e| e.event == "end")
+            .count();
+        if ran.len() >= plain && ends >= overlapping {
+            break;
+        }
+        let failed = look % 50 == 49 && h.totals().await.3 > 0;
+        if failed || drained.elapsed() > Duration::from_secs(300) {
+            let missing: Vec<String> = (0..jobs)
+                .filter(|i| i % 50 != 49)
+                .map(|i| format!("job-{i}"))
+                .filter(|tag| !ran.contains(tag))
+                .take(5)
+                .collect();
+            panic!(
+                "not every dispatched job ran ({}): {} of {plain} plain jobs ran (missing e.g. {missing:?}), {ends} of {overlapping} no-overlap jobs ended\n{}",
+                if failed {
+                    "some failed"
+                } else {
+                    "300 s passed"
+                },
+                ran.len(),
+                stall_report(h, &mut workers).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     wait_until("the store to empty", Duration::from_secs(60), || async {
         let t = h.totals().await;
         t.0 + t.1 + t.2 == 0
@@ -241,6 +267,60 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
         failed: h.totals().await.3,
         elapsed: started.elapsed(),
     }
+}
+
+/// What the store and the workers look like when a storm's jobs stop running: the counts,
+/// the jobs left, whether each worker still lives, and the end of its log.
+async fn stall_report(h: &Harness, workers: &mut [tokio::process::Child]) -> String {
+    use rakit_job::driver::{JobQuery, State};
+    let now = now_ms() as i64;
+    let mut out = format!(
+        "store totals (ready, scheduled, reserved, failed): {:?}\n",
+        h.totals().await
+    );
+    for state in [
+        State::Pending,
+        State::Scheduled,
+        State::Running,
+        State::Failed,
+    ] {
+        let page = h.queue.driver().jobs(&JobQuery::new(state, 5)).await;
+        for job in page.map(|p| p.jobs).unwrap_or_default() {
+            out += &format!(
+                "  {state:?} {} {} attempts {} due in {:?} ms, lease ends in {:?} ms, worker {:?}, last error {:?}\n",
+                job.name,
+                job.id,
+                job.attempts,
+                job.due_at.map(|t| t - now),
+                job.lease_until.map(|t| t - now),
+                job.worker,
+                job.last_error,
+            );
+        }
+    }
+    for (i, worker) in workers.iter_mut().enumerate() {
+        out += &format!(
+            "worker {i} (pid {:?}): exited {:?}\n",
+            worker.id(),
+            worker.try_wait()
+        );
+    }
+    // The live workers' logs: the last ones created, since their names are time-ordered ids.
+    let mut logs: Vec<_> = std::fs::read_dir(&h.dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with(".log") && !name.starts_with("storm")
+    });
+    logs.sort();
+    for path in logs.iter().rev().take(workers.len()) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(4)..];
+        out += &format!("{}:\n  {}\n", path.display(), tail.join("\n  "));
+    }
+    out
 }
 
 fn now_ms() -> u64 {
@@ -315,8 +395,7 @@ pub async fn no_overlap_under_fire(
             .await
             .expect("dispatch failed");
     }
-    let worker_args = ["--concurrency=4", "--sleep=50"];
-    let mut workers: Vec<_> = (0..4).map(|_| h.spawn_worker(&worker_args)).collect();
+    let mut workers: Vec<_> = (0..4).map(|_| h.spawn_worker(&UNDER_FIRE)).collect();
     let mut dice = Dice(now_ms() | 1);
     let mut deaths: HashMap<u32, u64> = HashMap::new();
     let ended = |log: &str| {
@@ -339,7 +418,7 @@ pub async fn no_overlap_under_fire(
         signal(&workers[victim], 9);
         let _ = workers[victim].wait().await;
         deaths.insert(pid, now_ms());
-        workers[victim] = h.spawn_worker(&worker_args);
+        workers[victim] = h.spawn_worker(&UNDER_FIRE);
     }
     wait_until(
         "every no-overlap job to end",
