@@ -17,7 +17,7 @@ use crate::{
     Locked, Millis, MinuteCount, NewJob, PushOutcome, ReserveRequest, Reserved, State, StoreExt,
     now_ms,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,7 @@ macro_rules! conformance_tests {
             unique_push_is_skipped_while_the_key_is_stored,
             unique_for_skips_the_key_for_its_window_whatever_became_of_the_job,
             pushing_many_stores_each_job_once_in_order,
+            a_bulk_push_keeps_every_field_byte_for_byte,
             lock_is_exclusive_until_unlocked_or_expired,
             lock_is_freed_only_by_its_owner,
             a_lock_of_capacity_n_has_at_most_n_holders,
@@ -874,6 +875,53 @@ pub async fn unique_for_skips_the_key_for_its_window_whatever_became_of_the_job(
         store.push(batch).await.unwrap(),
         [PushOutcome::Stored, PushOutcome::Duplicate]
     );
+}
+
+/// A bulk push stores every job as given, byte for byte: payloads with tabs, line breaks,
+/// backslashes, quotes and characters beyond ASCII (what a store's bulk path must escape),
+/// overlap keys and metas; and each starts at no attempts.
+pub async fn a_bulk_push_keeps_every_field_byte_for_byte(store: Store) {
+    let tricky = [
+        "tab\there",
+        "line\nbreak\r\n",
+        "back\\slash \\N \\t",
+        "\"quoted\" 'single'",
+        "é ü 漢字 🚀",
+        "",
+    ];
+    let jobs: Vec<NewJob> = (0..200)
+        .map(|i| {
+            let payload = format!("{{\"i\":{i},\"s\":\"{}\"}}", tricky[i % tricky.len()]);
+            let mut job = NewJob::now("bulk-bytes", "default", &payload);
+            if i % 3 == 0 {
+                job.overlap_key = Some(format!("key\\{i} é"));
+            }
+            if i % 4 == 0 {
+                job.meta = Some(format!("{{\"m\":\"\\\\{i}\\n\"}}"));
+            }
+            job
+        })
+        .collect();
+    let sent: HashMap<JobId, NewJob> = jobs.iter().map(|j| (j.id.clone(), j.clone())).collect();
+    let outcomes = store.push(jobs).await.unwrap();
+    assert!(
+        outcomes.iter().all(|o| *o == PushOutcome::Stored),
+        "{outcomes:?}"
+    );
+    let got = take(&store, &["default"], 200, LONG).await;
+    assert_eq!(got.len(), 200);
+    for r in got {
+        let job = &sent[&r.job.id];
+        let stored = (&r.job.name, &r.job.payload, &r.job.overlap_key, &r.job.meta);
+        assert_eq!(
+            stored,
+            (&job.name, &job.payload, &job.overlap_key, &job.meta)
+        );
+        assert_eq!(
+            r.job.attempts, 1,
+            "a job's first reservation is its attempt 1"
+        );
+    }
 }
 
 /// A batch push stores every job (more than one SQL chunk's worth), skips unique keys

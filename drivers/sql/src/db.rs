@@ -84,6 +84,22 @@ pub(crate) trait Db: Database {
     fn run<'c>(c: &'c mut Self::Connection, sql: &Arc<str>, args: &[Arg]) -> Fut<'c, u64>;
     /// Runs `sql`, which takes no binds, as plain text (`BEGIN`, `COMMIT`, `ROLLBACK`).
     fn plain<'c>(c: &'c mut Self::Connection, sql: &'static str) -> Fut<'c, ()>;
+    /// Runs `sql` with each of `columns` bound as one array, and returns its rows; only
+    /// PostgreSQL has arrays.
+    fn rows_of_arrays<'c>(
+        c: &'c mut Self::Connection,
+        sql: &Arc<str>,
+        columns: &[Column<'_>],
+    ) -> Fut<'c, Vec<Row>>;
+}
+
+/// The values of one column for every row of a batch, bound as one array.
+#[derive(Clone, Debug)]
+pub(crate) enum Column<'a> {
+    /// Texts, some NULL.
+    Texts(Vec<Option<&'a str>>),
+    /// Integers.
+    Ints(Vec<i64>),
 }
 
 type Fut<'c, T> = BoxFuture<'c, Done<T>>;
@@ -91,6 +107,7 @@ type Fut<'c, T> = BoxFuture<'c, Done<T>>;
 impl<DB> Db for DB
 where
     DB: Database,
+    DB::Connection: std::any::Any,
     DB::Row: ReadRow,
     DB::QueryResult: Affected,
     DB::Arguments: sqlx::IntoArguments<DB>,
@@ -119,6 +136,35 @@ where
 
     fn plain<'c>(c: &'c mut DB::Connection, sql: &'static str) -> Fut<'c, ()> {
         Box::pin(async move { c.execute(sql).await.map(drop) })
+    }
+
+    fn rows_of_arrays<'c>(
+        c: &'c mut DB::Connection,
+        sql: &Arc<str>,
+        columns: &[Column<'_>],
+    ) -> Fut<'c, Vec<Row>> {
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = (c as &mut dyn std::any::Any).downcast_mut::<sqlx::PgConnection>() {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for column in columns {
+                query = match column {
+                    Column::Texts(texts) => query.bind(texts.clone()),
+                    Column::Ints(ints) => query.bind(ints.clone()),
+                };
+            }
+            let rows = pg.fetch_all(query);
+            return Box::pin(async move {
+                Ok(rows
+                    .await?
+                    .into_iter()
+                    .map(|r| Box::new(r) as Row)
+                    .collect())
+            });
+        }
+        #[cfg(not(feature = "postgres"))]
+        let _ = (c, columns);
+        let error = format!("{sql}: only PostgreSQL binds arrays, not {}", DB::NAME);
+        Box::pin(async move { Err(sqlx::Error::Protocol(error)) })
     }
 }
 
@@ -152,6 +198,8 @@ pub(crate) trait Exec: Send {
     async fn rows(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<Vec<Row>>;
     /// Runs `sql` and returns how many rows it changed.
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64>;
+    /// Runs `sql` with each of `columns` bound as one array (PostgreSQL only).
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>>;
 }
 
 /// A transaction of the store's own.
@@ -174,6 +222,9 @@ impl<DB: Db> Exec for Lent<'_, DB> {
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
         DB::run(self.0, sql, args).await
+    }
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+        DB::rows_of_arrays(self.0, sql, columns).await
     }
 }
 

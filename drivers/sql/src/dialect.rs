@@ -61,6 +61,17 @@ pub(crate) struct Opened {
     pub insert_one: Arc<str>,
     /// How it takes a unique window or a lock slot.
     pub takes: Takes,
+    /// Where it has arrays (PostgreSQL), its inserts of a batch of jobs bound as one array
+    /// per column: one prepared statement for every batch size, and nine binds.
+    pub insert_arrays: Option<ArrayInserts>,
+}
+
+/// A batch insert binding [`crate::rows::insert_columns`]: `plain` stores every row, and
+/// `skipping` skips a taken unique key and returns the ids it stored.
+#[derive(Debug)]
+pub(crate) struct ArrayInserts {
+    pub plain: Arc<str>,
+    pub skipping: Arc<str>,
 }
 
 /// The jobs whose lease was still current, by id, each with whether it was cancelled.

@@ -186,7 +186,13 @@ impl SqlDriver {
         };
         let opened = opened?;
         let driver = SqlDriver {
-            sql: Statements::new(&tables, opened.syntax, opened.insert_one, opened.takes),
+            sql: Statements::new(
+                &tables,
+                opened.syntax,
+                opened.insert_one,
+                opened.takes,
+                opened.insert_arrays,
+            ),
             db: opened.db,
             syntax: opened.syntax,
             tables,

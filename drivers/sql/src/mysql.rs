@@ -119,6 +119,7 @@ pub(crate) async fn open(
         fresh: false,
         insert_one: statements::insert_one(jobs, &SYNTAX),
         takes: takes(tables),
+        insert_arrays: None,
     })
 }
 

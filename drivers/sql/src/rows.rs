@@ -1,7 +1,7 @@
 //! Jobs to bind values and back: a new job's insert values, and the rows of the
 //! statements' column lists read as jobs.
 
-use crate::db::{Arg, ReadRow};
+use crate::db::{Arg, Column, ReadRow};
 use crate::errors::{Op, OpError};
 use rakit_job_core::{JobId, JobInfo, Millis, NewJob, State, StoredJob};
 
@@ -24,6 +24,35 @@ pub(crate) fn insert_args<'a>(job: &'a NewJob, args: &mut Vec<Arg<'a>>) {
         Arg::MaybeText(unique_key),
         Arg::MaybeText(job.meta.as_deref()),
     ]);
+}
+
+/// The values of `jobs` column by column, in the order of [`insert_args`]: one array per
+/// column, for a dialect that binds arrays.
+pub(crate) fn insert_columns<'a>(jobs: &[&'a NewJob]) -> Vec<Column<'a>> {
+    let mut columns: Vec<Column<'a>> = Vec::with_capacity(9);
+    let mut args = Vec::with_capacity(9);
+    for job in jobs {
+        args.clear();
+        insert_args(job, &mut args);
+        if columns.is_empty() {
+            columns = args
+                .iter()
+                .map(|arg| match arg {
+                    Arg::Int(_) | Arg::MaybeInt(_) => Column::Ints(Vec::with_capacity(jobs.len())),
+                    _ => Column::Texts(Vec::with_capacity(jobs.len())),
+                })
+                .collect();
+        }
+        for (column, arg) in columns.iter_mut().zip(&args) {
+            match (column, *arg) {
+                (Column::Texts(texts), Arg::Text(text)) => texts.push(Some(text)),
+                (Column::Texts(texts), Arg::MaybeText(text)) => texts.push(text),
+                (Column::Ints(ints), Arg::Int(n) | Arg::MaybeInt(Some(n))) => ints.push(n),
+                (column, arg) => unreachable!("{arg:?} does not fit {column:?}"),
+            }
+        }
+    }
+    columns
 }
 
 fn job_id(text: String) -> Result<JobId, OpError> {
@@ -89,4 +118,29 @@ pub(crate) fn job_info(row: &dyn ReadRow, now: Millis, failed: bool) -> Op<JobIn
         unique_key: job.unique_key,
         meta: job.meta,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_columns_hold_one_array_per_column_in_the_order_of_the_insert() {
+        let first = NewJob::now("send", "default", "{\"a\":1}");
+        let mut second = NewJob::now("sync", "low", "{}");
+        second.meta = Some("m".into());
+        let columns = insert_columns(&[&first, &second]);
+        let texts = |i: usize| match &columns[i] {
+            Column::Texts(texts) => texts.clone(),
+            other => panic!("column {i} is {other:?}"),
+        };
+        assert_eq!(columns.len(), 9);
+        assert_eq!(texts(1), [Some("send"), Some("sync")]);
+        assert_eq!(texts(3), [Some("{\"a\":1}"), Some("{}")]);
+        assert_eq!(texts(8), [None, Some("m")]);
+        match &columns[4] {
+            Column::Ints(ints) => assert_eq!(ints, &[first.available_at, second.available_at]),
+            other => panic!("available_at is {other:?}"),
+        }
+    }
 }

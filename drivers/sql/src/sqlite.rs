@@ -173,6 +173,7 @@ pub(crate) async fn open(
         fresh,
         insert_one: statements::insert_one(jobs, &SYNTAX),
         takes: Takes::on_conflict(tables, &SYNTAX),
+        insert_arrays: None,
     })
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Only validated table names are formatted in; every value is a bind parameter.
 
-use crate::dialect::Syntax;
+use crate::dialect::{ArrayInserts, Syntax};
 use crate::tables::Tables;
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub(crate) const JOB_COLUMNS: &str = "id, name, queue, payload, attempts, created_at, overlap_key, unique_key, last_error, meta, cancelled";
 
 /// What an insert writes; `rows::insert_args` binds the values in this order.
-const INSERT_COLUMNS: &str =
+pub(crate) const INSERT_COLUMNS: &str =
     "id, name, queue, payload, attempts, available_at, created_at, overlap_key, unique_key, meta";
 const INSERT_ROW: &str = "(?, ?, ?, ?, 0, ?, ?, ?, ?, ?)";
 
@@ -168,6 +168,8 @@ pub(crate) struct Statements {
     pub insert_one: Arc<str>,
     /// The dialect's statements taking a window or a lock slot.
     pub takes: Takes,
+    /// The dialect's batch inserts binding arrays (`Opened::insert_arrays`).
+    pub insert_arrays: Option<ArrayInserts>,
     syntax: &'static Syntax,
     tables: Tables,
 }
@@ -182,7 +184,13 @@ impl std::ops::Index<Sql> for Statements {
 impl Statements {
     /// The statements on `t` in the words of `syntax`, with the dialect's own
     /// `insert_one` and `takes`.
-    pub fn new(t: &Tables, syntax: &'static Syntax, insert_one: Arc<str>, takes: Takes) -> Self {
+    pub fn new(
+        t: &Tables,
+        syntax: &'static Syntax,
+        insert_one: Arc<str>,
+        takes: Takes,
+        insert_arrays: Option<ArrayInserts>,
+    ) -> Self {
         let copied: Vec<&str> = WORDS
             .lines()
             .last()
@@ -239,6 +247,7 @@ impl Statements {
             shared,
             insert_one,
             takes,
+            insert_arrays,
             syntax,
             tables: t.clone(),
         }

@@ -7,7 +7,7 @@ use crate::db::Arg::{Flag, Int, Text};
 use crate::db::{Arg, Exec, Tx};
 use crate::dialect::Retry;
 use crate::errors::{Op, is_duplicate_on};
-use crate::rows::insert_args;
+use crate::rows::{insert_args, insert_columns};
 use crate::statements::{BATCH_ROWS, Sql, Take, finish, insert_jobs};
 use rakit_job_core::{
     Capabilities, DriverError, Finish, Lease, LeaseState, LockRequest, Locked, Millis, NewJob,
@@ -145,16 +145,34 @@ impl SqlDriver {
         }
     }
 
-    /// Stores `jobs` in multi-row inserts of up to [`BATCH_ROWS`] and returns the ids
-    /// stored. Where the dialect can, each insert skips the jobs whose unique key is taken;
-    /// elsewhere (MySQL) the jobs with a unique key go one by one.
+    /// Stores `jobs` in multi-row inserts of up to [`BATCH_ROWS`], or in one insert of
+    /// arrays where the dialect has them, and returns the ids stored. Where the dialect
+    /// can, an insert skips the jobs whose unique key is taken; elsewhere (MySQL) the jobs
+    /// with a unique key go one by one.
     async fn insert(&self, on: &mut dyn Exec, jobs: &[&NewJob]) -> Op<HashSet<String>> {
         let skip = self.syntax.skip_taken;
         let (alone, batched): (Vec<&NewJob>, Vec<&NewJob>) = jobs.iter().partition(|job| {
             skip.is_none() && job.unique_key.is_some() && job.unique_for.is_none()
         });
         let mut stored = HashSet::with_capacity(jobs.len());
-        for chunk in batched.chunks(BATCH_ROWS) {
+        // Where the dialect binds arrays, the whole batch is one statement.
+        let arrays = self
+            .sql
+            .insert_arrays
+            .as_ref()
+            .filter(|_| !batched.is_empty());
+        if let Some(arrays) = arrays {
+            let columns = insert_columns(&batched);
+            if batched.iter().any(|job| job.unique_key.is_some()) {
+                for row in on.rows_of_arrays(&arrays.skipping, &columns).await? {
+                    stored.insert(row.text(0)?);
+                }
+            } else {
+                on.rows_of_arrays(&arrays.plain, &columns).await?;
+                stored.extend(batched.iter().map(|job| job.id.to_string()));
+            }
+        }
+        for chunk in batched.chunks(BATCH_ROWS).filter(|_| arrays.is_none()) {
             let mut args = Vec::with_capacity(chunk.len() * 9);
             chunk.iter().for_each(|job| insert_args(job, &mut args));
             let insert = insert_jobs(&self.tables.jobs, chunk.len());

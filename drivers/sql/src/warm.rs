@@ -7,7 +7,7 @@
 //! transaction takes it; one parked for [`TRUST_IDLE`] or longer is pinged first. While
 //! anyone waits on sqlx's pool the connection goes back there, so parking starves no one.
 
-use crate::db::{Arg, Db, Done, Exec, Row, Tx};
+use crate::db::{Arg, Column, Db, Done, Exec, Row, Tx};
 use crate::gate::Turn;
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
@@ -153,6 +153,10 @@ impl<DB: Db> Exec for Taken<DB> {
         let done = DB::run(self.conn(), sql, args).await;
         self.settle(done)
     }
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+        let done = DB::rows_of_arrays(self.conn(), sql, columns).await;
+        self.settle(done)
+    }
 }
 
 /// A transaction on a taken connection. One dropped before it ends is rolled back on a
@@ -212,6 +216,9 @@ impl<DB: Db> Exec for Open<DB> {
     }
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
         self.taken().run(sql, args).await
+    }
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+        self.taken().rows_of_arrays(sql, columns).await
     }
 }
 
