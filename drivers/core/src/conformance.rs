@@ -1604,6 +1604,36 @@ async fn push_until_finished<T>(
     }
 }
 
+/// A job due now that the waiter did not take ends a long wait within seconds: another
+/// worker's claim may hold it for a moment (a claim on PostgreSQL skips the rows a claim
+/// in flight has locked), and a waiter that slept past it would not learn of the lease that
+/// claim then wrote. For the SQL stores that say `wakes_when_due`; the folder's claim is a
+/// rename, which its waiters see.
+pub async fn a_due_job_left_untaken_ends_a_wait(store: Store) {
+    let qs = queues(&["default"]);
+    push(&store, "untaken", "default", "{}").await;
+    // A first wait starts whatever listens; then a claim that leaves the job (it asks for
+    // another name, as `job:run NAME` does), and short waits until one runs its whole time:
+    // the push's own wake-up has passed, and what may end the wait below is the job, due.
+    store.wait(&qs, Duration::from_millis(50)).await.unwrap();
+    sleep_ms(300).await;
+    let other_name = ReserveRequest::new(&qs, 1, LONG, "w").only_named("other");
+    assert!(store.reserve(&other_name).await.unwrap().is_empty());
+    for _ in 0..50 {
+        let started = std::time::Instant::now();
+        store.wait(&qs, Duration::from_millis(100)).await.unwrap();
+        if started.elapsed() >= Duration::from_millis(90) {
+            break;
+        }
+    }
+    let wait = store.wait(&qs, Duration::from_secs(600));
+    let ended = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    assert!(
+        ended.is_ok(),
+        "a wait slept on while a job of its queue was due"
+    );
+}
+
 /// A wait on `default` ends when `other`, another instance of the store, retries a job
 /// of it due shortly: the waiter learns the new due time. For stores that say
 /// `wakes_when_due`; without it the waiter would sleep until the job's old lease ran out.

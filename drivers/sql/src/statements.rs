@@ -37,7 +37,7 @@ UPDATE {jobs} SET cancelled = TRUE WHERE id = ? -- id
 SELECT queue, COUNT(CASE WHEN available_at <= ? THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NULL THEN 1 END), COUNT(CASE WHEN available_at > ? AND lease_token IS NOT NULL THEN 1 END) FROM {jobs} GROUP BY queue -- now, now, now
 SELECT COUNT(*) FROM {jobs} WHERE queue = ? AND available_at <= ? -- queue, now
 SELECT COUNT(CASE WHEN lease_token IS NULL THEN 1 END), COUNT(lease_token) FROM {jobs} WHERE queue = ? AND available_at > ? -- queue, now
-SELECT MIN(available_at) FROM {jobs} WHERE queue = ? AND available_at > ? -- queue, now
+SELECT MIN(available_at) FROM {jobs} WHERE queue = ? -- queue
 SELECT queue, COUNT(*) FROM {failed} GROUP BY queue
 SELECT MIN(queue) FROM {jobs} WHERE queue > ? -- after
 SELECT MIN(queue) FROM {failed} WHERE queue > ? -- after
@@ -112,7 +112,7 @@ pub(crate) enum Sql {
     StatsReady,
     /// One queue's scheduled and reserved jobs: only the rows due later are read.
     StatsLater,
-    /// When one queue's next scheduled job or lease comes due, read from the claim index.
+    /// When one queue's earliest job or lease comes (or came) due, read from the claim index.
     NextDue,
     StatsFailed,
     /// The first queue after a name, in the jobs table, then in the failed table.

@@ -52,13 +52,17 @@ fn scatter(written: &mut [bool], at: &[usize], done: Vec<bool>) {
 
 impl SqlDriver {
     /// How long until the next scheduled job or lease of `queues` comes due (a millisecond
-    /// past it); when that cannot be read, [`UNSIGNALLED_POLL`].
+    /// past it). [`UNSIGNALLED_POLL`] when that cannot be read, or when a job is due
+    /// already: the claim before this wait did not get it, so another worker's claim holds
+    /// it (PostgreSQL skips the rows a claim in flight has locked, and this read sees them
+    /// as they were) or it is not this worker's to take; a look a second later reads the
+    /// lease the other claim wrote rather than sleeping past it.
     async fn until_due(&self, queues: &[String]) -> Duration {
         let now = now_ms();
         let mut next: Option<Millis> = None;
         for queue in queues {
             let read = self.op(|| async {
-                let args = [Text(queue), Int(now)];
+                let args = [Text(queue)];
                 let rows = self.db.pool().rows(&self.sql[Sql::NextDue], &args).await?;
                 rows.first().map_or(Ok(None), |row| row.maybe_int(0))
             });
@@ -71,9 +75,11 @@ impl SqlDriver {
                 }
             }
         }
-        next.map_or(Duration::MAX, |at| {
-            Duration::from_millis((at - now_ms()).max(0) as u64 + 1)
-        })
+        match next {
+            None => Duration::MAX,
+            Some(at) if at <= now => UNSIGNALLED_POLL,
+            Some(at) => Duration::from_millis((at - now_ms()).max(0) as u64 + 1),
+        }
     }
 
     /// Refuses, before anything is written, a job no table of this dialect can hold.

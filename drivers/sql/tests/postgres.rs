@@ -157,6 +157,16 @@ async fn a_push_to_another_known_queue_does_not_wake_a_waiter() {
     drop_tables(&pool, &options).await;
 }
 
+/// A job due now that the waiter did not take (another claim in flight holds it) ends a
+/// wait within seconds.
+#[tokio::test]
+async fn a_due_job_left_untaken_ends_a_wait() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    rakit_job_core::conformance::a_due_job_left_untaken_ends_a_wait(Arc::new(driver)).await;
+    drop_tables(&pool, &options).await;
+}
+
 /// Another driver's push to a new queue, and its retry of a job due shortly, end a wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_ends_on_another_drivers_new_queue_and_retry() {

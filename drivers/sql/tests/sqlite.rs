@@ -26,6 +26,12 @@ async fn store() -> Store {
 
 rakit_job_core::conformance_tests!(store);
 
+/// A job due now that the waiter did not take ends a wait within seconds.
+#[tokio::test]
+async fn a_due_job_left_untaken_ends_a_wait() {
+    rakit_job_core::conformance::a_due_job_left_untaken_ends_a_wait(store().await).await;
+}
+
 /// Another driver's push to a new queue, and its retry of a job due shortly, are writes
 /// to the database, which end a wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
