@@ -445,11 +445,12 @@ pub async fn sigterm_lets_the_running_job_finish(h: Harness) {
 
 /// Where the store can signal, a worker in another process waiting with a long sleep starts a new job at once.
 pub async fn an_idle_worker_in_another_process_wakes_on_dispatch(h: Harness) {
-    if !h.queue.driver().capabilities().wakes_across_processes {
-        eprintln!(
-            "not applicable: {} cannot signal other processes; their workers poll every sleep_ms",
-            h.queue.describe()
-        );
+    let can = h.queue.driver().capabilities().wakes_across_processes;
+    if !applies(
+        &h,
+        can,
+        "cannot signal other processes; their workers poll every sleep_ms",
+    ) {
         return;
     }
     let log = h.log("wake.log");
@@ -479,15 +480,25 @@ pub async fn a_job_dispatched_in_process_starts_without_waiting_out_the_sleep(h:
 /// Where the store's wait ends when a job comes due (PostgreSQL, SQLite, the folder), a
 /// worker sleeping an hour between looks runs a job scheduled a second ahead when it comes due.
 pub async fn where_the_wait_ends_when_due_an_idle_worker_runs_a_scheduled_job_on_time(h: Harness) {
-    if !h.queue.driver().capabilities().wakes_when_due {
-        eprintln!(
-            "not applicable: {} does not say when jobs come due; its workers look every sleep_ms",
-            h.queue.describe()
-        );
+    let can = h.queue.driver().capabilities().wakes_when_due;
+    if !applies(
+        &h,
+        can,
+        "does not say when jobs come due; its workers look every sleep_ms",
+    ) {
         return;
     }
     let what = "the scheduled job to run when it came due";
     an_hour_sleeper_runs_a_job(&h, Duration::from_secs(1), what).await;
+}
+
+/// Whether a rule that needs a capability applies to `h`'s store (`can`); says why not
+/// when it does not, so the skip shows in the test's output.
+fn applies(h: &Harness, can: bool, why_not: &str) -> bool {
+    if !can {
+        eprintln!("not applicable: {} {why_not}", h.queue.describe());
+    }
+    can
 }
 
 /// Starts a worker that sleeps an hour between looks, lets it go idle, dispatches a job

@@ -89,12 +89,12 @@ pub(crate) trait Db: Database {
     fn rows_of_arrays<'c>(
         c: &'c mut Self::Connection,
         sql: &Arc<str>,
-        columns: &[Column<'_>],
+        columns: Vec<Column<'_>>,
     ) -> Fut<'c, Vec<Row>>;
 }
 
 /// The values of one column for every row of a batch, bound as one array.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) enum Column<'a> {
     /// Texts, some NULL.
     Texts(Vec<Option<&'a str>>),
@@ -141,15 +141,15 @@ where
     fn rows_of_arrays<'c>(
         c: &'c mut DB::Connection,
         sql: &Arc<str>,
-        columns: &[Column<'_>],
+        columns: Vec<Column<'_>>,
     ) -> Fut<'c, Vec<Row>> {
         #[cfg(feature = "postgres")]
         if let Some(pg) = (c as &mut dyn std::any::Any).downcast_mut::<sqlx::PgConnection>() {
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
             for column in columns {
                 query = match column {
-                    Column::Texts(texts) => query.bind(texts.clone()),
-                    Column::Ints(ints) => query.bind(ints.clone()),
+                    Column::Texts(texts) => query.bind(texts),
+                    Column::Ints(ints) => query.bind(ints),
                 };
             }
             let rows = pg.fetch_all(query);
@@ -199,7 +199,7 @@ pub(crate) trait Exec: Send {
     /// Runs `sql` and returns how many rows it changed.
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64>;
     /// Runs `sql` with each of `columns` bound as one array (PostgreSQL only).
-    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>>;
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: Vec<Column<'_>>) -> Done<Vec<Row>>;
 }
 
 /// A transaction of the store's own.
@@ -223,7 +223,7 @@ impl<DB: Db> Exec for Lent<'_, DB> {
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
         DB::run(self.0, sql, args).await
     }
-    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: Vec<Column<'_>>) -> Done<Vec<Row>> {
         DB::rows_of_arrays(self.0, sql, columns).await
     }
 }

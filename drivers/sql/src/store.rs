@@ -170,11 +170,11 @@ impl SqlDriver {
         if let Some(arrays) = arrays {
             let columns = insert_columns(&batched);
             if batched.iter().any(|job| job.unique_key.is_some()) {
-                for row in on.rows_of_arrays(&arrays.skipping, &columns).await? {
+                for row in on.rows_of_arrays(&arrays.skipping, columns).await? {
                     stored.insert(row.text(0)?);
                 }
             } else {
-                on.rows_of_arrays(&arrays.plain, &columns).await?;
+                on.rows_of_arrays(&arrays.plain, columns).await?;
                 stored.extend(batched.iter().map(|job| job.id.to_string()));
             }
         }

@@ -153,7 +153,7 @@ impl<DB: Db> Exec for Taken<DB> {
         let done = DB::run(self.conn(), sql, args).await;
         self.settle(done)
     }
-    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: Vec<Column<'_>>) -> Done<Vec<Row>> {
         let done = DB::rows_of_arrays(self.conn(), sql, columns).await;
         self.settle(done)
     }
@@ -217,7 +217,7 @@ impl<DB: Db> Exec for Open<DB> {
     async fn run(&mut self, sql: &Arc<str>, args: &[Arg<'_>]) -> Done<u64> {
         self.taken().run(sql, args).await
     }
-    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: &[Column<'_>]) -> Done<Vec<Row>> {
+    async fn rows_of_arrays(&mut self, sql: &Arc<str>, columns: Vec<Column<'_>>) -> Done<Vec<Row>> {
         self.taken().rows_of_arrays(sql, columns).await
     }
 }
