@@ -9,7 +9,7 @@
 //! half-way leaves a reserved job that is rescued like any other.
 
 use crate::corrupt::quarantine;
-use crate::fsio::{self, Entry, io_error};
+use crate::fsio::{self, Entry, Unsynced, io_error};
 use crate::keys::{JobName, Layout, id_part};
 use crate::locks::{self, Claim};
 use crate::record::Record;
@@ -314,18 +314,19 @@ pub(crate) fn with_held(
     Ok(false)
 }
 
-/// Writes `job` as `dir/name`: a synced temp file, its unique key or window claimed,
-/// then renamed into place. A classic unique claim is added to `claims`, to be confirmed
-/// once the folder is synced. The folder itself is not synced here.
+/// Writes `job` as `dir/name`: a temp file, its unique key or window claimed, then renamed
+/// into place, its data left to `unsynced`. A classic unique claim is added to `claims`,
+/// to be confirmed once the folder is synced. Neither the file nor the folder is synced
+/// here.
 pub(crate) fn write_job(
     layout: &Layout,
     job: &NewJob,
-    dir: &Path,
-    name: &str,
+    (dir, name): (&Path, &str),
     claims: &mut Vec<Claim>,
+    unsynced: &mut Unsynced,
 ) -> Result<PushOutcome, DriverError> {
-    let temp =
-        fsio::write_temp(dir, &Record::new(job).to_bytes(), true).map_err(|e| io_error(dir, e))?;
+    let (temp, file) =
+        fsio::create_temp(dir, &Record::new(job).to_bytes()).map_err(|e| io_error(dir, e))?;
     let discard = |e: DriverError| {
         let _ = fs::remove_file(&temp);
         e
@@ -347,7 +348,8 @@ pub(crate) fn write_job(
         },
         (None, _) => {}
     }
-    if let Err(e) = fs::rename(&temp, dir.join(name)) {
+    let path = dir.join(name);
+    if let Err(e) = fs::rename(&temp, &path) {
         let _ = fs::remove_file(&temp);
         if let Some(claim) = claim {
             claim.abandon();
@@ -357,5 +359,6 @@ pub(crate) fn write_job(
         return Err(io_error(dir, e));
     }
     claims.extend(claim);
+    unsynced.add(path, file);
     Ok(PushOutcome::Stored)
 }

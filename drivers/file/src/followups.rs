@@ -16,7 +16,7 @@
 //!   folders, and only then removes `acked` and the journal folder.
 
 use crate::files::{self, Found, Loaded};
-use crate::fsio::{self, io_error};
+use crate::fsio::{self, Unsynced, io_error};
 use crate::keys::{Flags, JobName, Layout};
 use crate::locks;
 use crate::notes;
@@ -64,7 +64,7 @@ pub(crate) fn ack(
 /// Writes the follow-ups into the journal folder and syncs it; a follow-up whose unique
 /// key or window is taken is left out, as a push would skip it.
 fn stage(layout: &Layout, dir: &Path, then: &[NewJob]) -> Result<(), DriverError> {
-    let mut claims = Vec::new();
+    let (mut claims, mut unsynced) = (Vec::new(), Unsynced::default());
     for job in then {
         files::prepare(layout, &job.queue)?;
         let flags = Flags {
@@ -74,8 +74,9 @@ fn stage(layout: &Layout, dir: &Path, then: &[NewJob]) -> Result<(), DriverError
         let ready = JobName::ready(job.available_at, job.id.clone(), 0, flags);
         let name = format!("{}.{}", job.queue, ready.file_name());
         // Claims are confirmed by `publish`, from the staged files, like a recovery would.
-        files::write_job(layout, job, dir, &name, &mut claims)?;
+        files::write_job(layout, job, (dir, &name), &mut claims, &mut unsynced)?;
     }
+    unsynced.sync()?;
     fsio::sync_dir(dir).map_err(|e| io_error(dir, e))
 }
 

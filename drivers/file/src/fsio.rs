@@ -133,6 +133,17 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
 /// (its content and size, all a rename needs to publish it whole); the caller renames it
 /// into place.
 pub(crate) fn write_temp(dir: &Path, bytes: &[u8], durable: bool) -> io::Result<PathBuf> {
+    let (path, file) = create_temp(dir, bytes)?;
+    if durable && let Err(e) = file.sync_data() {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// Writes `bytes` to a fresh temp file in `dir` and keeps it open, its data not yet
+/// synced: the caller renames it into place and hands it to [`Unsynced`].
+pub(crate) fn create_temp(dir: &Path, bytes: &[u8]) -> io::Result<(PathBuf, File)> {
     let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
         let mut file = OpenOptions::new()
@@ -140,17 +151,76 @@ pub(crate) fn write_temp(dir: &Path, bytes: &[u8], durable: bool) -> io::Result<
             .create_new(true)
             .open(&path)?;
         file.write_all(bytes)?;
-        if durable {
-            file.sync_data()?;
-        }
-        Ok(())
+        Ok(file)
     })();
     match written {
-        Ok(()) => Ok(path),
+        Ok(file) => Ok((path, file)),
         Err(e) => {
             let _ = fs::remove_file(&path);
             Err(e)
         }
+    }
+}
+
+/// Files renamed into place before their data was synced, and where they were put.
+///
+/// A job file is published first and synced after, so a worker watching its folder can
+/// take it while the disk is still busy: its content is whole in the page cache from the
+/// start. The push returns only once [`sync`](Self::sync) has put every file on disk, so a
+/// returned dispatch survives a power loss as before; one lost to a power loss before it
+/// returned may leave an empty file, which is set aside as corrupt.
+#[derive(Default)]
+pub(crate) struct Unsynced {
+    files: Vec<(PathBuf, File)>,
+}
+
+/// How many files one thread of [`Unsynced::sync`] syncs at least: a few threads syncing
+/// at once let the file system commit their files together, but a thread costs more than
+/// a handful of syncs.
+const SYNCS_A_THREAD: usize = 8;
+
+/// The most threads [`Unsynced::sync`] starts.
+const SYNC_THREADS: usize = 8;
+
+impl Unsynced {
+    /// Holds `file`, renamed to `path`, until [`sync`](Self::sync).
+    pub(crate) fn add(&mut self, path: PathBuf, file: File) {
+        self.files.push((path, file));
+    }
+
+    /// How many files are held (each holds a descriptor open).
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Puts every held file's data on disk, from several threads when there are many so
+    /// their flushes share the file system's commits. A file that cannot be synced stays
+    /// where it is (its job may run; delivery is at least once) and its error is returned.
+    pub(crate) fn sync(&mut self) -> Result<(), DriverError> {
+        let files = std::mem::take(&mut self.files);
+        let threads = (files.len() / SYNCS_A_THREAD).clamp(1, SYNC_THREADS);
+        let sync_share = |share: usize| -> Result<(), DriverError> {
+            for (path, file) in files.iter().skip(share).step_by(threads) {
+                file.sync_data().map_err(|e| io_error(path, e))?;
+            }
+            Ok(())
+        };
+        if threads == 1 {
+            return sync_share(0);
+        }
+        std::thread::scope(|scope| {
+            let shares: Vec<_> = (1..threads)
+                .map(|share| scope.spawn(move || sync_share(share)))
+                .collect();
+            let mut outcome = sync_share(0);
+            for share in shares {
+                let done = share.join().unwrap_or_else(|_| {
+                    Err(DriverError::store("a thread syncing job files panicked"))
+                });
+                outcome = outcome.and(done);
+            }
+            outcome
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::due::{DueName, DueNames, KEEP};
 use crate::failed;
 use crate::files::{self, Folder, Found, Holdings, Loaded};
 use crate::followups;
-use crate::fsio::{self, io_error};
+use crate::fsio::{self, Unsynced, io_error};
 use crate::keys::{DUE_KEY_LEN, Flags, JobName, Layout, time_and_id};
 use crate::notes::{self, StagedError};
 use rakit_job_core::{
@@ -20,8 +20,13 @@ use rakit_job_core::{
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::path::PathBuf;
 
+/// The most job files a push holds open until it syncs them: enough for the syncs to share
+/// the file system's commits, far below the usual limit of 1,024 descriptors a process.
+const OPEN_FILES: usize = 64;
+
 /// Stores jobs durably: each file is synced, then each queue folder written, before this
-/// returns. On an error, the jobs stored before it are synced and kept.
+/// returns. A file is renamed into place before its sync (see [`Unsynced`]), so a worker
+/// may start it a flush sooner. On an error, the jobs stored before it are synced and kept.
 pub(crate) fn push(layout: &Layout, jobs: &[NewJob]) -> Result<Vec<PushOutcome>, DriverError> {
     jobs.iter().try_for_each(NewJob::check)?;
     let queues: BTreeSet<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
@@ -29,17 +34,24 @@ pub(crate) fn push(layout: &Layout, jobs: &[NewJob]) -> Result<Vec<PushOutcome>,
         files::prepare(layout, queue)?;
     }
     let mut claims = Vec::new();
+    let mut unsynced = Unsynced::default();
     let mut written = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut failure = None;
     for job in jobs {
+        if unsynced.len() >= OPEN_FILES
+            && let Err(e) = unsynced.sync()
+        {
+            failure = Some(e);
+            break;
+        }
         let dir = layout.ready(&job.queue);
         let flags = Flags {
             unique: job.unique_key.is_some() && job.unique_for.is_none(),
             ..Flags::default()
         };
         let name = JobName::ready(job.available_at, job.id.clone(), 0, flags).file_name();
-        match files::write_job(layout, job, &dir, &name, &mut claims) {
+        match files::write_job(layout, job, (&dir, &name), &mut claims, &mut unsynced) {
             Ok(outcome) => {
                 if outcome == PushOutcome::Stored {
                     written.insert(dir);
@@ -51,6 +63,9 @@ pub(crate) fn push(layout: &Layout, jobs: &[NewJob]) -> Result<Vec<PushOutcome>,
                 break;
             }
         }
+    }
+    if let Err(e) = unsynced.sync() {
+        failure.get_or_insert(e);
     }
     for dir in &written {
         fsio::sync_dir(dir).map_err(|e| io_error(dir, e))?;

@@ -97,6 +97,10 @@ async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
         br#"{"id":"#,
     )
     .unwrap();
+    // An empty job file: what a power loss can leave of a push that had renamed its file
+    // into place but not yet synced it (and so had not returned).
+    let empty_id = JobId::generate();
+    std::fs::write(ready.join(format!("{:020}-{empty_id}-0.job", 1)), b"").unwrap();
     // A temp file a crashed push left behind an hour ago, and one being written right now.
     let stale_temp = ready.join(".tmp-crashed");
     std::fs::write(&stale_temp, b"{").unwrap();
@@ -127,14 +131,16 @@ async fn half_written_and_corrupt_files_are_never_claimed_and_are_reported() {
     let corrupt = driver.corrupt_files().await.unwrap();
     assert_eq!(
         corrupt.len(),
-        4,
-        "torn file, stale temp, stranger and link are set aside: {corrupt:?}"
+        5,
+        "torn file, empty file, stale temp, stranger and link are set aside: {corrupt:?}"
     );
-    assert!(
-        corrupt
-            .iter()
-            .any(|p| p.to_string_lossy().contains(torn_id.as_str()))
-    );
+    for id in [&torn_id, &empty_id] {
+        assert!(
+            corrupt
+                .iter()
+                .any(|p| p.to_string_lossy().contains(id.as_str()))
+        );
+    }
     assert!(
         fresh_temp.exists(),
         "a temp file still being written was touched"
