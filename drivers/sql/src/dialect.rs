@@ -28,9 +28,11 @@ pub(crate) struct Syntax {
     pub proposed: &'static str,
     /// Run first in a migration's transaction, so migrations run one at a time.
     pub migration_lock: Option<&'static str>,
-    /// What makes an insert skip a job whose unique key is taken. MySQL has nothing that
-    /// would not hide other errors too, so its jobs with a unique key are inserted one by
-    /// one, a duplicate on the unique index meaning taken.
+    /// What makes an insert skip a job whose unique key is taken. It names the unique
+    /// index's predicate (`WHERE unique_key IS NOT NULL`), so it finds the partial index
+    /// and also the full one that tables made by earlier versions have. MySQL has nothing
+    /// that would not hide other errors too, so its jobs with a unique key are inserted
+    /// one by one, a duplicate on the unique index meaning taken.
     pub skip_taken: Option<&'static str>,
     /// What the store can do beyond the common contract.
     pub capabilities: Capabilities,

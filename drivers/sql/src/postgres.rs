@@ -48,7 +48,7 @@ const SYNTAX: Syntax = Syntax {
     counts_per_queue: false,
 };
 
-const SKIP_TAKEN: &str = " ON CONFLICT (unique_key) DO NOTHING";
+const SKIP_TAKEN: &str = " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING";
 const TEXT_C: &str = "TEXT COLLATE \"C\"";
 
 /// Connections per driver unless the url sets `pool_size` (the LISTEN connection comes on top).

@@ -39,7 +39,7 @@ const SYNTAX: Syntax = Syntax {
     on_conflict: "ON CONFLICT ({key}) DO UPDATE SET",
     proposed: "excluded.{col}",
     migration_lock: None,
-    skip_taken: Some(" ON CONFLICT (unique_key) DO NOTHING"),
+    skip_taken: Some(" ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING"),
     capabilities: Capabilities {
         wakes_across_processes: true,
         wakes_when_due: true,

@@ -71,6 +71,24 @@ async fn big_batches_are_written_whole() {
     rakit_job_core::conformance::big_batches_are_written_whole(store().await, 2_500).await;
 }
 
+/// The unique index holds only jobs with a unique key, and a table made by an earlier
+/// version, whose index is full, still skips taken keys (alone and in a batch).
+#[tokio::test]
+async fn the_unique_index_is_partial_and_a_full_one_still_works() {
+    let pool = admin().await;
+    let (driver, options) = installed().await;
+    let index = format!("{}_unique", options.table);
+    let (def,): (String,) = sqlx::query_as("SELECT indexdef FROM pg_indexes WHERE indexname = $1")
+        .bind(&index)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(def.ends_with("WHERE (unique_key IS NOT NULL)"), "{def}");
+    let drop = format!("DROP INDEX {index}");
+    support::unique_keys_hold_on_a_full_unique_index(&driver, &options, &drop).await;
+    drop_tables(&pool, &options).await;
+}
+
 #[tokio::test]
 async fn jobs_follow_the_applications_transaction() {
     let pool = admin().await;

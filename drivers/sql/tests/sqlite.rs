@@ -76,6 +76,31 @@ async fn a_new_file_and_its_folder_are_created_with_the_tables() {
     );
 }
 
+/// The unique index holds only jobs with a unique key, and a table made by an earlier
+/// version, whose index is full, still skips taken keys.
+#[tokio::test]
+async fn the_unique_index_is_partial_and_a_full_one_still_works() {
+    let dir = temp_dir("sqlite-unique-index");
+    let driver = open(&dir).await;
+    let pool = rakit_job_sql::sqlx::SqlitePool::connect(&url(&dir))
+        .await
+        .unwrap();
+    let (sql,): (String,) = rakit_job_sql::sqlx::query_as(
+        "SELECT sql FROM sqlite_master WHERE name = 'rakit_jobs_unique'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(sql.ends_with("WHERE unique_key IS NOT NULL"), "{sql}");
+    let options = SqlOptions::default();
+    support::unique_keys_hold_on_a_full_unique_index(
+        &driver,
+        &options,
+        "DROP INDEX rakit_jobs_unique",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn an_existing_file_without_tables_is_a_missing_schema() {
     let dir = temp_dir("sqlite");

@@ -114,3 +114,38 @@ where
         assert!(driver.ack(&r[0].lease).await.unwrap());
     }
 }
+
+/// Tables made before the unique index became partial keep a full one, and the store's
+/// inserts must still find it: replaces the unique index of `options`' tables with a full
+/// one (`drop_index` is the dialect's statement dropping it), then checks that a taken
+/// unique key skips a second job, alone and in a batch, and that jobs without a key are
+/// all stored.
+pub async fn unique_keys_hold_on_a_full_unique_index(
+    driver: &SqlDriver,
+    options: &SqlOptions,
+    drop_index: &str,
+) {
+    use rakit_job_core::{NewJob, PushOutcome::*, Store};
+    let t = &options.table;
+    let full = format!("{drop_index}; CREATE UNIQUE INDEX {t}_unique ON {t} (unique_key);");
+    driver
+        .apply_migration("0_full_unique_index", &full)
+        .await
+        .unwrap();
+    let keyed = |key: &str| NewJob {
+        unique_key: Some(key.to_string()),
+        ..NewJob::now("keyed", "default", "{}")
+    };
+    let plain = || NewJob::now("plain", "default", "{}");
+    assert_eq!(driver.push(vec![keyed("a")]).await.unwrap(), [Stored]);
+    assert_eq!(driver.push(vec![keyed("a")]).await.unwrap(), [Duplicate]);
+    let batch = vec![keyed("a"), keyed("b"), plain(), plain()];
+    assert_eq!(
+        driver.push(batch).await.unwrap(),
+        [Duplicate, Stored, Stored, Stored]
+    );
+    assert_eq!(
+        driver.push(vec![plain(), plain()]).await.unwrap(),
+        [Stored, Stored]
+    );
+}
