@@ -5,8 +5,9 @@
 //! renaming its file from `ready/` into `reserved/` under a name carrying the lease
 //! deadline, a random token and the worker's name; a rename succeeds for one process
 //! only, so several worker processes on one machine never take the same job. A push
-//! writes a temp file, syncs it, renames it into place and syncs the folder before it
-//! returns. The layout, the guarantees and the limits are described in `docs/file.md`.
+//! writes a temp file, renames it into place (a waiting worker may take it at once), then
+//! syncs the file and the folder before it returns. The layout, the guarantees and the
+//! limits are described in `docs/file.md`.
 //!
 //! This crate is internal to rakit-job: applications enable the `file` feature of
 //! `rakit-job` and set `driver = "file"`.
