@@ -377,7 +377,7 @@ pub(crate) fn ddl(t: &Tables, syntax: &Syntax) -> String {
                 match syntax.inline_indexes {
                     // MySQL has no partial index; its unique index holds many NULLs anyway.
                     true => {
-                        let columns = columns.split(" WHERE ").next().unwrap_or(columns);
+                        let columns = columns.split_once(" WHERE ").map_or(columns, |(c, _)| c);
                         inside.push(format!("{unique}KEY {name}_{suffix} {columns}"))
                     }
                     false => {

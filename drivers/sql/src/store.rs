@@ -139,6 +139,34 @@ impl SqlDriver {
             .collect())
     }
 
+    /// Stores `jobs` in multi-row inserts of up to [`BATCH_ROWS`], adding the ids stored
+    /// to `stored`; an insert holding a unique key skips it where it is taken.
+    async fn insert_rows(
+        &self,
+        on: &mut dyn Exec,
+        jobs: &[&NewJob],
+        stored: &mut HashSet<String>,
+    ) -> Op<()> {
+        let skip = self.syntax.skip_taken;
+        for chunk in jobs.chunks(BATCH_ROWS) {
+            let mut args = Vec::with_capacity(chunk.len() * 9);
+            chunk.iter().for_each(|job| insert_args(job, &mut args));
+            let insert = insert_jobs(&self.tables.jobs, chunk.len());
+            // A chunk without a unique key cannot conflict: a plain insert, no ids back.
+            let Some(skip) = skip.filter(|_| chunk.iter().any(|job| job.unique_key.is_some()))
+            else {
+                on.run(&finish(self.syntax, insert), &args).await?;
+                stored.extend(chunk.iter().map(|job| job.id.to_string()));
+                continue;
+            };
+            let sql = finish(self.syntax, format!("{insert}{skip} RETURNING id"));
+            for row in on.rows(&sql, &args).await? {
+                stored.insert(row.text(0)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Stores one job with the dialect's statement for one; false when its unique key is
     /// taken.
     async fn insert_alone(&self, on: &mut dyn Exec, job: &NewJob) -> Op<bool> {
@@ -161,38 +189,21 @@ impl SqlDriver {
             skip.is_none() && job.unique_key.is_some() && job.unique_for.is_none()
         });
         let mut stored = HashSet::with_capacity(jobs.len());
-        // Where the dialect binds arrays, the whole batch is one statement.
-        let arrays = self
-            .sql
-            .insert_arrays
-            .as_ref()
-            .filter(|_| !batched.is_empty());
-        if let Some(arrays) = arrays {
-            let columns = insert_columns(&batched);
-            if batched.iter().any(|job| job.unique_key.is_some()) {
-                for row in on.rows_of_arrays(&arrays.skipping, columns).await? {
-                    stored.insert(row.text(0)?);
+        match &self.sql.insert_arrays {
+            Some(_) if batched.is_empty() => {}
+            // Where the dialect binds arrays, the whole batch is one statement.
+            Some(arrays) => {
+                let columns = insert_columns(&batched);
+                if batched.iter().any(|job| job.unique_key.is_some()) {
+                    for row in on.rows_of_arrays(&arrays.skipping, columns).await? {
+                        stored.insert(row.text(0)?);
+                    }
+                } else {
+                    on.rows_of_arrays(&arrays.plain, columns).await?;
+                    stored.extend(batched.iter().map(|job| job.id.to_string()));
                 }
-            } else {
-                on.rows_of_arrays(&arrays.plain, columns).await?;
-                stored.extend(batched.iter().map(|job| job.id.to_string()));
             }
-        }
-        for chunk in batched.chunks(BATCH_ROWS).filter(|_| arrays.is_none()) {
-            let mut args = Vec::with_capacity(chunk.len() * 9);
-            chunk.iter().for_each(|job| insert_args(job, &mut args));
-            let insert = insert_jobs(&self.tables.jobs, chunk.len());
-            // A chunk without a unique key cannot conflict: a plain insert, no ids back.
-            let Some(skip) = skip.filter(|_| chunk.iter().any(|job| job.unique_key.is_some()))
-            else {
-                on.run(&finish(self.syntax, insert), &args).await?;
-                stored.extend(chunk.iter().map(|job| job.id.to_string()));
-                continue;
-            };
-            let sql = finish(self.syntax, format!("{insert}{skip} RETURNING id"));
-            for row in on.rows(&sql, &args).await? {
-                stored.insert(row.text(0)?);
-            }
+            None => self.insert_rows(on, &batched, &mut stored).await?,
         }
         for job in alone {
             if self.insert_alone(on, job).await? {
