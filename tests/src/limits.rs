@@ -52,13 +52,14 @@ fn cron_worker(h: &Harness, log: &str) -> Child {
 }
 
 /// Three worker processes run a one-second schedule for about twenty seconds; one is
-/// SIGKILLed after eight ticks and restarted two seconds later. Every tick from the first to the last is dispatched exactly once and
-/// runs once, except a tick the killed process ran but had not yet acknowledged: that one
-/// job runs again when its lease expires, as at-least-once delivery promises.
+/// SIGKILLed after eight ticks and restarted two seconds later. Every tick from the first
+/// to the last is dispatched exactly once and runs once, except a tick the killed process
+/// ran but had not yet acknowledged: that one job runs again when its lease expires, as
+/// at-least-once delivery promises.
 pub async fn each_cron_tick_runs_once_across_processes_that_die_and_restart(h: Harness) {
     let log = h.log("ticks.log");
     let mut workers: Vec<Child> = (0..3).map(|_| cron_worker(&h, &log)).collect();
-    // Eight ticks with all three running, however slowly they started on a loaded machine.
+    // Eight ticks first, however slowly the processes start on a loaded machine.
     wait_until("eight ticks", LONG, || async { tick_runs(&log).len() >= 8 }).await;
     let killed = workers[0].id().expect("a running worker");
     signal(&workers[0], 9);
