@@ -1,5 +1,5 @@
 //! Jobs of a crate other than the ui cases', so a case can check that jobs register
-//! across crates once the crate is linked (`ui/pass/job-cross-crate.rs`).
+//! across crates once the crate is linked (`pass/job-cross-crate.rs`).
 //!
 //! ```
 //! use rakit_job::JobSpec;
