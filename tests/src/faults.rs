@@ -6,7 +6,7 @@ use crate::{Harness, signal, wait_until};
 use rakit_job::JobSpec;
 use rakit_job::driver::StoreExt;
 use rakit_test_jobs::runs::{CountRun, Runs};
-use rakit_test_jobs::{NoOverlapSleep, RecordRun, read_log};
+use rakit_test_jobs::{Entry, NoOverlapSleep, RecordRun, read_log};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -242,10 +242,7 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
     }
 
     let entries = read_log(&log);
-    let mut runs: HashMap<String, usize> = HashMap::new();
-    for e in &entries {
-        *runs.entry(e.label.clone()).or_default() += 1;
-    }
+    let runs = runs_by_job(&entries);
     // A lock whose holder was killed expires with the lease; after one lease none may be held.
     tokio::time::sleep(Duration::from_millis(h.config.lease_ms + 200)).await;
     let mut locks_held = 0;
@@ -267,33 +264,34 @@ pub async fn crash_storm(h: &Harness, jobs: usize, kills: usize, every: Duration
         dispatched: jobs,
         kills: sent,
         lost: plain - runs.len(),
-        repeated: runs.values().filter(|n| **n > 1).count(),
-        unexplained_repeats: unexplained_repeats(&entries, &deaths),
+        repeated: runs.values().filter(|r| r.len() > 1).count(),
+        unexplained_repeats: unexplained_repeats(runs, &deaths),
         locks_held,
         failed: h.totals().await.3,
         elapsed: started.elapsed(),
     }
 }
 
-/// How many runs were followed by another run of the same job although the process that
-/// made them was not killed after them (`deaths`: pid to when it was killed).
-fn unexplained_repeats(entries: &[rakit_test_jobs::Entry], deaths: &HashMap<u32, u64>) -> usize {
-    let mut by_job: HashMap<&str, Vec<&rakit_test_jobs::Entry>> = HashMap::new();
+/// Each job's runs in the log, oldest first.
+fn runs_by_job(entries: &[Entry]) -> HashMap<&str, Vec<&Entry>> {
+    let mut by_job: HashMap<&str, Vec<&Entry>> = HashMap::new();
     for e in entries {
         by_job.entry(&e.label).or_default().push(e);
     }
-    let mut unexplained = 0;
-    for runs in by_job.values_mut() {
-        runs.sort_by_key(|e| e.at_ms);
-        let (_, earlier) = runs
-            .split_last()
-            .expect("a job in the log ran at least once");
-        unexplained += earlier
-            .iter()
-            .filter(|run| deaths.get(&run.pid).is_none_or(|&died| died < run.at_ms))
-            .count();
-    }
-    unexplained
+    by_job
+        .values_mut()
+        .for_each(|runs| runs.sort_by_key(|e| e.at_ms));
+    by_job
+}
+
+/// How many runs were followed by another run of the same job although the process that
+/// made them was not killed after them (`deaths`: pid to when it was killed).
+fn unexplained_repeats(runs: HashMap<&str, Vec<&Entry>>, deaths: &HashMap<u32, u64>) -> usize {
+    runs.values()
+        .filter_map(|runs| runs.split_last())
+        .flat_map(|(_, earlier)| earlier)
+        .filter(|run| deaths.get(&run.pid).is_none_or(|&died| died < run.at_ms))
+        .count()
 }
 
 /// What the store and the workers look like when a storm's jobs stop running: the counts,
@@ -359,7 +357,7 @@ fn now_ms() -> u64 {
 
 /// Counts pairs of runs of the same key whose time spans overlap. A run is one
 /// (job id, attempt); one without an `end` line ended when its process was killed.
-pub fn overlapping_runs(entries: &[rakit_test_jobs::Entry], deaths: &HashMap<u32, u64>) -> usize {
+pub fn overlapping_runs(entries: &[Entry], deaths: &HashMap<u32, u64>) -> usize {
     /// One run of a job: its key, its start, its end if it logged one, and its process.
     struct Run {
         key: String,

@@ -85,20 +85,17 @@ async fn the_unique_index_is_partial_and_a_full_one_still_works() {
     let pool = rakit_job_sql::sqlx::SqlitePool::connect(&url(&dir))
         .await
         .unwrap();
-    let (sql,): (String,) = rakit_job_sql::sqlx::query_as(
-        "SELECT sql FROM sqlite_master WHERE name = 'rakit_jobs_unique'",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert!(sql.ends_with("WHERE unique_key IS NOT NULL"), "{sql}");
     let options = SqlOptions::default();
-    support::unique_keys_hold_on_a_full_unique_index(
-        &driver,
-        &options,
-        "DROP INDEX rakit_jobs_unique",
-    )
-    .await;
+    let index = format!("{}_unique", options.table);
+    let (sql,): (String,) =
+        rakit_job_sql::sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = ?")
+            .bind(&index)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(sql.ends_with("WHERE unique_key IS NOT NULL"), "{sql}");
+    let drop = format!("DROP INDEX {index}");
+    support::unique_keys_hold_on_a_full_unique_index(&driver, &options, &drop).await;
 }
 
 #[tokio::test]
